@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ * cfeast.c
+ *	  Module entry point: GUCs and the registry cache's callbacks.
+ *-------------------------------------------------------------------------
+ */
+#include "cfeast.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+static const struct config_enum_entry cf_unknown_fields_options[] = {
+	{"error", CF_UNKNOWN_ERROR, false},
+	{"ignore", CF_UNKNOWN_IGNORE, false},
+	{NULL, 0, false}
+};
+
+void
+_PG_init(void)
+{
+	DefineCustomEnumVariable("cfeast.unknown_fields",
+							 "What feast_push does with a field that no view and no timestamp uses.",
+							 "error (the default) refuses the push; ignore drops the field.",
+							 &cf_unknown_fields,
+							 CF_UNKNOWN_ERROR,
+							 cf_unknown_fields_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("cfeast");
+	cf_registry_init();
+}

@@ -1,0 +1,140 @@
+/*-------------------------------------------------------------------------
+ * cfeast.h
+ *	  Private declarations shared by cfeast's C files, grouped by file.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CFEAST_H
+#define CFEAST_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "utils/jsonb.h"
+
+/* ---------- in types.c: dtypes and JSON-to-Datum conversion ---------- */
+
+typedef enum CfBaseType
+{
+	CF_INT32,
+	CF_INT64,
+	CF_FLOAT32,
+	CF_FLOAT64,
+	CF_STRING,
+	CF_BYTES,
+	CF_BOOL,
+	CF_TIMESTAMP,				/* unix_timestamp: timestamptz online */
+	CF_JSON
+} CfBaseType;
+
+typedef struct CfDtype
+{
+	CfBaseType	base;
+	bool		is_array;		/* array(base) */
+} CfDtype;
+
+/* where a value came from, for error messages: row N (from 0), field "x" */
+typedef struct CfValueSite
+{
+	int64		row;			/* -1: no row (column form, entity lists) */
+	const char *field;
+} CfValueSite;
+
+extern bool cf_parse_dtype(const char *str, CfDtype *out);
+extern const char *cf_dtype_name(CfDtype t);	/* canonical: "array(float32)" */
+extern Oid	cf_dtype_type_oid(CfDtype t);	/* online column type */
+extern char *cf_dtype_sql(CfDtype t);	/* qualified SQL type name */
+
+/* convert one JSON value (scalar or jbvBinary container) to a Datum of dtype t */
+extern Datum cf_json_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site,
+							  bool *isnull);
+/* a short description of a JSON value for messages: string "abc", number 1.5 */
+extern char *cf_describe_json(JsonbValue *v);
+/* is "v" a JSON null? */
+static inline bool
+cf_json_is_null(JsonbValue *v)
+{
+	return v->type == jbvNull;
+}
+
+/* ---------- in registry.c: the registry cache ---------- */
+
+/* a feature view as the cache knows it */
+typedef struct CfView
+{
+	char	   *name;
+	char	   *source;			/* its data source */
+	bool		online;
+	Oid			online_relid;	/* InvalidOid if not online */
+	char	   *online_table;	/* quoted "feast_online.name" */
+	bool		has_ttl;
+	Interval	ttl;
+	int			nkeys;
+	char	  **key_names;
+	CfDtype    *key_types;
+	int			nfeatures;
+	char	  **feature_names;
+	CfDtype    *feature_types;
+	void	   *private_online;	/* online.c's cached plan state, or NULL */
+} CfView;
+
+/* roles of a push field */
+typedef enum CfFieldRole
+{
+	CF_FIELD_KEY,
+	CF_FIELD_FEATURE,
+	CF_FIELD_TIMESTAMP,
+	CF_FIELD_CREATED
+} CfFieldRole;
+
+typedef struct CfField
+{
+	char	   *name;
+	int			namelen;
+	CfDtype		dtype;
+	CfFieldRole role;
+	bool		required;
+	char	   *offline_column;	/* batch relation column it maps to, or NULL */
+} CfField;
+
+/* one view that a push source fans out to: its columns as field indexes */
+typedef struct CfPushTarget
+{
+	CfView	   *view;
+	int		   *key_fields;		/* nkeys field indexes */
+	int		   *feature_fields; /* nfeatures field indexes */
+	SPIPlanPtr	upsert_plan;	/* built on first use, kept */
+} CfPushTarget;
+
+typedef struct CfPushSource
+{
+	char	   *name;
+	int			nfields;
+	CfField    *fields;
+	int			ts_field;		/* index of the event timestamp field */
+	int			created_field;	/* index, or -1 */
+	int			ntargets;
+	CfPushTarget *targets;
+	char	   *batch_source;	/* NULL: online-only push source */
+	char	   *offline_table;	/* quoted qualified batch relation, or NULL */
+	SPIPlanPtr	offline_plan;	/* built on first use, kept */
+} CfPushSource;
+
+/* look-ups; both need SPI connected; both raise 42704 for unknown names */
+extern CfPushSource *cf_lookup_push_source(const char *name);
+extern CfView *cf_lookup_view(const char *name);
+/* memory context that lives as long as the cache entries (for plans, private state) */
+extern MemoryContext cf_cache_context(void);
+/* SPI_keepplan the plan and free it when the cache is flushed */
+extern void cf_cache_keep_plan(SPIPlanPtr plan);
+/* while pinned, a registry change does not free entries in use (nested calls) */
+extern void cf_cache_pin(void);
+extern void cf_cache_unpin(void);
+extern void cf_registry_init(void);
+
+/* ---------- in push.c ---------- */
+extern int	cf_unknown_fields;	/* GUC cfeast.unknown_fields */
+#define CF_UNKNOWN_ERROR	0
+#define CF_UNKNOWN_IGNORE	1
+
+#endif							/* CFEAST_H */

@@ -1,0 +1,818 @@
+/*-------------------------------------------------------------------------
+ * push.c
+ *	  feast_push(push_source, rows, to): validate rows and write them to
+ *	  every feature view of the source, online and/or offline, in the
+ *	  caller's transaction.
+ *
+ * The jsonb is walked once.  Each value goes straight to its Datum
+ * (types.c), into one column array per push field.  Nothing is written
+ * until every row has passed.  Then, for each view, rows that share a key
+ * are resolved by the write rule of SPEC section 4, the winners are put in
+ * a tuplestore, and one cached INSERT ... ON CONFLICT plan reads that
+ * tuplestore through feast._push_batch() and applies the same rule against
+ * the stored rows.
+ *-------------------------------------------------------------------------
+ */
+#include "cfeast.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(cfeast_push);
+PG_FUNCTION_INFO_V1(cfeast_push_batch);
+
+int			cf_unknown_fields = CF_UNKNOWN_ERROR;
+
+typedef enum CfPushTo
+{
+	CF_TO_ONLINE = 1,
+	CF_TO_OFFLINE = 2,
+	CF_TO_BOTH = 3
+} CfPushTo;
+
+/* the validated rows of one push, one array per field */
+typedef struct CfBatch
+{
+	CfPushSource *src;
+	int64		nrows;
+	Datum	  **values;			/* [field][row] */
+	bool	  **nulls;			/* [field][row] */
+} CfBatch;
+
+/* the tuplestore that feast._push_batch() hands to the running plan */
+typedef struct CfPendingBatch
+{
+	Tuplestorestate *store;
+	TupleDesc	tupdesc;
+} CfPendingBatch;
+
+static CfPendingBatch *cf_pending = NULL;
+
+/* ------------------------------------------------------------------------
+ * arguments
+ * ------------------------------------------------------------------------
+ */
+
+static CfPushTo
+cf_parse_to(text *to)
+{
+	char	   *s = to ? text_to_cstring(to) : NULL;
+
+	if (s && strcmp(s, "online") == 0)
+		return CF_TO_ONLINE;
+	if (s && strcmp(s, "offline") == 0)
+		return CF_TO_OFFLINE;
+	if (s && strcmp(s, "online_and_offline") == 0)
+		return CF_TO_BOTH;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for \"to\": %s", s ? quote_literal_cstr(s) : "NULL"),
+			 errhint("\"to\" is one of online, offline, online_and_offline.")));
+	return CF_TO_ONLINE;		/* not reached */
+}
+
+static char *
+cf_field_list(CfPushSource *src)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < src->nfields; i++)
+		appendStringInfo(&buf, "%s%s%s", i ? ", " : "", src->fields[i].name,
+						 src->fields[i].required ? "" : " (optional)");
+	return buf.data;
+}
+
+/* ------------------------------------------------------------------------
+ * parsing
+ * ------------------------------------------------------------------------
+ */
+
+static inline int
+cf_find_field(CfPushSource *src, const char *name, int len, int guess)
+{
+	if (guess >= 0 && src->fields[guess].namelen == len &&
+		memcmp(src->fields[guess].name, name, len) == 0)
+		return guess;
+	for (int i = 0; i < src->nfields; i++)
+		if (src->fields[i].namelen == len && memcmp(src->fields[i].name, name, len) == 0)
+			return i;
+	return -1;
+}
+
+static void
+cf_unknown_field(CfPushSource *src, int64 row, const char *name, int len)
+{
+	char	   *n = pnstrdup(name, len);
+
+	if (row >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("row " INT64_FORMAT ": field \"%s\": not a field of push source \"%s\"",
+						row, n, src->name),
+				 errdetail("Its fields are: %s.", cf_field_list(src)),
+				 errhint("SET cfeast.unknown_fields = 'ignore' to drop unknown fields.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("field \"%s\": not a field of push source \"%s\"", n, src->name),
+			 errdetail("Its fields are: %s.", cf_field_list(src)),
+			 errhint("SET cfeast.unknown_fields = 'ignore' to drop unknown fields.")));
+}
+
+/* store one value of field f at row r, with the field's null rule */
+static inline void
+cf_store_value(CfBatch *b, int f, int64 r, JsonbValue *v)
+{
+	CfField    *field = &b->src->fields[f];
+	CfValueSite site = {r, field->name};
+	bool		isnull;
+
+	if (v->type == jbvNull && (field->role == CF_FIELD_KEY || field->role == CF_FIELD_TIMESTAMP))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("row " INT64_FORMAT ": field \"%s\": expected %s, got null", r, field->name,
+						cf_dtype_name(field->dtype)),
+				 errdetail("%s must not be null.",
+						   field->role == CF_FIELD_KEY ? "Join keys" : "The event timestamp")));
+	b->values[f][r] = cf_json_to_datum(v, field->dtype, &site, &isnull);
+	b->nulls[f][r] = isnull;
+}
+
+static void
+cf_missing_field(CfPushSource *src, int64 row, int f)
+{
+	if (row >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("row " INT64_FORMAT ": field \"%s\": missing", row, src->fields[f].name),
+				 errdetail("Every row carries every join key, feature and the event timestamp (%s); give null for a missing feature value.",
+						   src->fields[src->ts_field].name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("field \"%s\": missing", src->fields[f].name),
+			 errdetail("Every row carries every join key, feature and the event timestamp (%s); give null for a missing feature value.",
+					   src->fields[src->ts_field].name)));
+}
+
+static void
+cf_batch_alloc(CfBatch *b, int64 nrows)
+{
+	int			nf = b->src->nfields;
+
+	b->nrows = nrows;
+	b->values = palloc(sizeof(Datum *) * nf);
+	b->nulls = palloc(sizeof(bool *) * nf);
+	for (int f = 0; f < nf; f++)
+	{
+		b->values[f] = palloc_extended(sizeof(Datum) * Max(nrows, 1), MCXT_ALLOC_HUGE);
+		b->nulls[f] = palloc_extended(sizeof(bool) * Max(nrows, 1), MCXT_ALLOC_HUGE);
+		memset(b->nulls[f], true, sizeof(bool) * Max(nrows, 1));
+	}
+}
+
+/* one row object; seen[f] == row + 1 marks the fields it carried */
+static void
+cf_parse_object(CfBatch *b, int64 row, JsonbContainer *obj, int64 *seen, int *guess, int nguess)
+{
+	CfPushSource *src = b->src;
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			pos = 0;
+	int			f = -1;
+	int			nrequired = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			f = cf_find_field(src, v.val.string.val, v.val.string.len,
+							  pos < nguess ? guess[pos] : -1);
+			if (f < 0 && cf_unknown_fields == CF_UNKNOWN_ERROR)
+				cf_unknown_field(src, row, v.val.string.val, v.val.string.len);
+			if (pos < nguess)
+				guess[pos] = f;
+			pos++;
+		}
+		else if (tok == WJB_VALUE && f >= 0)
+		{
+			cf_store_value(b, f, row, &v);
+			seen[f] = row + 1;
+			if (src->fields[f].required)
+				nrequired++;
+		}
+	}
+	if (nrequired < src->nfields)
+	{
+		for (int i = 0; i < src->nfields; i++)
+			if (src->fields[i].required && seen[i] != row + 1)
+				cf_missing_field(src, row, i);
+	}
+}
+
+/* [{"driver_id": 1, ...}, ...] */
+static void
+cf_parse_row_form(CfBatch *b, Jsonb *jb)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int64		row = -1;
+	int64	   *seen = palloc0(sizeof(int64) * b->src->nfields);
+	int			nguess = b->src->nfields * 2 + 8;
+	int		   *guess = palloc(sizeof(int) * nguess);
+
+	memset(guess, -1, sizeof(int) * nguess);
+	cf_batch_alloc(b, JB_ROOT_COUNT(jb));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		row++;
+		CHECK_FOR_INTERRUPTS();
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("row " INT64_FORMAT ": expected a JSON object, got %s", row,
+							cf_describe_json(&v))));
+		cf_parse_object(b, row, v.val.binary.data, seen, guess, nguess);
+	}
+}
+
+/* {"driver_id": [1, 2], "conv_rate": [0.5, 0.7], ...} */
+static void
+cf_parse_column_form(CfBatch *b, Jsonb *jb)
+{
+	CfPushSource *src = b->src;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			ncols = JB_ROOT_COUNT(jb);
+	JsonbContainer **cols = palloc0(sizeof(JsonbContainer *) * src->nfields);
+	int64		nrows = -1;
+	char	   *first_name = NULL;
+	int			f = -1;
+
+	(void) ncols;
+	/* pass 1: shape; every column an array, all of one length */
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			f = cf_find_field(src, v.val.string.val, v.val.string.len, -1);
+			if (f < 0 && cf_unknown_fields == CF_UNKNOWN_ERROR)
+				cf_unknown_field(src, -1, v.val.string.val, v.val.string.len);
+			if (f < 0)
+				continue;
+		}
+		else if (tok == WJB_VALUE && f >= 0)
+		{
+			int64		n;
+
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("field \"%s\": expected an array of values (column form), got %s",
+								src->fields[f].name, cf_describe_json(&v))));
+			n = JsonContainerSize(v.val.binary.data);
+			if (nrows < 0)
+			{
+				nrows = n;
+				first_name = src->fields[f].name;
+			}
+			else if (n != nrows)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("field \"%s\": has " INT64_FORMAT " values, but field \"%s\" has " INT64_FORMAT,
+								src->fields[f].name, n, first_name, nrows),
+						 errdetail("In the column form every field holds one value per row.")));
+			cols[f] = v.val.binary.data;
+			f = -1;
+		}
+	}
+	for (int i = 0; i < src->nfields; i++)
+		if (src->fields[i].required && cols[i] == NULL)
+			cf_missing_field(src, -1, i);
+
+	/* pass 2: values */
+	cf_batch_alloc(b, Max(nrows, 0));
+	for (int i = 0; i < src->nfields; i++)
+	{
+		int64		row = 0;
+
+		if (cols[i] == NULL)
+			continue;
+		it = JsonbIteratorInit(cols[i]);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			if ((row & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+			cf_store_value(b, i, row, &v);
+			row++;
+		}
+	}
+}
+
+static void
+cf_parse_rows(CfBatch *b, Jsonb *jb)
+{
+	if (JB_ROOT_IS_SCALAR(jb) || (!JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_OBJECT(jb)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rows must be a JSON array of objects or an object of arrays, got a scalar")));
+	if (JB_ROOT_IS_ARRAY(jb))
+		cf_parse_row_form(b, jb);
+	else
+		cf_parse_column_form(b, jb);
+}
+
+/* ------------------------------------------------------------------------
+ * the write rule within a batch
+ * ------------------------------------------------------------------------
+ */
+
+/* does row r replace row s?  newer event time, or equal and newer-or-equal created */
+static inline bool
+cf_row_replaces(CfBatch *b, int64 r, int64 s)
+{
+	int			tf = b->src->ts_field;
+	int			cf = b->src->created_field;
+	TimestampTz er = DatumGetTimestampTz(b->values[tf][r]);
+	TimestampTz es = DatumGetTimestampTz(b->values[tf][s]);
+	bool		rn;
+	bool		sn;
+
+	if (er != es)
+		return er > es;
+	if (cf < 0)
+		return true;
+	rn = b->nulls[cf][r];
+	sn = b->nulls[cf][s];
+	if (sn)
+		return true;
+	if (rn)
+		return false;
+	return DatumGetTimestampTz(b->values[cf][r]) >= DatumGetTimestampTz(b->values[cf][s]);
+}
+
+static inline uint32
+cf_hash_key(CfBatch *b, CfPushTarget *tg, int64 r)
+{
+	uint32		h = 0;
+
+	for (int k = 0; k < tg->view->nkeys; k++)
+	{
+		int			f = tg->key_fields[k];
+		Datum		d = b->values[f][r];
+		uint32		hk;
+
+		switch (b->src->fields[f].dtype.base)
+		{
+			case CF_INT32:
+				hk = murmurhash32((uint32) DatumGetInt32(d));
+				break;
+			case CF_INT64:
+				{
+					uint64		x = (uint64) DatumGetInt64(d);
+
+					hk = murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
+				}
+				break;
+			default:
+				hk = hash_bytes((unsigned char *) VARDATA_ANY(DatumGetPointer(d)),
+								VARSIZE_ANY_EXHDR(DatumGetPointer(d)));
+				break;
+		}
+		h = hash_combine(h, hk);
+	}
+	return h;
+}
+
+static inline bool
+cf_keys_equal(CfBatch *b, CfPushTarget *tg, int64 r, int64 s)
+{
+	for (int k = 0; k < tg->view->nkeys; k++)
+	{
+		int			f = tg->key_fields[k];
+		Datum		a = b->values[f][r];
+		Datum		c = b->values[f][s];
+
+		switch (b->src->fields[f].dtype.base)
+		{
+			case CF_INT32:
+				if (DatumGetInt32(a) != DatumGetInt32(c))
+					return false;
+				break;
+			case CF_INT64:
+				if (DatumGetInt64(a) != DatumGetInt64(c))
+					return false;
+				break;
+			default:
+				if (VARSIZE_ANY_EXHDR(DatumGetPointer(a)) != VARSIZE_ANY_EXHDR(DatumGetPointer(c)) ||
+					memcmp(VARDATA_ANY(DatumGetPointer(a)), VARDATA_ANY(DatumGetPointer(c)),
+						   VARSIZE_ANY_EXHDR(DatumGetPointer(a))) != 0)
+					return false;
+				break;
+		}
+	}
+	return true;
+}
+
+/*
+ * Mark in winner[] the one row per key that the write rule keeps; returns
+ * how many.  Equal (event, created) pairs go to the later row, as if the
+ * rows had been pushed one by one.
+ */
+static int64
+cf_resolve_duplicates(CfBatch *b, CfPushTarget *tg, bool *winner)
+{
+	int64		n = b->nrows;
+	int64		size = 16;
+	int64	   *slots;
+	int64		nwin = 0;
+
+	memset(winner, false, sizeof(bool) * Max(n, 1));
+	if (n == 0)
+		return 0;
+	if (tg->view->nkeys == 0)
+	{
+		int64		best = 0;
+
+		for (int64 r = 1; r < n; r++)
+			if (cf_row_replaces(b, r, best))
+				best = r;
+		winner[best] = true;
+		return 1;
+	}
+	while (size < n * 2)
+		size *= 2;
+	slots = palloc_extended(sizeof(int64) * size, MCXT_ALLOC_HUGE);
+	memset(slots, -1, sizeof(int64) * size);
+	for (int64 r = 0; r < n; r++)
+	{
+		int64		i = cf_hash_key(b, tg, r) & (size - 1);
+
+		for (;;)
+		{
+			int64		s = slots[i];
+
+			if (s < 0)
+			{
+				slots[i] = r;
+				winner[r] = true;
+				nwin++;
+				break;
+			}
+			if (cf_keys_equal(b, tg, r, s))
+			{
+				if (cf_row_replaces(b, r, s))
+				{
+					winner[s] = false;
+					winner[r] = true;
+					slots[i] = r;
+				}
+				break;
+			}
+			i = (i + 1) & (size - 1);
+		}
+	}
+	pfree(slots);
+	return nwin;
+}
+
+/* ------------------------------------------------------------------------
+ * writing
+ * ------------------------------------------------------------------------
+ */
+
+/* the columns a target writes: keys, features, event and created timestamps */
+static int
+cf_target_columns(CfPushSource *src, CfPushTarget *tg, int *fields)
+{
+	int			n = 0;
+
+	for (int k = 0; k < tg->view->nkeys; k++)
+		fields[n++] = tg->key_fields[k];
+	for (int f = 0; f < tg->view->nfeatures; f++)
+		fields[n++] = tg->feature_fields[f];
+	fields[n++] = src->ts_field;
+	fields[n++] = src->created_field;	/* may be -1: always NULL */
+	return n;
+}
+
+/* "AS b(col type, ...)" for feast._push_batch() */
+static void
+cf_append_coldefs(StringInfo buf, CfPushSource *src, int *fields, int n, char **names)
+{
+	CfDtype		tst = {CF_TIMESTAMP, false};
+
+	appendStringInfoString(buf, "feast._push_batch() AS b(");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(buf, "%s%s %s", i ? ", " : "", quote_identifier(names[i]),
+						 cf_dtype_sql(fields[i] >= 0 ? src->fields[fields[i]].dtype : tst));
+	appendStringInfoChar(buf, ')');
+}
+
+static SPIPlanPtr
+cf_upsert_plan(CfPushSource *src, CfPushTarget *tg)
+{
+	CfView	   *v = tg->view;
+	int		   *fields = palloc(sizeof(int) * (v->nkeys + v->nfeatures + 2));
+	char	  **names = palloc(sizeof(char *) * (v->nkeys + v->nfeatures + 2));
+	int			n = cf_target_columns(src, tg, fields);
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+
+	for (int i = 0; i < v->nkeys; i++)
+		names[i] = v->key_names[i];
+	for (int i = 0; i < v->nfeatures; i++)
+		names[v->nkeys + i] = v->feature_names[i];
+	names[n - 2] = "event_timestamp";
+	names[n - 1] = "created_timestamp";
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s AS t (", v->online_table);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(names[i]));
+	appendStringInfoString(&sql, ") SELECT * FROM ");
+	cf_append_coldefs(&sql, src, fields, n, names);
+	if (v->nkeys == 0)
+		appendStringInfoString(&sql, " ON CONFLICT ((true))");
+	else
+	{
+		appendStringInfoString(&sql, " ON CONFLICT (");
+		for (int i = 0; i < v->nkeys; i++)
+			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(names[i]));
+		appendStringInfoChar(&sql, ')');
+	}
+	appendStringInfoString(&sql, " DO UPDATE SET ");
+	for (int i = v->nkeys; i < n; i++)
+		appendStringInfo(&sql, "%s%s = EXCLUDED.%s", i > v->nkeys ? ", " : "",
+						 quote_identifier(names[i]), quote_identifier(names[i]));
+	appendStringInfoString(&sql,
+						   " WHERE EXCLUDED.event_timestamp OPERATOR(pg_catalog.>) t.event_timestamp"
+						   " OR (EXCLUDED.event_timestamp OPERATOR(pg_catalog.=) t.event_timestamp"
+						   " AND (t.created_timestamp IS NULL"
+						   " OR EXCLUDED.created_timestamp OPERATOR(pg_catalog.>=) t.created_timestamp))");
+	plan = SPI_prepare(sql.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "cfeast: preparing the upsert for %s failed: %s", v->online_table,
+			 SPI_result_code_string(SPI_result));
+	cf_cache_keep_plan(plan);
+	return plan;
+}
+
+static TupleDesc
+cf_batch_tupdesc(CfPushSource *src, int *fields, int n)
+{
+	TupleDesc	td = CreateTemplateTupleDesc(n);
+	CfDtype		tst = {CF_TIMESTAMP, false};
+
+	for (int i = 0; i < n; i++)
+	{
+		CfDtype		t = fields[i] >= 0 ? src->fields[fields[i]].dtype : tst;
+
+		TupleDescInitEntry(td, (AttrNumber) (i + 1), psprintf("c%d", i), cf_dtype_type_oid(t), -1, 0);
+	}
+	return td;
+}
+
+/* run "plan" with feast._push_batch() returning "store" */
+static uint64
+cf_run_with_batch(SPIPlanPtr plan, Tuplestorestate *store, TupleDesc td)
+{
+	CfPendingBatch pending = {store, td};
+	int			rc;
+
+	cf_pending = &pending;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, NULL, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		cf_pending = NULL;
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "cfeast: write failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* write one view's online table; returns rows written (the rest were stale) */
+static uint64
+cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
+{
+	CfPushSource *src = b->src;
+	CfView	   *v = tg->view;
+	int		   *fields = palloc(sizeof(int) * (v->nkeys + v->nfeatures + 2));
+	int			n = cf_target_columns(src, tg, fields);
+	TupleDesc	td = cf_batch_tupdesc(src, fields, n);
+	Datum	   *values = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	Tuplestorestate *store;
+
+	if (!v->online || v->online_table == NULL)
+		return 0;
+	if (cf_resolve_duplicates(b, tg, winner) == 0)
+		return 0;
+	store = tuplestore_begin_heap(false, false, MAX_KILOBYTES);
+	for (int64 r = 0; r < b->nrows; r++)
+	{
+		if (!winner[r])
+			continue;
+		for (int i = 0; i < n; i++)
+		{
+			if (fields[i] < 0)
+			{
+				values[i] = (Datum) 0;
+				nulls[i] = true;
+			}
+			else
+			{
+				values[i] = b->values[fields[i]][r];
+				nulls[i] = b->nulls[fields[i]][r];
+			}
+		}
+		tuplestore_putvalues(store, td, values, nulls);
+	}
+	if (tg->upsert_plan == NULL)
+		tg->upsert_plan = cf_upsert_plan(src, tg);
+	return cf_run_with_batch(tg->upsert_plan, store, td);
+}
+
+/* the batch relation's columns, with timestamp-without-zone columns read as UTC */
+static SPIPlanPtr
+cf_offline_plan(CfPushSource *src, int *fields, int n)
+{
+	StringInfoData sql;
+	char	  **names = palloc(sizeof(char *) * n);
+	Oid			relid;
+	SPIPlanPtr	plan;
+
+	relid = DatumGetObjectId(DirectFunctionCall1(to_regclass, CStringGetTextDatum(src->offline_table)));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s (", src->offline_table);
+	for (int i = 0; i < n; i++)
+	{
+		names[i] = src->fields[fields[i]].offline_column;
+		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(names[i]));
+	}
+	appendStringInfoString(&sql, ") SELECT ");
+	for (int i = 0; i < n; i++)
+	{
+		AttrNumber	att = OidIsValid(relid) ? get_attnum(relid, names[i]) : InvalidAttrNumber;
+		bool		naive = att != InvalidAttrNumber && get_atttype(relid, att) == TIMESTAMPOID;
+
+		appendStringInfo(&sql, "%s%s%s%s", i ? ", " : "",
+						 naive ? "pg_catalog.timezone('UTC', " : "",
+						 quote_identifier(names[i]), naive ? ")" : "");
+	}
+	appendStringInfoString(&sql, " FROM ");
+	cf_append_coldefs(&sql, src, fields, n, names);
+	plan = SPI_prepare(sql.data, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "cfeast: preparing the offline insert into %s failed: %s", src->offline_table,
+			 SPI_result_code_string(SPI_result));
+	cf_cache_keep_plan(plan);
+	return plan;
+}
+
+/* append every row to the batch source's relation */
+static void
+cf_write_offline(CfBatch *b)
+{
+	CfPushSource *src = b->src;
+	int		   *fields = palloc(sizeof(int) * src->nfields);
+	int			n = 0;
+	TupleDesc	td;
+	Datum	   *values = palloc(sizeof(Datum) * src->nfields);
+	bool	   *nulls = palloc(sizeof(bool) * src->nfields);
+	Tuplestorestate *store;
+
+	if (src->offline_table == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("push source \"%s\" has no batch source to write offline rows to", src->name),
+				 errhint("Use \"to\" => 'online', or apply the push source with a batch source.")));
+	for (int f = 0; f < src->nfields; f++)
+		fields[n++] = f;
+	td = cf_batch_tupdesc(src, fields, n);
+	store = tuplestore_begin_heap(false, false, MAX_KILOBYTES);
+	for (int64 r = 0; r < b->nrows; r++)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			values[i] = b->values[i][r];
+			nulls[i] = b->nulls[i][r];
+		}
+		tuplestore_putvalues(store, td, values, nulls);
+	}
+	if (src->offline_plan == NULL)
+		src->offline_plan = cf_offline_plan(src, fields, n);
+	(void) cf_run_with_batch(src->offline_plan, store, td);
+}
+
+/* ------------------------------------------------------------------------
+ * SQL-callable
+ * ------------------------------------------------------------------------
+ */
+
+/* feast_push(push_source text, rows jsonb, "to" text DEFAULT 'online') RETURNS bigint */
+Datum
+cfeast_push(PG_FUNCTION_ARGS)
+{
+	char	   *source_name;
+	Jsonb	   *rows;
+	CfPushTo	to;
+	MemoryContext push_cxt;
+	MemoryContext old;
+	CfBatch		batch;
+	int64		stale = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("push source name must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("rows must not be null")));
+	to = cf_parse_to(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
+	source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	rows = PG_GETARG_JSONB_P(1);
+
+	push_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast push", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(push_cxt);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(push_cxt);
+	cf_cache_pin();
+
+	memset(&batch, 0, sizeof(batch));
+	batch.src = cf_lookup_push_source(source_name);
+	MemoryContextSwitchTo(push_cxt);
+	cf_parse_rows(&batch, rows);
+
+	if (batch.nrows > 0 && (to & CF_TO_ONLINE))
+	{
+		bool	   *winner = palloc_extended(sizeof(bool) * batch.nrows, MCXT_ALLOC_HUGE);
+
+		for (int t = 0; t < batch.src->ntargets; t++)
+		{
+			CfPushTarget *tg = &batch.src->targets[t];
+			uint64		written = cf_write_online(&batch, tg, winner);
+
+			if (tg->view->online && tg->view->online_table)
+				stale += batch.nrows - (int64) written;
+			MemoryContextSwitchTo(push_cxt);
+		}
+	}
+	if (batch.nrows > 0 && (to & CF_TO_OFFLINE))
+		cf_write_offline(&batch);
+
+	ereport(DEBUG1,
+			(errmsg_internal("cfeast: pushed " INT64_FORMAT " rows to \"%s\" (%d views, " INT64_FORMAT
+							 " stale view rows), batch memory %zu kB",
+							 batch.nrows, source_name, batch.src->ntargets, stale,
+							 MemoryContextMemAllocated(push_cxt, true) / 1024)));
+	cf_cache_unpin();
+	SPI_finish();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(push_cxt);
+	PG_RETURN_INT64(batch.nrows);
+}
+
+/* feast._push_batch(): the rows of the push in progress, for its INSERT plan */
+Datum
+cfeast_push_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	if (cf_pending == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feast._push_batch() is internal to feast_push")));
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feast._push_batch() must be called in FROM")));
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = cf_pending->store;
+	rsinfo->setDesc = cf_pending->tupdesc;
+	cf_pending = NULL;
+	return (Datum) 0;
+}

@@ -1,0 +1,501 @@
+/*-------------------------------------------------------------------------
+ * registry.c
+ *	  The per-backend cache of cfeast's registry: push sources and feature
+ *	  views as C structs, and the plans built for them.
+ *
+ * Entries are read from the feast.* tables with SPI on first use and kept
+ * until the registry changes.  Every registry table has a statement trigger
+ * (feast._registry_changed) that sends a relcache invalidation for
+ * feast.feature_views; our relcache callback marks the cache stale, and the
+ * next look-up drops it whole.  Invalidations travel at commit, so another
+ * session's apply is seen by this backend's next push.
+ *-------------------------------------------------------------------------
+ */
+#include "cfeast.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(cfeast_registry_changed);
+
+typedef struct CfViewEntry
+{
+	char		name[NAMEDATALEN];
+	CfView	   *view;
+} CfViewEntry;
+
+typedef struct CfSourceEntry
+{
+	char		name[NAMEDATALEN];
+	CfPushSource *source;
+} CfSourceEntry;
+
+static MemoryContext cf_cache_cxt = NULL;
+static HTAB *cf_views = NULL;
+static HTAB *cf_sources = NULL;
+static List *cf_kept_plans = NIL;
+static bool cf_cache_stale = true;
+static int	cf_cache_pins = 0;
+static Oid	cf_registry_relid = InvalidOid;
+
+/* ------------------------------------------------------------------------
+ * invalidation
+ * ------------------------------------------------------------------------
+ */
+
+static void
+cf_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cf_registry_relid)
+		cf_cache_stale = true;
+}
+
+static void
+cf_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		cf_cache_pins = 0;
+}
+
+void
+cf_registry_init(void)
+{
+	CacheRegisterRelcacheCallback(cf_relcache_callback, (Datum) 0);
+	RegisterXactCallback(cf_xact_callback, NULL);
+}
+
+/* trigger on every registry table: tell all backends (at commit) to flush */
+Datum
+cfeast_registry_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			relid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "feast._registry_changed() must be called as a trigger");
+	relid = get_relname_relid("feature_views", RelationGetNamespace(trigdata->tg_relation));
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+	return PointerGetDatum(NULL);
+}
+
+void
+cf_cache_pin(void)
+{
+	cf_cache_pins++;
+}
+
+void
+cf_cache_unpin(void)
+{
+	if (cf_cache_pins > 0)
+		cf_cache_pins--;
+}
+
+/* drop every entry and plan when stale, then make sure the tables exist */
+static void
+cf_cache_refresh(void)
+{
+	HASHCTL		ctl;
+	ListCell   *lc;
+
+	if (!cf_cache_stale && cf_views != NULL)
+		return;
+	if (cf_cache_pins > 0 && cf_views != NULL)
+		return;					/* a caller up the stack still uses entries */
+
+	foreach(lc, cf_kept_plans)
+		SPI_freeplan((SPIPlanPtr) lfirst(lc));
+	cf_kept_plans = NIL;
+	if (cf_cache_cxt != NULL)
+		MemoryContextDelete(cf_cache_cxt);
+	cf_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "cfeast registry cache",
+										 ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(CfViewEntry);
+	ctl.hcxt = cf_cache_cxt;
+	cf_views = hash_create("cfeast views", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	ctl.entrysize = sizeof(CfSourceEntry);
+	cf_sources = hash_create("cfeast push sources", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	cf_registry_relid = get_relname_relid("feature_views", get_namespace_oid("feast", false));
+	cf_cache_stale = false;
+}
+
+MemoryContext
+cf_cache_context(void)
+{
+	cf_cache_refresh();
+	return cf_cache_cxt;
+}
+
+void
+cf_cache_keep_plan(SPIPlanPtr plan)
+{
+	MemoryContext old;
+
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	old = MemoryContextSwitchTo(cf_cache_cxt);
+	cf_kept_plans = lappend(cf_kept_plans, plan);
+	MemoryContextSwitchTo(old);
+}
+
+/* ------------------------------------------------------------------------
+ * reading the registry
+ * ------------------------------------------------------------------------
+ */
+
+/* the views of one name or of one source, one row per key or feature */
+static const char *cf_views_sql =
+"SELECT v.name, v.source, v.online, v.online_table::pg_catalog.oid, v.ttl, k.kind, k.fname, k.dtype "
+"  FROM feast.feature_views v "
+"  CROSS JOIN LATERAL ( "
+"      SELECT 0 AS kind, e.join_key AS fname, e.value_type AS dtype, u.ord::pg_catalog.int4 AS ord "
+"        FROM pg_catalog.unnest(v.entities) WITH ORDINALITY AS u(ent, ord) "
+"        JOIN feast.entities e ON e.name OPERATOR(pg_catalog.=) u.ent "
+"      UNION ALL "
+"      SELECT 1, f.name, f.dtype, f.position FROM feast.features f "
+"       WHERE f.feature_view OPERATOR(pg_catalog.=) v.name) k "
+" WHERE %s OPERATOR(pg_catalog.=) $1 "
+" ORDER BY v.name, k.kind, k.ord";
+
+static CfDtype
+cf_registry_dtype(const char *s, const char *what)
+{
+	CfDtype		t;
+
+	if (!cf_parse_dtype(s, &t))
+		elog(ERROR, "cfeast registry holds an invalid dtype \"%s\" for %s", s, what);
+	return t;
+}
+
+/* build a CfView from rows [first, last) of the SPI result */
+static CfView *
+cf_view_from_rows(SPITupleTable *tt, uint64 first, uint64 last)
+{
+	TupleDesc	td = tt->tupdesc;
+	HeapTuple	tup = tt->vals[first];
+	CfView	   *v = palloc0(sizeof(CfView));
+	bool		isnull;
+	Datum		d;
+	Oid			relid;
+
+	v->name = pstrdup(SPI_getvalue(tup, td, 1));
+	v->source = pstrdup(SPI_getvalue(tup, td, 2));
+	v->online = DatumGetBool(SPI_getbinval(tup, td, 3, &isnull));
+	d = SPI_getbinval(tup, td, 4, &isnull);
+	relid = isnull ? InvalidOid : DatumGetObjectId(d);
+	v->online_relid = relid;
+	if (OidIsValid(relid))
+	{
+		char	   *nsp = get_namespace_name(get_rel_namespace(relid));
+		char	   *rel = get_rel_name(relid);
+
+		if (nsp == NULL || rel == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("the online table of feature view \"%s\" no longer exists", v->name),
+					 errhint("Re-apply the feature view to recreate it.")));
+		v->online_table = quote_qualified_identifier(nsp, rel);
+	}
+	d = SPI_getbinval(tup, td, 5, &isnull);
+	v->has_ttl = !isnull;
+	if (!isnull)
+		v->ttl = *DatumGetIntervalP(d);
+
+	v->key_names = palloc(sizeof(char *) * (last - first));
+	v->key_types = palloc(sizeof(CfDtype) * (last - first));
+	v->feature_names = palloc(sizeof(char *) * (last - first));
+	v->feature_types = palloc(sizeof(CfDtype) * (last - first));
+	for (uint64 i = first; i < last; i++)
+	{
+		int			kind = DatumGetInt32(SPI_getbinval(tt->vals[i], td, 6, &isnull));
+		char	   *fname = pstrdup(SPI_getvalue(tt->vals[i], td, 7));
+		CfDtype		t = cf_registry_dtype(SPI_getvalue(tt->vals[i], td, 8), fname);
+
+		if (kind == 0)
+		{
+			v->key_names[v->nkeys] = fname;
+			v->key_types[v->nkeys++] = t;
+		}
+		else
+		{
+			v->feature_names[v->nfeatures] = fname;
+			v->feature_types[v->nfeatures++] = t;
+		}
+	}
+	return v;
+}
+
+/* load (or find) the views selected by column "col" = value, into the cache */
+static List *
+cf_load_views(const char *col, const char *value)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	MemoryContext old;
+	List	   *result = NIL;
+	SPITupleTable *tt;
+	uint64		n;
+	uint64		first = 0;
+	int			rc;
+
+	args[0] = CStringGetTextDatum(value);
+	rc = SPI_execute_with_args(psprintf(cf_views_sql, col), 1, argtypes, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading the cfeast registry failed: %s", SPI_result_code_string(rc));
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 1; i <= n; i++)
+	{
+		char	   *name;
+		CfViewEntry *entry;
+		bool		found;
+
+		if (i < n && strcmp(SPI_getvalue(tt->vals[i], tt->tupdesc, 1),
+							SPI_getvalue(tt->vals[first], tt->tupdesc, 1)) == 0)
+			continue;
+		name = SPI_getvalue(tt->vals[first], tt->tupdesc, 1);
+		entry = hash_search(cf_views, name, HASH_FIND, &found);
+		if (!found)
+		{
+			CfView	   *view;
+
+			old = MemoryContextSwitchTo(cf_cache_cxt);
+			view = cf_view_from_rows(tt, first, i);
+			MemoryContextSwitchTo(old);
+			entry = hash_search(cf_views, name, HASH_ENTER, &found);
+			entry->view = view;
+		}
+		result = lappend(result, entry->view);
+		first = i;
+	}
+	return result;
+}
+
+CfView *
+cf_lookup_view(const char *name)
+{
+	CfViewEntry *entry;
+	List	   *views;
+
+	cf_cache_refresh();
+	if (strlen(name) < NAMEDATALEN)
+	{
+		entry = hash_search(cf_views, name, HASH_FIND, NULL);
+		if (entry)
+			return entry->view;
+		views = cf_load_views("v.name", name);
+		if (views != NIL)
+			return (CfView *) linitial(views);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("feature view \"%s\" does not exist", name)));
+	return NULL;				/* not reached */
+}
+
+/* ------------------------------------------------------------------------
+ * push sources
+ * ------------------------------------------------------------------------
+ */
+
+/* find or add the push field "name"; the same field must keep one dtype */
+static int
+cf_source_field(CfPushSource *src, int *maxfields, const char *name, CfDtype t,
+				CfFieldRole role, bool required)
+{
+	for (int i = 0; i < src->nfields; i++)
+	{
+		CfField    *f = &src->fields[i];
+
+		if (strcmp(f->name, name) != 0)
+			continue;
+		if (f->dtype.base != t.base || f->dtype.is_array != t.is_array || f->role != role)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("push source \"%s\": field \"%s\" is read as %s and as %s by different views",
+							src->name, name, cf_dtype_name(f->dtype), cf_dtype_name(t)),
+					 errhint("Give the field one dtype (or one role) in every view of the source.")));
+		return i;
+	}
+	if (src->nfields == *maxfields)
+	{
+		*maxfields *= 2;
+		src->fields = repalloc(src->fields, sizeof(CfField) * *maxfields);
+	}
+	src->fields[src->nfields].name = pstrdup(name);
+	src->fields[src->nfields].namelen = strlen(name);
+	src->fields[src->nfields].dtype = t;
+	src->fields[src->nfields].role = role;
+	src->fields[src->nfields].required = required;
+	src->fields[src->nfields].offline_column = NULL;
+	return src->nfields++;
+}
+
+/* field_mapping {"source column": "field"} read backwards: field -> column */
+static char *
+cf_mapped_column(Jsonb *mapping, const char *field)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (mapping == NULL)
+		return pstrdup(field);
+	it = JsonbIteratorInit(&mapping->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && v.type == jbvString &&
+				 strlen(field) == v.val.string.len &&
+				 memcmp(field, v.val.string.val, v.val.string.len) == 0)
+			return key;
+	}
+	return pstrdup(field);
+}
+
+static const char *cf_source_sql =
+"SELECT s.kind, s.batch_source, b.relation::pg_catalog.oid, b.timestamp_field, "
+"       b.created_timestamp_column, b.field_mapping "
+"  FROM feast.data_sources s "
+"  LEFT JOIN feast.data_sources b ON b.name OPERATOR(pg_catalog.=) s.batch_source "
+" WHERE s.name OPERATOR(pg_catalog.=) $1";
+
+static CfPushSource *
+cf_load_push_source(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	HeapTuple	tup;
+	TupleDesc	td;
+	bool		isnull;
+	CfPushSource *src;
+	char	   *kind;
+	char	   *ts_name = "event_timestamp";
+	char	   *created_name = NULL;
+	Jsonb	   *mapping = NULL;
+	Oid			relid = InvalidOid;
+	List	   *views;
+	ListCell   *lc;
+	int			maxfields = 16;
+	int			t;
+
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_with_args(cf_source_sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the cfeast registry failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("push source \"%s\" does not exist", name)));
+	tup = SPI_tuptable->vals[0];
+	td = SPI_tuptable->tupdesc;
+	kind = SPI_getvalue(tup, td, 1);
+	if (strcmp(kind, "push") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("push source \"%s\" does not exist", name),
+				 errdetail("\"%s\" is a batch source; feast_push takes push sources.", name)));
+
+	src = palloc0(sizeof(CfPushSource));
+	src->name = pstrdup(name);
+	src->fields = palloc(sizeof(CfField) * maxfields);
+	src->created_field = -1;
+	src->batch_source = SPI_getvalue(tup, td, 2);
+	if (src->batch_source)
+	{
+		Datum		d = SPI_getbinval(tup, td, 3, &isnull);
+
+		relid = isnull ? InvalidOid : DatumGetObjectId(d);
+		ts_name = SPI_getvalue(tup, td, 4);
+		created_name = SPI_getvalue(tup, td, 5);
+		d = SPI_getbinval(tup, td, 6, &isnull);
+		if (!isnull)
+			mapping = DatumGetJsonbPCopy(d);
+		if (OidIsValid(relid) && get_rel_name(relid) != NULL)
+			src->offline_table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+															get_rel_name(relid));
+	}
+	else
+		created_name = "created_timestamp";
+
+	views = cf_load_views("v.source", name);
+	if (views == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("push source \"%s\" is not read by any feature view", name),
+				 errhint("Apply a feature view with source => '%s' first.", name)));
+
+	src->ntargets = list_length(views);
+	src->targets = palloc0(sizeof(CfPushTarget) * src->ntargets);
+	t = 0;
+	foreach(lc, views)
+	{
+		CfView	   *v = (CfView *) lfirst(lc);
+		CfPushTarget *tg = &src->targets[t++];
+
+		tg->view = v;
+		tg->key_fields = palloc(sizeof(int) * Max(v->nkeys, 1));
+		tg->feature_fields = palloc(sizeof(int) * v->nfeatures);
+		for (int k = 0; k < v->nkeys; k++)
+			tg->key_fields[k] = cf_source_field(src, &maxfields, v->key_names[k], v->key_types[k],
+												CF_FIELD_KEY, true);
+		for (int f = 0; f < v->nfeatures; f++)
+			tg->feature_fields[f] = cf_source_field(src, &maxfields, v->feature_names[f],
+													v->feature_types[f], CF_FIELD_FEATURE, true);
+	}
+	{
+		CfDtype		tst = {CF_TIMESTAMP, false};
+
+		src->ts_field = cf_source_field(src, &maxfields, ts_name, tst, CF_FIELD_TIMESTAMP, true);
+		if (created_name)
+			src->created_field = cf_source_field(src, &maxfields, created_name, tst,
+												 CF_FIELD_CREATED, false);
+	}
+	for (int i = 0; i < src->nfields; i++)
+		src->fields[i].offline_column = cf_mapped_column(mapping, src->fields[i].name);
+	return src;
+}
+
+CfPushSource *
+cf_lookup_push_source(const char *name)
+{
+	CfSourceEntry *entry;
+	bool		found;
+	MemoryContext old;
+
+	cf_cache_refresh();
+	if (strlen(name) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("push source \"%s\" does not exist", name)));
+	entry = hash_search(cf_sources, name, HASH_FIND, NULL);
+	if (entry)
+		return entry->source;
+
+	old = MemoryContextSwitchTo(cf_cache_cxt);
+	PG_TRY();
+	{
+		CfPushSource *src = cf_load_push_source(name);
+
+		entry = hash_search(cf_sources, name, HASH_ENTER, &found);
+		entry->source = src;
+	}
+	PG_FINALLY();
+	{
+		MemoryContextSwitchTo(old);
+	}
+	PG_END_TRY();
+	return entry->source;
+}
