@@ -1003,3 +1003,30 @@ CREATE FUNCTION @extschema@.feast_push(push_source text, rows jsonb, "to" text D
 -- the rows of the push in progress, read by feast_push's own INSERT plans
 CREATE FUNCTION feast._push_batch() RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'cfeast_push_batch' LANGUAGE C;
+
+
+-------------------------------------------------------------------------------
+-- Online retrieval (SPEC section 6), in C: src/online.c
+-------------------------------------------------------------------------------
+-- (online retrieval declarations go here)
+
+
+
+-------------------------------------------------------------------------------
+-- Historical retrieval (SPEC section 7), in C: src/historical.c
+-------------------------------------------------------------------------------
+-- (historical retrieval declarations go here)
+
+
+
+-------------------------------------------------------------------------------
+-- Materialization (SPEC section 8), in C: src/materialize.c
+-------------------------------------------------------------------------------
+-- (materialization declarations go here)
+
+
+
+-------------------------------------------------------------------------------
+-- Privileges
+-------------------------------------------------------------------------------
+-- (privilege declarations go here)
