@@ -138,6 +138,7 @@ BEGIN
                   DETAIL = 'Names must match ^[a-z_][a-z0-9_]{0,62}$: lower-case letters, digits and underscores, at most 63 bytes.',
                   HINT = CASE WHEN name OPERATOR(pg_catalog.~) '[A-Z]'
                               THEN 'Upper case is refused, not folded: use "' || pg_catalog.lower(name) || '".'
+                              ELSE 'Use lower-case letters, digits and underscores only.'
                          END;
     END IF;
     RETURN name;

@@ -25,7 +25,7 @@ if ! make -s PG_CFLAGS="-DUSE_ASSERT_CHECKING -Wall -Wextra -Werror -Wno-unused-
 fi
 cf_private_install || { echo "0 passed, 1 failed"; exit 1; }
 cf_start_cluster "-c max_prepared_transactions=10" || { echo "0 passed, 1 failed"; exit 1; }
-PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
 
 # fixtures the server itself reads (file_fdw) must be readable by postgres
 cp -r test/fixtures "$CF_TMP/fixtures" 2>/dev/null && chown -R postgres: "$CF_TMP/fixtures"
@@ -33,12 +33,12 @@ export CF_FIXTURES="$CF_TMP/fixtures"
 
 # counts "ok"/"FAILED" lines of a pg_regress-style run
 count_regress() {
-	local log=$1 line name
+	local log=$1 suite=$2 line name
 	while IFS= read -r line; do
 		name=$(echo "$line" | sed -E 's/^(test|ok|not ok) *[0-9]* *-? *//; s/ +\.\.\..*//; s/^ +//')
 		case "$line" in
 		*"... ok"* | *"... ignored"*) pass ;;
-		*"... FAILED"* | *"... failed"*) fail "$1:$name" ;;
+		*"... FAILED"* | *"... failed"*) fail "$suite/$name" ;;
 		esac
 	done <"$log"
 }
@@ -51,7 +51,7 @@ if [ "${CF_ONLY:-all}" = all ] || [ "${CF_ONLY}" = regress ]; then
 		--bindir="$CF_PGBIN" --host="$PGHOST" --port="$PGPORT" --user=postgres \
 		--dbname=cfeast_regress $REG >"$CF_TMP/regress.log" 2>&1
 	cat "$CF_TMP/regress.log"
-	count_regress "$CF_TMP/regress.log"
+	count_regress "$CF_TMP/regress.log" regress
 	[ -s "$CF_TMP/regress/regression.diffs" ] && cat "$CF_TMP/regress/regression.diffs"
 fi
 
@@ -64,7 +64,7 @@ if [ "${CF_ONLY:-all}" = all ] || [ "${CF_ONLY}" = isolation ]; then
 			--outputdir="$CF_TMP/isolation" --bindir="$CF_PGBIN" --host="$PGHOST" --port="$PGPORT" \
 			--user=postgres --dbname=cfeast_isolation $ISO >"$CF_TMP/isolation.log" 2>&1
 		cat "$CF_TMP/isolation.log"
-		count_regress "$CF_TMP/isolation.log"
+		count_regress "$CF_TMP/isolation.log" isolation
 		[ -s "$CF_TMP/isolation/regression.diffs" ] && cat "$CF_TMP/isolation/regression.diffs"
 	fi
 fi
