@@ -82,6 +82,15 @@ CREATE TABLE feast.materialization_intervals (
 );
 CREATE INDEX ON feast.materialization_intervals (feature_view, end_ts);
 
+-- when feast_push last wrote to each view (kept by push.c, at most once a second per backend,
+-- never waiting on another pusher's lock)
+CREATE TABLE feast.push_activity (
+    feature_view text PRIMARY KEY,
+    last_push_at timestamptz NOT NULL
+);
+GRANT INSERT, UPDATE ON feast.push_activity TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('feast.push_activity', '');
 SELECT pg_catalog.pg_extension_config_dump('feast.entities', '');
 SELECT pg_catalog.pg_extension_config_dump('feast.data_sources', '');
 SELECT pg_catalog.pg_extension_config_dump('feast.feature_views', '');
