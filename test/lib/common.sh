@@ -30,7 +30,7 @@ cf_install_deps() {
 cf_build_install() {
 	cf_log "building cfeast"
 	make -C "$CF_ROOT" -s clean >/dev/null
-	make -C "$CF_ROOT" -s $CF_MAKE_FLAGS >/dev/null || return 1
+	make -C "$CF_ROOT" -s ${CF_MAKE_FLAGS:-} >/dev/null || return 1
 	make -C "$CF_ROOT" -s install >/dev/null || return 1
 }
 

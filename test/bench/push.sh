@@ -1,0 +1,96 @@
+#!/bin/bash
+# test/bench/push.sh: feast_push against the hand-written jsonb upsert, same data, same table shape.
+# Needs a running cluster (PGHOST/PGPORT/PGUSER) where cfeast can be created; run it through
+# test/bench/run.sh.  ROWS, BATCH, PGBENCH_SECONDS and CLIENTS can be set in the environment.
+set -eu
+ROWS=${ROWS:-100000}
+BATCH=${BATCH:-10000}
+SECS=${PGBENCH_SECONDS:-10}
+CLIENTS=${CLIENTS:-2}
+DB=cfeast_bench_push
+export PGDATABASE=$DB
+dropdb --if-exists $DB
+createdb $DB
+Q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
+
+Q <<SQL
+CREATE EXTENSION cfeast;
+SELECT feast_apply_entity('driver', 'driver_id', 'int64');
+SELECT feast_apply_push_source('bench_src', NULL);
+SELECT feast_apply_feature_view('bench', '{driver}',
+  (SELECT jsonb_agg(jsonb_build_object('name', 'f' || i, 'dtype', 'float64')) FROM generate_series(1, 10) i),
+  'bench_src');
+-- the hand-written alternative: an identical table
+CREATE TABLE hand (LIKE feast_online.bench INCLUDING ALL) WITH (fillfactor = 90);
+-- the batches, as JSON text: fresh keys at 10:00, then the same keys again at 11:00
+CREATE TABLE batches (pass int, i int, body text);
+INSERT INTO batches
+SELECT p, b, (SELECT jsonb_agg(jsonb_build_object('driver_id', k, 'event_timestamp', ts,
+                 'f1', random(), 'f2', random(), 'f3', random(), 'f4', random(), 'f5', random(),
+                 'f6', random(), 'f7', random(), 'f8', random(), 'f9', random(), 'f10', random()))::text
+               FROM generate_series(b * $BATCH + 1, (b + 1) * $BATCH) k)
+  FROM (VALUES (1, '2024-05-01T10:00:00Z'), (2, '2024-05-01T11:00:00Z')) AS t(p, ts),
+       generate_series(0, $ROWS / $BATCH - 1) b;
+SQL
+
+# one statement per batch, each its own transaction, as a stream processor would send them
+run_batches() { # $1 pass, $2 statement with BODY for the batch text
+	local pass=$1 stmt=$2 n=$((ROWS / BATCH)) i
+	{
+		echo '\timing on'
+		for ((i = 0; i < n; i++)); do
+			echo "${stmt//BODY/(SELECT body FROM batches WHERE pass = $pass AND i = $i)}"
+		done
+	} | psql -qAtX -v ON_ERROR_STOP=1 | awk '/^Time:/ {s += $2} END {printf "%.1f", s}'
+}
+HAND="INSERT INTO hand AS t SELECT r.* FROM jsonb_to_recordset(BODY::jsonb) AS r(driver_id bigint,
+  f1 float8, f2 float8, f3 float8, f4 float8, f5 float8, f6 float8, f7 float8, f8 float8, f9 float8, f10 float8,
+  event_timestamp timestamptz, created_timestamp timestamptz)
+  ON CONFLICT (driver_id) DO UPDATE SET f1 = EXCLUDED.f1, f2 = EXCLUDED.f2, f3 = EXCLUDED.f3, f4 = EXCLUDED.f4,
+  f5 = EXCLUDED.f5, f6 = EXCLUDED.f6, f7 = EXCLUDED.f7, f8 = EXCLUDED.f8, f9 = EXCLUDED.f9, f10 = EXCLUDED.f10,
+  event_timestamp = EXCLUDED.event_timestamp, created_timestamp = EXCLUDED.created_timestamp
+  WHERE EXCLUDED.event_timestamp > t.event_timestamp;"
+CF="SELECT feast_push('bench_src', BODY::jsonb);"
+
+report() { # label cfeast_ms hand_ms
+	awk -v l="$1" -v c="$2" -v h="$3" -v n="$ROWS" 'BEGIN {
+		printf "%-34s cfeast %8.0f rows/s   hand-written %8.0f rows/s   ratio %.2fx\n", l, n / (c / 1000), n / (h / 1000), h / c }'
+}
+Q -c "VACUUM ANALYZE" >/dev/null
+c1=$(run_batches 1 "$CF"); h1=$(run_batches 1 "$HAND")
+c2=$(run_batches 2 "$CF"); h2=$(run_batches 2 "$HAND")
+report "push ${ROWS} fresh keys (${BATCH}/batch)" "$c1" "$h1"
+report "push ${ROWS} updates (${BATCH}/batch)" "$c2" "$h2"
+# stale rows: the same 10:00 rows again, every one older than what is stored
+c3=$(run_batches 1 "$CF"); h3=$(run_batches 1 "$HAND")
+report "push ${ROWS} stale rows (${BATCH}/batch)" "$c3" "$h3"
+same=$(Q -c "SELECT count(*) FROM feast_online.bench o JOIN hand h USING (driver_id)
+             WHERE (o.f1, o.f10, o.event_timestamp) = (h.f1, h.f10, h.event_timestamp)")
+echo "identical rows in both tables: $same of $ROWS"
+
+# single-row pushes under pgbench, simple protocol for both, the same JSON text for both
+# (ISO timestamps from random days and hours, so some pushes update and some are stale)
+ROW='[{"driver_id": :k, "event_timestamp": "2024-05-:d :h:00:00Z", "f1": 0.1, "f2": 0.2, "f3": 0.3, "f4": 0.4, "f5": 0.5, "f6": 0.6, "f7": 0.7, "f8": 0.8, "f9": 0.9, "f10": 1.0}]'
+VARS='\set k random(1, 100000)
+\set d random(10, 28)
+\set h random(10, 23)'
+printf '%s\n%s\n' "$VARS" "${CF//BODY/\'$ROW\'}" >"$CF_TMP/cf.sql"
+printf '%s\n%s\n' "$VARS" "$(echo "${HAND//BODY/\'$ROW\'}" | tr '\n' ' ')" >"$CF_TMP/hand.sql"
+tps() { pgbench -n -M simple -c "$CLIENTS" -j "$CLIENTS" -T "$SECS" -f "$1" | awk '/^tps/ {print $3; exit}'; }
+tc=$(tps "$CF_TMP/cf.sql")
+th=$(tps "$CF_TMP/hand.sql")
+awk -v c="$tc" -v h="$th" -v n="$CLIENTS" -v s="$SECS" 'BEGIN {
+	printf "%-34s cfeast %8.0f tps      hand-written %8.0f tps      ratio %.2fx\n", "single-row push, pgbench " n "x" s "s", c, h, c / h }'
+
+# memory: all rows in one call; the push's own memory context against the jsonb's size
+psql -qAtX -v ON_ERROR_STOP=1 2>&1 <<SQL | sed -n 's/.*pushed \([0-9]*\) rows.*batch memory \([0-9]*\) kB.*/\1 \2/p' >"$CF_TMP/mem"
+CREATE TEMP TABLE one AS
+  SELECT ('[' || string_agg(trim(both '[]' from body), ',') || ']')::jsonb AS b FROM batches WHERE pass = 1;
+SET client_min_messages = debug1;
+SELECT feast_push('bench_src', b) FROM one;
+SQL
+jsz=$(Q -c "SELECT pg_column_size(('[' || string_agg(trim(both '[]' from body), ',') || ']')::jsonb) FROM batches WHERE pass = 1")
+read -r mrows mkb <"$CF_TMP/mem"
+awk -v r="$mrows" -v k="$mkb" -v j="$jsz" 'BEGIN {
+	printf "memory: one %d-row push used %.1f MB in its memory context; the jsonb itself is %.1f MB (%.1fx)\n", r, k / 1024, j / 1048576, (k * 1024) / j }'
+dropdb $DB
