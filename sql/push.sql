@@ -5,7 +5,8 @@ DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
 RESET client_min_messages;
 SET TimeZone = 'UTC';
-DROP TABLE IF EXISTS push_stats, push_zone_stats;
+DROP TABLE IF EXISTS push_stats, push_audit;
+DROP FUNCTION IF EXISTS push_audit_fn;
 
 SELECT feast_apply_entity('driver', 'driver_id', 'int64');
 SELECT feast_apply_entity('zone', 'zone_id', 'string');
@@ -165,4 +166,30 @@ SELECT count(*) AS rolled_back_rows FROM feast_online.lonely_view WHERE zone_id 
 -- pushes are recorded for freshness
 SELECT feature_view, last_push_at IS NOT NULL AS pushed FROM feast.push_activity ORDER BY 1;
 
-DROP TABLE push_stats;
+-- the SQL path (forced, or for tables with triggers or constraints) applies the same rule
+SET cfeast.direct_write = off;
+SELECT feast_push('stats_push', '[
+  {"driver_id": 40, "zone_id": "a", "event_ts": "2024-05-02T01:00:00", "conv_rate": 1, "trips": 1, "city": "t1"},
+  {"driver_id": 40, "zone_id": "a", "event_ts": "2024-05-02T03:00:00", "conv_rate": 3, "trips": 3, "city": "t3"},
+  {"driver_id": 41, "zone_id": "a", "event_ts": "2024-05-02T03:00:00", "created": "2024-05-02T05:00:00", "conv_rate": 5, "trips": 5, "city": "c5"},
+  {"driver_id": 41, "zone_id": "a", "event_ts": "2024-05-02T03:00:00", "conv_rate": 0, "trips": 0, "city": "c0"}]');
+SELECT feast_push('stats_push', '[{"driver_id": 40, "zone_id": "a", "event_ts": "2024-05-02T02:00:00", "conv_rate": 2, "trips": 2, "city": "t2"}]');
+SELECT driver_id, conv_rate, trips FROM feast_online.driver_hourly WHERE driver_id IN (40, 41) ORDER BY 1;
+RESET cfeast.direct_write;
+CREATE TABLE push_audit (driver_id bigint, trips int);
+CREATE FUNCTION push_audit_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO push_audit VALUES (NEW.driver_id, NEW.trips); RETURN NEW; END $$;
+CREATE TRIGGER audit AFTER INSERT OR UPDATE ON feast_online.driver_hourly FOR EACH ROW EXECUTE FUNCTION push_audit_fn();
+SELECT feast_push('stats_push', '[{"driver_id": 42, "zone_id": "a", "event_ts": "2024-05-02T02:00:00", "conv_rate": 2, "trips": 2, "city": "t2"},
+                                  {"driver_id": 40, "zone_id": "a", "event_ts": "2024-05-02T04:00:00", "conv_rate": 4, "trips": 4, "city": "t4"}]');
+SELECT * FROM push_audit ORDER BY driver_id;
+DROP TRIGGER audit ON feast_online.driver_hourly;
+-- a NOT NULL that a user added to a feature column is enforced with PostgreSQL's own error
+ALTER TABLE feast_online.driver_hourly ALTER COLUMN trips SET NOT NULL;
+SELECT feast_push('stats_push', '[{"driver_id": 43, "zone_id": "a", "event_ts": "2024-05-02T02:00:00", "conv_rate": 2, "trips": null, "city": "t2"}]');
+\echo :SQLSTATE
+SELECT count(*) AS rows_for_43 FROM feast_online.driver_hourly WHERE driver_id = 43;
+ALTER TABLE feast_online.driver_hourly ALTER COLUMN trips DROP NOT NULL;
+
+DROP TABLE push_stats, push_audit;
+DROP FUNCTION push_audit_fn;

@@ -168,3 +168,36 @@ SELECT pg_temp.p('{"af": [1e39]}');
 \echo :SQLSTATE
 -- nothing above that failed changed the stored row
 SELECT item_id, i32, i64, s, ok FROM feast_online.t;
+
+-- numbers convert exactly as PostgreSQL's own float8in/float4in read the same text, across
+-- the fast paths and the text path: shortest forms, 19-digit mantissas, big and small exponents
+SELECT feast_apply_push_source('conv_src', NULL);
+SELECT feast_apply_feature_view('conv', '{item}', '[{"name": "d", "dtype": "float64"}, {"name": "f", "dtype": "float32"}]', 'conv_src');
+SELECT setseed(0.42);
+CREATE TEMP TABLE vals AS
+SELECT k, (CASE k % 4
+    WHEN 0 THEN random()::text
+    WHEN 1 THEN (floor(random() * 1e19)::numeric / power(10::numeric, (random() * 40)::int))::text
+    WHEN 2 THEN (floor(random() * 1e17)::numeric * power(10::numeric, (random() * 20)::int))::text
+    ELSE ((random() - 0.5) * 10 ^ ((random() * 60)::int - 30))::text END)::numeric AS v
+  FROM generate_series(1, 20000) k;
+SELECT feast_push('conv_src', (SELECT jsonb_agg(jsonb_build_object('item_id', k, 'event_timestamp', 0, 'd', v, 'f', v))
+                                 FROM vals WHERE abs(v) < 3e38 AND (abs(v) > 1.2e-38 OR v = 0)));
+SELECT count(*) AS compared,
+       count(*) FILTER (WHERE o.d IS DISTINCT FROM v.v::text::float8) AS float64_mismatches,
+       count(*) FILTER (WHERE o.f IS DISTINCT FROM v.v::text::float4) AS float32_mismatches
+  FROM feast_online.conv o JOIN vals v ON v.k = o.item_id;
+-- and timestamps in every shape agree with timestamptz input read as UTC
+SET TimeZone = 'UTC';
+CREATE TEMP TABLE tss AS
+SELECT k, s FROM (VALUES (1, '2024-02-29T23:59:59.999999Z'), (2, '2024-02-29 23:59:59.5+05:30'),
+  (3, '1999-12-31T00:00:00-08:00'), (4, '2024-05-01T10:00:00.1234567Z'), (5, '2024-05-01T10:00Z'),
+  (6, '0001-01-01T00:00:00Z'), (7, '2024-05-01T10:00:00+0130'), (8, '2024-05-01T10:00:00-03'),
+  (9, '2024-05-01T10:00:00.25'), (10, '2023-02-28')) AS t(k, s);
+SELECT feast_push('conv_src', (SELECT jsonb_agg(jsonb_build_object('item_id', 100000 + k, 'event_timestamp', s, 'd', 0, 'f', 0)) FROM tss));
+SELECT t.s, o.event_timestamp, o.event_timestamp = t.s::timestamptz AS agrees
+  FROM feast_online.conv o JOIN tss t ON 100000 + t.k = o.item_id ORDER BY t.k;
+SELECT feast_push('conv_src', '[{"item_id": 1, "event_timestamp": "2023-02-29", "d": 0, "f": 0}]');
+\echo :SQLSTATE
+SELECT feast_push('conv_src', '[{"item_id": 1, "event_timestamp": "2024-05-01T24:00:01Z", "d": 0, "f": 0}]');
+\echo :SQLSTATE

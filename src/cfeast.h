@@ -134,7 +134,30 @@ extern void cf_cache_unpin(void);
 extern void cf_registry_init(void);
 
 /* ---------- in push.c ---------- */
+
+/* the validated rows of one push, one array per field */
+typedef struct CfBatch
+{
+	CfPushSource *src;
+	int64		nrows;
+	Datum	  **values;			/* [field][row] */
+	bool	  **nulls;			/* [field][row] */
+} CfBatch;
+
+/* does batch row r replace batch row s under the write rule? */
+extern bool cf_row_replaces(CfBatch *b, int64 r, int64 s);
+
+/* ---------- in upsert.c ---------- */
+
+/*
+ * Write the winner rows of one view straight into its online table (index
+ * probe, heap update or multi-insert) when the table is plain enough; rows
+ * it cannot settle are marked in fallback[] for the SQL upsert.  Returns rows
+ * written, or -1 when the table needs the SQL path for everything.
+ */
+extern int64 cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const bool *winner, bool *fallback);
 extern int	cf_unknown_fields;	/* GUC cfeast.unknown_fields */
+extern bool cf_direct_write;	/* GUC cfeast.direct_write */
 #define CF_UNKNOWN_ERROR	0
 #define CF_UNKNOWN_IGNORE	1
 

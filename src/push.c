@@ -32,6 +32,7 @@ PG_FUNCTION_INFO_V1(cfeast_push);
 PG_FUNCTION_INFO_V1(cfeast_push_batch);
 
 int			cf_unknown_fields = CF_UNKNOWN_ERROR;
+bool		cf_direct_write = true;
 
 typedef enum CfPushTo
 {
@@ -39,15 +40,6 @@ typedef enum CfPushTo
 	CF_TO_OFFLINE = 2,
 	CF_TO_BOTH = 3
 } CfPushTo;
-
-/* the validated rows of one push, one array per field */
-typedef struct CfBatch
-{
-	CfPushSource *src;
-	int64		nrows;
-	Datum	  **values;			/* [field][row] */
-	bool	  **nulls;			/* [field][row] */
-} CfBatch;
 
 /* the tuplestore that feast._push_batch() hands to the running plan */
 typedef struct CfPendingBatch
@@ -346,7 +338,7 @@ cf_parse_rows(CfBatch *b, Jsonb *jb)
  */
 
 /* does row r replace row s?  newer event time, or equal and newer-or-equal created */
-static inline bool
+bool
 cf_row_replaces(CfBatch *b, int64 r, int64 s)
 {
 	int			tf = b->src->ts_field;
@@ -626,14 +618,32 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	bool	   *nulls = palloc(sizeof(bool) * n);
 	Tuplestorestate *store;
 
+	const bool *mask = winner;
+	int64		direct = -1;
+	int64		nmask = 0;
+
 	if (!v->online || v->online_table == NULL)
 		return 0;
 	if (cf_resolve_duplicates(b, tg, winner) == 0)
 		return 0;
+	if (cf_direct_write)
+	{
+		bool	   *fallback = palloc_extended(sizeof(bool) * b->nrows,
+												   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+
+		direct = cf_upsert_direct(b, tg, winner, fallback);
+		if (direct >= 0)
+			mask = fallback;
+	}
+	for (int64 r = 0; r < b->nrows; r++)
+		nmask += mask[r] ? 1 : 0;
+	if (nmask == 0)
+		return Max(direct, 0);
+
 	store = tuplestore_begin_heap(false, false, MAX_KILOBYTES);
 	for (int64 r = 0; r < b->nrows; r++)
 	{
-		if (!winner[r])
+		if (!mask[r])
 			continue;
 		for (int i = 0; i < n; i++)
 		{
@@ -652,7 +662,7 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	}
 	if (tg->upsert_plan == NULL)
 		tg->upsert_plan = cf_upsert_plan(src, tg);
-	return cf_run_with_batch(tg->upsert_plan, store, td);
+	return Max(direct, 0) + cf_run_with_batch(tg->upsert_plan, store, td);
 }
 
 /* the batch relation's columns, with timestamp-without-zone columns read as UTC */

@@ -407,6 +407,79 @@ cf_numeric_to_float_fast(const CfNumParts *p, float *out)
 	return true;
 }
 
+#if LDBL_MANT_DIG == 64
+static const long double cf_pow10l[] = {
+	1e0L, 1e1L, 1e2L, 1e3L, 1e4L, 1e5L, 1e6L, 1e7L, 1e8L, 1e9L, 1e10L, 1e11L, 1e12L, 1e13L,
+	1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L,
+	1e26L, 1e27L
+};
+
+/*
+ * The wide fast path, for the 15 to 19 significant digits that doubles
+ * printed in full carry: a mantissa below 2^64 and 10^|e| (|e| <= 27) are
+ * both exact in x87 extended precision, so m * 10^e or m / 10^e is one
+ * rounding to 64 bits.  Rounding that again to "bits" bits gives the
+ * correctly rounded result unless the 64-bit value sits exactly on a
+ * midpoint of the narrower format; then we decline and the caller uses the
+ * text path.  Returns the value, still in extended precision.
+ */
+static bool
+cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
+{
+	uint64		m = 0;
+	int			n = p->ndigits;
+	int			e10;
+	int			ex;
+	long double x;
+	uint64		mant;
+	uint64		low = (UINT64CONST(1) << (64 - bits)) - 1;
+	int			last;
+	int			last_digits = 4;
+
+	if (p->truncated)
+		return false;
+
+	while (n > 0 && p->digits[n - 1] == 0)
+		n--;
+	if (n == 0 || n > 5)
+		return false;
+	/* drop the last group's trailing decimal zeros: 0.12345678901234567 fits in 64 bits */
+	last = p->digits[n - 1];
+	while (last % 10 == 0)
+	{
+		last /= 10;
+		last_digits--;
+	}
+	for (int i = 0; i < n - 1; i++)
+		m = m * CF_NBASE + p->digits[i];
+	for (int i = 0; i < last_digits; i++)
+	{
+		if (m > PG_UINT64_MAX / 10)
+			return false;
+		m *= 10;
+	}
+	if (m > PG_UINT64_MAX - last)
+		return false;
+	m += last;
+	e10 = 4 * (p->weight - (n - 1)) + (4 - last_digits);
+	if (e10 < -27 || e10 > 27)
+		return false;
+	x = (long double) m;
+	x = e10 >= 0 ? x * cf_pow10l[e10] : x / cf_pow10l[-e10];
+	mant = (uint64) ldexpl(frexpl(x, &ex), 64);
+	if ((mant & low) == ((low >> 1) + 1))
+		return false;			/* exactly halfway at the narrower precision */
+	*out = p->negative ? -x : x;
+	return true;
+}
+#else
+static bool
+cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
+{
+	return false;
+}
+#endif
+
 /* the general path: numeric's text, then strtod/strtof (correctly rounded) */
 static bool
 cf_numeric_to_double_slow(Numeric num, bool single, double *out)
@@ -484,9 +557,14 @@ cf_to_float(JsonbValue *v, CfDtype t, const CfValueSite *site)
 		CfNumParts	p;
 		float		f;
 
+		long double x;
+
 		cf_numeric_parts(v->val.numeric, &p);
 		if (cf_numeric_to_float_fast(&p, &f))
 			return Float4GetDatum(f);
+		if (cf_numeric_to_extended(&p, FLT_MANT_DIG, &x) &&
+			fabsl(x) >= FLT_MIN && fabsl(x) <= FLT_MAX)
+			return Float4GetDatum((float) x);
 		if (!cf_numeric_to_double_slow(v->val.numeric, true, &d))
 			cf_reject(site, t, v, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "(out of range)");
 		return Float4GetDatum((float4) d);
@@ -495,9 +573,13 @@ cf_to_float(JsonbValue *v, CfDtype t, const CfValueSite *site)
 	{
 		CfNumParts	p;
 
+		long double x;
+
 		cf_numeric_parts(v->val.numeric, &p);
 		if (cf_numeric_to_double_fast(&p, &d))
 			return Float8GetDatum(d);
+		if (cf_numeric_to_extended(&p, DBL_MANT_DIG, &x))
+			return Float8GetDatum((double) x);
 		if (!cf_numeric_to_double_slow(v->val.numeric, false, &d))
 			cf_reject(site, t, v, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "(out of range)");
 		return Float8GetDatum(d);
@@ -521,6 +603,100 @@ cf_to_bytes(JsonbValue *v, CfDtype t, const CfValueSite *site)
 		cf_reject(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION, "(not base64)");
 	SET_VARSIZE(result, VARHDRSZ + len);
 	return PointerGetDatum(result);
+}
+
+/* n decimal digits at s, or -1 */
+static inline int
+cf_digits(const char *s, int n)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!isdigit((unsigned char) s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * The common shapes, without the general date parser:
+ * YYYY-MM-DD, YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM|-HH:MM|+HHMM|+HH].
+ * Returns false for anything else (the general parser then decides).
+ */
+static bool
+cf_parse_iso_fast(const char *s, int len, TimestampTz *out)
+{
+	int			y, mo, d, h = 0, mi = 0, sec = 0;
+	int64		usec = 0;
+	int			tz = 0;			/* seconds east of UTC */
+	int			i = 10;
+	int64		days;
+
+	if (len < 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	y = cf_digits(s, 4);
+	mo = cf_digits(s + 5, 2);
+	d = cf_digits(s + 8, 2);
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > day_tab[isleap(y)][mo - 1])
+		return false;
+	if (len > 10)
+	{
+		if ((s[10] != 'T' && s[10] != ' ') || len < 19 || s[13] != ':' || s[16] != ':')
+			return false;
+		h = cf_digits(s + 11, 2);
+		mi = cf_digits(s + 14, 2);
+		sec = cf_digits(s + 17, 2);
+		if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
+			return false;
+		i = 19;
+		if (i < len && s[i] == '.')
+		{
+			int			nd = 0;
+
+			i++;
+			while (i < len && isdigit((unsigned char) s[i]))
+			{
+				if (nd < 6)
+					usec = usec * 10 + (s[i] - '0');
+				nd++;
+				i++;
+			}
+			if (nd == 0 || nd > 6)
+				return false;	/* rounding below the microsecond: the general parser */
+			for (; nd < 6; nd++)
+				usec *= 10;
+		}
+		if (i < len && s[i] == 'Z')
+			i++;
+		else if (i < len && (s[i] == '+' || s[i] == '-'))
+		{
+			int			sign = s[i] == '-' ? -1 : 1;
+			int			th, tm = 0;
+
+			i++;
+			if (len - i < 2 || (th = cf_digits(s + i, 2)) < 0)
+				return false;
+			i += 2;
+			if (i < len && s[i] == ':')
+				i++;
+			if (len - i >= 2)
+			{
+				if ((tm = cf_digits(s + i, 2)) < 0)
+					return false;
+				i += 2;
+			}
+			if (th > 15 || tm > 59)
+				return false;
+			tz = sign * (th * 3600 + tm * 60);
+		}
+	}
+	if (i != len)
+		return false;
+	days = date2j(y, mo, d) - POSTGRES_EPOCH_JDATE;
+	*out = (((days * 24 + h) * 60 + mi) * 60 + sec - tz) * USECS_PER_SEC + usec;
+	return IS_VALID_TIMESTAMP(*out);
 }
 
 /* ISO-8601 text: YYYY-MM-DD first; no zone means UTC, whatever TimeZone says */
@@ -599,8 +775,11 @@ cf_to_timestamp(JsonbValue *v, CfDtype t, const CfValueSite *site)
 
 	if (v->type == jbvString)
 	{
-		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+		char	   *s;
 
+		if (cf_parse_iso_fast(v->val.string.val, v->val.string.len, &ts))
+			return TimestampTzGetDatum(ts);
+		s = pnstrdup(v->val.string.val, v->val.string.len);
 		if (!cf_parse_timestamp(s, &ts))
 			cf_reject(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION,
 					  "(not an ISO-8601 timestamp)");

@@ -73,6 +73,8 @@ cf_cleanup() {
 	cf_stop_cluster
 	if [ -n "${CF_TMP:-}" ] && [ "${CF_KEEP_TMP:-0}" != 1 ]; then
 		rm -rf "$CF_TMP"
+	elif [ -n "${CF_TMP:-}" ]; then
+		echo "kept $CF_TMP" >&2
 	fi
 }
 
