@@ -46,6 +46,8 @@ static bool cf_cache_stale = true;
 static int	cf_cache_pins = 0;
 static Oid	cf_registry_relid = InvalidOid;
 
+static void cf_cache_refresh(void);
+
 /* ------------------------------------------------------------------------
  * invalidation
  * ------------------------------------------------------------------------
@@ -90,6 +92,9 @@ cfeast_registry_changed(PG_FUNCTION_ARGS)
 void
 cf_cache_pin(void)
 {
+	/* the outermost pin first drops a stale cache: pinned, it is kept as is */
+	if (cf_cache_pins == 0)
+		cf_cache_refresh();
 	cf_cache_pins++;
 }
 
@@ -395,6 +400,8 @@ cf_load_push_source(const char *name)
 	args[0] = CStringGetTextDatum(name);
 	if (SPI_execute_with_args(cf_source_sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading the cfeast registry failed");
+	/* SPI calls return in the SPI procedure context; the entry lives in the cache's */
+	MemoryContextSwitchTo(cf_cache_cxt);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -431,6 +438,7 @@ cf_load_push_source(const char *name)
 		created_name = "created_timestamp";
 
 	views = cf_load_views("v.source", name);
+	MemoryContextSwitchTo(cf_cache_cxt);
 	if (views == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
