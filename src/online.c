@@ -52,6 +52,9 @@ static const char *const cf_status_names[] = {
 /* join-key columns and missing rows carry the epoch, as in Feast */
 #define CF_EPOCH_RFC3339 "1970-01-01T00:00:00Z"
 
+/* room for any RFC 3339 timestamp cf_format_timestamp writes */
+#define CF_TS_LEN 64
+
 /* per-view plans, hung on CfView.private_online (in the cache's context) */
 typedef struct CfOnlinePlans
 {
@@ -78,6 +81,8 @@ typedef struct CfReqView
 	int		   *distinct_row;	/* distinct key -> first entity row with it */
 	Datum	  **values;			/* [distinct][feature], event_timestamp last; NULL: no row */
 	bool	  **nulls;
+	char	  **event_ts;		/* [distinct]: the row's event_timestamp, formatted once */
+	int		   *event_ts_len;
 	bool		has_cutoff;
 	TimestampTz cutoff;			/* now() - ttl: rows older than this are outside max age */
 } CfReqView;
@@ -114,6 +119,8 @@ typedef struct CfService
 	char	  **views;
 	char	  **features;
 } CfService;
+
+static int	cf_format_timestamp(TimestampTz ts, char *buf);
 
 /* feature services by name, in the registry cache's context (dropped with it) */
 static HTAB *cf_services = NULL;
@@ -825,9 +832,17 @@ cf_keep_row(CfReqView *rv, int d, HeapTuple tup, TupleDesc td, int skip)
 	Datum	   *values = palloc(sizeof(Datum) * natts);
 	bool	   *nulls = palloc(sizeof(bool) * natts);
 
+	int			nf = rv->view->nfeatures;
+
 	heap_deform_tuple(tup, td, values, nulls);
 	rv->values[d] = values + skip;
 	rv->nulls[d] = nulls + skip;
+	if (!rv->nulls[d][nf])
+	{
+		rv->event_ts[d] = palloc(CF_TS_LEN);
+		rv->event_ts_len[d] = cf_format_timestamp(DatumGetTimestampTz(rv->values[d][nf]),
+												  rv->event_ts[d]);
+	}
 }
 
 static ArrayType *
@@ -859,6 +874,8 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 
 	rv->values = palloc0(sizeof(Datum *) * Max(rv->ndistinct, 1));
 	rv->nulls = palloc0(sizeof(bool *) * Max(rv->ndistinct, 1));
+	rv->event_ts = palloc0(sizeof(char *) * Max(rv->ndistinct, 1));
+	rv->event_ts_len = palloc0(sizeof(int) * Max(rv->ndistinct, 1));
 	if (rv->ndistinct == 0)
 		return;
 	if (view->has_ttl)
@@ -939,39 +956,68 @@ cf_push_numeric(JsonbParseState **st, Numeric n)
 	pushJsonbValue(st, WJB_ELEM, &v);
 }
 
-/* RFC 3339 in UTC with 0, 3 or 6 fractional digits, ending in Z */
+/* write "n" as exactly "width" digits, return the end */
+static inline char *
+cf_put_digits(char *p, int n, int width)
+{
+	for (int i = width - 1; i >= 0; i--)
+	{
+		p[i] = '0' + n % 10;
+		n /= 10;
+	}
+	return p + width;
+}
+
+/* RFC 3339 in UTC with 0, 3 or 6 fractional digits, ending in Z; returns the length */
 static int
-cf_format_timestamp(TimestampTz ts, char *buf, size_t size)
+cf_format_timestamp(TimestampTz ts, char *buf)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
+	char	   *p = buf;
 
 	if (TIMESTAMP_IS_NOBEGIN(ts))
-		return snprintf(buf, size, "-infinity");
+		return sprintf(buf, "-infinity");
 	if (TIMESTAMP_IS_NOEND(ts))
-		return snprintf(buf, size, "infinity");
+		return sprintf(buf, "infinity");
 	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
-	if (fsec == 0)
-		return snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ",
-						tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	if (fsec % 1000 == 0)
-		return snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-						tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-						(int) (fsec / 1000));
-	return snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-					tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	if (tm.tm_year < 1 || tm.tm_year > 9999)
+		p += sprintf(p, "%+05d", tm.tm_year);	/* ISO 8601 expanded year */
+	else
+		p = cf_put_digits(p, tm.tm_year, 4);
+	*p++ = '-';
+	p = cf_put_digits(p, tm.tm_mon, 2);
+	*p++ = '-';
+	p = cf_put_digits(p, tm.tm_mday, 2);
+	*p++ = 'T';
+	p = cf_put_digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = cf_put_digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = cf_put_digits(p, tm.tm_sec, 2);
+	if (fsec != 0)
+	{
+		*p++ = '.';
+		if (fsec % 1000 == 0)
+			p = cf_put_digits(p, fsec / 1000, 3);
+		else
+			p = cf_put_digits(p, fsec, 6);
+	}
+	*p++ = 'Z';
+	*p = '\0';
+	return p - buf;
 }
 
 static void
 cf_push_timestamp(JsonbParseState **st, TimestampTz ts)
 {
-	char		buf[64];
-	int			len = cf_format_timestamp(ts, buf, sizeof(buf));
+	char	   *buf = palloc(CF_TS_LEN);
+	int			len = cf_format_timestamp(ts, buf);
 
-	cf_push_cstring(st, pstrdup(buf), len);
+	cf_push_cstring(st, buf, len);
 }
 
 /* floats: the shortest text that reads back exactly; NaN and infinities as strings */
@@ -1202,10 +1248,10 @@ cf_push_feature_result(JsonbParseState **st, CfRequest *req, CfReqFeature *f)
 	{
 		int			d = rv->row_distinct[r];
 
-		if (rv->nulls[d] == NULL || rv->nulls[d][nf])
+		if (rv->event_ts[d] == NULL)
 			cf_push_cstring(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
 		else
-			cf_push_timestamp(st, DatumGetTimestampTz(rv->values[d][nf]));
+			cf_push_cstring(st, rv->event_ts[d], rv->event_ts_len[d]);
 	}
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
