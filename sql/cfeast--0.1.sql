@@ -1041,6 +1041,33 @@ CREATE FUNCTION feast._push_batch() RETURNS SETOF record
 -- Online retrieval (SPEC section 6), in C: src/online.c
 -------------------------------------------------------------------------------
 -- (online retrieval declarations go here)
+CREATE FUNCTION @extschema@.feast_get_online_features(features text[] DEFAULT NULL,
+                                                     entity_rows jsonb DEFAULT NULL,
+                                                     full_feature_names boolean DEFAULT false,
+                                                     feature_service text DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'cfeast_get_online_features' LANGUAGE C STABLE;
+
+-- rows and newest event time of one online table: one scan (there is no index on
+-- event_timestamp); NULLs when the caller may not read the table
+CREATE FUNCTION feast._online_table_stats(tbl regclass, OUT online_rows bigint,
+                                          OUT newest_event_timestamp timestamptz)
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NOT pg_catalog.has_table_privilege(tbl, 'SELECT') THEN
+        RETURN;
+    END IF;
+    EXECUTE format('SELECT pg_catalog.count(*), pg_catalog.max(event_timestamp) FROM %s', tbl)
+       INTO online_rows, newest_event_timestamp;
+END $$;
+
+-- per view: how many online rows, the newest event time among them, the last push
+CREATE VIEW feast.freshness AS
+SELECT v.name AS feature_view, s.online_rows, s.newest_event_timestamp, a.last_push_at
+  FROM feast.feature_views v
+  LEFT JOIN LATERAL feast._online_table_stats(v.online_table) s ON true
+  LEFT JOIN feast.push_activity a ON a.feature_view OPERATOR(pg_catalog.=) v.name
+ ORDER BY v.name;
+GRANT SELECT ON feast.freshness TO PUBLIC;
 
 
 

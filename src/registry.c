@@ -46,6 +46,8 @@ static bool cf_cache_stale = true;
 static int	cf_cache_pins = 0;
 static Oid	cf_registry_relid = InvalidOid;
 
+static void cf_cache_refresh(void);
+
 /* ------------------------------------------------------------------------
  * invalidation
  * ------------------------------------------------------------------------
@@ -90,6 +92,9 @@ cfeast_registry_changed(PG_FUNCTION_ARGS)
 void
 cf_cache_pin(void)
 {
+	/* the outermost pin first drops a stale cache: pinned, it is kept as is */
+	if (cf_cache_pins == 0)
+		cf_cache_refresh();
 	cf_cache_pins++;
 }
 

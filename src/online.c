@@ -1,0 +1,1369 @@
+/*-------------------------------------------------------------------------
+ * online.c
+ *	  feast_get_online_features(features, entity_rows, full_feature_names,
+ *	  feature_service): read the latest feature values of some entities
+ *	  from the online tables, as Feast's feature server answers them.
+ *
+ * A call resolves its feature references against the registry cache
+ * (registry.c), converts every join key of every entity row once
+ * (types.c), and then, for each view asked for, removes duplicate entity
+ * keys and reads all of them with one cached plan: "key = $1" for a single
+ * key, or a join of the unnested key arrays (WITH ORDINALITY) to the
+ * online table for a batch.  The answer is Feast's column-oriented
+ * response, built with pushJsonbValue from the fetched Datums.
+ *-------------------------------------------------------------------------
+ */
+#include "cfeast.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/base64.h"
+#include "common/hashfn.h"
+#include "common/shortest_dec.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(cfeast_get_online_features);
+
+/* statuses of Feast's serving API */
+typedef enum CfStatus
+{
+	CF_PRESENT,
+	CF_NULL_VALUE,
+	CF_NOT_FOUND,
+	CF_OUTSIDE_MAX_AGE
+} CfStatus;
+
+static const char *const cf_status_names[] = {
+	"PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"
+};
+
+/* join-key columns and missing rows carry the epoch, as in Feast */
+#define CF_EPOCH_RFC3339 "1970-01-01T00:00:00Z"
+
+/* room for any RFC 3339 timestamp cf_format_timestamp writes */
+#define CF_TS_LEN 64
+
+/* per-view plans, hung on CfView.private_online (in the cache's context) */
+typedef struct CfOnlinePlans
+{
+	SPIPlanPtr	one;			/* WHERE k1 = $1 AND ...: one entity key */
+	SPIPlanPtr	many;			/* unnest($1, ...) WITH ORDINALITY joined to the table */
+} CfOnlinePlans;
+
+/* one join key of the request: its name, dtype and the value of every entity row */
+typedef struct CfReqKey
+{
+	const char *name;
+	CfDtype		dtype;
+	const char *view;			/* the first view that needs it, for messages */
+	Datum	   *values;			/* [row] */
+} CfReqKey;
+
+/* one view of the request and what was read from it */
+typedef struct CfReqView
+{
+	CfView	   *view;
+	int		   *keys;			/* request key index of each view key */
+	int			ndistinct;
+	int		   *row_distinct;	/* entity row -> distinct key */
+	int		   *distinct_row;	/* distinct key -> first entity row with it */
+	Datum	  **values;			/* [distinct][feature], event_timestamp last; NULL: no row */
+	bool	  **nulls;
+	char	  **event_ts;		/* [distinct]: the row's event_timestamp, formatted once */
+	int		   *event_ts_len;
+	bool		has_cutoff;
+	TimestampTz cutoff;			/* now() - ttl: rows older than this are outside max age */
+} CfReqView;
+
+/* one feature of the answer */
+typedef struct CfReqFeature
+{
+	int			view;			/* index into CfRequest.views */
+	int			feature;		/* index into the view's features */
+	char	   *name;			/* output name */
+	const char *ref;			/* "view:feature", for messages */
+} CfReqFeature;
+
+typedef struct CfRequest
+{
+	bool		full_names;
+	int			nviews;
+	int			maxviews;
+	CfReqView  *views;
+	int			nfeatures;
+	int			maxfeatures;
+	CfReqFeature *features;
+	int			nkeys;
+	int			maxkeys;
+	CfReqKey   *keys;
+	int			nrows;
+} CfRequest;
+
+/* a feature service as cached: its references, view and feature (NULL: all) */
+typedef struct CfService
+{
+	char		name[NAMEDATALEN];
+	int			nrefs;
+	char	  **views;
+	char	  **features;
+} CfService;
+
+static int	cf_format_timestamp(TimestampTz ts, char *buf);
+
+/* feature services by name, in the registry cache's context (dropped with it) */
+static HTAB *cf_services = NULL;
+
+/* ------------------------------------------------------------------------
+ * feature services
+ * ------------------------------------------------------------------------
+ */
+
+static void
+cf_services_reset(void *arg)
+{
+	cf_services = NULL;
+}
+
+static void
+cf_services_init(void)
+{
+	MemoryContext cxt = cf_cache_context();
+	MemoryContextCallback *cb;
+	HASHCTL		ctl;
+
+	if (cf_services != NULL)
+		return;
+	cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
+	cb->func = cf_services_reset;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(CfService);
+	ctl.hcxt = cxt;
+	cf_services = hash_create("cfeast feature services", 16, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+static void
+cf_unknown_service(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("feature service \"%s\" does not exist", name)));
+}
+
+/* split "view:feature" (or "view" when bare is allowed) into its parts */
+static bool
+cf_split_ref(const char *ref, bool bare, char **view, char **feature)
+{
+	const char *colon = strchr(ref, ':');
+
+	if (colon == NULL)
+	{
+		*view = pstrdup(ref);
+		*feature = NULL;
+		return bare && ref[0] != '\0';
+	}
+	if (colon == ref || colon[1] == '\0' || strchr(colon + 1, ':') != NULL)
+		return false;
+	*view = pnstrdup(ref, colon - ref);
+	*feature = pstrdup(colon + 1);
+	return true;
+}
+
+/* read one service's references into the cache */
+static void
+cf_load_service(CfService *svc, const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	Datum	   *refs;
+	bool	   *refnulls;
+	int			nrefs;
+	MemoryContext old;
+
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_with_args("SELECT s.features FROM feast.feature_services s "
+							  " WHERE s.name OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the cfeast registry failed");
+	if (SPI_processed == 0)
+		cf_unknown_service(name);
+	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1, &isnull)),
+					  TEXTOID, -1, false, TYPALIGN_INT, &refs, &refnulls, &nrefs);
+
+	old = MemoryContextSwitchTo(cf_cache_context());
+	svc->views = palloc(sizeof(char *) * Max(nrefs, 1));
+	svc->features = palloc(sizeof(char *) * Max(nrefs, 1));
+	for (int i = 0; i < nrefs; i++)
+	{
+		char	   *ref = TextDatumGetCString(refs[i]);
+
+		if (refnulls[i] || !cf_split_ref(ref, true, &svc->views[i], &svc->features[i]))
+			elog(ERROR, "feature service \"%s\" holds an invalid reference \"%s\"", name, ref);
+	}
+	svc->nrefs = nrefs;
+	MemoryContextSwitchTo(old);
+}
+
+static CfService *
+cf_lookup_service(const char *name)
+{
+	CfService  *svc;
+	bool		found;
+
+	if (strlen(name) >= NAMEDATALEN)
+		cf_unknown_service(name);
+	cf_services_init();
+	svc = hash_search(cf_services, name, HASH_FIND, NULL);
+	if (svc != NULL)
+		return svc;
+	svc = palloc0(sizeof(CfService));
+	cf_load_service(svc, name);
+	{
+		CfService  *entry = hash_search(cf_services, name, HASH_ENTER, &found);
+
+		entry->nrefs = svc->nrefs;
+		entry->views = svc->views;
+		entry->features = svc->features;
+		return entry;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * resolving the features asked for
+ * ------------------------------------------------------------------------
+ */
+
+static int
+cf_request_view(CfRequest *req, CfView *view)
+{
+	CfReqView  *rv;
+
+	for (int i = 0; i < req->nviews; i++)
+		if (req->views[i].view == view)
+			return i;
+	if (!view->online || view->online_table == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" is not online", view->name),
+				 errdetail("It was applied with online => false, so it has no online table."),
+				 errhint("Re-apply it with online => true to serve it, or read it with feast_create_training_set.")));
+	if (req->nviews == req->maxviews)
+	{
+		req->maxviews *= 2;
+		req->views = repalloc(req->views, sizeof(CfReqView) * req->maxviews);
+	}
+	rv = &req->views[req->nviews];
+	memset(rv, 0, sizeof(CfReqView));
+	rv->view = view;
+	return req->nviews++;
+}
+
+/* "a, b, c" (the first 20, then "..."), for messages */
+static char *
+cf_feature_list(CfView *view)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < view->nfeatures && i < 20; i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "", view->feature_names[i]);
+	if (view->nfeatures > 20)
+		appendStringInfoString(&buf, ", ...");
+	return buf.data;
+}
+
+static int
+cf_view_feature(CfView *view, const char *feature, const char *service)
+{
+	for (int i = 0; i < view->nfeatures; i++)
+		if (strcmp(view->feature_names[i], feature) == 0)
+			return i;
+	if (service)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("feature \"%s\" of view \"%s\" (in service \"%s\") does not exist",
+						feature, view->name, service)));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("feature \"%s\" of view \"%s\" does not exist", feature, view->name),
+			 errdetail("Its features are: %s.", cf_feature_list(view))));
+	return -1;					/* not reached */
+}
+
+/* add one feature; its output name must not be taken */
+static void
+cf_add_feature(CfRequest *req, int rv, int feature)
+{
+	CfView	   *view = req->views[rv].view;
+	const char *fname = view->feature_names[feature];
+	char	   *ref = psprintf("%s:%s", view->name, fname);
+	char	   *name = req->full_names ? psprintf("%s__%s", view->name, fname) : pstrdup(fname);
+	CfReqFeature *f;
+
+	for (int i = 0; i < req->nfeatures; i++)
+	{
+		if (strcmp(req->features[i].name, name) != 0)
+			continue;
+		if (strcmp(req->features[i].ref, ref) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("feature \"%s\" is asked for twice", ref)));
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("features \"%s\" and \"%s\" would both be named \"%s\"",
+						req->features[i].ref, ref, name),
+				 errhint("Pass full_feature_names => true to name features view__feature.")));
+	}
+	if (req->nfeatures == req->maxfeatures)
+	{
+		req->maxfeatures *= 2;
+		req->features = repalloc(req->features, sizeof(CfReqFeature) * req->maxfeatures);
+	}
+	f = &req->features[req->nfeatures++];
+	f->view = rv;
+	f->feature = feature;
+	f->name = name;
+	f->ref = ref;
+}
+
+/* add "view:feature", or all of a view's features when feature is NULL */
+static void
+cf_add_ref(CfRequest *req, const char *viewname, const char *feature, const char *service)
+{
+	CfView	   *view;
+	int			rv;
+
+	view = cf_lookup_view(viewname);
+	rv = cf_request_view(req, view);
+	if (feature == NULL)
+	{
+		for (int i = 0; i < view->nfeatures; i++)
+			cf_add_feature(req, rv, i);
+	}
+	else
+		cf_add_feature(req, rv, cf_view_feature(view, feature, service));
+}
+
+static void
+cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
+{
+	if (features != NULL && service != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give either features or feature_service, not both")));
+	if (service != NULL)
+	{
+		CfService  *svc = cf_lookup_service(service);
+
+		for (int i = 0; i < svc->nrefs; i++)
+			cf_add_ref(req, svc->views[i], svc->features[i], service);
+	}
+	else if (features != NULL)
+	{
+		Datum	   *refs;
+		bool	   *nulls;
+		int			nrefs;
+
+		deconstruct_array(features, TEXTOID, -1, false, TYPALIGN_INT, &refs, &nulls, &nrefs);
+		for (int i = 0; i < nrefs; i++)
+		{
+			char	   *ref = nulls[i] ? NULL : TextDatumGetCString(refs[i]);
+			char	   *view;
+			char	   *feature;
+
+			if (ref == NULL || !cf_split_ref(ref, false, &view, &feature))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid feature reference %s",
+								ref ? quote_literal_cstr(ref) : "NULL"),
+						 errhint("Feature references are written \"view:feature\".")));
+			cf_add_ref(req, view, feature, NULL);
+		}
+	}
+	if (req->nfeatures == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no features asked for"),
+				 errhint("Give features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
+}
+
+/* collect the join keys of every view asked for, in order of first use */
+static void
+cf_resolve_keys(CfRequest *req)
+{
+	for (int v = 0; v < req->nviews; v++)
+	{
+		CfReqView  *rv = &req->views[v];
+		CfView	   *view = rv->view;
+
+		rv->keys = palloc(sizeof(int) * Max(view->nkeys, 1));
+		for (int k = 0; k < view->nkeys; k++)
+		{
+			int			i;
+
+			for (i = 0; i < req->nkeys; i++)
+				if (strcmp(req->keys[i].name, view->key_names[k]) == 0)
+					break;
+			if (i < req->nkeys)
+			{
+				CfDtype		a = req->keys[i].dtype;
+				CfDtype		b = view->key_types[k];
+
+				if (a.base != b.base || a.is_array != b.is_array)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("join key \"%s\" is %s in feature view \"%s\" but %s in \"%s\"",
+									view->key_names[k], cf_dtype_name(a), req->keys[i].view,
+									cf_dtype_name(b), view->name),
+							 errhint("Ask for these views in separate calls.")));
+			}
+			else
+			{
+				if (req->nkeys == req->maxkeys)
+				{
+					req->maxkeys *= 2;
+					req->keys = repalloc(req->keys, sizeof(CfReqKey) * req->maxkeys);
+				}
+				req->keys[i].name = view->key_names[k];
+				req->keys[i].dtype = view->key_types[k];
+				req->keys[i].view = view->name;
+				req->keys[i].values = NULL;
+				req->nkeys++;
+			}
+			rv->keys[k] = i;
+		}
+	}
+	/* a feature must not take a join-key column's name */
+	for (int f = 0; f < req->nfeatures; f++)
+		for (int k = 0; k < req->nkeys; k++)
+			if (strcmp(req->features[f].name, req->keys[k].name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("feature \"%s\" would be named like join key \"%s\"",
+								req->features[f].ref, req->keys[k].name),
+						 errhint("Pass full_feature_names => true to name features view__feature.")));
+}
+
+/* ------------------------------------------------------------------------
+ * entity rows
+ * ------------------------------------------------------------------------
+ */
+
+static char *
+cf_key_list(CfRequest *req)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int k = 0; k < req->nkeys; k++)
+		appendStringInfo(&buf, "%s%s", k ? ", " : "", req->keys[k].name);
+	return buf.data;
+}
+
+static JsonbValue *
+cf_find_key(JsonbContainer *obj, const char *name)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) name;
+	k.val.string.len = strlen(name);
+	return findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
+}
+
+/* convert one entity value; join keys must not be null */
+static Datum
+cf_key_value(CfReqKey *key, JsonbValue *v, int row)
+{
+	CfValueSite site = {row, key->name};
+	bool		isnull;
+	Datum		d;
+
+	if (v->type == jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("row %d: field \"%s\": expected %s, got null", row, key->name,
+						cf_dtype_name(key->dtype)),
+				 errdetail("Join keys must not be null.")));
+	d = cf_json_to_datum(v, key->dtype, &site, &isnull);
+	return d;
+}
+
+/* [{"driver_id": 1001}, ...] */
+static void
+cf_parse_entity_objects(CfRequest *req, Jsonb *rows)
+{
+	JsonbIterator *it = JsonbIteratorInit(&rows->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			row = 0;
+
+	req->nrows = JB_ROOT_COUNT(rows);
+	for (int k = 0; k < req->nkeys; k++)
+		req->keys[k].values = palloc(sizeof(Datum) * Max(req->nrows, 1));
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("entity row %d: expected a JSON object, got %s", row,
+							cf_describe_json(&v))));
+		for (int k = 0; k < req->nkeys; k++)
+		{
+			JsonbValue *kv = cf_find_key(v.val.binary.data, req->keys[k].name);
+
+			if (kv == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("row %d: join key \"%s\" is missing", row, req->keys[k].name),
+						 errdetail("Every entity row gives every join key of the views asked for: %s.",
+								   cf_key_list(req))));
+			req->keys[k].values[row] = cf_key_value(&req->keys[k], kv, row);
+		}
+		row++;
+	}
+}
+
+/* {"driver_id": [1001, 1002], ...}: one array per key, all of one length */
+static void
+cf_parse_entity_columns(CfRequest *req, Jsonb *rows)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *first = NULL;
+	int			nrows = -1;
+	char	   *key = NULL;
+
+	/* every column is an array, and all have one length (unused ones too) */
+	it = JsonbIteratorInit(&rows->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			int			n;
+
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("entity_rows: field \"%s\": expected an array of values (column form), got %s",
+								key, cf_describe_json(&v))));
+			n = JsonContainerSize(v.val.binary.data);
+			if (nrows < 0)
+			{
+				nrows = n;
+				first = key;
+			}
+			else if (n != nrows)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("entity_rows: field \"%s\" has %d values, but field \"%s\" has %d",
+								key, n, first, nrows),
+						 errdetail("In the column form every field holds one value per entity row.")));
+		}
+	}
+	req->nrows = nrows < 0 ? 1 : nrows;
+
+	for (int k = 0; k < req->nkeys; k++)
+	{
+		CfReqKey   *rk = &req->keys[k];
+		JsonbValue *col = cf_find_key(&rows->root, rk->name);
+		int			row = 0;
+
+		if (col == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("join key \"%s\" is missing from entity_rows", rk->name),
+					 errdetail("Entity rows give every join key of the views asked for: %s.",
+							   cf_key_list(req))));
+		rk->values = palloc(sizeof(Datum) * Max(req->nrows, 1));
+		it = JsonbIteratorInit(col->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			rk->values[row] = cf_key_value(rk, &v, row);
+			row++;
+		}
+	}
+}
+
+static void
+cf_parse_entity_rows(CfRequest *req, Jsonb *rows)
+{
+	if (rows == NULL)
+	{
+		if (req->nkeys > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("entity_rows is null, but the features asked for need join keys: %s",
+							cf_key_list(req)),
+					 errhint("Pass entity_rows => '{\"%s\": [...]}'.", req->keys[0].name)));
+		req->nrows = 1;
+		return;
+	}
+	if (JB_ROOT_IS_SCALAR(rows))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("entity_rows must be a JSON array of objects or an object of arrays, got a scalar")));
+	if (JB_ROOT_IS_ARRAY(rows))
+		cf_parse_entity_objects(req, rows);
+	else
+		cf_parse_entity_columns(req, rows);
+}
+
+/* ------------------------------------------------------------------------
+ * distinct entity keys per view
+ * ------------------------------------------------------------------------
+ */
+
+static inline uint32
+cf_hash_datum(Datum d, CfBaseType base)
+{
+	switch (base)
+	{
+		case CF_INT32:
+			return murmurhash32((uint32) DatumGetInt32(d));
+		case CF_INT64:
+			{
+				uint64		x = (uint64) DatumGetInt64(d);
+
+				return murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
+			}
+		default:
+			return hash_bytes((unsigned char *) VARDATA_ANY(DatumGetPointer(d)),
+							  VARSIZE_ANY_EXHDR(DatumGetPointer(d)));
+	}
+}
+
+static inline bool
+cf_datum_equal(Datum a, Datum b, CfBaseType base)
+{
+	switch (base)
+	{
+		case CF_INT32:
+			return DatumGetInt32(a) == DatumGetInt32(b);
+		case CF_INT64:
+			return DatumGetInt64(a) == DatumGetInt64(b);
+		default:
+			return VARSIZE_ANY_EXHDR(DatumGetPointer(a)) == VARSIZE_ANY_EXHDR(DatumGetPointer(b)) &&
+				memcmp(VARDATA_ANY(DatumGetPointer(a)), VARDATA_ANY(DatumGetPointer(b)),
+					   VARSIZE_ANY_EXHDR(DatumGetPointer(a))) == 0;
+	}
+}
+
+static bool
+cf_rows_same_key(CfRequest *req, CfReqView *rv, int r, int s)
+{
+	for (int k = 0; k < rv->view->nkeys; k++)
+	{
+		CfReqKey   *key = &req->keys[rv->keys[k]];
+
+		if (!cf_datum_equal(key->values[r], key->values[s], key->dtype.base))
+			return false;
+	}
+	return true;
+}
+
+/* number the distinct entity keys of one view (one probe each) */
+static void
+cf_distinct_keys(CfRequest *req, CfReqView *rv)
+{
+	int			n = req->nrows;
+	int			size = 16;
+	int		   *slots;
+
+	rv->row_distinct = palloc(sizeof(int) * Max(n, 1));
+	rv->distinct_row = palloc(sizeof(int) * Max(n, 1));
+	rv->ndistinct = 0;
+	if (n == 0)
+		return;
+	if (rv->view->nkeys == 0 || n == 1)
+	{
+		memset(rv->row_distinct, 0, sizeof(int) * n);
+		rv->distinct_row[0] = 0;
+		rv->ndistinct = 1;
+		return;
+	}
+	while (size < n * 2)
+		size *= 2;
+	slots = palloc(sizeof(int) * size);
+	memset(slots, -1, sizeof(int) * size);
+	for (int r = 0; r < n; r++)
+	{
+		uint32		h = 0;
+		int			i;
+
+		for (int k = 0; k < rv->view->nkeys; k++)
+		{
+			CfReqKey   *key = &req->keys[rv->keys[k]];
+
+			h = hash_combine(h, cf_hash_datum(key->values[r], key->dtype.base));
+		}
+		for (i = h & (size - 1);; i = (i + 1) & (size - 1))
+		{
+			int			d = slots[i];
+
+			if (d < 0)
+			{
+				slots[i] = rv->ndistinct;
+				rv->distinct_row[rv->ndistinct] = r;
+				rv->row_distinct[r] = rv->ndistinct++;
+				break;
+			}
+			if (cf_rows_same_key(req, rv, r, rv->distinct_row[d]))
+			{
+				rv->row_distinct[r] = d;
+				break;
+			}
+		}
+	}
+	pfree(slots);
+}
+
+/* ------------------------------------------------------------------------
+ * reading the online tables
+ * ------------------------------------------------------------------------
+ */
+
+/* "SELECT [u.ord, ]t.f1, ..., t.event_timestamp" */
+static void
+cf_append_select(StringInfo sql, CfView *view, bool ord)
+{
+	appendStringInfoString(sql, "SELECT ");
+	if (ord)
+		appendStringInfoString(sql, "u.ord, ");
+	for (int i = 0; i < view->nfeatures; i++)
+		appendStringInfo(sql, "t.%s, ", quote_identifier(view->feature_names[i]));
+	appendStringInfo(sql, "t.event_timestamp FROM %s t", view->online_table);
+}
+
+static SPIPlanPtr
+cf_prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		elog(ERROR, "cfeast: preparing \"%s\" failed: %s", sql, SPI_result_code_string(SPI_result));
+	cf_cache_keep_plan(plan);
+	return plan;
+}
+
+/* the probe for one entity key: WHERE k1 = $1 AND k2 = $2 */
+static SPIPlanPtr
+cf_plan_one(CfView *view)
+{
+	StringInfoData sql;
+	Oid		   *argtypes = palloc(sizeof(Oid) * Max(view->nkeys, 1));
+
+	initStringInfo(&sql);
+	cf_append_select(&sql, view, false);
+	for (int k = 0; k < view->nkeys; k++)
+	{
+		argtypes[k] = cf_dtype_type_oid(view->key_types[k]);
+		appendStringInfo(&sql, " %s t.%s OPERATOR(pg_catalog.=) $%d", k ? "AND" : "WHERE",
+						 quote_identifier(view->key_names[k]), k + 1);
+	}
+	if (view->nkeys == 0)
+		appendStringInfoString(&sql, " LIMIT 1");
+	return cf_prepare(sql.data, view->nkeys, argtypes);
+}
+
+/* the probe for a batch: the key arrays unnested with their position, joined to the table */
+static SPIPlanPtr
+cf_plan_many(CfView *view)
+{
+	StringInfoData sql;
+	Oid		   *argtypes = palloc(sizeof(Oid) * view->nkeys);
+
+	initStringInfo(&sql);
+	cf_append_select(&sql, view, true);
+	appendStringInfoString(&sql, " JOIN ROWS FROM (");
+	for (int k = 0; k < view->nkeys; k++)
+	{
+		CfDtype		at = {view->key_types[k].base, true};
+
+		argtypes[k] = cf_dtype_type_oid(at);
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k ? ", " : "", k + 1);
+	}
+	appendStringInfoString(&sql, ") WITH ORDINALITY AS u(");
+	for (int k = 0; k < view->nkeys; k++)
+		appendStringInfo(&sql, "k%d, ", k);
+	appendStringInfoString(&sql, "ord) ON ");
+	for (int k = 0; k < view->nkeys; k++)
+		appendStringInfo(&sql, "%st.%s OPERATOR(pg_catalog.=) u.k%d", k ? " AND " : "",
+						 quote_identifier(view->key_names[k]), k);
+	return cf_prepare(sql.data, view->nkeys, argtypes);
+}
+
+static CfOnlinePlans *
+cf_view_plans(CfView *view)
+{
+	if (view->private_online == NULL)
+		view->private_online = MemoryContextAllocZero(cf_cache_context(), sizeof(CfOnlinePlans));
+	return (CfOnlinePlans *) view->private_online;
+}
+
+/* keep the values of one fetched row for distinct key d */
+static void
+cf_keep_row(CfReqView *rv, int d, HeapTuple tup, TupleDesc td, int skip)
+{
+	int			natts = td->natts;
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+
+	int			nf = rv->view->nfeatures;
+
+	heap_deform_tuple(tup, td, values, nulls);
+	rv->values[d] = values + skip;
+	rv->nulls[d] = nulls + skip;
+	if (!rv->nulls[d][nf])
+	{
+		rv->event_ts[d] = palloc(CF_TS_LEN);
+		rv->event_ts_len[d] = cf_format_timestamp(DatumGetTimestampTz(rv->values[d][nf]),
+												  rv->event_ts[d]);
+	}
+}
+
+static ArrayType *
+cf_key_array(CfRequest *req, CfReqView *rv, int k)
+{
+	CfReqKey   *key = &req->keys[rv->keys[k]];
+	Datum	   *elems = palloc(sizeof(Datum) * rv->ndistinct);
+	Oid			elemtype = cf_dtype_type_oid(key->dtype);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	for (int d = 0; d < rv->ndistinct; d++)
+		elems[d] = key->values[rv->distinct_row[d]];
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return construct_array(elems, rv->ndistinct, elemtype, typlen, typbyval, typalign);
+}
+
+/* one probe for all distinct keys of a view */
+static void
+cf_read_view(CfRequest *req, CfReqView *rv)
+{
+	CfView	   *view = rv->view;
+	CfOnlinePlans *plans = cf_view_plans(view);
+	bool		many = view->nkeys > 0 && rv->ndistinct > 1;
+	Datum	   *args = palloc(sizeof(Datum) * Max(view->nkeys, 1));
+	SPIPlanPtr	plan;
+	int			rc;
+
+	rv->values = palloc0(sizeof(Datum *) * Max(rv->ndistinct, 1));
+	rv->nulls = palloc0(sizeof(bool *) * Max(rv->ndistinct, 1));
+	rv->event_ts = palloc0(sizeof(char *) * Max(rv->ndistinct, 1));
+	rv->event_ts_len = palloc0(sizeof(int) * Max(rv->ndistinct, 1));
+	if (rv->ndistinct == 0)
+		return;
+	if (view->has_ttl)
+	{
+		rv->has_cutoff = true;
+		rv->cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+															 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+															 IntervalPGetDatum(&view->ttl)));
+	}
+	if (many)
+	{
+		if (plans->many == NULL)
+			plans->many = cf_plan_many(view);
+		plan = plans->many;
+		for (int k = 0; k < view->nkeys; k++)
+			args[k] = PointerGetDatum(cf_key_array(req, rv, k));
+	}
+	else
+	{
+		if (plans->one == NULL)
+			plans->one = cf_plan_one(view);
+		plan = plans->one;
+		for (int k = 0; k < view->nkeys; k++)
+			args[k] = req->keys[rv->keys[k]].values[rv->distinct_row[0]];
+	}
+	rc = SPI_execute_plan(plan, args, NULL, true, many ? 0 : 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "cfeast: reading %s failed: %s", view->online_table, SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		int			d = 0;
+
+		if (many)
+		{
+			bool		isnull;
+
+			d = (int) DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)) - 1;
+		}
+		cf_keep_row(rv, d, tup, SPI_tuptable->tupdesc, many ? 1 : 0);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Datum to JSON
+ * ------------------------------------------------------------------------
+ */
+
+static void
+cf_push_cstring(JsonbParseState **st, const char *s, int len)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = len;
+	pushJsonbValue(st, WJB_ELEM, &v);
+}
+
+static void
+cf_push_key(JsonbParseState **st, const char *key)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) key;
+	v.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &v);
+}
+
+static void
+cf_push_numeric(JsonbParseState **st, Numeric n)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = n;
+	pushJsonbValue(st, WJB_ELEM, &v);
+}
+
+/* write "n" as exactly "width" digits, return the end */
+static inline char *
+cf_put_digits(char *p, int n, int width)
+{
+	for (int i = width - 1; i >= 0; i--)
+	{
+		p[i] = '0' + n % 10;
+		n /= 10;
+	}
+	return p + width;
+}
+
+/* RFC 3339 in UTC with 0, 3 or 6 fractional digits, ending in Z; returns the length */
+static int
+cf_format_timestamp(TimestampTz ts, char *buf)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char	   *p = buf;
+
+	if (TIMESTAMP_IS_NOBEGIN(ts))
+		return sprintf(buf, "-infinity");
+	if (TIMESTAMP_IS_NOEND(ts))
+		return sprintf(buf, "infinity");
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	if (tm.tm_year < 1 || tm.tm_year > 9999)
+		p += sprintf(p, "%+05d", tm.tm_year);	/* ISO 8601 expanded year */
+	else
+		p = cf_put_digits(p, tm.tm_year, 4);
+	*p++ = '-';
+	p = cf_put_digits(p, tm.tm_mon, 2);
+	*p++ = '-';
+	p = cf_put_digits(p, tm.tm_mday, 2);
+	*p++ = 'T';
+	p = cf_put_digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = cf_put_digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = cf_put_digits(p, tm.tm_sec, 2);
+	if (fsec != 0)
+	{
+		*p++ = '.';
+		if (fsec % 1000 == 0)
+			p = cf_put_digits(p, fsec / 1000, 3);
+		else
+			p = cf_put_digits(p, fsec, 6);
+	}
+	*p++ = 'Z';
+	*p = '\0';
+	return p - buf;
+}
+
+static void
+cf_push_timestamp(JsonbParseState **st, TimestampTz ts)
+{
+	char	   *buf = palloc(CF_TS_LEN);
+	int			len = cf_format_timestamp(ts, buf);
+
+	cf_push_cstring(st, buf, len);
+}
+
+/* floats: the shortest text that reads back exactly; NaN and infinities as strings */
+static void
+cf_push_float(JsonbParseState **st, double d, bool single)
+{
+	char		buf[64];
+
+	if (isnan(d))
+		cf_push_cstring(st, "NaN", 3);
+	else if (isinf(d))
+		cf_push_cstring(st, d > 0 ? "Infinity" : "-Infinity", d > 0 ? 8 : 9);
+	else
+	{
+		if (single)
+			float_to_shortest_decimal_buf((float) d, buf);
+		else
+			double_to_shortest_decimal_buf(d, buf);
+		cf_push_numeric(st, DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+																ObjectIdGetDatum(InvalidOid),
+																Int32GetDatum(-1))));
+	}
+}
+
+static void
+cf_push_bytes(JsonbParseState **st, bytea *b)
+{
+	int			len = VARSIZE_ANY_EXHDR(b);
+	int			maxlen = pg_b64_enc_len(len);
+	char	   *out = palloc(maxlen + 1);
+	int			n = pg_b64_encode(VARDATA_ANY(b), len, out, maxlen);
+
+	if (n < 0)
+		elog(ERROR, "cfeast: base64 encoding failed");
+	cf_push_cstring(st, out, n);
+}
+
+static void
+cf_push_scalar(JsonbParseState **st, Datum d, CfBaseType base)
+{
+	JsonbValue	v;
+
+	switch (base)
+	{
+		case CF_INT32:
+			cf_push_numeric(st, int64_to_numeric(DatumGetInt32(d)));
+			break;
+		case CF_INT64:
+			cf_push_numeric(st, int64_to_numeric(DatumGetInt64(d)));
+			break;
+		case CF_FLOAT32:
+			cf_push_float(st, DatumGetFloat4(d), true);
+			break;
+		case CF_FLOAT64:
+			cf_push_float(st, DatumGetFloat8(d), false);
+			break;
+		case CF_STRING:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				cf_push_cstring(st, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			}
+			break;
+		case CF_BYTES:
+			cf_push_bytes(st, DatumGetByteaPP(d));
+			break;
+		case CF_BOOL:
+			v.type = jbvBool;
+			v.val.boolean = DatumGetBool(d);
+			pushJsonbValue(st, WJB_ELEM, &v);
+			break;
+		case CF_TIMESTAMP:
+			cf_push_timestamp(st, DatumGetTimestampTz(d));
+			break;
+		case CF_JSON:
+			{
+				Jsonb	   *jb = DatumGetJsonbP(d);
+
+				v.type = jbvBinary;
+				v.val.binary.data = &jb->root;
+				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+				pushJsonbValue(st, WJB_ELEM, &v);
+			}
+			break;
+	}
+}
+
+static void
+cf_push_null(JsonbParseState **st)
+{
+	JsonbValue	v;
+
+	v.type = jbvNull;
+	pushJsonbValue(st, WJB_ELEM, &v);
+}
+
+/* one dimension of an array (nested for multi-dimensional ones); returns the next element */
+static int
+cf_push_array_dim(JsonbParseState **st, int dim, int ndim, int *dims, Datum *elems, bool *nulls,
+				  int next, CfBaseType base)
+{
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < dims[dim]; i++)
+	{
+		if (dim + 1 < ndim)
+			next = cf_push_array_dim(st, dim + 1, ndim, dims, elems, nulls, next, base);
+		else
+		{
+			if (nulls[next])
+				cf_push_null(st);
+			else
+				cf_push_scalar(st, elems[next], base);
+			next++;
+		}
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	return next;
+}
+
+static void
+cf_push_array(JsonbParseState **st, Datum d, CfBaseType base)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
+	if (ARR_NDIM(arr) == 0)
+	{
+		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+		pushJsonbValue(st, WJB_END_ARRAY, NULL);
+		return;
+	}
+	(void) cf_push_array_dim(st, 0, ARR_NDIM(arr), ARR_DIMS(arr), elems, nulls, 0, base);
+}
+
+static void
+cf_push_datum(JsonbParseState **st, Datum d, CfDtype t)
+{
+	if (t.is_array)
+		cf_push_array(st, d, t.base);
+	else
+		cf_push_scalar(st, d, t.base);
+}
+
+/* ------------------------------------------------------------------------
+ * the response
+ * ------------------------------------------------------------------------
+ */
+
+static CfStatus
+cf_status(CfReqView *rv, int d, int feature, int nfeatures)
+{
+	bool	   *nulls = rv->nulls[d];
+
+	if (nulls == NULL)
+		return CF_NOT_FOUND;
+	if (rv->has_cutoff && !nulls[nfeatures] &&
+		DatumGetTimestampTz(rv->values[d][nfeatures]) < rv->cutoff)
+		return CF_OUTSIDE_MAX_AGE;
+	return nulls[feature] ? CF_NULL_VALUE : CF_PRESENT;
+}
+
+static void
+cf_push_status(JsonbParseState **st, CfStatus s)
+{
+	cf_push_cstring(st, cf_status_names[s], strlen(cf_status_names[s]));
+}
+
+/* {"values": [...], "statuses": [...], "event_timestamps": [...]} of a join key */
+static void
+cf_push_key_result(JsonbParseState **st, CfRequest *req, CfReqKey *key)
+{
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	cf_push_key(st, "values");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int r = 0; r < req->nrows; r++)
+		cf_push_datum(st, key->values[r], key->dtype);
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	cf_push_key(st, "statuses");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int r = 0; r < req->nrows; r++)
+		cf_push_status(st, CF_PRESENT);
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	cf_push_key(st, "event_timestamps");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int r = 0; r < req->nrows; r++)
+		cf_push_cstring(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/* the same for a feature */
+static void
+cf_push_feature_result(JsonbParseState **st, CfRequest *req, CfReqFeature *f)
+{
+	CfReqView  *rv = &req->views[f->view];
+	int			nf = rv->view->nfeatures;
+	CfDtype		t = rv->view->feature_types[f->feature];
+
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	cf_push_key(st, "values");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int r = 0; r < req->nrows; r++)
+	{
+		int			d = rv->row_distinct[r];
+
+		if (cf_status(rv, d, f->feature, nf) == CF_PRESENT)
+			cf_push_datum(st, rv->values[d][f->feature], t);
+		else
+			cf_push_null(st);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	cf_push_key(st, "statuses");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int r = 0; r < req->nrows; r++)
+		cf_push_status(st, cf_status(rv, rv->row_distinct[r], f->feature, nf));
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	cf_push_key(st, "event_timestamps");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int r = 0; r < req->nrows; r++)
+	{
+		int			d = rv->row_distinct[r];
+
+		if (rv->event_ts[d] == NULL)
+			cf_push_cstring(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
+		else
+			cf_push_cstring(st, rv->event_ts[d], rv->event_ts_len[d]);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+static JsonbValue *
+cf_build_response(CfRequest *req)
+{
+	JsonbParseState *st = NULL;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	cf_push_key(&st, "metadata");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	cf_push_key(&st, "feature_names");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (int k = 0; k < req->nkeys; k++)
+		cf_push_cstring(&st, req->keys[k].name, strlen(req->keys[k].name));
+	for (int f = 0; f < req->nfeatures; f++)
+		cf_push_cstring(&st, req->features[f].name, strlen(req->features[f].name));
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	cf_push_key(&st, "results");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (int k = 0; k < req->nkeys; k++)
+		cf_push_key_result(&st, req, &req->keys[k]);
+	for (int f = 0; f < req->nfeatures; f++)
+	{
+		if ((f & 63) == 63)
+			CHECK_FOR_INTERRUPTS();
+		cf_push_feature_result(&st, req, &req->features[f]);
+	}
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	return pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * SQL-callable
+ * ------------------------------------------------------------------------
+ */
+
+static void
+cf_request_init(CfRequest *req, bool full_names)
+{
+	memset(req, 0, sizeof(CfRequest));
+	req->full_names = full_names;
+	req->maxviews = 4;
+	req->views = palloc(sizeof(CfReqView) * req->maxviews);
+	req->maxfeatures = 16;
+	req->features = palloc(sizeof(CfReqFeature) * req->maxfeatures);
+	req->maxkeys = 4;
+	req->keys = palloc(sizeof(CfReqKey) * req->maxkeys);
+}
+
+/* resolve, parse, read, answer (in the caller's context "caller") */
+static pg_noinline Jsonb *
+cf_get_online(ArrayType *features, Jsonb *rows, bool full_names, const char *service,
+			  MemoryContext caller)
+{
+	CfRequest	req;
+	JsonbValue *answer;
+
+	cf_request_init(&req, full_names);
+	cf_resolve_features(&req, features, service);
+	cf_resolve_keys(&req);
+	cf_parse_entity_rows(&req, rows);
+	for (int v = 0; v < req.nviews; v++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		cf_distinct_keys(&req, &req.views[v]);
+		cf_read_view(&req, &req.views[v]);
+	}
+	answer = cf_build_response(&req);
+	MemoryContextSwitchTo(caller);
+	return JsonbValueToJsonb(answer);
+}
+
+/*
+ * feast_get_online_features(features text[], entity_rows jsonb,
+ *     full_feature_names boolean, feature_service text) RETURNS jsonb
+ */
+Datum
+cfeast_get_online_features(PG_FUNCTION_ARGS)
+{
+	ArrayType  *features = PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0);
+	Jsonb	   *rows = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	bool		full_names = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	char	   *service = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	MemoryContext caller = CurrentMemoryContext;
+	Jsonb	   *result;
+
+	if (features == NULL && service == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give features or feature_service"),
+				 errhint("Give features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
+	/* work memory is SPI's procedure context, freed by SPI_finish */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* drop a stale cache before pinning it for the call */
+	(void) cf_cache_context();
+	cf_cache_pin();
+	PG_TRY();
+	{
+		result = cf_get_online(features, rows, full_names, service, caller);
+	}
+	PG_CATCH();
+	{
+		cf_cache_unpin();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	cf_cache_unpin();
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}
