@@ -1026,6 +1026,35 @@ CREATE FUNCTION feast._push_batch() RETURNS SETOF record
 -- Historical retrieval (SPEC section 7), in C: src/historical.c
 -------------------------------------------------------------------------------
 -- (historical retrieval declarations go here)
+-- the as-of join behind the generated SQL: reads source_sql once, answers each entity row
+CREATE FUNCTION feast._point_in_time_join(source_sql text, ttl interval, filter_created boolean,
+                                          lower_bound timestamptz, VARIADIC entity_arrays "any")
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'cfeast_point_in_time_join' LANGUAGE C;
+
+CREATE FUNCTION @extschema@.feast_historical_features_sql(entity_sql text, features text[] DEFAULT NULL,
+                                               full_feature_names boolean DEFAULT false,
+                                               feature_service text DEFAULT NULL,
+                                               filter_by_created_timestamp boolean DEFAULT false)
+    RETURNS text
+    AS 'MODULE_PATHNAME', 'cfeast_historical_features_sql' LANGUAGE C;
+
+CREATE FUNCTION @extschema@.feast_create_training_set(name text, entity_sql text, features text[] DEFAULT NULL,
+                                           full_feature_names boolean DEFAULT false,
+                                           feature_service text DEFAULT NULL,
+                                           filter_by_created_timestamp boolean DEFAULT false,
+                                           replace boolean DEFAULT false)
+    RETURNS regclass
+    AS 'MODULE_PATHNAME', 'cfeast_create_training_set' LANGUAGE C;
+
+-- entity-less mode: one row per key seen in [start_ts, end_ts], its latest features in that range
+CREATE FUNCTION @extschema@.feast_range_features_sql(start_ts timestamptz DEFAULT NULL,
+                                          end_ts timestamptz DEFAULT pg_catalog.now(),
+                                          features text[] DEFAULT NULL,
+                                          full_feature_names boolean DEFAULT false,
+                                          feature_service text DEFAULT NULL)
+    RETURNS text
+    AS 'MODULE_PATHNAME', 'cfeast_range_features_sql' LANGUAGE C;
 
 
 
