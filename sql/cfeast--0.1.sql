@@ -1062,6 +1062,17 @@ CREATE FUNCTION @extschema@.feast_range_features_sql(start_ts timestamptz DEFAUL
 -- Materialization (SPEC section 8), in C: src/materialize.c
 -------------------------------------------------------------------------------
 -- (materialization declarations go here)
+CREATE FUNCTION @extschema@.feast_materialize(start_ts timestamptz, end_ts timestamptz,
+                                   feature_views text[] DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cfeast_materialize' LANGUAGE C;
+
+CREATE FUNCTION @extschema@.feast_materialize_incremental(end_ts timestamptz DEFAULT pg_catalog.now(),
+                                               feature_views text[] DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cfeast_materialize_incremental' LANGUAGE C;
+
+-- the rows of the materialization in progress, read by its own INSERT
+CREATE FUNCTION feast._materialize_batch() RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'cfeast_materialize_batch' LANGUAGE C;
 
 
 

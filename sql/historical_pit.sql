@@ -7,6 +7,7 @@ DROP TABLE IF EXISTS hist_driver_stats, hist_orders, hist_pairs, hist_customer, 
     hist_ts_a, hist_ts_b, hist_ts_c CASCADE;
 RESET client_min_messages;
 SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
 
 -- driver rows (source column "id" is mapped to the join key, "conv" to conv_rate)
 --   a: 01-01 00:00 created 01-01 00:00    b/c: 01-02 00:00, created 00:05 / 00:10 (tie: c wins)
