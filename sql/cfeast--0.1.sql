@@ -1075,6 +1075,35 @@ GRANT SELECT ON feast.freshness TO PUBLIC;
 -- Historical retrieval (SPEC section 7), in C: src/historical.c
 -------------------------------------------------------------------------------
 -- (historical retrieval declarations go here)
+-- the as-of join behind the generated SQL: reads source_sql once, answers each entity row
+CREATE FUNCTION feast._point_in_time_join(source_sql text, ttl interval, filter_created boolean,
+                                          lower_bound timestamptz, VARIADIC entity_arrays "any")
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'cfeast_point_in_time_join' LANGUAGE C;
+
+CREATE FUNCTION @extschema@.feast_historical_features_sql(entity_sql text, features text[] DEFAULT NULL,
+                                               full_feature_names boolean DEFAULT false,
+                                               feature_service text DEFAULT NULL,
+                                               filter_by_created_timestamp boolean DEFAULT false)
+    RETURNS text
+    AS 'MODULE_PATHNAME', 'cfeast_historical_features_sql' LANGUAGE C;
+
+CREATE FUNCTION @extschema@.feast_create_training_set(name text, entity_sql text, features text[] DEFAULT NULL,
+                                           full_feature_names boolean DEFAULT false,
+                                           feature_service text DEFAULT NULL,
+                                           filter_by_created_timestamp boolean DEFAULT false,
+                                           replace boolean DEFAULT false)
+    RETURNS regclass
+    AS 'MODULE_PATHNAME', 'cfeast_create_training_set' LANGUAGE C;
+
+-- entity-less mode: one row per key seen in [start_ts, end_ts], its latest features in that range
+CREATE FUNCTION @extschema@.feast_range_features_sql(start_ts timestamptz DEFAULT NULL,
+                                          end_ts timestamptz DEFAULT pg_catalog.now(),
+                                          features text[] DEFAULT NULL,
+                                          full_feature_names boolean DEFAULT false,
+                                          feature_service text DEFAULT NULL)
+    RETURNS text
+    AS 'MODULE_PATHNAME', 'cfeast_range_features_sql' LANGUAGE C;
 
 
 
@@ -1082,6 +1111,17 @@ GRANT SELECT ON feast.freshness TO PUBLIC;
 -- Materialization (SPEC section 8), in C: src/materialize.c
 -------------------------------------------------------------------------------
 -- (materialization declarations go here)
+CREATE FUNCTION @extschema@.feast_materialize(start_ts timestamptz, end_ts timestamptz,
+                                   feature_views text[] DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cfeast_materialize' LANGUAGE C;
+
+CREATE FUNCTION @extschema@.feast_materialize_incremental(end_ts timestamptz DEFAULT pg_catalog.now(),
+                                               feature_views text[] DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cfeast_materialize_incremental' LANGUAGE C;
+
+-- the rows of the materialization in progress, read by its own INSERT
+CREATE FUNCTION feast._materialize_batch() RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'cfeast_materialize_batch' LANGUAGE C;
 
 
 

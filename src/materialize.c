@@ -1,0 +1,652 @@
+/*-------------------------------------------------------------------------
+ * materialize.c
+ *	  feast_materialize(start, end, views) and feast_materialize_incremental:
+ *	  the latest batch-source row per key with start <= event time <= end,
+ *	  written to the online table under the write rule of SPEC section 4.
+ *
+ * The source is read once, streamed from the executor into a DestReceiver
+ * that keeps one row per key in a hash table (the later row wins on equal
+ * (event, created) pairs, as with feast_push).  The winners go into a
+ * tuplestore that one INSERT ... ON CONFLICT ... DO UPDATE ... WHERE reads
+ * through feast._materialize_batch(); the WHERE is push.c's, so a fresher
+ * pushed row is never overwritten.  Each view's run is recorded in
+ * feast.materialization_intervals and reported with a NOTICE.
+ *-------------------------------------------------------------------------
+ */
+#include "historical.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(cfeast_materialize);
+PG_FUNCTION_INFO_V1(cfeast_materialize_incremental);
+PG_FUNCTION_INFO_V1(cfeast_materialize_batch);
+
+/* the latest row per key of one view */
+typedef struct CfLatest
+{
+	CfView	   *view;
+	int			nkeys;
+	int			nfeat;
+	Oid		   *key_types;
+	int16	   *typlen;			/* per feature */
+	bool	   *typbyval;
+	TimestampTz start;
+	TimestampTz end;
+	/* entries */
+	int			n;
+	int			cap;
+	Datum	   *keys;			/* [e * nkeys + k] */
+	uint32	   *hash;
+	TimestampTz *ts;
+	TimestampTz *created;
+	bool	   *cnull;
+	Datum	   *values;			/* [e * nfeat + f] */
+	bool	   *nulls;
+	/* open addressing over entries */
+	int		   *slots;
+	int			nslots;
+	MemoryContext values_cxt;
+	MemoryContext row_cxt;
+	int64		rows_read;
+} CfLatest;
+
+typedef struct CfLatestReceiver
+{
+	DestReceiver pub;
+	CfLatest   *latest;
+	Datum	   *keys;
+} CfLatestReceiver;
+
+/* the tuplestore that feast._materialize_batch() hands to the running INSERT */
+typedef struct CfPendingRows
+{
+	Tuplestorestate *store;
+	TupleDesc	tupdesc;
+} CfPendingRows;
+
+static CfPendingRows *cf_pending_rows = NULL;
+
+/* ------------------------------------------------------------------------
+ * the latest row per key
+ * ------------------------------------------------------------------------
+ */
+
+static void
+cf_latest_grow(CfLatest *l)
+{
+	int			cap = l->cap * 2;
+
+	l->keys = repalloc_huge(l->keys, sizeof(Datum) * cap * Max(l->nkeys, 1));
+	l->hash = repalloc_huge(l->hash, sizeof(uint32) * cap);
+	l->ts = repalloc_huge(l->ts, sizeof(TimestampTz) * cap);
+	l->created = repalloc_huge(l->created, sizeof(TimestampTz) * cap);
+	l->cnull = repalloc_huge(l->cnull, sizeof(bool) * cap);
+	l->values = repalloc_huge(l->values, sizeof(Datum) * cap * Max(l->nfeat, 1));
+	l->nulls = repalloc_huge(l->nulls, sizeof(bool) * cap * Max(l->nfeat, 1));
+	l->cap = cap;
+
+	/* rehash into twice the slots */
+	l->nslots *= 2;
+	l->slots = repalloc_huge(l->slots, sizeof(int) * l->nslots);
+	memset(l->slots, -1, sizeof(int) * l->nslots);
+	for (int e = 0; e < l->n; e++)
+	{
+		uint32		s = l->hash[e] & (l->nslots - 1);
+
+		while (l->slots[s] >= 0)
+			s = (s + 1) & (l->nslots - 1);
+		l->slots[s] = e;
+	}
+}
+
+static CfLatest *
+cf_latest_create(CfView *view, TimestampTz start, TimestampTz end)
+{
+	CfLatest   *l = palloc0(sizeof(CfLatest));
+
+	l->view = view;
+	l->nkeys = view->nkeys;
+	l->nfeat = view->nfeatures;
+	l->start = start;
+	l->end = end;
+	l->key_types = palloc(sizeof(Oid) * Max(l->nkeys, 1));
+	for (int k = 0; k < l->nkeys; k++)
+		l->key_types[k] = cf_dtype_type_oid(view->key_types[k]);
+	l->typlen = palloc(sizeof(int16) * Max(l->nfeat, 1));
+	l->typbyval = palloc(sizeof(bool) * Max(l->nfeat, 1));
+	for (int f = 0; f < l->nfeat; f++)
+		get_typlenbyval(cf_dtype_type_oid(view->feature_types[f]), &l->typlen[f], &l->typbyval[f]);
+	l->cap = 1024;
+	l->keys = palloc(sizeof(Datum) * l->cap * Max(l->nkeys, 1));
+	l->hash = palloc(sizeof(uint32) * l->cap);
+	l->ts = palloc(sizeof(TimestampTz) * l->cap);
+	l->created = palloc(sizeof(TimestampTz) * l->cap);
+	l->cnull = palloc(sizeof(bool) * l->cap);
+	l->values = palloc(sizeof(Datum) * l->cap * Max(l->nfeat, 1));
+	l->nulls = palloc(sizeof(bool) * l->cap * Max(l->nfeat, 1));
+	l->nslots = l->cap * 2;
+	l->slots = palloc(sizeof(int) * l->nslots);
+	memset(l->slots, -1, sizeof(int) * l->nslots);
+	l->values_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize values",
+										  ALLOCSET_DEFAULT_SIZES);
+	l->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize row",
+									   ALLOCSET_SMALL_SIZES);
+	return l;
+}
+
+/* copy a value into the values context (varlena detoasted) */
+static Datum
+cf_copy_value(CfLatest *l, int f, Datum d)
+{
+	if (l->typbyval[f])
+		return d;
+	if (l->typlen[f] == -1)
+		return PointerGetDatum(pg_detoast_datum_copy((struct varlena *) DatumGetPointer(d)));
+	return datumCopy(d, false, l->typlen[f]);
+}
+
+/* entry e takes the row's version and values */
+static void
+cf_latest_set(CfLatest *l, int e, TimestampTz ts, bool cnull, TimestampTz created,
+			  Datum *vals, bool *nulls, bool replacing)
+{
+	MemoryContext old = MemoryContextSwitchTo(l->values_cxt);
+
+	for (int f = 0; f < l->nfeat; f++)
+	{
+		int			i = e * l->nfeat + f;
+
+		if (replacing && !l->nulls[i] && !l->typbyval[f])
+			pfree(DatumGetPointer(l->values[i]));
+		l->nulls[i] = nulls[f];
+		l->values[i] = nulls[f] ? (Datum) 0 : cf_copy_value(l, f, vals[f]);
+	}
+	MemoryContextSwitchTo(old);
+	l->ts[e] = ts;
+	l->cnull[e] = cnull;
+	l->created[e] = created;
+}
+
+/* a new entry for keys (copied) */
+static int
+cf_latest_add(CfLatest *l, Datum *keys, uint32 h, uint32 slot)
+{
+	int			e = l->n++;
+	MemoryContext old = MemoryContextSwitchTo(l->values_cxt);
+
+	for (int k = 0; k < l->nkeys; k++)
+		l->keys[e * l->nkeys + k] = l->key_types[k] == INT4OID || l->key_types[k] == INT8OID
+			? keys[k]
+			: PointerGetDatum(pg_detoast_datum_copy((struct varlena *) DatumGetPointer(keys[k])));
+	MemoryContextSwitchTo(old);
+	l->hash[e] = h;
+	l->slots[slot] = e;
+	return e;
+}
+
+static bool
+cf_latest_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CfLatestReceiver *r = (CfLatestReceiver *) self;
+	CfLatest   *l = r->latest;
+	int			nk = l->nkeys;
+	TimestampTz ts;
+	TimestampTz created = 0;
+	bool		cnull;
+	uint32		h;
+	uint32		s;
+	MemoryContext old;
+
+	if ((++l->rows_read & 4095) == 0)
+		CHECK_FOR_INTERRUPTS();
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[nk])
+		return true;
+	ts = DatumGetTimestampTz(slot->tts_values[nk]);
+	if (ts < l->start || ts > l->end)
+		return true;			/* the SQL bound can be loose for date columns */
+	cnull = slot->tts_isnull[nk + 1];
+	if (!cnull)
+		created = DatumGetTimestampTz(slot->tts_values[nk + 1]);
+
+	MemoryContextReset(l->row_cxt);
+	old = MemoryContextSwitchTo(l->row_cxt);
+	for (int k = 0; k < nk; k++)
+	{
+		if (slot->tts_isnull[k])
+		{
+			MemoryContextSwitchTo(old);
+			return true;		/* no key: nothing to write */
+		}
+		r->keys[k] = l->key_types[k] == INT4OID || l->key_types[k] == INT8OID
+			? slot->tts_values[k]
+			: PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]));
+	}
+	MemoryContextSwitchTo(old);
+
+	h = cf_keys_hash(r->keys, l->key_types, nk);
+	s = h & (l->nslots - 1);
+	for (;;)
+	{
+		int			e = l->slots[s];
+
+		if (e < 0)
+		{
+			if (l->n == l->cap)
+			{
+				cf_latest_grow(l);
+				s = h & (l->nslots - 1);
+				while (l->slots[s] >= 0)
+					s = (s + 1) & (l->nslots - 1);
+			}
+			e = cf_latest_add(l, r->keys, h, s);
+			cf_latest_set(l, e, ts, cnull, created, &slot->tts_values[nk + 2],
+						  &slot->tts_isnull[nk + 2], false);
+			return true;
+		}
+		if (l->hash[e] == h && cf_keys_eq(&l->keys[e * nk], r->keys, l->key_types, nk))
+		{
+			/* the write rule: newer event time, or equal and newer-or-equal created */
+			if (cf_version_cmp(ts, cnull, created, l->ts[e], l->cnull[e], l->created[e]) >= 0)
+				cf_latest_set(l, e, ts, cnull, created, &slot->tts_values[nk + 2],
+							  &slot->tts_isnull[nk + 2], true);
+			return true;
+		}
+		s = (s + 1) & (l->nslots - 1);
+	}
+}
+
+static void
+cf_latest_startup(DestReceiver *self, int operation, TupleDesc td)
+{
+}
+
+static void
+cf_latest_noop(DestReceiver *self)
+{
+}
+
+/* read the view's source rows in [start, end] into "l" */
+static void
+cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
+{
+	CfLatestReceiver r;
+	SPIExecuteOptions opts;
+	ParamListInfo params = makeParamList(2);
+	int			rc;
+
+	memset(&r, 0, sizeof(r));
+	r.pub.receiveSlot = cf_latest_receive;
+	r.pub.rStartup = cf_latest_startup;
+	r.pub.rShutdown = cf_latest_noop;
+	r.pub.rDestroy = cf_latest_noop;
+	r.pub.mydest = DestNone;
+	r.latest = l;
+	r.keys = palloc(sizeof(Datum) * Max(l->nkeys, 1));
+
+	params->numParams = 2;
+	params->params[0].value = TimestampTzGetDatum(l->end);
+	params->params[0].isnull = false;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	params->params[0].ptype = TIMESTAMPTZOID;
+	params->params[1].value = TimestampTzGetDatum(l->start);
+	params->params[1].isnull = false;
+	params->params[1].pflags = PARAM_FLAG_CONST;
+	params->params[1].ptype = TIMESTAMPTZOID;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.params = params;
+	opts.read_only = false;
+	opts.dest = (DestReceiver *) &r;
+	rc = SPI_execute_extended(cf_source_select(spec, spec->view->nfeatures, NULL, true), &opts);
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)	/* UTILITY: rows went to our receiver */
+		elog(ERROR, "cfeast: reading the batch source of \"%s\" failed: %s", spec->view->name,
+			 SPI_result_code_string(rc));
+}
+
+/* ------------------------------------------------------------------------
+ * writing
+ * ------------------------------------------------------------------------
+ */
+
+/* online table columns: keys, features, event_timestamp, created_timestamp */
+static TupleDesc
+cf_online_tupdesc(CfView *v)
+{
+	TupleDesc	td = CreateTemplateTupleDesc(v->nkeys + v->nfeatures + 2);
+	int			a = 1;
+
+	for (int k = 0; k < v->nkeys; k++)
+		TupleDescInitEntry(td, a++, v->key_names[k], cf_dtype_type_oid(v->key_types[k]), -1, 0);
+	for (int f = 0; f < v->nfeatures; f++)
+		TupleDescInitEntry(td, a++, v->feature_names[f], cf_dtype_type_oid(v->feature_types[f]), -1, 0);
+	TupleDescInitEntry(td, a++, "event_timestamp", TIMESTAMPTZOID, -1, 0);
+	TupleDescInitEntry(td, a++, "created_timestamp", TIMESTAMPTZOID, -1, 0);
+	return td;
+}
+
+/* INSERT ... SELECT * FROM feast._materialize_batch() ... ON CONFLICT ... DO UPDATE ... WHERE */
+static char *
+cf_upsert_sql(CfView *v, TupleDesc td)
+{
+	StringInfoData sql;
+	int			n = td->natts;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s AS t (", v->online_table);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(NameStr(TupleDescAttr(td, i)->attname)));
+	appendStringInfoString(&sql, ") SELECT * FROM feast._materialize_batch() AS b(");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&sql, "%s%s %s", i ? ", " : "", quote_identifier(NameStr(TupleDescAttr(td, i)->attname)),
+						 format_type_extended(TupleDescAttr(td, i)->atttypid, -1, FORMAT_TYPE_FORCE_QUALIFY));
+	appendStringInfoChar(&sql, ')');
+	if (v->nkeys == 0)
+		appendStringInfoString(&sql, " ON CONFLICT ((true))");
+	else
+	{
+		appendStringInfoString(&sql, " ON CONFLICT (");
+		for (int k = 0; k < v->nkeys; k++)
+			appendStringInfo(&sql, "%s%s", k ? ", " : "", quote_identifier(v->key_names[k]));
+		appendStringInfoChar(&sql, ')');
+	}
+	appendStringInfoString(&sql, " DO UPDATE SET ");
+	for (int i = v->nkeys; i < n; i++)
+	{
+		const char *c = quote_identifier(NameStr(TupleDescAttr(td, i)->attname));
+
+		appendStringInfo(&sql, "%s%s = EXCLUDED.%s", i > v->nkeys ? ", " : "", c, c);
+	}
+	/* the write rule of SPEC section 4, exactly as push.c's upsert */
+	appendStringInfoString(&sql,
+						   " WHERE EXCLUDED.event_timestamp OPERATOR(pg_catalog.>) t.event_timestamp"
+						   " OR (EXCLUDED.event_timestamp OPERATOR(pg_catalog.=) t.event_timestamp"
+						   " AND (t.created_timestamp IS NULL"
+						   " OR EXCLUDED.created_timestamp OPERATOR(pg_catalog.>=) t.created_timestamp))");
+	return sql.data;
+}
+
+/* write the winners; returns the rows written (stale ones are not) */
+static uint64
+cf_latest_write(CfLatest *l)
+{
+	CfView	   *v = l->view;
+	TupleDesc	td = cf_online_tupdesc(v);
+	int			n = td->natts;
+	Datum	   *values = palloc(sizeof(Datum) * n);
+	bool	   *nulls = palloc(sizeof(bool) * n);
+	Tuplestorestate *store;
+	CfPendingRows pending;
+	int			rc;
+
+	if (l->n == 0)
+		return 0;
+	store = tuplestore_begin_heap(false, false, work_mem);
+	for (int e = 0; e < l->n; e++)
+	{
+		memcpy(values, &l->keys[e * l->nkeys], sizeof(Datum) * l->nkeys);
+		memset(nulls, false, sizeof(bool) * l->nkeys);
+		memcpy(&values[l->nkeys], &l->values[e * l->nfeat], sizeof(Datum) * l->nfeat);
+		memcpy(&nulls[l->nkeys], &l->nulls[e * l->nfeat], sizeof(bool) * l->nfeat);
+		values[n - 2] = TimestampTzGetDatum(l->ts[e]);
+		nulls[n - 2] = false;
+		values[n - 1] = TimestampTzGetDatum(l->created[e]);
+		nulls[n - 1] = l->cnull[e];
+		tuplestore_putvalues(store, td, values, nulls);
+	}
+	pending.store = store;
+	pending.tupdesc = td;
+	cf_pending_rows = &pending;
+	PG_TRY();
+	{
+		rc = SPI_execute(cf_upsert_sql(v, td), false, 0);
+	}
+	PG_FINALLY();
+	{
+		cf_pending_rows = NULL;
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "cfeast: writing %s failed: %s", v->online_table, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+static void
+cf_record_interval(CfView *v, TimestampTz start, TimestampTz end, uint64 rows)
+{
+	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
+	Datum		args[4];
+
+	args[0] = CStringGetTextDatum(v->name);
+	args[1] = TimestampTzGetDatum(start);
+	args[2] = TimestampTzGetDatum(end);
+	args[3] = Int64GetDatum((int64) rows);
+	if (SPI_execute_with_args("INSERT INTO feast.materialization_intervals "
+							  "(feature_view, start_ts, end_ts, rows_written) VALUES ($1, $2, $3, $4)",
+							  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "cfeast: recording the materialization of \"%s\" failed", v->name);
+}
+
+/* materialize one view over [start, end]; returns rows written */
+static uint64
+cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize view",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	TimestampTz t0 = GetCurrentTimestamp();
+	CfSourceSpec *spec = cf_source_spec(v);
+	CfLatest   *l = cf_latest_create(v, start, end);
+	uint64		written;
+	double		secs;
+
+	cf_latest_scan(l, spec);
+	MemoryContextSwitchTo(cxt);
+	written = cf_latest_write(l);
+	MemoryContextSwitchTo(cxt);
+	cf_record_interval(v, start, end, written);
+	secs = (double) (GetCurrentTimestamp() - t0) / USECS_PER_SEC;
+	ereport(NOTICE,
+			(errmsg("materialized feature view \"%s\": " UINT64_FORMAT " rows written (" INT64_FORMAT
+					" source rows read, %d keys)", v->name, written, l->rows_read, l->n),
+			 errdetail("%.3f s, %.0f source rows/s, %.0f rows written/s", secs,
+					   secs > 0 ? (double) l->rows_read / secs : 0.0,
+					   secs > 0 ? (double) written / secs : 0.0)));
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return written;
+}
+
+/* ------------------------------------------------------------------------
+ * choosing views and ranges
+ * ------------------------------------------------------------------------
+ */
+
+/* the views named, or every online view; each must be online */
+static List *
+cf_materialize_views(ArrayType *names)
+{
+	List	   *result = NIL;
+	List	   *vnames = NIL;
+	ListCell   *lc;
+
+	if (names == NULL)
+	{
+		if (SPI_execute("SELECT v.name FROM feast.feature_views AS v WHERE v.online ORDER BY v.name",
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "reading the cfeast registry failed");
+		for (uint64 i = 0; i < SPI_processed; i++)
+			vnames = lappend(vnames, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+	else
+	{
+		Datum	   *d;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &d, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("feature view name %d is null", i + 1)));
+			vnames = lappend(vnames, TextDatumGetCString(d[i]));
+		}
+	}
+	foreach(lc, vnames)
+	{
+		CfView	   *v = cf_lookup_view(lfirst(lc));
+
+		if (!v->online || !OidIsValid(v->online_relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("feature view \"%s\" is not online, so it cannot be materialized", v->name),
+					 errhint("Apply it with online => true.")));
+		result = lappend(result, v);
+	}
+	return result;
+}
+
+static void
+cf_check_range(TimestampTz start, TimestampTz end, const char *view)
+{
+	char	   *s;
+	char	   *e;
+
+	if (start <= end)
+		return;
+	/* timestamptz_to_str returns a static buffer */
+	s = pstrdup(timestamptz_to_str(start));
+	e = pstrdup(timestamptz_to_str(end));
+	if (view)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature view \"%s\" would be materialized from %s, after end_ts %s", view, s, e),
+				 errdetail("An incremental run starts where the last one ended."),
+				 errhint("Pass a later end_ts.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("start_ts %s is after end_ts %s", s, e)));
+}
+
+/* where an incremental run of "v" starts: its latest recorded end, or end - ttl */
+static TimestampTz
+cf_incremental_start(CfView *v, TimestampTz end)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	Datum		d;
+
+	args[0] = CStringGetTextDatum(v->name);
+	if (SPI_execute_with_args("SELECT pg_catalog.max(m.end_ts) FROM feast.materialization_intervals AS m "
+							  "WHERE m.feature_view OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the cfeast registry failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		return DatumGetTimestampTz(d);
+	if (!v->has_ttl)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" has never been materialized and has no ttl to start from", v->name),
+				 errhint("Run feast_materialize(start_ts, end_ts, ARRAY['%s']) once.", v->name)));
+	return cf_minus_ttl(end, &v->ttl);
+}
+
+static int64
+cf_materialize_run(ArrayType *names, bool incremental, TimestampTz start, TimestampTz end)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *views;
+	List	   *starts = NIL;
+	ListCell   *lc;
+	ListCell   *ls;
+	int64		total = 0;
+
+	if (!incremental)
+		cf_check_range(start, end, NULL);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cf_cache_pin();
+	views = cf_materialize_views(names);
+	/* every start is found (and checked) before anything is written */
+	foreach(lc, views)
+	{
+		CfView	   *v = lfirst(lc);
+		TimestampTz *s = palloc(sizeof(TimestampTz));
+
+		*s = incremental ? cf_incremental_start(v, end) : start;
+		if (incremental)
+			cf_check_range(*s, end, v->name);
+		starts = lappend(starts, s);
+	}
+	forboth(lc, views, ls, starts)
+	{
+		CHECK_FOR_INTERRUPTS();
+		total += cf_materialize_view(lfirst(lc), *(TimestampTz *) lfirst(ls), end);
+	}
+	cf_cache_unpin();
+	SPI_finish();
+	MemoryContextSwitchTo(caller);
+	return total;
+}
+
+/* feast_materialize(start_ts, end_ts, feature_views) RETURNS bigint */
+Datum
+cfeast_materialize(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("start_ts and end_ts must not be null")));
+	PG_RETURN_INT64(cf_materialize_run(PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2), false,
+									   PG_GETARG_TIMESTAMPTZ(0), PG_GETARG_TIMESTAMPTZ(1)));
+}
+
+/* feast_materialize_incremental(end_ts, feature_views) RETURNS bigint */
+Datum
+cfeast_materialize_incremental(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("end_ts must not be null")));
+	PG_RETURN_INT64(cf_materialize_run(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), true,
+									   0, PG_GETARG_TIMESTAMPTZ(0)));
+}
+
+/* feast._materialize_batch(): the rows of the materialization in progress */
+Datum
+cfeast_materialize_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	if (cf_pending_rows == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feast._materialize_batch() is internal to feast_materialize")));
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feast._materialize_batch() must be called in FROM")));
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = cf_pending_rows->store;
+	rsinfo->setDesc = cf_pending_rows->tupdesc;
+	cf_pending_rows = NULL;
+	return (Datum) 0;
+}

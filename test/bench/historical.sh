@@ -1,0 +1,146 @@
+#!/bin/bash
+# test/bench/historical.sh: point-in-time join benchmark, by hand, against a running cluster
+# with cfeast installed (PGHOST/PGPORT/PGUSER as for psql).
+#
+#   bash test/bench/historical.sh            # 200k entity rows x 1M feature rows (10k keys x 100)
+#   ENTITY_ROWS=20000 KEYS=1000 bash test/bench/historical.sh   # a quick run
+#
+# Same data, each writing a table:
+#   cfeast  feast_create_training_set (the C as-of join)
+#   (a)     the range join + ROW_NUMBER SQL that Feast's Postgres offline store generates
+#   (b)     LEFT JOIN LATERAL (... ORDER BY event_timestamp DESC LIMIT 1), index on (key, ts)
+# and checks that cfeast's table and (b)'s hold the same rows.
+set -eu
+DB=${BENCH_DB:-cfeast_bench_hist}
+KEYS=${KEYS:-10000}
+ROWS_PER_KEY=${ROWS_PER_KEY:-100}
+ENTITY_ROWS=${ENTITY_ROWS:-200000}
+SKIP_A=${SKIP_A:-0}
+PSQL="psql -X -q -v ON_ERROR_STOP=1 -d $DB"
+
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+$PSQL <<SQL
+SET client_min_messages = warning;
+CREATE EXTENSION cfeast;
+SELECT setseed(0.42);
+-- feature rows: one a day per key with jitter, created a few minutes later;
+-- some created values are NULL and some event times are repeated (ties)
+CREATE TABLE driver_stats AS
+SELECT k AS driver_id,
+       ts AS event_timestamp,
+       CASE WHEN random() < 0.05 THEN NULL ELSE ts + random() * interval '10 minutes' END AS created,
+       random()::real AS conv_rate,
+       random()::real AS acc_rate,
+       (random() * 1000)::int AS trips
+  FROM generate_series(1, $KEYS) AS k,
+       generate_series(1, $ROWS_PER_KEY) AS i,
+       LATERAL (SELECT timestamptz '2024-01-01 00:00:00+00' + i * interval '1 day'
+                       + CASE WHEN i % 17 = 0 THEN interval '0' ELSE random() * interval '20 hours' END AS ts) t;
+CREATE INDEX ON driver_stats (driver_id, event_timestamp);
+CREATE TABLE entity_df AS
+SELECT (1 + floor(random() * $KEYS))::bigint AS driver_id,
+       timestamptz '2024-01-01 00:00:00+00' + random() * ($ROWS_PER_KEY + 2) * interval '1 day' AS event_timestamp,
+       g AS order_id
+  FROM generate_series(1, $ENTITY_ROWS) AS g;
+ANALYZE driver_stats;
+ANALYZE entity_df;
+SELECT feast_apply_entity('driver', 'driver_id');
+SELECT feast_apply_batch_source('driver_stats_source', 'driver_stats', 'event_timestamp', 'created');
+SELECT feast_apply_feature_view('driver_stats', '{driver}',
+    '[{"name": "conv_rate", "dtype": "float32"}, {"name": "acc_rate", "dtype": "float32"},
+      {"name": "trips", "dtype": "int32"}]', 'driver_stats_source', interval '1 day');
+SQL
+echo "data: $ENTITY_ROWS entity rows, $((KEYS * ROWS_PER_KEY)) feature rows ($KEYS keys x $ROWS_PER_KEY), ttl 1 day"
+
+# run SQL ($2) and print elapsed seconds with label ($1)
+timed() {
+	local start end
+	start=$(date +%s.%N)
+	$PSQL -c "$2"
+	end=$(date +%s.%N)
+	printf '%-8s %6.2f s\n' "$1" "$(echo "$end - $start" | bc)"
+}
+
+# (b): a hand-written LATERAL join using the index on (driver_id, event_timestamp)
+SQL_B="CREATE TABLE ts_b AS
+SELECT e.driver_id, e.event_timestamp, e.order_id, f.conv_rate, f.acc_rate, f.trips
+  FROM entity_df e
+  LEFT JOIN LATERAL (
+       SELECT s.conv_rate, s.acc_rate, s.trips
+         FROM driver_stats s
+        WHERE s.driver_id = e.driver_id
+          AND s.event_timestamp <= e.event_timestamp
+          AND s.event_timestamp >= e.event_timestamp - interval '1 day'
+        ORDER BY s.event_timestamp DESC, s.created DESC NULLS LAST
+        LIMIT 1) f ON true"
+
+# (a): the SQL Feast's Postgres offline store generates (entity table, row ids by concatenation,
+# range join, dedup on created, ROW_NUMBER, re-join), written out for this view
+SQL_A="CREATE TABLE ts_a AS
+WITH entity_dataframe AS (
+    SELECT *, event_timestamp AS entity_timestamp,
+           (CAST(driver_id AS VARCHAR) || CAST(event_timestamp AS VARCHAR)) AS driver_stats__entity_row_unique_id
+      FROM entity_df
+),
+driver_stats__entity_dataframe AS (
+    SELECT driver_id, entity_timestamp, driver_stats__entity_row_unique_id
+      FROM entity_dataframe
+     GROUP BY driver_id, entity_timestamp, driver_stats__entity_row_unique_id
+),
+driver_stats__subquery AS (
+    SELECT event_timestamp AS event_timestamp, created AS created_timestamp, driver_id AS driver_id,
+           conv_rate AS conv_rate, acc_rate AS acc_rate, trips AS trips
+      FROM driver_stats
+     WHERE event_timestamp <= (SELECT MAX(entity_timestamp) FROM entity_dataframe)
+       AND event_timestamp >= (SELECT MIN(entity_timestamp) FROM entity_dataframe) - interval '86400 second'
+),
+driver_stats__base AS (
+    SELECT subquery.*, entity_dataframe.entity_timestamp, entity_dataframe.driver_stats__entity_row_unique_id
+      FROM driver_stats__subquery AS subquery
+     INNER JOIN driver_stats__entity_dataframe AS entity_dataframe
+        ON TRUE
+       AND subquery.event_timestamp <= entity_dataframe.entity_timestamp
+       AND subquery.event_timestamp >= entity_dataframe.entity_timestamp - interval '86400 second'
+       AND subquery.driver_id = entity_dataframe.driver_id
+),
+driver_stats__dedup AS (
+    SELECT driver_stats__entity_row_unique_id, event_timestamp, MAX(created_timestamp) AS created_timestamp
+      FROM driver_stats__base
+     GROUP BY driver_stats__entity_row_unique_id, event_timestamp
+),
+driver_stats__latest AS (
+    SELECT event_timestamp, created_timestamp, driver_stats__entity_row_unique_id
+      FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY driver_stats__entity_row_unique_id
+                                         ORDER BY event_timestamp DESC, created_timestamp DESC) AS row_number
+              FROM driver_stats__base
+             INNER JOIN driver_stats__dedup USING (driver_stats__entity_row_unique_id, event_timestamp, created_timestamp)) _
+     WHERE row_number = 1
+),
+driver_stats__cleaned AS (
+    SELECT base.*
+      FROM driver_stats__base AS base
+     INNER JOIN driver_stats__latest USING (driver_stats__entity_row_unique_id, event_timestamp, created_timestamp)
+)
+SELECT driver_id, event_timestamp, order_id, conv_rate, acc_rate, trips
+  FROM entity_dataframe
+  LEFT JOIN (SELECT driver_stats__entity_row_unique_id, conv_rate, acc_rate, trips FROM driver_stats__cleaned) AS d
+ USING (driver_stats__entity_row_unique_id)"
+
+SQL_C="SELECT feast_create_training_set('ts_cfeast', 'entity_df',
+        ARRAY['driver_stats:conv_rate', 'driver_stats:acc_rate', 'driver_stats:trips'])"
+
+$PSQL -c "DROP TABLE IF EXISTS ts_cfeast, ts_b, ts_a" -c "SELECT count(*) FROM driver_stats" -c "SELECT count(*) FROM entity_df" >/dev/null  # warm the cache
+timed cfeast "$SQL_C"
+timed "(b)" "$SQL_B"
+[ "$SKIP_A" = 1 ] || timed "(a)" "$SQL_A"
+
+# cfeast and (b) must hold the same rows (both directions, duplicates counted)
+DIFF=$($PSQL -At -c "SELECT (SELECT count(*) FROM (TABLE ts_cfeast EXCEPT ALL TABLE ts_b) x)
+                          + (SELECT count(*) FROM (TABLE ts_b EXCEPT ALL TABLE ts_cfeast) y)")
+ROWS=$($PSQL -At -c "SELECT count(*) || ' rows, ' || count(conv_rate) || ' with features' FROM ts_cfeast")
+if [ "$DIFF" != 0 ]; then
+	echo "FAIL: cfeast and (b) differ in $DIFF rows"
+	exit 1
+fi
+echo "cfeast = (b): $ROWS"
+[ "${KEEP_DB:-0}" = 1 ] || psql -X -q -d postgres -c "DROP DATABASE $DB"
