@@ -230,13 +230,60 @@ cfs_status_for(CfsEndpoint ep, const CfsError *err)
 	return 500;
 }
 
-/* a JSON string; text that is not valid UTF-8 is passed on as it is */
+/* length of the valid UTF-8 sequence at s, or 0 */
+static int
+utf8_seq(const unsigned char *s)
+{
+	int			n,
+				i;
+
+	if (s[0] < 0x80)
+		return 1;
+	else if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	/* no overlong forms, no surrogates, nothing past U+10FFFF */
+	if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+		(s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+		return 0;
+	return n;
+}
+
+/* a JSON string; bytes that are not UTF-8 become '?' so the reply is never lost */
 static json_t *
 jstr(const char *s)
 {
 	json_t	   *j = json_string(s);
+	char	   *copy;
+	size_t		i = 0;
 
-	return j ? j : json_string_nocheck(s);
+	if (j)
+		return j;
+	copy = strdup(s);
+	if (copy == NULL)
+		return json_string("");
+	while (copy[i])
+	{
+		int			n = utf8_seq((const unsigned char *) copy + i);
+
+		if (n == 0)
+		{
+			copy[i] = '?';
+			n = 1;
+		}
+		i += n;
+	}
+	j = json_string(copy);
+	free(copy);
+	return j ? j : json_string("");
 }
 
 static void
