@@ -363,9 +363,33 @@ prepare_stmt(CfsConn *c, CfsStmt stmt, CfsError *err)
 }
 
 /*
+ * A prepared statement to prepare again: gone from the session (26000, e.g.
+ * after DISCARD ALL), or planned for a function whose result type changed
+ * since (0A000, an extension update while the server runs).
+ */
+static bool
+stale_statement(CfsConn *c, CfsStmt stmt, PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *file = PQresultErrorField(res, PG_DIAG_SOURCE_FILE);
+	bool		replanned = state && strcmp(state, "0A000") == 0 && file &&
+		strcmp(file, "plancache.c") == 0;
+	char		sql[64];
+
+	if (!replanned && !(state && strcmp(state, "26000") == 0))
+		return false;
+	if (replanned)
+	{
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", stmts[stmt].name);
+		PQclear(PQexec(c->conn, sql));
+	}
+	c->prepared[stmt] = false;
+	return true;
+}
+
+/*
  * Run a prepared statement.  Returns its result (PGRES_TUPLES_OK), or NULL
- * with err filled in.  A statement the server no longer knows (26000, e.g.
- * after DISCARD ALL) is prepared again once.
+ * with err filled in.  A stale statement is prepared again, once.
  */
 PGresult *
 cfs_exec(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values, CfsError *err)
@@ -375,17 +399,14 @@ cfs_exec(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values, CfsEr
 	for (attempt = 0; attempt < 2; attempt++)
 	{
 		PGresult   *res;
-		const char *state;
 
 		if (!prepare_stmt(c, stmt, err))
 			return NULL;
 		res = PQexecPrepared(c->conn, stmts[stmt].name, nparams, values, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK)
 			return res;
-		state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-		if (attempt == 0 && state && strcmp(state, "26000") == 0)
+		if (attempt == 0 && res && stale_statement(c, stmt, res))
 		{
-			c->prepared[stmt] = false;
 			PQclear(res);
 			continue;
 		}

@@ -286,6 +286,37 @@ if [ "$HAVE_READ" = t ]; then
 else
 	echo "note: feast_get_online_features does not exist here; testing its error path only"
 	expect "read without feast_get_online_features" 500 42883
+	# a stand-in shows what the server hands over and that the result comes back unchanged
+	q <<'EOF'
+CREATE FUNCTION public.feast_get_online_features(features text[] DEFAULT NULL, entity_rows jsonb DEFAULT NULL,
+    full_feature_names boolean DEFAULT false, feature_service text DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT jsonb_build_object('features', features, 'entities', entity_rows,
+    'full', full_feature_names, 'service', feature_service, 'tz', current_setting('TimeZone')) $$;
+EOF
+	call POST /get-online-features '{"entities": {"driver_id": [1001, 1002]}, "features": ["v:a", "q\"x\\y"]}'
+	expect "read, stand-in function created while the server runs" 200
+	WANT=$(q <<'EOF'
+SELECT jsonb_build_object('features', ARRAY['v:a', 'q"x\y'], 'entities', '{"driver_id": [1001, 1002]}'::jsonb,
+    'full', false, 'service', null, 'tz', 'UTC')::text
+EOF
+	)
+	[ "$BODY" = "$WANT" ] && ok "read: arguments as sent, result passed through unchanged" ||
+		bad "read pass-through: got $BODY, expected $WANT"
+	call POST /get-online-features '{"entities": {"driver_id": [1]}, "features": ["v:a"], "feature_service": "svc", "full_feature_names": true}'
+	expect_json "read: a feature service wins over features, as Feast" \
+		":'j'::jsonb = '{\"features\": null, \"entities\": {\"driver_id\": [1]}, \"full\": true, \"service\": \"svc\", \"tz\": \"UTC\"}'"
+	# the function's result type changes under the prepared statement: prepared again
+	q <<'EOF'
+DROP FUNCTION public.feast_get_online_features(text[], jsonb, boolean, text);
+CREATE FUNCTION public.feast_get_online_features(text[], jsonb, boolean, text) RETURNS text
+LANGUAGE sql AS $$ SELECT '"replaced"' $$;
+EOF
+	call POST /get-online-features "$READ"
+	expect "read after the function's result type changed" 200
+	[ "$BODY" = '"replaced"' ] && ok "read: statement prepared again" || bad "read after replace: $BODY"
+	q -c "DROP FUNCTION public.feast_get_online_features(text[], jsonb, boolean, text)"
+	call POST /get-online-features "$READ"
+	expect "read after the stand-in is dropped" 500 42883
 fi
 
 # ------------------------------------------------------------------ /materialize, /materialize-incremental
@@ -312,6 +343,16 @@ if [ "$HAVE_MAT" = t ]; then
 else
 	echo "note: feast_materialize does not exist here; testing its error path only"
 	expect "materialize without feast_materialize" 500 42883
+	# a stand-in: the seconds between start and end plus the number of views
+	q -c "CREATE FUNCTION public.feast_materialize(s timestamptz, e timestamptz, v text[] DEFAULT NULL) RETURNS bigint
+	      LANGUAGE sql AS 'SELECT extract(epoch FROM e - s)::bigint + coalesce(cardinality(v), 0)'"
+	call POST /materialize '{"start_ts": "2022-01-01 00:00:00", "end_ts": "2022-01-01T01:00:30+01:00", "feature_views": ["a", "b"]}'
+	expect "materialize, stand-in function" 200
+	has_header "X-Cfeast-Rows: 32" && ok "materialize: naive timestamps are UTC, views passed" ||
+		bad "materialize stand-in: $HEADERS"
+	call POST /materialize '{"start_ts": "yesterday-ish", "end_ts": "2022-06-01T00:00:00Z"}'
+	expect "materialize: bad timestamp" 422 22007
+	q -c "DROP FUNCTION public.feast_materialize(timestamptz, timestamptz, text[])"
 fi
 call POST /materialize-incremental '{"end_ts": "2022-07-01T00:00:00Z", "feature_views": ["driver_batch_stats"]}'
 if [ "$HAVE_MATINC" = t ]; then
