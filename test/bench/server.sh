@@ -62,12 +62,13 @@ printf '{"push_source_name": "driver_stats_push_source", "df": %s}' "$DF" >"$W/p
 printf '{"entities": {"driver_id": [@ID@]}, "features": ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]}' >"$W/read.json"
 cat >"$W/push.sql" <<EOF
 \set id random(1, $KEYS)
-SELECT feast_push('driver_stats_push_source', ('$(echo "$DF" | sed "s/@ID@/' || :id || '/g")')::jsonb);
+SELECT feast_push('driver_stats_push_source', ('$(echo "$DF" | sed "s/@ID@/' || (:id)::text || '/g")')::jsonb);
 EOF
+# \x3a is ':' (pgbench -M prepared would take ":conv_rate" for a variable)
 cat >"$W/read.sql" <<EOF
 \set id random(1, $KEYS)
-SELECT feast_get_online_features('{driver_hourly_stats:conv_rate,driver_hourly_stats:acc_rate,driver_hourly_stats:avg_daily_trips}',
-    ('{"driver_id": [' || :id || ']}')::jsonb);
+SELECT feast_get_online_features(E'{driver_hourly_stats\\x3aconv_rate,driver_hourly_stats\\x3aacc_rate,driver_hourly_stats\\x3aavg_daily_trips}',
+    ('{"driver_id": [' || (:id)::text || ']}')::jsonb);
 EOF
 
 ./cfeast-server --dsn "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$DB" --listen 127.0.0.1:0 \
@@ -93,7 +94,7 @@ sql_run() {
 	local name=$1 script=$2 out tps n p50 p99 failed
 	rm -f "$W"/pgbench_log.*
 	out=$(cd "$W" && pgbench -n -M prepared -c "$CONC" -j 2 -T "$SECONDS_EACH" -f "$script" \
-		--log --log-prefix=pgbench_log "$DB" 2>&1) || FAILED=1
+		--log --log-prefix=pgbench_log "$DB" 2>&1) || { FAILED=1; echo "$out" | grep -i error | head -5; }
 	tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
 	failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
 	cat "$W"/pgbench_log.* | awk '{print $3}' | sort -n >"$W/lat"
