@@ -1,0 +1,609 @@
+/*-------------------------------------------------------------------------
+ * endpoints.c
+ *	  One handler per endpoint: check the body with jansson, call the cfeast
+ *	  SQL function through the pool, turn the result or the PostgreSQL error
+ *	  into Feast's response.
+ *
+ * The request body itself is what goes to PostgreSQL: push and read pass it
+ * as one jsonb parameter and pick "df" / "entities" out of it in SQL, so
+ * the rows are never re-encoded here.  jansson parses the body once to
+ * check its shape (a 422 in FastAPI's {"detail": [...]} form otherwise).
+ *-------------------------------------------------------------------------
+ */
+#include "server.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void reply_json(CfsReply *reply, int status, json_t *out);
+
+/* the body's shape problems, in FastAPI's validation-error form */
+typedef struct Check
+{
+	json_t	   *root;
+	json_t	   *errors;
+} Check;
+
+static void
+check_fail(Check *ck, const char *type, const char *field, const char *msg)
+{
+	json_array_append_new(ck->errors,
+						  json_pack("{s:s, s:[s,s], s:s}", "type", type,
+									"loc", "body", field, "msg", msg));
+}
+
+/* a field that must be present (required) or may be absent; NULL if absent/wrong */
+static json_t *
+field_get(Check *ck, const char *field, bool required)
+{
+	json_t	   *v = json_object_get(ck->root, field);
+
+	if (v == NULL && required)
+		check_fail(ck, "missing", field, "Field required");
+	return v;
+}
+
+static const char *
+field_string(Check *ck, const char *field, bool required, bool nullable)
+{
+	json_t	   *v = field_get(ck, field, required);
+
+	if (v == NULL || (nullable && json_is_null(v)))
+		return NULL;
+	if (!json_is_string(v))
+	{
+		check_fail(ck, "string_type", field, "Input should be a valid string");
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static bool
+field_bool(Check *ck, const char *field)
+{
+	json_t	   *v = field_get(ck, field, false);
+
+	if (v == NULL)
+		return false;
+	if (!json_is_boolean(v))
+		check_fail(ck, "bool_type", field, "Input should be a valid boolean");
+	return json_is_true(v);
+}
+
+/* a dict (rows in column form); the row form [{...}, ...] is taken too */
+static void
+field_rows(Check *ck, const char *field, bool lists_only)
+{
+	json_t	   *v = field_get(ck, field, true);
+	const char *k;
+	json_t	   *col;
+
+	if (v == NULL)
+		return;
+	if (json_is_array(v) && !lists_only)
+		return;
+	if (!json_is_object(v))
+	{
+		check_fail(ck, "dict_type", field, "Input should be a valid dictionary");
+		return;
+	}
+	if (!lists_only)
+		return;
+	json_object_foreach(v, k, col)
+	{
+		if (!json_is_array(col))
+		{
+			check_fail(ck, "list_type", field, "Input should be a valid list");
+			return;
+		}
+	}
+}
+
+/*
+ * A list of strings as a PostgreSQL text[] literal (malloc'd), or NULL when
+ * absent or null.  *bad is set when it is not a list of strings.
+ */
+static char *
+field_text_array(Check *ck, const char *field, bool *present)
+{
+	json_t	   *v = field_get(ck, field, false);
+	json_t	   *el;
+	size_t		i,
+				len = 3;
+	char	   *lit,
+			   *p;
+
+	*present = false;
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	if (!json_is_array(v))
+	{
+		check_fail(ck, "list_type", field, "Input should be a valid list");
+		return NULL;
+	}
+	json_array_foreach(v, i, el)
+	{
+		if (!json_is_string(el))
+		{
+			check_fail(ck, "string_type", field, "Input should be a valid string");
+			return NULL;
+		}
+		len += 2 * json_string_length(el) + 3;
+	}
+	lit = p = malloc(len);
+	if (lit == NULL)
+		return NULL;
+	*p++ = '{';
+	json_array_foreach(v, i, el)
+	{
+		const char *s = json_string_value(el);
+
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (; *s; s++)
+		{
+			if (*s == '"' || *s == '\\')
+				*p++ = '\\';
+			*p++ = *s;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	*present = true;
+	return lit;
+}
+
+/* parse the body; false (reply set to 422) if it is not a JSON object */
+static bool
+check_begin(Check *ck, const char *body, size_t len, CfsReply *reply)
+{
+	json_error_t jerr;
+
+	(void) reply;
+	ck->errors = json_array();
+	/* numbers as doubles: a too-big integer is PostgreSQL's to judge, not ours */
+	ck->root = json_loadb(body, len, JSON_DECODE_INT_AS_REAL, &jerr);
+	if (ck->root == NULL)
+	{
+		json_array_append_new(ck->errors,
+							  json_pack("{s:s, s:[s,I], s:s, s:{s:s}}", "type", "json_invalid",
+										"loc", "body", (json_int_t) jerr.position,
+										"msg", "JSON decode error", "ctx", "error", jerr.text));
+	}
+	else if (!json_is_object(ck->root))
+	{
+		json_array_append_new(ck->errors,
+							  json_pack("{s:s, s:[s], s:s}", "type", "model_attributes_type",
+										"loc", "body",
+										"msg", "Input should be a valid dictionary or object to extract fields from"));
+	}
+	if (json_array_size(ck->errors) == 0)
+		return true;
+	return false;
+}
+
+/* true if the body passed; otherwise the reply is the 422 */
+static bool
+check_end(Check *ck, CfsReply *reply)
+{
+	json_t	   *out;
+
+	if (json_array_size(ck->errors) == 0)
+		return true;
+	out = json_pack("{s:O}", "detail", ck->errors);
+	reply_json(reply, 422, out);
+	return false;
+}
+
+static void
+check_free(Check *ck)
+{
+	json_decref(ck->root);
+	json_decref(ck->errors);
+}
+
+/*
+ * SQLSTATE -> HTTP status, as Feast's server answers: an unknown push source
+ * is 422, an unknown view/feature/service 404, no privilege 403, bad data
+ * (class 22) 422, the database unreachable 503, anything else 500.
+ */
+int
+cfs_status_for(CfsEndpoint ep, const CfsError *err)
+{
+	const char *s = err->sqlstate;
+
+	if (err->status)
+		return err->status;
+	if (strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0)
+		return 503;
+	if (strcmp(s, "42501") == 0)
+		return 403;
+	if (strcmp(s, "42704") == 0)
+		return ep == CFS_EP_PUSH ? 422 : 404;
+	if (strncmp(s, "22", 2) == 0)
+		return 422;
+	return 500;
+}
+
+/* length of the valid UTF-8 sequence at s, or 0 */
+static int
+utf8_seq(const unsigned char *s)
+{
+	int			n,
+				i;
+
+	if (s[0] < 0x80)
+		return 1;
+	else if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	/* no overlong forms, no surrogates, nothing past U+10FFFF */
+	if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+		(s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+		return 0;
+	return n;
+}
+
+/* a JSON string; bytes that are not UTF-8 become '?' so the reply is never lost */
+static json_t *
+jstr(const char *s)
+{
+	json_t	   *j = json_string(s);
+	char	   *copy;
+	size_t		i = 0;
+
+	if (j)
+		return j;
+	copy = strdup(s);
+	if (copy == NULL)
+		return json_string("");
+	while (copy[i])
+	{
+		int			n = utf8_seq((const unsigned char *) copy + i);
+
+		if (n == 0)
+		{
+			copy[i] = '?';
+			n = 1;
+		}
+		i += n;
+	}
+	j = json_string(copy);
+	free(copy);
+	return j ? j : json_string("");
+}
+
+static void
+reply_json(CfsReply *reply, int status, json_t *out)
+{
+	reply->status = status;
+	reply->body = json_dumps(out, JSON_COMPACT);
+	reply->len = reply->body ? strlen(reply->body) : 0;
+	json_decref(out);
+}
+
+/* {"detail": message, "sqlstate": ..., "errdetail": ..., "hint": ...} */
+void
+cfs_reply_error(CfsReply *reply, CfsEndpoint ep, CfsError *err)
+{
+	json_t	   *out = json_object();
+
+	json_object_set_new(out, "detail", jstr(err->message ? err->message : ""));
+	json_object_set_new(out, "sqlstate", jstr(err->sqlstate));
+	if (err->detail)
+		json_object_set_new(out, "errdetail", jstr(err->detail));
+	if (err->hint)
+		json_object_set_new(out, "hint", jstr(err->hint));
+	snprintf(reply->sqlstate, sizeof(reply->sqlstate), "%s", err->sqlstate);
+	reply_json(reply, cfs_status_for(ep, err), out);
+	cfs_error_free(err);
+}
+
+/* {"detail": "..."} for errors of the server's own (404, 405, 413, ...) */
+void
+cfs_reply_detail(CfsReply *reply, int status, const char *fmt,...)
+{
+	va_list		ap;
+	char		buf[512];
+	json_t	   *out = json_object();
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_object_set_new(out, "detail", jstr(buf));
+	reply_json(reply, status, out);
+}
+
+static void
+reply_text(CfsReply *reply, int status, const char *text)
+{
+	reply->status = status;
+	reply->body = strdup(text);
+	reply->len = strlen(text);
+}
+
+/* run one statement on a pooled connection; NULL with reply set on error */
+static PGresult *
+run(CfsEndpoint ep, CfsStmt stmt, int n, const char *const *vals, CfsReply *reply)
+{
+	CfsError	err = {0};
+	CfsConn    *c = cfs_pool_acquire(&err);
+	PGresult   *res;
+
+	if (c == NULL)
+	{
+		cfs_reply_error(reply, ep, &err);
+		return NULL;
+	}
+	res = cfs_exec(c, stmt, n, vals, &err);
+	cfs_pool_release(c);
+	if (res == NULL)
+		cfs_reply_error(reply, ep, &err);
+	return res;
+}
+
+/* a bigint result: the body Feast sends (empty or null), the count in a header */
+static void
+reply_count(CfsReply *reply, PGresult *res, int col, const char *body)
+{
+	reply_text(reply, 200, body);
+	reply->result = res;
+	reply->rows = PQgetisnull(res, 0, col) ? NULL : PQgetvalue(res, 0, col);
+}
+
+/* GET /health: 200 when the database answers and has cfeast, else 503 */
+void
+cfs_handle_health(CfsReply *reply)
+{
+	PGresult   *res = run(CFS_EP_HEALTH, CFS_STMT_HEALTH, 0, NULL, reply);
+
+	if (res == NULL)
+	{
+		reply->status = 503;
+		return;
+	}
+	if (PQntuples(res) == 0)
+	{
+		CfsError	err = {0};
+
+		cfs_error_set(&err, 503, "42704",
+					  "extension \"cfeast\" is not installed in the server's database");
+		cfs_reply_error(reply, CFS_EP_HEALTH, &err);
+	}
+	else
+		reply_text(reply, 200, "");
+	PQclear(res);
+}
+
+/* POST /push {"push_source_name", "df", "to"}: 200, empty body */
+void
+cfs_handle_push(const char *body, size_t len, CfsReply *reply)
+{
+	Check		ck = {0};
+	const char *source,
+			   *to;
+	char	   *source_copy = NULL,
+			   *to_copy = NULL;
+	PGresult   *res;
+
+	if (check_begin(&ck, body, len, reply))
+	{
+		source = field_string(&ck, "push_source_name", true, false);
+		field_rows(&ck, "df", false);
+		to = field_string(&ck, "to", false, false);
+		(void) field_bool(&ck, "allow_registry_cache");
+		(void) field_bool(&ck, "transform_on_write");
+		if (source)
+			source_copy = strdup(source);
+		to_copy = strdup(to ? to : "online");
+	}
+	if (!check_end(&ck, reply))
+	{
+		check_free(&ck);
+		free(source_copy);
+		free(to_copy);
+		return;
+	}
+	check_free(&ck);
+	{
+		const char *vals[3] = {source_copy, body, to_copy};
+
+		res = run(CFS_EP_PUSH, CFS_STMT_PUSH, 3, vals, reply);
+	}
+	free(source_copy);
+	free(to_copy);
+	if (res)
+		reply_count(reply, res, 0, "");
+}
+
+/* POST /get-online-features: Feast's response, built by the SQL function */
+void
+cfs_handle_read(const char *body, size_t len, CfsReply *reply)
+{
+	Check		ck = {0};
+	const char *service = NULL;
+	char	   *service_copy = NULL,
+			   *features = NULL;
+	bool		full = false,
+				have_features = false;
+	PGresult   *res;
+
+	if (check_begin(&ck, body, len, reply))
+	{
+		field_rows(&ck, "entities", true);
+		features = field_text_array(&ck, "features", &have_features);
+		service = field_string(&ck, "feature_service", false, true);
+		full = field_bool(&ck, "full_feature_names");
+		(void) field_bool(&ck, "include_feature_view_version_metadata");
+		if (service)
+			service_copy = strdup(service);
+	}
+	if (!check_end(&ck, reply))
+	{
+		check_free(&ck);
+		free(features);
+		free(service_copy);
+		return;
+	}
+	check_free(&ck);
+	/* as Feast: a feature service, when given, wins over the feature list */
+	if (service_copy || !have_features)
+	{
+		free(features);
+		features = service_copy ? NULL : strdup("{}");
+	}
+	{
+		const char *vals[4] = {features, body, full ? "true" : "false", service_copy};
+
+		res = run(CFS_EP_READ, CFS_STMT_READ, 4, vals, reply);
+	}
+	free(features);
+	free(service_copy);
+	if (res == NULL)
+		return;
+	reply->status = 200;
+	reply->result = res;
+	if (PQgetisnull(res, 0, 0))
+	{
+		reply->body = strdup("null");
+		reply->len = 4;
+	}
+	else
+	{
+		/* the jsonb text straight from the result: no copy, no re-encoding */
+		reply->body_in_result = true;
+		reply->len = PQgetlength(res, 0, 0);
+	}
+}
+
+/*
+ * POST /write-to-online-store {"feature_view_name", "df"}: through the
+ * view's push source (so every view of that source gets the rows, in one
+ * transaction).  A view fed by a batch source: 422, use /materialize.
+ */
+void
+cfs_handle_write(const char *body, size_t len, CfsReply *reply)
+{
+	Check		ck = {0};
+	const char *view;
+	char	   *view_copy = NULL;
+	PGresult   *res;
+
+	if (check_begin(&ck, body, len, reply))
+	{
+		view = field_string(&ck, "feature_view_name", true, false);
+		field_rows(&ck, "df", false);
+		(void) field_bool(&ck, "allow_registry_cache");
+		(void) field_bool(&ck, "transform_on_write");
+		if (view)
+			view_copy = strdup(view);
+	}
+	if (!check_end(&ck, reply))
+	{
+		check_free(&ck);
+		free(view_copy);
+		return;
+	}
+	check_free(&ck);
+	{
+		const char *vals[2] = {view_copy, body};
+
+		res = run(CFS_EP_WRITE, CFS_STMT_WRITE, 2, vals, reply);
+	}
+	if (res && PQntuples(res) == 0)
+	{
+		CfsError	err = {0};
+
+		cfs_error_set(&err, 0, "42704", "feature view \"%s\" does not exist", view_copy);
+		cfs_reply_error(reply, CFS_EP_WRITE, &err);
+		PQclear(res);
+	}
+	else if (res && strcmp(PQgetvalue(res, 0, 0), "push") != 0)
+	{
+		CfsError	err = {0};
+
+		cfs_error_set(&err, 422, "42809",
+					  "feature view \"%s\" reads batch source \"%s\", not a push source",
+					  view_copy, PQgetvalue(res, 0, 1));
+		err.hint = strdup("/write-to-online-store writes through the view's push source; "
+						  "load batch-sourced views with /materialize.");
+		cfs_reply_error(reply, CFS_EP_WRITE, &err);
+		PQclear(res);
+	}
+	else if (res)
+		reply_count(reply, res, 2, "null");
+	free(view_copy);
+}
+
+/*
+ * POST /materialize {"start_ts", "end_ts", "feature_views"} and
+ * POST /materialize-incremental {"end_ts", "feature_views"}: 200, null.
+ */
+void
+cfs_handle_materialize(const char *body, size_t len, bool incremental, CfsReply *reply)
+{
+	Check		ck = {0};
+	const char *start = NULL,
+			   *end = NULL;
+	char	   *start_copy = NULL,
+			   *end_copy = NULL,
+			   *views = NULL;
+	bool		have_views;
+	PGresult   *res;
+
+	if (check_begin(&ck, body, len, reply))
+	{
+		if (!incremental)
+			start = field_string(&ck, "start_ts", true, false);
+		end = field_string(&ck, "end_ts", true, false);
+		views = field_text_array(&ck, "feature_views", &have_views);
+		(void) field_bool(&ck, "full_feature_names");
+		if (!incremental && field_bool(&ck, "disable_event_timestamp"))
+			check_fail(&ck, "value_error", "disable_event_timestamp",
+					   "Value error, disable_event_timestamp is not supported by cfeast");
+		(void) field_string(&ck, "version", false, true);
+		if (start)
+			start_copy = strdup(start);
+		if (end)
+			end_copy = strdup(end);
+	}
+	if (!check_end(&ck, reply))
+	{
+		check_free(&ck);
+		free(start_copy);
+		free(end_copy);
+		free(views);
+		return;
+	}
+	check_free(&ck);
+	if (incremental)
+	{
+		const char *vals[2] = {end_copy, views};
+
+		res = run(CFS_EP_MATERIALIZE, CFS_STMT_MATERIALIZE_INC, 2, vals, reply);
+	}
+	else
+	{
+		const char *vals[3] = {start_copy, end_copy, views};
+
+		res = run(CFS_EP_MATERIALIZE, CFS_STMT_MATERIALIZE, 3, vals, reply);
+	}
+	free(start_copy);
+	free(end_copy);
+	free(views);
+	if (res)
+		reply_count(reply, res, 0, "null");
+}

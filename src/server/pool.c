@@ -1,0 +1,418 @@
+/*-------------------------------------------------------------------------
+ * pool.c
+ *	  A fixed pool of libpq connections with lazily prepared statements.
+ *
+ * A request takes a connection (waiting up to pool_wait_ms), runs one
+ * prepared statement and gives it back.  A connection found dead -- never
+ * opened, broken by the last query, or closed by the server while it sat
+ * idle (checked with a zero-timeout poll before each use) -- is opened again
+ * on the spot, so the first request after a database restart succeeds.
+ * Statements are prepared on first use on each connection: if a cfeast
+ * function is missing, the client gets PostgreSQL's own error (42883) and
+ * the next request tries again.
+ *-------------------------------------------------------------------------
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct CfsConn
+{
+	PGconn	   *conn;
+	bool		busy;
+	bool		prepared[CFS_N_STMTS];
+	char		schema[140];	/* quoted extension schema plus ".", or "" */
+};
+
+static struct
+{
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	CfsConn    *slots;
+	int			size;
+	const char *dsn;
+	int			wait_ms;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, NULL, 0};
+
+/*
+ * The statements.  %s is the extension's schema (quoted, with a dot), so a
+ * search_path set in the connection string cannot redirect the calls.
+ */
+static const struct
+{
+	const char *name;
+	const char *sql;
+	int			nparams;
+}			stmts[CFS_N_STMTS] = {
+	[CFS_STMT_HEALTH] = {"cfs_health",
+		"SELECT e.extversion FROM pg_catalog.pg_extension e "
+		"WHERE e.extname OPERATOR(pg_catalog.=) 'cfeast'", 0},
+	[CFS_STMT_PUSH] = {"cfs_push",
+		"SELECT %sfeast_push($1, ($2::pg_catalog.jsonb) OPERATOR(pg_catalog.->) 'df', $3)", 3},
+	[CFS_STMT_READ] = {"cfs_read",
+		"SELECT %sfeast_get_online_features($1::pg_catalog.text[], "
+		"($2::pg_catalog.jsonb) OPERATOR(pg_catalog.->) 'entities', $3::pg_catalog.bool, $4)", 4},
+	[CFS_STMT_WRITE] = {"cfs_write",
+		"SELECT d.kind, v.source, CASE WHEN d.kind OPERATOR(pg_catalog.=) 'push' THEN "
+		"%sfeast_push(v.source, ($2::pg_catalog.jsonb) OPERATOR(pg_catalog.->) 'df', 'online') END "
+		"FROM feast.feature_views v JOIN feast.data_sources d "
+		"ON d.name OPERATOR(pg_catalog.=) v.source WHERE v.name OPERATOR(pg_catalog.=) $1", 2},
+	[CFS_STMT_MATERIALIZE] = {"cfs_materialize",
+		"SELECT %sfeast_materialize($1::pg_catalog.timestamptz, $2::pg_catalog.timestamptz, "
+		"$3::pg_catalog.text[])", 3},
+	[CFS_STMT_MATERIALIZE_INC] = {"cfs_materialize_inc",
+		"SELECT %sfeast_materialize_incremental($1::pg_catalog.timestamptz, $2::pg_catalog.text[])", 2},
+};
+
+/* malloc'd copy of a message without its trailing newline */
+static char *
+dup_message(const char *s)
+{
+	size_t		n;
+	char	   *r;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		n--;
+	r = malloc(n + 1);
+	if (r)
+	{
+		memcpy(r, s, n);
+		r[n] = '\0';
+	}
+	return r;
+}
+
+void
+cfs_error_set(CfsError *err, int status, const char *sqlstate, const char *fmt,...)
+{
+	va_list		ap;
+	char		buf[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	cfs_error_free(err);
+	err->status = status;
+	snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", sqlstate ? sqlstate : "");
+	err->message = dup_message(buf);
+}
+
+void
+cfs_error_free(CfsError *err)
+{
+	free(err->message);
+	free(err->detail);
+	free(err->hint);
+	memset(err, 0, sizeof(*err));
+}
+
+/* the connection's own error: the database is gone or unreachable (503) */
+static void
+error_from_conn(CfsError *err, PGconn *conn, const char *sqlstate)
+{
+	cfs_error_set(err, 503, sqlstate, "%s",
+				  conn ? PQerrorMessage(conn) : "out of memory opening a connection");
+}
+
+/* an error result: PostgreSQL's message, SQLSTATE, detail and hint */
+static void
+error_from_result(CfsError *err, CfsConn *c, PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	bool		lost = PQstatus(c->conn) == CONNECTION_BAD;
+
+	if (msg == NULL)
+		msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->conn);
+	if (msg == NULL || *msg == '\0')
+		msg = PQerrorMessage(c->conn);
+	cfs_error_set(err, lost ? 503 : 0, state ? state : (lost ? "08006" : "XX000"), "%s", msg);
+	if (res)
+	{
+		err->detail = dup_message(PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+		err->hint = dup_message(PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
+	}
+}
+
+/* NOTICEs (materialization progress, ...) go to the server's log */
+static void
+log_notice(void *arg, const char *message)
+{
+	(void) arg;
+	fprintf(stderr, "cfeast-server: database: %s", message);
+}
+
+/* the schema CREATE EXTENSION cfeast installed into, quoted, with a dot */
+static void
+find_schema(CfsConn *c)
+{
+	PGresult   *res;
+
+	c->schema[0] = '\0';
+	res = PQexec(c->conn,
+				 "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e "
+				 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+				 "WHERE e.extname OPERATOR(pg_catalog.=) 'cfeast'");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		snprintf(c->schema, sizeof(c->schema), "%s.", PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+/* (re)open one connection; naive timestamps are read as UTC, as Feast does */
+static bool
+connect_slot(CfsConn *c, CfsError *err)
+{
+	/* the body goes to PostgreSQL as UTF-8 (jansson checked it), messages come back so */
+	const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname",
+	"client_encoding", NULL};
+	const char *vals[] = {"5", "cfeast-server", pool.dsn, "UTF8", NULL};
+	PGresult   *res;
+
+	if (c->conn)
+		PQfinish(c->conn);
+	memset(c->prepared, 0, sizeof(c->prepared));
+	c->conn = PQconnectdbParams(keys, vals, 1);
+	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+	{
+		error_from_conn(err, c->conn, "08001");
+		PQfinish(c->conn);
+		c->conn = NULL;
+		return false;
+	}
+	PQsetNoticeProcessor(c->conn, log_notice, NULL);
+	res = PQexec(c->conn, "SELECT pg_catalog.set_config('timezone', 'UTC', false)");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		error_from_result(err, c, res);
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	find_schema(c);
+	return true;
+}
+
+/*
+ * Is an idle connection still usable?  The server may have closed it (a
+ * restart, pg_terminate_backend): that shows as input waiting on the socket.
+ */
+static bool
+idle_conn_ok(CfsConn *c)
+{
+	struct pollfd p;
+	int			i;
+
+	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+		return false;
+	for (i = 0; i < 4; i++)
+	{
+		p.fd = PQsocket(c->conn);
+		p.events = POLLIN;
+		p.revents = 0;
+		if (poll(&p, 1, 0) <= 0)
+			return true;
+		if (!PQconsumeInput(c->conn))
+			return false;
+		(void) PQisBusy(c->conn);	/* processes what came, e.g. a FATAL notice */
+		if (PQstatus(c->conn) != CONNECTION_OK)
+			return false;
+	}
+	return PQstatus(c->conn) == CONNECTION_OK;
+}
+
+bool
+cfs_pool_init(const CfsConfig *cfg)
+{
+	CfsError	err = {0};
+	int			i;
+
+	pool.size = cfg->pool_size;
+	pool.dsn = cfg->dsn;
+	pool.wait_ms = cfg->pool_wait_ms;
+	pool.slots = calloc(pool.size, sizeof(CfsConn));
+	if (pool.slots == NULL)
+		return false;
+	/* open them now; a database that is down is not fatal, /health says 503 */
+	for (i = 0; i < pool.size; i++)
+	{
+		if (!connect_slot(&pool.slots[i], &err))
+		{
+			fprintf(stderr, "cfeast-server: warning: cannot connect yet: %s\n", err.message);
+			cfs_error_free(&err);
+			break;
+		}
+	}
+	return true;
+}
+
+void
+cfs_pool_close(void)
+{
+	int			i;
+
+	pthread_mutex_lock(&pool.lock);
+	for (i = 0; i < pool.size; i++)
+	{
+		if (pool.slots[i].conn)
+			PQfinish(pool.slots[i].conn);
+		pool.slots[i].conn = NULL;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	free(pool.slots);
+	pool.slots = NULL;
+}
+
+/* take a free connection (one already open if any), waiting up to wait_ms */
+static CfsConn *
+take_slot(void)
+{
+	struct timespec deadline;
+	CfsConn    *found = NULL;
+	int			i;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += pool.wait_ms / 1000;
+	deadline.tv_nsec += (long) (pool.wait_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L)
+	{
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&pool.lock);
+	for (;;)
+	{
+		for (i = 0; i < pool.size; i++)
+		{
+			if (pool.slots[i].busy)
+				continue;
+			if (found == NULL || (found->conn == NULL && pool.slots[i].conn != NULL))
+				found = &pool.slots[i];
+		}
+		if (found)
+		{
+			found->busy = true;
+			break;
+		}
+		if (pthread_cond_timedwait(&pool.freed, &pool.lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return found;
+}
+
+CfsConn *
+cfs_pool_acquire(CfsError *err)
+{
+	CfsConn    *c = take_slot();
+
+	if (c == NULL)
+	{
+		cfs_error_set(err, 503, "53300",
+					  "all %d database connections stayed busy for %d ms", pool.size, pool.wait_ms);
+		return NULL;
+	}
+	if (!idle_conn_ok(c) && !connect_slot(c, err))
+	{
+		cfs_pool_release(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+cfs_pool_release(CfsConn *c)
+{
+	pthread_mutex_lock(&pool.lock);
+	c->busy = false;
+	pthread_cond_signal(&pool.freed);
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/* prepare a statement on this connection if it is not yet */
+static bool
+prepare_stmt(CfsConn *c, CfsStmt stmt, CfsError *err)
+{
+	char		sql[1024];
+	PGresult   *res;
+
+	if (c->prepared[stmt])
+		return true;
+	if (c->schema[0] == '\0')
+		find_schema(c);			/* the extension may have been created since */
+	snprintf(sql, sizeof(sql), stmts[stmt].sql, c->schema);
+	res = PQprepare(c->conn, stmts[stmt].name, sql, stmts[stmt].nparams, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		error_from_result(err, c, res);
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	c->prepared[stmt] = true;
+	return true;
+}
+
+/*
+ * A prepared statement to prepare again: gone from the session (26000, e.g.
+ * after DISCARD ALL), or planned for a function whose result type changed
+ * since (0A000, an extension update while the server runs).
+ */
+static bool
+stale_statement(CfsConn *c, CfsStmt stmt, PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *file = PQresultErrorField(res, PG_DIAG_SOURCE_FILE);
+	bool		replanned = state && strcmp(state, "0A000") == 0 && file &&
+		strcmp(file, "plancache.c") == 0;
+	char		sql[64];
+
+	if (!replanned && !(state && strcmp(state, "26000") == 0))
+		return false;
+	if (replanned)
+	{
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", stmts[stmt].name);
+		PQclear(PQexec(c->conn, sql));
+	}
+	c->prepared[stmt] = false;
+	return true;
+}
+
+/*
+ * Run a prepared statement.  Returns its result (PGRES_TUPLES_OK), or NULL
+ * with err filled in.  A stale statement is prepared again, once.
+ */
+PGresult *
+cfs_exec(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values, CfsError *err)
+{
+	int			attempt;
+
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		PGresult   *res;
+
+		if (!prepare_stmt(c, stmt, err))
+			return NULL;
+		res = PQexecPrepared(c->conn, stmts[stmt].name, nparams, values, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			return res;
+		if (attempt == 0 && res && stale_statement(c, stmt, res))
+		{
+			PQclear(res);
+			continue;
+		}
+		error_from_result(err, c, res);
+		PQclear(res);
+		return NULL;
+	}
+	return NULL;
+}

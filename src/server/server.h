@@ -1,0 +1,106 @@
+/*-------------------------------------------------------------------------
+ * server.h
+ *	  cfeast-server: Feast's feature-server HTTP API in front of the cfeast
+ *	  SQL functions.  A libpq connection pool (pool.c), the HTTP plumbing
+ *	  on libmicrohttpd (http.c), one handler per endpoint (endpoints.c) and
+ *	  the command line (cfeast_server.c).
+ *
+ * This program runs outside the backend: plain malloc, pthreads, jansson.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CFEAST_SERVER_H
+#define CFEAST_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <libpq-fe.h>
+
+/* the settings of one server (flags and CFEAST_* environment variables) */
+typedef struct CfsConfig
+{
+	const char *dsn;			/* libpq connection string */
+	const char *listen;			/* HOST:PORT */
+	int			pool_size;		/* database connections */
+	size_t		max_body;		/* request bodies larger than this: 413 */
+	int			pool_wait_ms;	/* how long a request waits for a free connection */
+	int			drain_ms;		/* on SIGTERM, how long in-flight requests may finish */
+} CfsConfig;
+
+/*
+ * An error on its way to the client.  status 0 means "decide from the
+ * SQLSTATE and the endpoint" (cfs_status_for).  Strings are malloc'd.
+ */
+typedef struct CfsError
+{
+	int			status;
+	char		sqlstate[6];
+	char	   *message;
+	char	   *detail;
+	char	   *hint;
+} CfsError;
+
+/* the statements the server prepares on each connection */
+typedef enum CfsStmt
+{
+	CFS_STMT_HEALTH,
+	CFS_STMT_PUSH,
+	CFS_STMT_READ,
+	CFS_STMT_WRITE,
+	CFS_STMT_MATERIALIZE,
+	CFS_STMT_MATERIALIZE_INC,
+	CFS_N_STMTS
+} CfsStmt;
+
+/* the endpoints, for the SQLSTATE -> status mapping */
+typedef enum CfsEndpoint
+{
+	CFS_EP_HEALTH,
+	CFS_EP_PUSH,
+	CFS_EP_READ,
+	CFS_EP_WRITE,
+	CFS_EP_MATERIALIZE
+} CfsEndpoint;
+
+typedef struct CfsConn CfsConn;
+
+/* what a handler hands back to http.c */
+typedef struct CfsReply
+{
+	int			status;
+	char	   *body;			/* malloc'd, or NULL */
+	size_t		len;
+	PGresult   *result;			/* cleared once the response is built */
+	bool		body_in_result; /* the body is the result's first value, sent as is */
+	const char *rows;			/* X-Cfeast-Rows header value (points into result) */
+	char		sqlstate[6];	/* for the access log */
+} CfsReply;
+
+/* ---------- in pool.c ---------- */
+extern bool cfs_pool_init(const CfsConfig *cfg);
+extern void cfs_pool_close(void);
+extern CfsConn *cfs_pool_acquire(CfsError *err);
+extern void cfs_pool_release(CfsConn *c);
+extern PGresult *cfs_exec(CfsConn *c, CfsStmt stmt, int nparams,
+						  const char *const *values, CfsError *err);
+extern void cfs_error_set(CfsError *err, int status, const char *sqlstate,
+						  const char *fmt,...) __attribute__((format(printf, 4, 5)));
+extern void cfs_error_free(CfsError *err);
+
+/* ---------- in endpoints.c ---------- */
+extern void cfs_handle_health(CfsReply *reply);
+extern void cfs_handle_push(const char *body, size_t len, CfsReply *reply);
+extern void cfs_handle_read(const char *body, size_t len, CfsReply *reply);
+extern void cfs_handle_write(const char *body, size_t len, CfsReply *reply);
+extern void cfs_handle_materialize(const char *body, size_t len, bool incremental,
+								   CfsReply *reply);
+extern int	cfs_status_for(CfsEndpoint ep, const CfsError *err);
+extern void cfs_reply_error(CfsReply *reply, CfsEndpoint ep, CfsError *err);
+extern void cfs_reply_detail(CfsReply *reply, int status, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+
+/* ---------- in http.c ---------- */
+struct MHD_Daemon;
+extern struct MHD_Daemon *cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen);
+extern void cfs_http_stop(struct MHD_Daemon *d, int drain_ms);
+
+#endif							/* CFEAST_SERVER_H */

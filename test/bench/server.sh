@@ -1,0 +1,122 @@
+#!/bin/bash
+# test/bench/server.sh: a bounded load run of cfeast-server on loopback, beside
+# the same operations over plain SQL with pgbench, so the HTTP layer's cost
+# shows.  Run as root from the repository (like test/run-all.sh): builds,
+# installs into a private tree, starts a throwaway cluster, loads KEYS drivers,
+# then for SECONDS each:
+#   HTTP  POST /push                 (one row, random driver)   server_load
+#   HTTP  POST /get-online-features  (one entity, 3 features)   server_load
+#   SQL   SELECT feast_push(...)                                pgbench -M prepared
+#   SQL   SELECT feast_get_online_features(...)                 pgbench -M prepared
+# with CONC concurrent clients (the server's pool is CONC connections too).
+# Fails if any request fails.  Settings: CF_BENCH_SECONDS (30), CF_BENCH_CONC
+# (4), CF_BENCH_KEYS (10000).
+set -u
+cd "$(dirname "$0")/../.."
+. test/lib/common.sh
+
+SECONDS_EACH=${CF_BENCH_SECONDS:-30}
+CONC=${CF_BENCH_CONC:-4}
+KEYS=${CF_BENCH_KEYS:-10000}
+DB=cfeast_bench_server
+SERVER_PID=
+
+finish() {
+	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+	cf_cleanup
+}
+trap finish EXIT
+
+cf_install_deps || exit 1
+cf_mktemp
+make -s >/dev/null || exit 1
+cf_private_install || exit 1
+cf_start_cluster "-c shared_buffers=256MB -c synchronous_commit=off" || exit 1
+W="$CF_TMP/bench"
+mkdir -p "$W"
+cc -O2 -pthread -Wall -Wextra -o "$W/server_load" test/bench/server_load.c || exit 1
+
+createdb "$DB" || exit 1
+psql -XAtq -d "$DB" >/dev/null <<EOF || exit 1
+SET client_min_messages = warning;
+CREATE EXTENSION cfeast;
+CREATE TABLE driver_stats (driver_id bigint, event_timestamp timestamptz, created timestamptz,
+                           conv_rate real, acc_rate real, avg_daily_trips bigint);
+SELECT feast_apply_entity('driver', 'driver_id', 'int64');
+SELECT feast_apply_batch_source('driver_stats_source', 'driver_stats', 'event_timestamp', 'created');
+SELECT feast_apply_push_source('driver_stats_push_source', 'driver_stats_source');
+SELECT feast_apply_feature_view('driver_hourly_stats', '{driver}',
+    '[{"name": "conv_rate", "dtype": "float32"}, {"name": "acc_rate", "dtype": "float32"},
+      {"name": "avg_daily_trips", "dtype": "int64"}]', 'driver_stats_push_source');
+SELECT feast_push('driver_stats_push_source',
+    (SELECT jsonb_agg(jsonb_build_object('driver_id', i, 'event_timestamp', '2022-05-13T10:59:42Z',
+                      'conv_rate', 0.5, 'acc_rate', 0.25, 'avg_daily_trips', i))
+       FROM generate_series(1, $KEYS) i));
+VACUUM ANALYZE;
+EOF
+HAVE_READ=$(psql -XAtq -d "$DB" -c "SELECT to_regprocedure('feast_get_online_features(text[],jsonb,boolean,text)') IS NOT NULL")
+
+# the same operations, as HTTP bodies and as pgbench scripts
+DF='{"driver_id": [@ID@], "event_timestamp": ["2022-05-13T11:00:00Z"], "conv_rate": [0.5], "acc_rate": [0.25], "avg_daily_trips": [@ID@]}'
+printf '{"push_source_name": "driver_stats_push_source", "df": %s}' "$DF" >"$W/push.json"
+printf '{"entities": {"driver_id": [@ID@]}, "features": ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]}' >"$W/read.json"
+cat >"$W/push.sql" <<EOF
+\set id random(1, $KEYS)
+SELECT feast_push('driver_stats_push_source', ('$(echo "$DF" | sed "s/@ID@/' || (:id)::text || '/g")')::jsonb);
+EOF
+# \x3a is ':' (pgbench -M prepared would take ":conv_rate" for a variable)
+cat >"$W/read.sql" <<EOF
+\set id random(1, $KEYS)
+SELECT feast_get_online_features(E'{driver_hourly_stats\\x3aconv_rate,driver_hourly_stats\\x3aacc_rate,driver_hourly_stats\\x3aavg_daily_trips}',
+    ('{"driver_id": [' || (:id)::text || ']}')::jsonb);
+EOF
+
+./cfeast-server --dsn "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$DB" --listen 127.0.0.1:0 \
+	--pool "$CONC" >"$W/access.log" 2>"$W/server.err" &
+SERVER_PID=$!
+for i in $(seq 1 50); do
+	PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/server.err")
+	[ -n "$PORT" ] && break
+	sleep 0.1
+done
+[ -n "$PORT" ] || { cat "$W/server.err"; exit 1; }
+
+FAILED=0
+RESULTS=()
+http_run() {
+	local name=$1 path=$2 body=$3 out
+	out=$("$W/server_load" "$PORT" "$path" "$body" "$CONC" "$SECONDS_EACH" "$KEYS") || FAILED=1
+	echo "$name: $out"
+	RESULTS+=("$name $out")
+}
+# pgbench: tps and the percentiles of its per-transaction log
+sql_run() {
+	local name=$1 script=$2 out tps n p50 p99 failed
+	rm -f "$W"/pgbench_log.*
+	out=$(cd "$W" && pgbench -n -M prepared -c "$CONC" -j 2 -T "$SECONDS_EACH" -f "$script" \
+		--log --log-prefix=pgbench_log "$DB" 2>&1) || { FAILED=1; echo "$out" | grep -i error | head -5; }
+	tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+	failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
+	cat "$W"/pgbench_log.* | awk '{print $3}' | sort -n >"$W/lat"
+	n=$(wc -l <"$W/lat")
+	p50=$(awk -v n="$n" 'NR == int((n - 1) * 0.50) + 1 {printf "%.3f", $1 / 1000}' "$W/lat")
+	p99=$(awk -v n="$n" 'NR == int((n - 1) * 0.99) + 1 {printf "%.3f", $1 / 1000}' "$W/lat")
+	echo "$name: requests=$n failed=${failed:-?} rps=${tps%.*} p50_ms=$p50 p99_ms=$p99"
+	RESULTS+=("$name requests=$n failed=${failed:-?} rps=${tps%.*} p50_ms=$p50 p99_ms=$p99")
+}
+
+echo "== $SECONDS_EACH s each, $CONC concurrent clients, $KEYS keys, $(nproc) cores"
+http_run "http push" /push "$W/push.json"
+sql_run "sql  push" push.sql
+if [ "$HAVE_READ" = t ]; then
+	http_run "http read" /get-online-features "$W/read.json"
+	sql_run "sql  read" read.sql
+else
+	echo "note: feast_get_online_features does not exist here; reads not measured"
+fi
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID"
+SERVER_PID=
+echo "access log lines: $(wc -l <"$W/access.log"), non-200: $(grep -vc '" 200 ' "$W/access.log")"
+[ "$FAILED" = 0 ] && echo "no failed request" || echo "SOME REQUESTS FAILED"
+[ "$FAILED" = 0 ]
