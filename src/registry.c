@@ -395,6 +395,8 @@ cf_load_push_source(const char *name)
 	args[0] = CStringGetTextDatum(name);
 	if (SPI_execute_with_args(cf_source_sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading the cfeast registry failed");
+	/* SPI returns in its own procedure context, which SPI_finish frees */
+	MemoryContextSwitchTo(cf_cache_cxt);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -431,6 +433,7 @@ cf_load_push_source(const char *name)
 		created_name = "created_timestamp";
 
 	views = cf_load_views("v.source", name);
+	MemoryContextSwitchTo(cf_cache_cxt);
 	if (views == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
