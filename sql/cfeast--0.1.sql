@@ -145,7 +145,7 @@ BEGIN
         RAISE EXCEPTION 'invalid % name "%"', what, name
             USING ERRCODE = '42602',
                   DETAIL = 'Names must match ^[a-z_][a-z0-9_]{0,62}$: lower-case letters, digits and underscores, at most 63 bytes.',
-                  HINT = CASE WHEN name OPERATOR(pg_catalog.~) '[A-Z]'
+                  HINT = CASE WHEN pg_catalog.lower(name) OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]{0,62}$'
                               THEN 'Upper case is refused, not folded: use "' || pg_catalog.lower(name) || '".'
                               ELSE 'Use lower-case letters, digits and underscores only.'
                          END;
