@@ -86,9 +86,9 @@ CREATE INDEX ON feast.materialization_intervals (feature_view, end_ts);
 -- never waiting on another pusher's lock)
 CREATE TABLE feast.push_activity (
     feature_view text PRIMARY KEY,
-    last_push_at timestamptz NOT NULL
+    last_push_at timestamptz              -- NULL: never pushed
 );
-GRANT INSERT, UPDATE ON feast.push_activity TO PUBLIC;
+GRANT UPDATE (last_push_at) ON feast.push_activity TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('feast.push_activity', '');
 SELECT pg_catalog.pg_extension_config_dump('feast.entities', '');
@@ -628,6 +628,7 @@ BEGIN
     IF old.name IS NULL THEN
         INSERT INTO feast.feature_views (name, entities, source, ttl, online, description, tags)
         VALUES (p_name, ents, p_source, v_ttl, onl, descr, tg);
+        INSERT INTO feast.push_activity (feature_view) VALUES (p_name) ON CONFLICT DO NOTHING;
         status := 'created';
     ELSE
         UPDATE feast.feature_views v
@@ -795,6 +796,7 @@ BEGIN
     ELSIF p_kind = 'feature_view' THEN
         DELETE FROM feast.features f WHERE f.feature_view = p_name;
         DELETE FROM feast.materialization_intervals m WHERE m.feature_view = p_name;
+        DELETE FROM feast.push_activity a WHERE a.feature_view = p_name;
         DELETE FROM feast.feature_views v WHERE v.name = p_name;
         IF tbl IS NOT NULL THEN
             EXECUTE format('DROP TABLE %s', tbl);
@@ -853,7 +855,26 @@ BEGIN
     RETURN QUERY SELECT x FROM jsonb_array_elements(repo -> key) x;
 END $$;
 
-CREATE FUNCTION feast._apply_repo(repo jsonb, prune boolean) RETURNS jsonb
+-- a relation named in a repository, resolved with the caller's search_path
+CREATE FUNCTION feast._resolve_relation(rel text, caller_path text) RETURNS regclass
+LANGUAGE plpgsql AS $$
+DECLARE
+    saved text := pg_catalog.current_setting('search_path');
+    r     regclass;
+BEGIN
+    IF rel IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+    r := pg_catalog.to_regclass(rel);
+    PERFORM pg_catalog.set_config('search_path', saved, true);
+    IF r IS NULL THEN
+        RAISE EXCEPTION 'relation "%" does not exist', rel USING ERRCODE = '42P01';
+    END IF;
+    RETURN r;
+END $$;
+
+CREATE FUNCTION feast._apply_repo(repo jsonb, prune boolean, caller_path text) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
@@ -890,7 +911,8 @@ BEGIN
         kind := o ->> 'kind';
         IF kind = 'batch' THEN
             PERFORM feast._check_keys(o, 'data source', '{name,kind,relation,timestamp_field,created_timestamp_column,field_mapping,description,tags}');
-            st := feast._apply_batch_source(o ->> 'name', (o ->> 'relation')::regclass, o ->> 'timestamp_field',
+            st := feast._apply_batch_source(o ->> 'name', feast._resolve_relation(o ->> 'relation', caller_path),
+                                            o ->> 'timestamp_field',
                                             o ->> 'created_timestamp_column', o -> 'field_mapping',
                                             o ->> 'description', o -> 'tags');
         ELSIF kind = 'push' THEN
@@ -992,11 +1014,11 @@ BEGIN
     PERFORM feast._apply_feature_service(name, features, description, tags);
 END $$;
 
+-- search_path is not pinned here: relation names in the repository resolve as the caller sees them
 CREATE FUNCTION @extschema@.feast_apply(repo jsonb, prune boolean DEFAULT false) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RETURN feast._apply_repo(repo, COALESCE(prune, false));
-END $$;
+LANGUAGE sql AS $$
+    SELECT feast._apply_repo(repo, COALESCE(prune, false), pg_catalog.current_setting('search_path'))
+$$;
 
 CREATE FUNCTION @extschema@.feast_delete(kind text, name text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -1040,3 +1062,7 @@ CREATE FUNCTION feast._push_batch() RETURNS SETOF record
 -- Privileges
 -------------------------------------------------------------------------------
 -- (privilege declarations go here)
+-- cfeast runs with the caller's rights (no SECURITY DEFINER): the registry is
+-- readable by PUBLIC and written only by roles granted INSERT, UPDATE, DELETE
+-- on it; online tables belong to the role that applied the view.  feast_grant,
+-- which issues the grants each action needs, arrives in cfeast--0.1--0.2.sql.

@@ -104,6 +104,7 @@ typedef struct CfPushTarget
 	int		   *key_fields;		/* nkeys field indexes */
 	int		   *feature_fields; /* nfeatures field indexes */
 	SPIPlanPtr	upsert_plan;	/* built on first use, kept */
+	TimestampTz last_noted;		/* when this backend last set push_activity */
 } CfPushTarget;
 
 typedef struct CfPushSource

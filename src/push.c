@@ -727,6 +727,44 @@ cf_write_offline(CfBatch *b)
 	(void) cf_run_with_batch(src->offline_plan, store, td);
 }
 
+/*
+ * Record in feast.push_activity that a push reached this view.  At most once
+ * a second per backend and view, and never waiting: a row locked by another
+ * pusher (who is recording the same moment) is skipped.
+ */
+static void
+cf_note_push(CfPushTarget *tg)
+{
+	static SPIPlanPtr plan = NULL;
+	TimestampTz now = GetCurrentTimestamp();
+	Oid			argtypes[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		args[2];
+
+	if (now - tg->last_noted < USECS_PER_SEC)
+		return;
+	tg->last_noted = now;
+	/* kept for the backend's life: it names no view, and plancache revalidates it */
+	if (plan == NULL)
+	{
+		plan = SPI_prepare("UPDATE feast.push_activity a SET last_push_at = $2"
+						   "  FROM (SELECT p.ctid FROM feast.push_activity p"
+						   "         WHERE p.feature_view OPERATOR(pg_catalog.=) $1"
+						   "           FOR UPDATE SKIP LOCKED) l"
+						   " WHERE a.ctid OPERATOR(pg_catalog.=) l.ctid"
+						   "   AND (a.last_push_at IS NULL"
+						   "        OR a.last_push_at OPERATOR(pg_catalog.<) $2)",
+						   2, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "cfeast: preparing the push_activity update failed");
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+	}
+	args[0] = CStringGetTextDatum(tg->view->name);
+	args[1] = TimestampTzGetDatum(now);
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "cfeast: updating feast.push_activity failed");
+}
+
 /* ------------------------------------------------------------------------
  * SQL-callable
  * ------------------------------------------------------------------------
@@ -759,10 +797,11 @@ cfeast_push(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(push_cxt);
-	cf_cache_pin();
 
 	memset(&batch, 0, sizeof(batch));
 	batch.src = cf_lookup_push_source(source_name);
+	/* from here on a nested call must not free the entries this call uses */
+	cf_cache_pin();
 	MemoryContextSwitchTo(push_cxt);
 	cf_parse_rows(&batch, rows);
 
@@ -776,12 +815,17 @@ cfeast_push(PG_FUNCTION_ARGS)
 			uint64		written = cf_write_online(&batch, tg, winner);
 
 			if (tg->view->online && tg->view->online_table)
+			{
 				stale += batch.nrows - (int64) written;
+				cf_note_push(tg);
+			}
+			/* SPI calls return in SPI's procedure context */
 			MemoryContextSwitchTo(push_cxt);
 		}
 	}
 	if (batch.nrows > 0 && (to & CF_TO_OFFLINE))
 		cf_write_offline(&batch);
+	MemoryContextSwitchTo(push_cxt);
 
 	ereport(DEBUG1,
 			(errmsg_internal("cfeast: pushed " INT64_FORMAT " rows to \"%s\" (%d views, " INT64_FORMAT

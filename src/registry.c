@@ -249,8 +249,12 @@ cf_load_views(const char *col, const char *value)
 	uint64		first = 0;
 	int			rc;
 
+	MemoryContext caller = CurrentMemoryContext;
+
 	args[0] = CStringGetTextDatum(value);
 	rc = SPI_execute_with_args(psprintf(cf_views_sql, col), 1, argtypes, args, NULL, true, 0);
+	/* SPI calls return in SPI's procedure context; go back to the caller's */
+	MemoryContextSwitchTo(caller);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "reading the cfeast registry failed: %s", SPI_result_code_string(rc));
 	tt = SPI_tuptable;
@@ -392,11 +396,12 @@ cf_load_push_source(const char *name)
 	int			maxfields = 16;
 	int			t;
 
+	MemoryContext caller = CurrentMemoryContext;
+
 	args[0] = CStringGetTextDatum(name);
 	if (SPI_execute_with_args(cf_source_sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading the cfeast registry failed");
-	/* SPI returns in its own procedure context, which SPI_finish frees */
-	MemoryContextSwitchTo(cf_cache_cxt);
+	MemoryContextSwitchTo(caller);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -433,7 +438,7 @@ cf_load_push_source(const char *name)
 		created_name = "created_timestamp";
 
 	views = cf_load_views("v.source", name);
-	MemoryContextSwitchTo(cf_cache_cxt);
+	MemoryContextSwitchTo(caller);
 	if (views == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
