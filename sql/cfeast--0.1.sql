@@ -145,7 +145,7 @@ BEGIN
         RAISE EXCEPTION 'invalid % name "%"', what, name
             USING ERRCODE = '42602',
                   DETAIL = 'Names must match ^[a-z_][a-z0-9_]{0,62}$: lower-case letters, digits and underscores, at most 63 bytes.',
-                  HINT = CASE WHEN name OPERATOR(pg_catalog.~) '[A-Z]'
+                  HINT = CASE WHEN pg_catalog.lower(name) OPERATOR(pg_catalog.~) '^[a-z_][a-z0-9_]{0,62}$'
                               THEN 'Upper case is refused, not folded: use "' || pg_catalog.lower(name) || '".'
                               ELSE 'Use lower-case letters, digits and underscores only.'
                          END;
@@ -1129,3 +1129,7 @@ CREATE FUNCTION feast._materialize_batch() RETURNS SETOF record
 -- Privileges
 -------------------------------------------------------------------------------
 -- (privilege declarations go here)
+-- cfeast runs with the caller's rights (no SECURITY DEFINER): the registry is
+-- readable by PUBLIC and written only by roles granted INSERT, UPDATE, DELETE
+-- on it; online tables belong to the role that applied the view.  feast_grant,
+-- which issues the grants each action needs, arrives in cfeast--0.1--0.2.sql.
