@@ -812,8 +812,6 @@ cfeast_push(PG_FUNCTION_ARGS)
 	cf_cache_pin();
 	memset(&batch, 0, sizeof(batch));
 	batch.src = cf_lookup_push_source(source_name);
-	/* from here on a nested call must not free the entries this call uses */
-	cf_cache_pin();
 	MemoryContextSwitchTo(push_cxt);
 	cf_parse_rows(&batch, rows);
 
