@@ -11,7 +11,7 @@ cf_mktemp
 make -s clean >/dev/null
 make -s >/dev/null || exit 1
 cf_private_install || exit 1
-cf_start_cluster "-c fsync=on -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=30min" || exit 1
+cf_start_cluster "-c fsync=on -c synchronous_commit=off -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=30min" || exit 1
 export CF_ROOT="$PWD" CF_TMP CF_PGBIN
 jobs=("$@")
 if [ ${#jobs[@]} -eq 0 ]; then
