@@ -27,6 +27,19 @@ SELECT feast_push('driver_stats_push', '[{"driver_id": 1001, "event_timestamp": 
 -- the typed online table, readable by any SQL client or BI tool
 SELECT driver_id, conv_rate, acc_rate, avg_daily_trips, event_timestamp
   FROM feast_online.driver_hourly_stats ORDER BY driver_id;
+-- a fresh row for driver 1002, pushed now
+SELECT feast_push('driver_stats_push', jsonb_build_array(jsonb_build_object('driver_id', 1002,
+    'event_timestamp', now() - interval '5 minutes', 'conv_rate', 0.35, 'acc_rate', 0.85, 'avg_daily_trips', 8)));
+-- serve features as Feast's feature server does: the ttl (1 day) applies, unlike Feast's own server
+WITH r AS (SELECT feast_get_online_features(
+               features => '{driver_hourly_stats:conv_rate,driver_hourly_stats:avg_daily_trips}',
+               entity_rows => '{"driver_id": [1001, 1002, 9999]}') AS response)
+SELECT n.name AS feature, x.res -> 'values' AS "values", x.res -> 'statuses' AS statuses
+  FROM r, jsonb_array_elements_text(r.response -> 'metadata' -> 'feature_names') WITH ORDINALITY AS n(name, i)
+  JOIN jsonb_array_elements(r.response -> 'results') WITH ORDINALITY AS x(res, j) ON n.i = x.j;
+-- freshness per view: pushes count
+SELECT feature_view, online_rows, newest_event_timestamp > now() - interval '1 hour' AS fresh,
+       last_push_at IS NOT NULL AS pushed FROM feast.freshness;
 -- the rows pushed offline
 SELECT * FROM driver_stats ORDER BY driver_id;
 
