@@ -147,15 +147,17 @@ typedef struct CfBatch
 /* does batch row r replace batch row s under the write rule? */
 extern bool cf_row_replaces(CfBatch *b, int64 r, int64 s);
 
+/* the SQL path for rows (batch row numbers, in write order) of one view */
+extern uint64 cf_push_upsert_sql(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows);
+
 /* ---------- in upsert.c ---------- */
 
 /*
- * Write the winner rows of one view straight into its online table (index
- * probe, heap update or multi-insert) when the table is plain enough; rows
- * it cannot settle are marked in fallback[] for the SQL upsert.  Returns rows
- * written, or -1 when the table needs the SQL path for everything.
+ * Write rows (in key order) of one view straight into its online table
+ * (index probe, in-place update, multi-insert) when the table is plain
+ * enough.  Returns rows written, or -1 when the table needs the SQL path.
  */
-extern int64 cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const bool *winner, bool *fallback);
+extern int64 cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows);
 extern int	cf_unknown_fields;	/* GUC cfeast.unknown_fields */
 extern bool cf_direct_write;	/* GUC cfeast.direct_write */
 #define CF_UNKNOWN_ERROR	0

@@ -605,9 +605,58 @@ cf_run_with_batch(SPIPlanPtr plan, Tuplestorestate *store, TupleDesc td)
 	return SPI_processed;
 }
 
-/* write one view's online table; returns rows written (the rest were stale) */
-static uint64
-cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
+/*
+ * A total order on one view's keys, the same in every backend: rows are
+ * written in this order on both paths, so concurrent pushers take their
+ * row locks in one order and cannot deadlock each other.
+ */
+static int
+cf_key_cmp(const void *a, const void *c, void *arg)
+{
+	CfBatch    *b = ((void **) arg)[0];
+	CfPushTarget *tg = ((void **) arg)[1];
+	int64		r = *(const int64 *) a;
+	int64		s = *(const int64 *) c;
+
+	for (int k = 0; k < tg->view->nkeys; k++)
+	{
+		int			f = tg->key_fields[k];
+		Datum		x = b->values[f][r];
+		Datum		y = b->values[f][s];
+		int			cmp;
+
+		switch (b->src->fields[f].dtype.base)
+		{
+			case CF_INT32:
+				cmp = DatumGetInt32(x) < DatumGetInt32(y) ? -1 : DatumGetInt32(x) > DatumGetInt32(y);
+				break;
+			case CF_INT64:
+				cmp = DatumGetInt64(x) < DatumGetInt64(y) ? -1 : DatumGetInt64(x) > DatumGetInt64(y);
+				break;
+			default:
+				{
+					int			lx = VARSIZE_ANY_EXHDR(DatumGetPointer(x));
+					int			ly = VARSIZE_ANY_EXHDR(DatumGetPointer(y));
+
+					cmp = memcmp(VARDATA_ANY(DatumGetPointer(x)), VARDATA_ANY(DatumGetPointer(y)),
+								 Min(lx, ly));
+					if (cmp == 0)
+						cmp = lx < ly ? -1 : lx > ly;
+				}
+				break;
+		}
+		if (cmp != 0)
+			return cmp;
+	}
+	return 0;
+}
+
+/*
+ * The SQL path: INSERT ... ON CONFLICT DO UPDATE ... WHERE <newer> for the
+ * given rows (in the given order), through feast._push_batch().
+ */
+uint64
+cf_push_upsert_sql(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
 {
 	CfPushSource *src = b->src;
 	CfView	   *v = tg->view;
@@ -618,51 +667,56 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	bool	   *nulls = palloc(sizeof(bool) * n);
 	Tuplestorestate *store;
 
-	const bool *mask = winner;
-	int64		direct = -1;
-	int64		nmask = 0;
-
-	if (!v->online || v->online_table == NULL)
+	if (nrows == 0)
 		return 0;
-	if (cf_resolve_duplicates(b, tg, winner) == 0)
-		return 0;
-	if (cf_direct_write)
-	{
-		bool	   *fallback = palloc_extended(sizeof(bool) * b->nrows,
-												   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-
-		direct = cf_upsert_direct(b, tg, winner, fallback);
-		if (direct >= 0)
-			mask = fallback;
-	}
-	for (int64 r = 0; r < b->nrows; r++)
-		nmask += mask[r] ? 1 : 0;
-	if (nmask == 0)
-		return Max(direct, 0);
-
 	store = tuplestore_begin_heap(false, false, MAX_KILOBYTES);
-	for (int64 r = 0; r < b->nrows; r++)
+	for (int64 i = 0; i < nrows; i++)
 	{
-		if (!mask[r])
-			continue;
-		for (int i = 0; i < n; i++)
+		int64		r = rows[i];
+
+		for (int c = 0; c < n; c++)
 		{
-			if (fields[i] < 0)
+			if (fields[c] < 0)
 			{
-				values[i] = (Datum) 0;
-				nulls[i] = true;
+				values[c] = (Datum) 0;
+				nulls[c] = true;
 			}
 			else
 			{
-				values[i] = b->values[fields[i]][r];
-				nulls[i] = b->nulls[fields[i]][r];
+				values[c] = b->values[fields[c]][r];
+				nulls[c] = b->nulls[fields[c]][r];
 			}
 		}
 		tuplestore_putvalues(store, td, values, nulls);
 	}
 	if (tg->upsert_plan == NULL)
 		tg->upsert_plan = cf_upsert_plan(src, tg);
-	return Max(direct, 0) + cf_run_with_batch(tg->upsert_plan, store, td);
+	return cf_run_with_batch(tg->upsert_plan, store, td);
+}
+
+/* write one view's online table; returns rows written (the rest were stale) */
+static uint64
+cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
+{
+	CfView	   *v = tg->view;
+	int64	   *rows;
+	int64		nrows = 0;
+	int64		written;
+	void	   *cmp_arg[2] = {b, tg};
+
+	if (!v->online || v->online_table == NULL)
+		return 0;
+	if (cf_resolve_duplicates(b, tg, winner) == 0)
+		return 0;
+	rows = palloc_extended(sizeof(int64) * b->nrows, MCXT_ALLOC_HUGE);
+	for (int64 r = 0; r < b->nrows; r++)
+		if (winner[r])
+			rows[nrows++] = r;
+	if (v->nkeys > 0)
+		qsort_arg(rows, nrows, sizeof(int64), cf_key_cmp, cmp_arg);
+	if (cf_direct_write && (written = cf_upsert_direct(b, tg, rows, nrows)) >= 0)
+		return written;
+	return cf_push_upsert_sql(b, tg, rows, nrows);
 }
 
 /* the batch relation's columns, with timestamp-without-zone columns read as UTC */

@@ -13,12 +13,15 @@
  * push.c, which is always correct; that plan also raises PostgreSQL's own
  * permission errors.
  *
- * Concurrency: keys are probed with a dirty snapshot.  A key with an
- * in-progress insert or update is a fallback row.  An update that finds the
- * row changed since the probe (TM_Updated, TM_Deleted) is a fallback row.
- * New keys are inserted in a subtransaction: if another transaction inserted
- * one of them since the probe, the unique violation rolls the inserts back
- * and they all become fallback rows.
+ * Rows come sorted by key, and are written in that order on this path and
+ * on the SQL path alike, so concurrent pushers take row locks in one order
+ * and cannot deadlock each other.  Each key is probed with a dirty
+ * snapshot: a row another transaction is writing is waited for, then probed
+ * again; an update that finds the row changed since the probe probes again.
+ * New keys are gathered into multi-insert chunks, flushed before any later
+ * key is touched; a chunk runs in a subtransaction, and if another
+ * transaction inserted one of its keys meanwhile (unique violation) it is
+ * rolled back and those rows go through the SQL path, still in order.
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
@@ -31,6 +34,7 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -58,7 +62,20 @@ typedef struct CfDirect
 	EState	   *estate;
 	ResultRelInfo *rri;
 	MemoryContext row_cxt;
+	/* the key probe */
+	SnapshotData dirty;
+	ScanKey		keys;
+	IndexScanDesc scan;
+	TupleTableSlot *found;
+	TupleTableSlot *upd_slot;
 } CfDirect;
+
+typedef enum CfProbe
+{
+	CF_PROBE_ABSENT,			/* no row for the key */
+	CF_PROBE_FOUND,				/* a committed row: *tid */
+	CF_PROBE_BUSY				/* another transaction is writing it: wait for *xwait */
+} CfProbe;
 
 /* is the table plain enough for the direct path? */
 static bool
@@ -254,140 +271,91 @@ cf_set_scankeys(CfDirect *d, ScanKey keys, int64 r)
 	}
 }
 
-/*
- * Probe each winner's key.  Sorts rows into updates (with the stored TID),
- * inserts, stale rows (dropped) and fallback rows (a concurrent writer).
- */
-static void
-cf_probe(CfDirect *d, const bool *winner, bool *fallback, int64 *upd, ItemPointerData *tids,
-		 int64 *nupd, int64 *ins, int64 *nins)
+/* probe row r's key; on CF_PROBE_FOUND, *replaces says whether r is newer */
+static CfProbe
+cf_probe_row(CfDirect *d, int64 r, ItemPointer tid, TransactionId *xwait, bool *replaces)
 {
-	SnapshotData dirty;
-	ScanKey		keys = palloc(sizeof(ScanKeyData) * d->tg->view->nkeys);
-	TupleTableSlot *found = table_slot_create(d->rel, NULL);
-	IndexScanDesc scan;
-
-	InitDirtySnapshot(dirty);
-	cf_set_scankeys(d, keys, -1);
-	scan = index_beginscan(d->rel, d->idx, &dirty, d->tg->view->nkeys, 0);
-	*nupd = *nins = 0;
-	for (int64 r = 0; r < d->b->nrows; r++)
+	cf_set_scankeys(d, d->keys, r);
+	index_rescan(d->scan, d->keys, d->tg->view->nkeys, NULL, 0);
+	if (!index_getnext_slot(d->scan, ForwardScanDirection, d->found))
+		return CF_PROBE_ABSENT;
+	*tid = d->found->tts_tid;
+	if (TransactionIdIsValid(d->dirty.xmin) || TransactionIdIsValid(d->dirty.xmax))
 	{
-		if (!winner[r])
-			continue;
-		if ((r & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (cf_violates_not_null(d, r))
-		{
-			fallback[r] = true; /* the SQL path raises the proper error */
-			continue;
-		}
-		cf_set_scankeys(d, keys, r);
-		index_rescan(scan, keys, d->tg->view->nkeys, NULL, 0);
-		if (!index_getnext_slot(scan, ForwardScanDirection, found))
-		{
-			ins[(*nins)++] = r;
-			continue;
-		}
-		if (TransactionIdIsValid(dirty.xmin) || TransactionIdIsValid(dirty.xmax))
-			fallback[r] = true; /* another transaction is writing this key */
-		else if (cf_replaces_stored(d, r, found))
-		{
-			tids[*nupd] = found->tts_tid;
-			upd[(*nupd)++] = r;
-		}
-		/* else: stale, not written */
+		*xwait = TransactionIdIsValid(d->dirty.xmin) ? d->dirty.xmin : d->dirty.xmax;
+		return CF_PROBE_BUSY;
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(found);
+	*replaces = cf_replaces_stored(d, r, d->found);
+	return CF_PROBE_FOUND;
 }
 
-/* update the rows in place; a row changed since the probe becomes a fallback row */
-static int64
-cf_update_rows(CfDirect *d, const int64 *upd, ItemPointerData *tids, int64 nupd, bool *fallback)
+/* update the stored row at tid with row r */
+static TM_Result
+cf_update_row(CfDirect *d, int64 r, ItemPointer tid)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(d->rel), &TTSOpsVirtual);
-	CommandId	cid = GetCurrentCommandId(true);
-	int64		written = 0;
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	res;
+	MemoryContext old = MemoryContextSwitchTo(d->row_cxt);
 
-	if (nupd > 0)
-		CheckCmdReplicaIdentity(d->rel, CMD_UPDATE);
-	for (int64 i = 0; i < nupd; i++)
-	{
-		TM_FailureData tmfd;
-		LockTupleMode lockmode;
-		bool		update_indexes;
-		TM_Result	res;
-		MemoryContext old = MemoryContextSwitchTo(d->row_cxt);
-
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		cf_fill_slot(d, slot, upd[i]);
-		res = table_tuple_update(d->rel, &tids[i], slot, cid, GetActiveSnapshot(), InvalidSnapshot,
-								 true, &tmfd, &lockmode, &update_indexes);
-		if (res == TM_Ok)
-		{
-			/* a non-HOT update: new index entries ("update" is only an optimizer
-			 * hint, and its column check needs a range table we do not have) */
-			if (update_indexes)
-				ExecInsertIndexTuples(d->rri, slot, d->estate, false, false, NULL, NIL);
-			written++;
-		}
-		else if (res == TM_Updated || res == TM_Deleted || res == TM_SelfModified)
-			fallback[upd[i]] = true;
-		else
-			elog(ERROR, "cfeast: unexpected result %d updating %s", (int) res, d->tg->view->online_table);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(d->row_cxt);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	return written;
+	cf_fill_slot(d, d->upd_slot, r);
+	res = table_tuple_update(d->rel, tid, d->upd_slot, GetCurrentCommandId(true), GetActiveSnapshot(),
+							 InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
+	/* a non-HOT update needs new index entries ("update" is only an optimizer hint,
+	 * and its column check needs a range table we do not have) */
+	if (res == TM_Ok && update_indexes)
+		ExecInsertIndexTuples(d->rri, d->upd_slot, d->estate, false, false, NULL, NIL);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(d->row_cxt);
+	if (res != TM_Ok && res != TM_Updated && res != TM_Deleted)
+		elog(ERROR, "cfeast: unexpected result %d updating %s", (int) res, d->tg->view->online_table);
+	return res;
 }
 
-/* multi-insert the new keys (inside the caller's subtransaction) */
+/* multi-insert rows ins[0..n) (inside the caller's subtransaction) */
 static void
-cf_insert_rows_inner(CfDirect *d, const int64 *ins, int64 nins)
+cf_insert_chunk(CfDirect *d, const int64 *ins, int n)
 {
-	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * CF_INSERT_CHUNK);
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * n);
 	BulkInsertState bistate = GetBulkInsertState();
-	CommandId	cid = GetCurrentCommandId(true);
+	MemoryContext old;
 
-	for (int i = 0; i < CF_INSERT_CHUNK; i++)
+	for (int i = 0; i < n; i++)
 		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(d->rel), &TTSOpsVirtual);
-	for (int64 start = 0; start < nins; start += CF_INSERT_CHUNK)
-	{
-		int			n = (int) Min(CF_INSERT_CHUNK, nins - start);
-		MemoryContext old = MemoryContextSwitchTo(d->row_cxt);
-
-		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < n; i++)
-			cf_fill_slot(d, slots[i], ins[start + i]);
-		table_multi_insert(d->rel, slots, n, cid, 0, bistate);
-		for (int i = 0; i < n; i++)
-			ExecInsertIndexTuples(d->rri, slots[i], d->estate, false, false, NULL, NIL);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(d->row_cxt);
-	}
+	old = MemoryContextSwitchTo(d->row_cxt);
+	for (int i = 0; i < n; i++)
+		cf_fill_slot(d, slots[i], ins[i]);
+	table_multi_insert(d->rel, slots, n, GetCurrentCommandId(true), 0, bistate);
+	for (int i = 0; i < n; i++)
+		ExecInsertIndexTuples(d->rri, slots[i], d->estate, false, false, NULL, NIL);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(d->row_cxt);
 	FreeBulkInsertState(bistate);
-	for (int i = 0; i < CF_INSERT_CHUNK; i++)
+	for (int i = 0; i < n; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
 }
 
-/* insert new keys; if one of them appeared meanwhile, roll back and let the SQL path do them */
+/*
+ * Insert the pending new keys.  If another transaction inserted one of
+ * them since the probe, roll the chunk back and give it to the SQL path.
+ */
 static int64
-cf_insert_rows(CfDirect *d, const int64 *ins, int64 nins, bool *fallback)
+cf_flush_inserts(CfDirect *d, int64 *ins, int *nins)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	bool		conflict = false;
+	int			n = *nins;
 
-	if (nins == 0)
+	if (n == 0)
 		return 0;
+	*nins = 0;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		cf_insert_rows_inner(d, ins, nins);
+		cf_insert_chunk(d, ins, n);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -409,23 +377,73 @@ cf_insert_rows(CfDirect *d, const int64 *ins, int64 nins, bool *fallback)
 	}
 	PG_END_TRY();
 	if (!conflict)
-		return nins;
-	for (int64 i = 0; i < nins; i++)
-		fallback[ins[i]] = true;
-	return 0;
+		return n;
+	return (int64) cf_push_upsert_sql(d->b, d->tg, ins, n);
+}
+
+/* write the rows in order: probe, wait, update, gather inserts */
+static int64
+cf_write_rows(CfDirect *d, const int64 *rows, int64 nrows)
+{
+	int64	   *ins = palloc(sizeof(int64) * CF_INSERT_CHUNK);
+	int			nins = 0;
+	int64		written = 0;
+
+	for (int64 i = 0; i < nrows; i++)
+	{
+		int64		r = rows[i];
+		ItemPointerData tid;
+		TransactionId xwait;
+		bool		replaces;
+
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (cf_violates_not_null(d, r))
+		{
+			/* the SQL path raises PostgreSQL's own error for it */
+			written += cf_flush_inserts(d, ins, &nins);
+			written += cf_push_upsert_sql(d->b, d->tg, &rows[i], 1);
+			continue;
+		}
+		for (;;)
+		{
+			CfProbe		p = cf_probe_row(d, r, &tid, &xwait, &replaces);
+
+			if (p == CF_PROBE_ABSENT)
+			{
+				ins[nins++] = r;
+				if (nins == CF_INSERT_CHUNK)
+					written += cf_flush_inserts(d, ins, &nins);
+				break;
+			}
+			written += cf_flush_inserts(d, ins, &nins);
+			if (p == CF_PROBE_BUSY)
+			{
+				XactLockTableWait(xwait, d->rel, &tid, XLTW_InsertIndexUnique);
+				continue;
+			}
+			if (!replaces)
+				break;			/* stale */
+			if (cf_update_row(d, r, &tid) == TM_Ok)
+			{
+				written++;
+				break;
+			}
+			/* changed since the probe: probe again */
+		}
+	}
+	written += cf_flush_inserts(d, ins, &nins);
+	return written;
 }
 
 int64
-cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const bool *winner, bool *fallback)
+cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
 {
 	CfDirect	d;
-	int64	   *upd;
-	int64	   *ins;
-	ItemPointerData *tids;
-	int64		nupd;
-	int64		nins;
 	int64		written;
 
+	if (nrows == 0)
+		return 0;
 	memset(&d, 0, sizeof(d));
 	d.b = b;
 	d.tg = tg;
@@ -442,14 +460,20 @@ cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const bool *winner, bool *fallbac
 	InitResultRelInfo(d.rri, d.rel, 1, NULL, 0);
 	ExecOpenIndices(d.rri, false);
 	d.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast upsert row", ALLOCSET_DEFAULT_SIZES);
+	CheckCmdReplicaIdentity(d.rel, CMD_UPDATE);
 
-	upd = palloc_extended(sizeof(int64) * Max(b->nrows, 1), MCXT_ALLOC_HUGE);
-	ins = palloc_extended(sizeof(int64) * Max(b->nrows, 1), MCXT_ALLOC_HUGE);
-	tids = palloc_extended(sizeof(ItemPointerData) * Max(b->nrows, 1), MCXT_ALLOC_HUGE);
-	cf_probe(&d, winner, fallback, upd, tids, &nupd, ins, &nins);
-	written = cf_update_rows(&d, upd, tids, nupd, fallback);
-	written += cf_insert_rows(&d, ins, nins, fallback);
+	InitDirtySnapshot(d.dirty);
+	d.keys = palloc(sizeof(ScanKeyData) * tg->view->nkeys);
+	cf_set_scankeys(&d, d.keys, -1);
+	d.found = table_slot_create(d.rel, NULL);
+	d.upd_slot = MakeSingleTupleTableSlot(RelationGetDescr(d.rel), &TTSOpsVirtual);
+	d.scan = index_beginscan(d.rel, d.idx, &d.dirty, tg->view->nkeys, 0);
 
+	written = cf_write_rows(&d, rows, nrows);
+
+	index_endscan(d.scan);
+	ExecDropSingleTupleTableSlot(d.found);
+	ExecDropSingleTupleTableSlot(d.upd_slot);
 	ExecCloseIndices(d.rri);
 	FreeExecutorState(d.estate);
 	MemoryContextDelete(d.row_cxt);
