@@ -23,6 +23,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -887,6 +888,8 @@ cf_array_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site)
 			values[i] = cf_scalar_to_datum(&elem, et, &esite);
 		}
 		i++;
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
 	dims[0] = i;
 	get_typlenbyvalalign(cf_dtype_type_oid(et), &typlen, &typbyval, &typalign);

@@ -1,0 +1,70 @@
+# 001_crash.pl: kill -9 a backend in the middle of a large push; after crash
+# recovery nothing of the push is left, the registry is intact, and the next
+# push works.  Operations come from CfTap::long_operations.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::Bin;
+use CfTap;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $NROWS = $ENV{CF_CRASH_ROWS} // 100_000;
+my $BASE = 1000;
+
+my $node = PostgreSQL::Test::Cluster->new('crash');
+$node->init;
+$node->append_conf('postgresql.conf', "restart_after_crash = on\n");
+$node->start;
+CfTap::setup_store($node, $NROWS, $BASE);
+my $before = CfTap::state($node);
+my $rel_size = q{SELECT pg_relation_size('feast_online.stats_a') + pg_relation_size('feast_online.stats_b') + pg_relation_size('trips')};
+
+my %ops = CfTap::long_operations();
+for my $op (sort keys %ops)
+{
+	# early: as the statement starts (reading the document); writing: once the heaps grow
+	for my $phase ('early', 'writing')
+	{
+		my $size0 = $node->safe_psql($CfTap::DB, $rel_size);
+		my $run = CfTap::start_victim($node, $ops{$op});
+		my $pid = CfTap::victim_pid($node);
+		if ($phase eq 'early')
+		{
+			usleep(30_000);
+		}
+		else
+		{
+			my $deadline = time() + 120;
+			while ($node->safe_psql($CfTap::DB, $rel_size) <= $size0 + 65536 && time() < $deadline)
+			{
+				usleep(10_000);
+			}
+		}
+		my $grown = $node->safe_psql($CfTap::DB, $rel_size) - $size0;
+		kill 'KILL', $pid;
+		CfTap::finish_victim($run);
+		like($run->{err}, qr/server closed the connection|terminating connection|connection to server was lost/,
+			"$op/$phase: the backend died (heaps had grown by $grown bytes)");
+		$node->poll_query_until('postgres', 'SELECT true') or die "the server did not come back";
+		is(CfTap::state($node), $before, "$op/$phase: after recovery, registry, online and offline rows are as before");
+		CfTap::check_indexes($node, "$op/$phase");
+	}
+}
+ok($node->log_contains('was terminated by signal 9'), 'the server log records the kills');
+
+# the store still works: the same big push goes through, all of it
+my $n = $node->safe_psql($CfTap::DB, $ops{push});
+is($n, $NROWS, 'the next push accepts every row');
+is($node->safe_psql($CfTap::DB, q{
+	SELECT count(*) || ' ' || min(event_timestamp) || ' ' || count(*) FILTER (WHERE conv_rate = driver_id * 0.001)
+	  FROM feast_online.stats_b}),
+	"$NROWS 2026-01-02 00:00:00+00 $NROWS", 'every key holds the new values');
+is($node->safe_psql($CfTap::DB, 'SELECT count(*) FROM trips'), $NROWS + $BASE, 'the offline rows are appended once');
+CfTap::check_indexes($node, 'after the last push');
+
+$node->stop;
+done_testing();
