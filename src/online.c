@@ -17,8 +17,13 @@
 
 #include <math.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "common/hashfn.h"
@@ -27,11 +32,16 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(cfeast_get_online_features);
@@ -55,11 +65,31 @@ static const char *const cf_status_names[] = {
 /* room for any RFC 3339 timestamp cf_format_timestamp writes */
 #define CF_TS_LEN 64
 
-/* per-view plans, hung on CfView.private_online (in the cache's context) */
+/*
+ * How to probe a view's primary key directly for one entity: the index, the
+ * equality procedure and collation of each index column, and the table
+ * columns of the features and the event time.
+ */
+typedef struct CfDirectProbe
+{
+	Oid			index;
+	int		   *index_key;		/* index column -> view key */
+	RegProcedure *eqprocs;		/* per index column */
+	Oid		   *collations;
+	AttrNumber *attnums;		/* features, then event_timestamp */
+	Oid		   *atttypes;
+	int16	   *typlens;
+	bool	   *typbyvals;
+	AttrNumber	maxattnum;
+} CfDirectProbe;
+
+/* per-view read state, hung on CfView.private_online (in the cache's context) */
 typedef struct CfOnlinePlans
 {
 	SPIPlanPtr	one;			/* WHERE k1 = $1 AND ...: one entity key */
 	SPIPlanPtr	many;			/* unnest($1, ...) WITH ORDINALITY joined to the table */
+	CfDirectProbe *direct;		/* NULL until built */
+	bool		no_direct;		/* the table does not fit a direct probe */
 } CfOnlinePlans;
 
 /* one join key of the request: its name, dtype and the value of every entity row */
@@ -93,7 +123,6 @@ typedef struct CfReqFeature
 	int			view;			/* index into CfRequest.views */
 	int			feature;		/* index into the view's features */
 	char	   *name;			/* output name */
-	const char *ref;			/* "view:feature", for messages */
 } CfReqFeature;
 
 typedef struct CfRequest
@@ -306,40 +335,50 @@ cf_view_feature(CfView *view, const char *feature, const char *service)
 	return -1;					/* not reached */
 }
 
+/* "view:feature" of a requested feature, for messages */
+static char *
+cf_feature_ref(CfRequest *req, CfReqFeature *f)
+{
+	CfView	   *view = req->views[f->view].view;
+
+	return psprintf("%s:%s", view->name, view->feature_names[f->feature]);
+}
+
 /* add one feature; its output name must not be taken */
 static void
 cf_add_feature(CfRequest *req, int rv, int feature)
 {
 	CfView	   *view = req->views[rv].view;
 	const char *fname = view->feature_names[feature];
-	char	   *ref = psprintf("%s:%s", view->name, fname);
-	char	   *name = req->full_names ? psprintf("%s__%s", view->name, fname) : pstrdup(fname);
+	char	   *name = req->full_names ? psprintf("%s__%s", view->name, fname) : (char *) fname;
 	CfReqFeature *f;
 
-	for (int i = 0; i < req->nfeatures; i++)
-	{
-		if (strcmp(req->features[i].name, name) != 0)
-			continue;
-		if (strcmp(req->features[i].ref, ref) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("feature \"%s\" is asked for twice", ref)));
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_COLUMN),
-				 errmsg("features \"%s\" and \"%s\" would both be named \"%s\"",
-						req->features[i].ref, ref, name),
-				 errhint("Pass full_feature_names => true to name features view__feature.")));
-	}
 	if (req->nfeatures == req->maxfeatures)
 	{
 		req->maxfeatures *= 2;
 		req->features = repalloc(req->features, sizeof(CfReqFeature) * req->maxfeatures);
 	}
-	f = &req->features[req->nfeatures++];
+	f = &req->features[req->nfeatures];
 	f->view = rv;
 	f->feature = feature;
 	f->name = name;
-	f->ref = ref;
+	for (int i = 0; i < req->nfeatures; i++)
+	{
+		CfReqFeature *other = &req->features[i];
+
+		if (strcmp(other->name, name) != 0)
+			continue;
+		if (other->view == rv && other->feature == feature)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("feature \"%s\" is asked for twice", cf_feature_ref(req, f))));
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("features \"%s\" and \"%s\" would both be named \"%s\"",
+						cf_feature_ref(req, other), cf_feature_ref(req, f), name),
+				 errhint("Pass full_feature_names => true to name features view__feature.")));
+	}
+	req->nfeatures++;
 }
 
 /* add "view:feature", or all of a view's features when feature is NULL */
@@ -456,7 +495,7 @@ cf_resolve_keys(CfRequest *req)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_COLUMN),
 						 errmsg("feature \"%s\" would be named like join key \"%s\"",
-								req->features[f].ref, req->keys[k].name),
+								cf_feature_ref(req, &req->features[f]), req->keys[k].name),
 						 errhint("Pass full_feature_names => true to name features view__feature.")));
 }
 
@@ -861,6 +900,199 @@ cf_key_array(CfRequest *req, CfReqView *rv, int k)
 	return construct_array(elems, rv->ndistinct, elemtype, typlen, typbyval, typalign);
 }
 
+/* ------------------------------------------------------------------------
+ * the direct probe: one entity, straight through the primary key index
+ *
+ * A read of one entity is mostly executor start-up when it goes through
+ * SPI.  When the caller may SELECT the whole table and no row security
+ * applies, the probe opens the primary key index itself, under the same
+ * snapshot and lock a plan would take.  Otherwise (and for batches) the
+ * cached SPI plans do the work, with all the checks of the executor.
+ * ------------------------------------------------------------------------
+ */
+
+/* the table column "name" of type "type", or InvalidAttrNumber */
+static AttrNumber
+cf_column(TupleDesc td, const char *name, Oid type)
+{
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->atttypid == type ? att->attnum : InvalidAttrNumber;
+	}
+	return InvalidAttrNumber;
+}
+
+/* are the probe's index and columns still those of the table? */
+static bool
+cf_direct_valid(CfDirectProbe *dp, CfView *view, Relation heap)
+{
+	TupleDesc	td = RelationGetDescr(heap);
+
+	if (RelationGetPrimaryKeyIndex(heap) != dp->index)
+		return false;
+	for (int i = 0; i <= view->nfeatures; i++)
+	{
+		const char *name = i < view->nfeatures ? view->feature_names[i] : "event_timestamp";
+		Form_pg_attribute att;
+
+		if (dp->attnums[i] > td->natts)
+			return false;
+		att = TupleDescAttr(td, dp->attnums[i] - 1);
+		if (att->attisdropped || att->atttypid != dp->atttypes[i] ||
+			strcmp(NameStr(att->attname), name) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* work out the probe of a view, or NULL when its table does not fit */
+static CfDirectProbe *
+cf_direct_build(CfView *view, Relation heap)
+{
+	TupleDesc	td = RelationGetDescr(heap);
+	Oid			pk = RelationGetPrimaryKeyIndex(heap);
+	CfDirectProbe *dp;
+	Relation	index;
+	bool		ok = true;
+
+	if (!OidIsValid(pk) || heap->rd_rel->relkind != RELKIND_RELATION)
+		return NULL;
+	dp = MemoryContextAllocZero(cf_cache_context(), sizeof(CfDirectProbe));
+	dp->index = pk;
+	dp->index_key = MemoryContextAlloc(cf_cache_context(), sizeof(int) * view->nkeys);
+	dp->eqprocs = MemoryContextAlloc(cf_cache_context(), sizeof(RegProcedure) * view->nkeys);
+	dp->collations = MemoryContextAlloc(cf_cache_context(), sizeof(Oid) * view->nkeys);
+	dp->attnums = MemoryContextAlloc(cf_cache_context(), sizeof(AttrNumber) * (view->nfeatures + 1));
+	dp->atttypes = MemoryContextAlloc(cf_cache_context(), sizeof(Oid) * (view->nfeatures + 1));
+	dp->typlens = MemoryContextAlloc(cf_cache_context(), sizeof(int16) * (view->nfeatures + 1));
+	dp->typbyvals = MemoryContextAlloc(cf_cache_context(), sizeof(bool) * (view->nfeatures + 1));
+
+	index = index_open(pk, AccessShareLock);
+	if (index->rd_rel->relam != BTREE_AM_OID ||
+		IndexRelationGetNumberOfKeyAttributes(index) != view->nkeys)
+		ok = false;
+	for (int j = 0; ok && j < view->nkeys; j++)
+	{
+		AttrNumber	attnum = index->rd_index->indkey.values[j];
+		const char *name = attnum > 0 ? NameStr(TupleDescAttr(td, attnum - 1)->attname) : "";
+		int			k;
+		Oid			op;
+
+		for (k = 0; k < view->nkeys; k++)
+			if (strcmp(view->key_names[k], name) == 0)
+				break;
+		if (k == view->nkeys || index->rd_opcintype[j] != cf_dtype_type_oid(view->key_types[k]))
+		{
+			ok = false;
+			break;
+		}
+		op = get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
+								 index->rd_opcintype[j], BTEqualStrategyNumber);
+		dp->index_key[j] = k;
+		dp->eqprocs[j] = OidIsValid(op) ? get_opcode(op) : InvalidOid;
+		dp->collations[j] = index->rd_indcollation[j];
+		ok = OidIsValid(dp->eqprocs[j]);
+	}
+	index_close(index, NoLock);
+	for (int i = 0; ok && i <= view->nfeatures; i++)
+	{
+		bool		feature = i < view->nfeatures;
+		Oid			type = feature ? cf_dtype_type_oid(view->feature_types[i]) : TIMESTAMPTZOID;
+		const char *name = feature ? view->feature_names[i] : "event_timestamp";
+		AttrNumber	attnum = cf_column(td, name, type);
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("online table %s has no column \"%s\" of type %s",
+							view->online_table, name, format_type_be(type)),
+					 errdetail("The table was changed behind the registry's back."),
+					 errhint("Re-apply feature view \"%s\" to repair its online table.", view->name)));
+		else
+		{
+			dp->attnums[i] = attnum;
+			dp->atttypes[i] = type;
+			get_typlenbyval(type, &dp->typlens[i], &dp->typbyvals[i]);
+			dp->maxattnum = Max(dp->maxattnum, attnum);
+		}
+	}
+	return ok ? dp : NULL;
+}
+
+/* copy the features and event time of the row in "slot" for distinct key 0 */
+static void
+cf_keep_slot(CfReqView *rv, CfDirectProbe *dp, TupleTableSlot *slot)
+{
+	int			nf = rv->view->nfeatures;
+	Datum	   *values = palloc(sizeof(Datum) * (nf + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (nf + 1));
+
+	slot_getsomeattrs(slot, dp->maxattnum);
+	for (int i = 0; i <= nf; i++)
+	{
+		int			a = dp->attnums[i] - 1;
+
+		nulls[i] = slot->tts_isnull[a];
+		values[i] = nulls[i] ? (Datum) 0 :
+			datumCopy(slot->tts_values[a], dp->typbyvals[i], dp->typlens[i]);
+	}
+	rv->values[0] = values;
+	rv->nulls[0] = nulls;
+	if (!nulls[nf])
+	{
+		rv->event_ts[0] = palloc(CF_TS_LEN);
+		rv->event_ts_len[0] = cf_format_timestamp(DatumGetTimestampTz(values[nf]), rv->event_ts[0]);
+	}
+}
+
+/* probe the primary key for the one distinct key; false: use the SPI plan instead */
+static bool
+cf_read_direct(CfRequest *req, CfReqView *rv, CfOnlinePlans *plans)
+{
+	CfView	   *view = rv->view;
+	Relation	heap;
+	Relation	index;
+	CfDirectProbe *dp = plans->direct;
+	ScanKeyData *skeys;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+
+	if (plans->no_direct || !ActiveSnapshotSet() || !OidIsValid(view->online_relid) ||
+		pg_class_aclcheck(view->online_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		check_enable_rls(view->online_relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	heap = try_table_open(view->online_relid, AccessShareLock);
+	if (heap == NULL)
+		return false;
+	if (dp == NULL || !cf_direct_valid(dp, view, heap))
+		dp = plans->direct = cf_direct_build(view, heap);
+	if (dp == NULL)
+	{
+		plans->no_direct = true;
+		table_close(heap, NoLock);
+		return false;
+	}
+	index = index_open(dp->index, AccessShareLock);
+	skeys = palloc(sizeof(ScanKeyData) * view->nkeys);
+	for (int j = 0; j < view->nkeys; j++)
+		ScanKeyEntryInitialize(&skeys[j], 0, j + 1, BTEqualStrategyNumber, InvalidOid,
+							   dp->collations[j], dp->eqprocs[j],
+							   req->keys[rv->keys[dp->index_key[j]]].values[rv->distinct_row[0]]);
+	slot = table_slot_create(heap, NULL);
+	scan = index_beginscan(heap, index, GetActiveSnapshot(), view->nkeys, 0);
+	index_rescan(scan, skeys, view->nkeys, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		cf_keep_slot(rv, dp, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	return true;
+}
+
 /* one probe for all distinct keys of a view */
 static void
 cf_read_view(CfRequest *req, CfReqView *rv)
@@ -895,6 +1127,8 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 	}
 	else
 	{
+		if (view->nkeys > 0 && cf_read_direct(req, rv, plans))
+			return;
 		if (plans->one == NULL)
 			plans->one = cf_plan_one(view);
 		plan = plans->one;
