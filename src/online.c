@@ -560,6 +560,8 @@ cf_parse_entity_objects(CfRequest *req, Jsonb *rows)
 	{
 		if (tok != WJB_ELEM)
 			continue;
+		if ((row & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
 		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -641,6 +643,8 @@ cf_parse_entity_columns(CfRequest *req, Jsonb *rows)
 		{
 			if (tok != WJB_ELEM)
 				continue;
+			if ((row & 1023) == 1023)
+				CHECK_FOR_INTERRUPTS();
 			rk->values[row] = cf_key_value(rk, &v, row);
 			row++;
 		}
