@@ -27,6 +27,7 @@
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -1116,10 +1117,15 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 		return;
 	if (view->has_ttl)
 	{
+		TimestampTz now = GetCurrentTransactionStartTimestamp();
+
 		rv->has_cutoff = true;
-		rv->cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-															 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-															 IntervalPGetDatum(&view->ttl)));
+		/* a ttl in months or days follows the calendar (and TimeZone), as in SQL */
+		if (view->ttl.month != 0 || view->ttl.day != 0 ||
+			pg_sub_s64_overflow(now, view->ttl.time, &rv->cutoff))
+			rv->cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+																 TimestampTzGetDatum(now),
+																 IntervalPGetDatum(&view->ttl)));
 	}
 	if (many)
 	{
