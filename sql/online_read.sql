@@ -145,7 +145,7 @@ COMMIT;
 SELECT feast_delete('feature_view', 'recent');
 
 -- freshness: rows and newest event time per view; last push from feast.push_activity
-INSERT INTO feast.push_activity VALUES ('driver_hourly', '2024-05-05 05:05:05+00')
+INSERT INTO feast.push_activity (feature_view, last_push_at) VALUES ('driver_hourly', '2024-05-05 05:05:05+00')
     ON CONFLICT (feature_view) DO UPDATE SET last_push_at = EXCLUDED.last_push_at;
 SELECT feast_apply_feature_view('never_pushed', ARRAY['driver'],
     '[{"name": "x", "dtype": "int32"}]', 'driver_push');

@@ -7,10 +7,12 @@
  * A call resolves its feature references against the registry cache
  * (registry.c), converts every join key of every entity row once
  * (types.c), and then, for each view asked for, removes duplicate entity
- * keys and reads all of them with one cached plan: "key = $1" for a single
- * key, or a join of the unnested key arrays (WITH ORDINALITY) to the
- * online table for a batch.  The answer is Feast's column-oriented
- * response, built with pushJsonbValue from the fetched Datums.
+ * keys and reads all of them with one probe: for a single key, straight
+ * through the primary key index (or a cached "key = $1" plan when the
+ * caller's rights or row security need the executor); for a batch, one
+ * cached plan that joins the unnested key arrays (WITH ORDINALITY) to the
+ * online table.  The answer is Feast's column-oriented response, built
+ * with pushJsonbValue from the fetched Datums.
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
