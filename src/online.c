@@ -152,10 +152,33 @@ typedef struct CfService
 	char	  **features;
 } CfService;
 
+/* the features a request named, resolved, kept for the next request that names them alike */
+typedef struct CfResolved
+{
+	struct CfResolved *next;
+	uint32		hash;
+	bool		service;		/* key: a service name; else a text[] as sent */
+	bool		full_names;
+	int			keylen;
+	char	   *key;
+	int			nfeatures;
+	CfView	  **views;
+	int		   *features;
+	char	  **names;
+} CfResolved;
+
+#define CF_MAX_RESOLVED 64
+
 static int	cf_format_timestamp(TimestampTz ts, char *buf);
 
-/* feature services by name, in the registry cache's context (dropped with it) */
+/*
+ * Feature services by name, and resolved feature lists, all in the registry
+ * cache's context: a reset callback forgets them when the cache is dropped.
+ */
+static bool cf_online_cache_ready = false;
 static HTAB *cf_services = NULL;
+static CfResolved *cf_resolved = NULL;
+static int	cf_nresolved = 0;
 
 /* ------------------------------------------------------------------------
  * feature services
@@ -163,22 +186,26 @@ static HTAB *cf_services = NULL;
  */
 
 static void
-cf_services_reset(void *arg)
+cf_online_cache_reset(void *arg)
 {
+	cf_online_cache_ready = false;
 	cf_services = NULL;
+	cf_resolved = NULL;
+	cf_nresolved = 0;
 }
 
+/* make the caches of this file live in the registry cache's current context */
 static void
-cf_services_init(void)
+cf_online_cache_init(void)
 {
 	MemoryContext cxt = cf_cache_context();
 	MemoryContextCallback *cb;
 	HASHCTL		ctl;
 
-	if (cf_services != NULL)
+	if (cf_online_cache_ready)
 		return;
 	cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
-	cb->func = cf_services_reset;
+	cb->func = cf_online_cache_reset;
 	MemoryContextRegisterResetCallback(cxt, cb);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = NAMEDATALEN;
@@ -186,6 +213,9 @@ cf_services_init(void)
 	ctl.hcxt = cxt;
 	cf_services = hash_create("cfeast feature services", 16, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	cf_resolved = NULL;
+	cf_nresolved = 0;
+	cf_online_cache_ready = true;
 }
 
 static void
@@ -260,7 +290,7 @@ cf_lookup_service(const char *name)
 
 	if (strlen(name) >= NAMEDATALEN)
 		cf_unknown_service(name);
-	cf_services_init();
+	cf_online_cache_init();
 	svc = hash_search(cf_services, name, HASH_FIND, NULL);
 	if (svc != NULL)
 		return svc;
@@ -347,13 +377,10 @@ cf_feature_ref(CfRequest *req, CfReqFeature *f)
 	return psprintf("%s:%s", view->name, view->feature_names[f->feature]);
 }
 
-/* add one feature; its output name must not be taken */
-static void
-cf_add_feature(CfRequest *req, int rv, int feature)
+/* append feature "feature" of request view "rv" under "name" */
+static CfReqFeature *
+cf_append_feature(CfRequest *req, int rv, int feature, char *name)
 {
-	CfView	   *view = req->views[rv].view;
-	const char *fname = view->feature_names[feature];
-	char	   *name = req->full_names ? psprintf("%s__%s", view->name, fname) : (char *) fname;
 	CfReqFeature *f;
 
 	if (req->nfeatures == req->maxfeatures)
@@ -361,11 +388,23 @@ cf_add_feature(CfRequest *req, int rv, int feature)
 		req->maxfeatures *= 2;
 		req->features = repalloc(req->features, sizeof(CfReqFeature) * req->maxfeatures);
 	}
-	f = &req->features[req->nfeatures];
+	f = &req->features[req->nfeatures++];
 	f->view = rv;
 	f->feature = feature;
 	f->name = name;
-	for (int i = 0; i < req->nfeatures; i++)
+	return f;
+}
+
+/* add one feature; its output name must not be taken */
+static void
+cf_add_feature(CfRequest *req, int rv, int feature)
+{
+	CfView	   *view = req->views[rv].view;
+	const char *fname = view->feature_names[feature];
+	char	   *name = req->full_names ? psprintf("%s__%s", view->name, fname) : (char *) fname;
+	CfReqFeature *f = cf_append_feature(req, rv, feature, name);
+
+	for (int i = 0; i < req->nfeatures - 1; i++)
 	{
 		CfReqFeature *other = &req->features[i];
 
@@ -381,7 +420,6 @@ cf_add_feature(CfRequest *req, int rv, int feature)
 						cf_feature_ref(req, other), cf_feature_ref(req, f), name),
 				 errhint("Pass full_feature_names => true to name features view__feature.")));
 	}
-	req->nfeatures++;
 }
 
 /* add "view:feature", or all of a view's features when feature is NULL */
@@ -402,13 +440,10 @@ cf_add_ref(CfRequest *req, const char *viewname, const char *feature, const char
 		cf_add_feature(req, rv, cf_view_feature(view, feature, service));
 }
 
+/* the features of a service or of a text[] of references, checked */
 static void
-cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
+cf_resolve_uncached(CfRequest *req, ArrayType *features, const char *service)
 {
-	if (features != NULL && service != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give either features or feature_service, not both")));
 	if (service != NULL)
 	{
 		CfService  *svc = cf_lookup_service(service);
@@ -416,7 +451,7 @@ cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
 		for (int i = 0; i < svc->nrefs; i++)
 			cf_add_ref(req, svc->views[i], svc->features[i], service);
 	}
-	else if (features != NULL)
+	else
 	{
 		Datum	   *refs;
 		bool	   *nulls;
@@ -438,11 +473,77 @@ cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
 			cf_add_ref(req, view, feature, NULL);
 		}
 	}
+}
+
+/* keep a resolved request for the next one that names the same features */
+static void
+cf_remember_resolved(CfRequest *req, const char *key, int keylen, uint32 hash, bool service)
+{
+	MemoryContext old;
+	CfResolved *r;
+
+	if (cf_nresolved >= CF_MAX_RESOLVED)
+		return;
+	old = MemoryContextSwitchTo(cf_cache_context());
+	r = palloc(sizeof(CfResolved));
+	r->hash = hash;
+	r->service = service;
+	r->full_names = req->full_names;
+	r->keylen = keylen;
+	r->key = palloc(keylen);
+	memcpy(r->key, key, keylen);
+	r->nfeatures = req->nfeatures;
+	r->views = palloc(sizeof(CfView *) * req->nfeatures);
+	r->features = palloc(sizeof(int) * req->nfeatures);
+	r->names = palloc(sizeof(char *) * req->nfeatures);
+	for (int i = 0; i < req->nfeatures; i++)
+	{
+		r->views[i] = req->views[req->features[i].view].view;
+		r->features[i] = req->features[i].feature;
+		r->names[i] = pstrdup(req->features[i].name);
+	}
+	r->next = cf_resolved;
+	cf_resolved = r;
+	cf_nresolved++;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Resolve the features asked for.  The same text[] (byte for byte) or
+ * service, with the same full_feature_names, resolves as before until the
+ * registry changes: the checks already passed.
+ */
+static void
+cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
+{
+	const char *key;
+	int			keylen;
+	uint32		hash;
+
+	if (features != NULL && service != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give either features or feature_service, not both")));
+	key = service ? service : (const char *) features;
+	keylen = service ? strlen(service) : VARSIZE(features);
+	hash = hash_bytes((const unsigned char *) key, keylen) ^ (service ? 1 : 0) ^ (req->full_names ? 2 : 0);
+	cf_online_cache_init();
+	for (CfResolved *r = cf_resolved; r != NULL; r = r->next)
+	{
+		if (r->hash != hash || r->keylen != keylen || r->service != (service != NULL) ||
+			r->full_names != req->full_names || memcmp(r->key, key, keylen) != 0)
+			continue;
+		for (int i = 0; i < r->nfeatures; i++)
+			cf_append_feature(req, cf_request_view(req, r->views[i]), r->features[i], r->names[i]);
+		return;
+	}
+	cf_resolve_uncached(req, features, service);
 	if (req->nfeatures == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no features asked for"),
 				 errhint("Give features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
+	cf_remember_resolved(req, key, keylen, hash, service != NULL);
 }
 
 /* collect the join keys of every view asked for, in order of first use */
