@@ -185,6 +185,7 @@ static int	cf_nresolved = 0;
  * ------------------------------------------------------------------------
  */
 
+/* the registry cache was dropped, and this file's caches with it */
 static void
 cf_online_cache_reset(void *arg)
 {
@@ -218,6 +219,7 @@ cf_online_cache_init(void)
 	cf_online_cache_ready = true;
 }
 
+/* raise 42704 for a service name */
 static void
 cf_unknown_service(const char *name)
 {
@@ -282,6 +284,7 @@ cf_load_service(CfService *svc, const char *name)
 	MemoryContextSwitchTo(old);
 }
 
+/* a feature service from the cache, read on first use */
 static CfService *
 cf_lookup_service(const char *name)
 {
@@ -311,6 +314,7 @@ cf_lookup_service(const char *name)
  * ------------------------------------------------------------------------
  */
 
+/* the request's index of "view", added on first use; it must be online */
 static int
 cf_request_view(CfRequest *req, CfView *view)
 {
@@ -350,6 +354,7 @@ cf_feature_list(CfView *view)
 	return buf.data;
 }
 
+/* the index of "feature" in "view", or a 42704 naming it */
 static int
 cf_view_feature(CfView *view, const char *feature, const char *service)
 {
@@ -608,6 +613,7 @@ cf_resolve_keys(CfRequest *req)
  * ------------------------------------------------------------------------
  */
 
+/* "driver_id, customer_id": the join keys asked for, for messages */
 static char *
 cf_key_list(CfRequest *req)
 {
@@ -619,6 +625,7 @@ cf_key_list(CfRequest *req)
 	return buf.data;
 }
 
+/* the value of key "name" in a JSON object, or NULL */
 static JsonbValue *
 cf_find_key(JsonbContainer *obj, const char *name)
 {
@@ -755,6 +762,7 @@ cf_parse_entity_columns(CfRequest *req, Jsonb *rows)
 	}
 }
 
+/* convert the join keys of every entity row, in either form */
 static void
 cf_parse_entity_rows(CfRequest *req, Jsonb *rows)
 {
@@ -784,6 +792,7 @@ cf_parse_entity_rows(CfRequest *req, Jsonb *rows)
  * ------------------------------------------------------------------------
  */
 
+/* hash of a join-key value (int32, int64, text or bytea) */
 static inline uint32
 cf_hash_datum(Datum d, CfBaseType base)
 {
@@ -803,6 +812,7 @@ cf_hash_datum(Datum d, CfBaseType base)
 	}
 }
 
+/* are two join-key values equal (bytewise for text and bytea)? */
 static inline bool
 cf_datum_equal(Datum a, Datum b, CfBaseType base)
 {
@@ -819,6 +829,7 @@ cf_datum_equal(Datum a, Datum b, CfBaseType base)
 	}
 }
 
+/* do entity rows r and s give the same key of the view? */
 static bool
 cf_rows_same_key(CfRequest *req, CfReqView *rv, int r, int s)
 {
@@ -905,6 +916,7 @@ cf_append_select(StringInfo sql, CfView *view, bool ord)
 	appendStringInfo(sql, "t.event_timestamp FROM %s t", view->online_table);
 }
 
+/* prepare a generic plan (no re-planning per call) and keep it with the cache */
 static SPIPlanPtr
 cf_prepare(const char *sql, int nargs, Oid *argtypes)
 {
@@ -963,6 +975,7 @@ cf_plan_many(CfView *view)
 	return cf_prepare(sql.data, view->nkeys, argtypes);
 }
 
+/* the view's read state, made on first use */
 static CfOnlinePlans *
 cf_view_plans(CfView *view)
 {
@@ -975,10 +988,8 @@ cf_view_plans(CfView *view)
 static void
 cf_keep_row(CfReqView *rv, int d, HeapTuple tup, TupleDesc td, int skip)
 {
-	int			natts = td->natts;
-	Datum	   *values = palloc(sizeof(Datum) * natts);
-	bool	   *nulls = palloc(sizeof(bool) * natts);
-
+	Datum	   *values = palloc(sizeof(Datum) * td->natts);
+	bool	   *nulls = palloc(sizeof(bool) * td->natts);
 	int			nf = rv->view->nfeatures;
 
 	heap_deform_tuple(tup, td, values, nulls);
@@ -992,6 +1003,7 @@ cf_keep_row(CfReqView *rv, int d, HeapTuple tup, TupleDesc td, int skip)
 	}
 }
 
+/* the distinct values of view key k, as an array for the batch plan */
 static ArrayType *
 cf_key_array(CfRequest *req, CfReqView *rv, int k)
 {
@@ -1271,6 +1283,7 @@ cf_read_view(CfRequest *req, CfReqView *rv)
  * ------------------------------------------------------------------------
  */
 
+/* append a JSON string element */
 static void
 cf_push_cstring(JsonbParseState **st, const char *s, int len)
 {
@@ -1282,6 +1295,7 @@ cf_push_cstring(JsonbParseState **st, const char *s, int len)
 	pushJsonbValue(st, WJB_ELEM, &v);
 }
 
+/* append an object key */
 static void
 cf_push_key(JsonbParseState **st, const char *key)
 {
@@ -1293,6 +1307,7 @@ cf_push_key(JsonbParseState **st, const char *key)
 	pushJsonbValue(st, WJB_KEY, &v);
 }
 
+/* append a JSON number element */
 static void
 cf_push_numeric(JsonbParseState **st, Numeric n)
 {
@@ -1358,6 +1373,7 @@ cf_format_timestamp(TimestampTz ts, char *buf)
 	return p - buf;
 }
 
+/* append a timestamp as an RFC 3339 string */
 static void
 cf_push_timestamp(JsonbParseState **st, TimestampTz ts)
 {
@@ -1389,6 +1405,7 @@ cf_push_float(JsonbParseState **st, double d, bool single)
 	}
 }
 
+/* append bytes as a base64 string */
 static void
 cf_push_bytes(JsonbParseState **st, bytea *b)
 {
@@ -1402,6 +1419,7 @@ cf_push_bytes(JsonbParseState **st, bytea *b)
 	cf_push_cstring(st, out, n);
 }
 
+/* append one non-null value of a scalar dtype */
 static void
 cf_push_scalar(JsonbParseState **st, Datum d, CfBaseType base)
 {
@@ -1452,6 +1470,7 @@ cf_push_scalar(JsonbParseState **st, Datum d, CfBaseType base)
 	}
 }
 
+/* append a JSON null element */
 static void
 cf_push_null(JsonbParseState **st)
 {
@@ -1484,6 +1503,7 @@ cf_push_array_dim(JsonbParseState **st, int dim, int ndim, int *dims, Datum *ele
 	return next;
 }
 
+/* append an array value as a JSON array (nested when multi-dimensional) */
 static void
 cf_push_array(JsonbParseState **st, Datum d, CfBaseType base)
 {
@@ -1507,6 +1527,7 @@ cf_push_array(JsonbParseState **st, Datum d, CfBaseType base)
 	(void) cf_push_array_dim(st, 0, ARR_NDIM(arr), ARR_DIMS(arr), elems, nulls, 0, base);
 }
 
+/* append one non-null value of dtype t */
 static void
 cf_push_datum(JsonbParseState **st, Datum d, CfDtype t)
 {
@@ -1521,6 +1542,7 @@ cf_push_datum(JsonbParseState **st, Datum d, CfDtype t)
  * ------------------------------------------------------------------------
  */
 
+/* the status of a feature for distinct key d of a view */
 static CfStatus
 cf_status(CfReqView *rv, int d, int feature, int nfeatures)
 {
@@ -1534,6 +1556,7 @@ cf_status(CfReqView *rv, int d, int feature, int nfeatures)
 	return nulls[feature] ? CF_NULL_VALUE : CF_PRESENT;
 }
 
+/* append a status name */
 static void
 cf_push_status(JsonbParseState **st, CfStatus s)
 {
@@ -1604,6 +1627,7 @@ cf_push_feature_result(JsonbParseState **st, CfRequest *req, CfReqFeature *f)
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
+/* the whole answer: metadata, then one result per join key and feature */
 static JsonbValue *
 cf_build_response(CfRequest *req)
 {
@@ -1639,6 +1663,7 @@ cf_build_response(CfRequest *req)
  * ------------------------------------------------------------------------
  */
 
+/* an empty request */
 static void
 cf_request_init(CfRequest *req, bool full_names)
 {
