@@ -1383,6 +1383,46 @@ cf_push_timestamp(JsonbParseState **st, TimestampTz ts)
 	cf_push_cstring(st, buf, len);
 }
 
+/*
+ * The numeric of a shortest float text ("-1.25e-07", "0.5", "1e+21"): its
+ * digits (at most 17) as an integer, scaled by a power of ten.  The same
+ * value and display scale as numeric_in would give, without its parsing.
+ */
+static Numeric
+cf_decimal_to_numeric(const char *s)
+{
+	const char *p = s;
+	bool		negative = false;
+	bool		point = false;
+	int64		digits = 0;
+	int			ndigits = 0;
+	int			fraction = 0;
+	int			exponent = 0;
+
+	if (*p == '-')
+	{
+		negative = true;
+		p++;
+	}
+	for (; *p != '\0' && *p != 'e'; p++)
+	{
+		if (*p == '.')
+			point = true;
+		else
+		{
+			digits = digits * 10 + (*p - '0');
+			ndigits++;
+			fraction += point ? 1 : 0;
+		}
+	}
+	if (*p == 'e')
+		exponent = atoi(p + 1);
+	if (ndigits > 18)			/* not a shortest float text: let numeric_in read it */
+		return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	return int64_div_fast_to_numeric(negative ? -digits : digits, fraction - exponent);
+}
+
 /* floats: the shortest text that reads back exactly; NaN and infinities as strings */
 static void
 cf_push_float(JsonbParseState **st, double d, bool single)
@@ -1399,9 +1439,7 @@ cf_push_float(JsonbParseState **st, double d, bool single)
 			float_to_shortest_decimal_buf((float) d, buf);
 		else
 			double_to_shortest_decimal_buf(d, buf);
-		cf_push_numeric(st, DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-																ObjectIdGetDatum(InvalidOid),
-																Int32GetDatum(-1))));
+		cf_push_numeric(st, cf_decimal_to_numeric(buf));
 	}
 }
 
