@@ -80,6 +80,10 @@ SELECT feast_get_online_features(ARRAY['driver_hourly:conv_rate', 'driver_daily:
 -- entityless only: no entity rows needed (one row); extra entity fields are ignored
 SELECT feast_get_online_features(ARRAY['global_stats:total_rides']);
 SELECT feast_get_online_features(ARRAY['global_stats:total_rides'], '[{"x": 1}, {"x": 2}]');
+-- an entityless view without its row: NOT_FOUND
+SELECT feast_apply_feature_view('global_empty', '{}', '[{"name": "n", "dtype": "int64"}]', 'customer_push');
+SELECT feast_get_online_features(ARRAY['global_empty:n'], '[{}, {}]');
+SELECT feast_delete('feature_view', 'global_empty');
 -- no entity rows: empty columns
 SELECT feast_get_online_features(ARRAY['driver_hourly:conv_rate'], '[]');
 SELECT feast_get_online_features(ARRAY['driver_hourly:conv_rate'], '{"driver_id": []}');
