@@ -104,6 +104,17 @@ SELECT feast_get_online_features(ARRAY['driver_hourly:trips'], '[{"driver_id": 1
 SELECT feast_get_online_features(ARRAY['driver_hourly:trips'], '1');
 \echo :SQLSTATE
 
+-- resolved feature lists are reused only until the registry changes
+SELECT feast_push('p4', '[{"shop_id": 1, "device_id": "AA==", "hits": 5, "event_timestamp": "2100-01-01T00:00:00Z"}]');
+SELECT feast_get_online_features(ARRAY['shop_device:hits'], '{"shop_id": [1], "device_id": ["AA=="]}') -> 'results' -> 2 -> 'values';
+SELECT feast_apply_feature_view('shop_device', ARRAY['shop', 'device'],
+    '[{"name": "visits", "dtype": "int64"}]', 'p4');
+SELECT feast_get_online_features(ARRAY['shop_device:hits'], '{"shop_id": [1], "device_id": ["AA=="]}');
+\echo :SQLSTATE
+-- an error is not remembered either: the same call fails the same way twice
+SELECT feast_get_online_features(ARRAY['driver_hourly:conv_rate', 'driver_daily:conv_rate'], '{"driver_id": [1]}');
+\echo :SQLSTATE
+
 -- a hostile search_path changes nothing
 CREATE SCHEMA evil;
 CREATE FUNCTION evil.unnest(anyarray) RETURNS SETOF anyelement LANGUAGE sql AS 'SELECT NULL::int8 WHERE false';

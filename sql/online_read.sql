@@ -80,6 +80,10 @@ SELECT feast_get_online_features(ARRAY['driver_hourly:conv_rate', 'driver_daily:
 -- entityless only: no entity rows needed (one row); extra entity fields are ignored
 SELECT feast_get_online_features(ARRAY['global_stats:total_rides']);
 SELECT feast_get_online_features(ARRAY['global_stats:total_rides'], '[{"x": 1}, {"x": 2}]');
+-- an entityless view without its row: NOT_FOUND
+SELECT feast_apply_feature_view('global_empty', '{}', '[{"name": "n", "dtype": "int64"}]', 'customer_push');
+SELECT feast_get_online_features(ARRAY['global_empty:n'], '[{}, {}]');
+SELECT feast_delete('feature_view', 'global_empty');
 -- no entity rows: empty columns
 SELECT feast_get_online_features(ARRAY['driver_hourly:conv_rate'], '[]');
 SELECT feast_get_online_features(ARRAY['driver_hourly:conv_rate'], '{"driver_id": []}');
@@ -128,8 +132,24 @@ SELECT jsonb_path_query_array(r, '$.results[*].values') AS values
   FROM feast_get_online_features(ARRAY['driver_hourly:conv_rate', 'driver_daily:conv_rate'],
                                  '{"driver_id": [1001, 1001, 1003]}', full_feature_names => true) r;
 
+-- a ttl of hours: rows 1 hour old are in, rows 2 hours old are out; the boundary is inclusive
+SELECT feast_apply_push_source('recent_push', NULL);
+SELECT feast_apply_feature_view('recent', ARRAY['driver'], '[{"name": "v", "dtype": "int32"}]',
+                                'recent_push', ttl => '90 minutes');
+BEGIN;  -- one now() for the push and the read
+SELECT feast_push('recent_push', jsonb_build_array(
+    jsonb_build_object('driver_id', 1, 'v', 1, 'event_timestamp', now() - interval '1 hour'),
+    jsonb_build_object('driver_id', 2, 'v', 2, 'event_timestamp', now() - interval '2 hours'),
+    jsonb_build_object('driver_id', 3, 'v', 3, 'event_timestamp', now() - interval '90 minutes')));
+SELECT r -> 'results' -> 1 -> 'values' AS values, r -> 'results' -> 1 -> 'statuses' AS statuses
+  FROM feast_get_online_features(ARRAY['recent:v'], '{"driver_id": [1, 2, 3]}') r;
+SELECT r -> 'results' -> 1 -> 'statuses' AS statuses
+  FROM feast_get_online_features(ARRAY['recent:v'], '{"driver_id": [2]}') r;
+COMMIT;
+SELECT feast_delete('feature_view', 'recent');
+
 -- freshness: rows and newest event time per view; last push from feast.push_activity
-INSERT INTO feast.push_activity VALUES ('driver_hourly', '2024-05-05 05:05:05+00')
+INSERT INTO feast.push_activity (feature_view, last_push_at) VALUES ('driver_hourly', '2024-05-05 05:05:05+00')
     ON CONFLICT (feature_view) DO UPDATE SET last_push_at = EXCLUDED.last_push_at;
 SELECT feast_apply_feature_view('never_pushed', ARRAY['driver'],
     '[{"name": "x", "dtype": "int32"}]', 'driver_push');

@@ -75,6 +75,7 @@ SELECT jsonb_path_query_array(r, '$.results[*].values') AS values
            "user_id": ["ann", "ann", "bob", "bob", "bob"]}') r;
 
 -- floats read back to the very same float4 and float8: 1000 values of many magnitudes
+SET extra_float_digits = 1;  -- PostgreSQL's default: shortest exact output, to compare with
 SELECT setseed(0.25);
 CREATE TABLE online_types_floats AS
 SELECT i + 100 AS id, (random() - 0.5) * 10 ^ (random() * 60 - 30)::int AS d FROM generate_series(1, 1000) i;
@@ -94,6 +95,9 @@ WITH r AS (SELECT feast_get_online_features(ARRAY['all_types:f32', 'all_types:f6
 SELECT count(*) AS n,
        bool_and((v.f32 #>> '{}')::real = f.d::real) AS f32_exact,
        bool_and((v.f64 #>> '{}')::float8 = f.d) AS f64_exact,
-       bool_and(v.af64 = jsonb_build_array(f.d, -f.d)) AS array_exact
+       -- the very text PostgreSQL's own to_jsonb gives (shortest digits, same scale)
+       bool_and(v.f32::text = to_jsonb(f.d::real)::text) AS f32_text,
+       bool_and(v.f64::text = to_jsonb(f.d)::text) AS f64_text,
+       bool_and(v.af64::text = jsonb_build_array(f.d, -f.d)::text) AS array_text
   FROM online_types_floats f JOIN v USING (id);
 DROP TABLE online_types_floats;

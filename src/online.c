@@ -7,31 +7,44 @@
  * A call resolves its feature references against the registry cache
  * (registry.c), converts every join key of every entity row once
  * (types.c), and then, for each view asked for, removes duplicate entity
- * keys and reads all of them with one cached plan: "key = $1" for a single
- * key, or a join of the unnested key arrays (WITH ORDINALITY) to the
- * online table for a batch.  The answer is Feast's column-oriented
- * response, built with pushJsonbValue from the fetched Datums.
+ * keys and reads all of them with one probe: for a single key, straight
+ * through the primary key index (or a cached "key = $1" plan when the
+ * caller's rights or row security need the executor); for a batch, one
+ * cached plan that joins the unnested key arrays (WITH ORDINALITY) to the
+ * online table.  The answer is Feast's column-oriented response, built
+ * with pushJsonbValue from the fetched Datums.
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
 
 #include <math.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(cfeast_get_online_features);
@@ -55,11 +68,31 @@ static const char *const cf_status_names[] = {
 /* room for any RFC 3339 timestamp cf_format_timestamp writes */
 #define CF_TS_LEN 64
 
-/* per-view plans, hung on CfView.private_online (in the cache's context) */
+/*
+ * How to probe a view's primary key directly for one entity: the index, the
+ * equality procedure and collation of each index column, and the table
+ * columns of the features and the event time.
+ */
+typedef struct CfDirectProbe
+{
+	Oid			index;
+	int		   *index_key;		/* index column -> view key */
+	RegProcedure *eqprocs;		/* per index column */
+	Oid		   *collations;
+	AttrNumber *attnums;		/* features, then event_timestamp */
+	Oid		   *atttypes;
+	int16	   *typlens;
+	bool	   *typbyvals;
+	AttrNumber	maxattnum;
+} CfDirectProbe;
+
+/* per-view read state, hung on CfView.private_online (in the cache's context) */
 typedef struct CfOnlinePlans
 {
 	SPIPlanPtr	one;			/* WHERE k1 = $1 AND ...: one entity key */
 	SPIPlanPtr	many;			/* unnest($1, ...) WITH ORDINALITY joined to the table */
+	CfDirectProbe *direct;		/* NULL until built */
+	bool		no_direct;		/* the table does not fit a direct probe */
 } CfOnlinePlans;
 
 /* one join key of the request: its name, dtype and the value of every entity row */
@@ -93,7 +126,6 @@ typedef struct CfReqFeature
 	int			view;			/* index into CfRequest.views */
 	int			feature;		/* index into the view's features */
 	char	   *name;			/* output name */
-	const char *ref;			/* "view:feature", for messages */
 } CfReqFeature;
 
 typedef struct CfRequest
@@ -120,33 +152,61 @@ typedef struct CfService
 	char	  **features;
 } CfService;
 
+/* the features a request named, resolved, kept for the next request that names them alike */
+typedef struct CfResolved
+{
+	struct CfResolved *next;
+	uint32		hash;
+	bool		service;		/* key: a service name; else a text[] as sent */
+	bool		full_names;
+	int			keylen;
+	char	   *key;
+	int			nfeatures;
+	CfView	  **views;
+	int		   *features;
+	char	  **names;
+} CfResolved;
+
+#define CF_MAX_RESOLVED 64
+
 static int	cf_format_timestamp(TimestampTz ts, char *buf);
 
-/* feature services by name, in the registry cache's context (dropped with it) */
+/*
+ * Feature services by name, and resolved feature lists, all in the registry
+ * cache's context: a reset callback forgets them when the cache is dropped.
+ */
+static bool cf_online_cache_ready = false;
 static HTAB *cf_services = NULL;
+static CfResolved *cf_resolved = NULL;
+static int	cf_nresolved = 0;
 
 /* ------------------------------------------------------------------------
  * feature services
  * ------------------------------------------------------------------------
  */
 
+/* the registry cache was dropped, and this file's caches with it */
 static void
-cf_services_reset(void *arg)
+cf_online_cache_reset(void *arg)
 {
+	cf_online_cache_ready = false;
 	cf_services = NULL;
+	cf_resolved = NULL;
+	cf_nresolved = 0;
 }
 
+/* make the caches of this file live in the registry cache's current context */
 static void
-cf_services_init(void)
+cf_online_cache_init(void)
 {
 	MemoryContext cxt = cf_cache_context();
 	MemoryContextCallback *cb;
 	HASHCTL		ctl;
 
-	if (cf_services != NULL)
+	if (cf_online_cache_ready)
 		return;
 	cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
-	cb->func = cf_services_reset;
+	cb->func = cf_online_cache_reset;
 	MemoryContextRegisterResetCallback(cxt, cb);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = NAMEDATALEN;
@@ -154,8 +214,12 @@ cf_services_init(void)
 	ctl.hcxt = cxt;
 	cf_services = hash_create("cfeast feature services", 16, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	cf_resolved = NULL;
+	cf_nresolved = 0;
+	cf_online_cache_ready = true;
 }
 
+/* raise 42704 for a service name */
 static void
 cf_unknown_service(const char *name)
 {
@@ -220,6 +284,7 @@ cf_load_service(CfService *svc, const char *name)
 	MemoryContextSwitchTo(old);
 }
 
+/* a feature service from the cache, read on first use */
 static CfService *
 cf_lookup_service(const char *name)
 {
@@ -228,7 +293,7 @@ cf_lookup_service(const char *name)
 
 	if (strlen(name) >= NAMEDATALEN)
 		cf_unknown_service(name);
-	cf_services_init();
+	cf_online_cache_init();
 	svc = hash_search(cf_services, name, HASH_FIND, NULL);
 	if (svc != NULL)
 		return svc;
@@ -249,6 +314,7 @@ cf_lookup_service(const char *name)
  * ------------------------------------------------------------------------
  */
 
+/* the request's index of "view", added on first use; it must be online */
 static int
 cf_request_view(CfRequest *req, CfView *view)
 {
@@ -288,6 +354,7 @@ cf_feature_list(CfView *view)
 	return buf.data;
 }
 
+/* the index of "feature" in "view", or a 42704 naming it */
 static int
 cf_view_feature(CfView *view, const char *feature, const char *service)
 {
@@ -306,30 +373,21 @@ cf_view_feature(CfView *view, const char *feature, const char *service)
 	return -1;					/* not reached */
 }
 
-/* add one feature; its output name must not be taken */
-static void
-cf_add_feature(CfRequest *req, int rv, int feature)
+/* "view:feature" of a requested feature, for messages */
+static char *
+cf_feature_ref(CfRequest *req, CfReqFeature *f)
 {
-	CfView	   *view = req->views[rv].view;
-	const char *fname = view->feature_names[feature];
-	char	   *ref = psprintf("%s:%s", view->name, fname);
-	char	   *name = req->full_names ? psprintf("%s__%s", view->name, fname) : pstrdup(fname);
+	CfView	   *view = req->views[f->view].view;
+
+	return psprintf("%s:%s", view->name, view->feature_names[f->feature]);
+}
+
+/* append feature "feature" of request view "rv" under "name" */
+static CfReqFeature *
+cf_append_feature(CfRequest *req, int rv, int feature, char *name)
+{
 	CfReqFeature *f;
 
-	for (int i = 0; i < req->nfeatures; i++)
-	{
-		if (strcmp(req->features[i].name, name) != 0)
-			continue;
-		if (strcmp(req->features[i].ref, ref) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("feature \"%s\" is asked for twice", ref)));
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_COLUMN),
-				 errmsg("features \"%s\" and \"%s\" would both be named \"%s\"",
-						req->features[i].ref, ref, name),
-				 errhint("Pass full_feature_names => true to name features view__feature.")));
-	}
 	if (req->nfeatures == req->maxfeatures)
 	{
 		req->maxfeatures *= 2;
@@ -339,7 +397,34 @@ cf_add_feature(CfRequest *req, int rv, int feature)
 	f->view = rv;
 	f->feature = feature;
 	f->name = name;
-	f->ref = ref;
+	return f;
+}
+
+/* add one feature; its output name must not be taken */
+static void
+cf_add_feature(CfRequest *req, int rv, int feature)
+{
+	CfView	   *view = req->views[rv].view;
+	const char *fname = view->feature_names[feature];
+	char	   *name = req->full_names ? psprintf("%s__%s", view->name, fname) : (char *) fname;
+	CfReqFeature *f = cf_append_feature(req, rv, feature, name);
+
+	for (int i = 0; i < req->nfeatures - 1; i++)
+	{
+		CfReqFeature *other = &req->features[i];
+
+		if (strcmp(other->name, name) != 0)
+			continue;
+		if (other->view == rv && other->feature == feature)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("feature \"%s\" is asked for twice", cf_feature_ref(req, f))));
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("features \"%s\" and \"%s\" would both be named \"%s\"",
+						cf_feature_ref(req, other), cf_feature_ref(req, f), name),
+				 errhint("Pass full_feature_names => true to name features view__feature.")));
+	}
 }
 
 /* add "view:feature", or all of a view's features when feature is NULL */
@@ -360,13 +445,10 @@ cf_add_ref(CfRequest *req, const char *viewname, const char *feature, const char
 		cf_add_feature(req, rv, cf_view_feature(view, feature, service));
 }
 
+/* the features of a service or of a text[] of references, checked */
 static void
-cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
+cf_resolve_uncached(CfRequest *req, ArrayType *features, const char *service)
 {
-	if (features != NULL && service != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give either features or feature_service, not both")));
 	if (service != NULL)
 	{
 		CfService  *svc = cf_lookup_service(service);
@@ -374,7 +456,7 @@ cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
 		for (int i = 0; i < svc->nrefs; i++)
 			cf_add_ref(req, svc->views[i], svc->features[i], service);
 	}
-	else if (features != NULL)
+	else
 	{
 		Datum	   *refs;
 		bool	   *nulls;
@@ -396,11 +478,77 @@ cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
 			cf_add_ref(req, view, feature, NULL);
 		}
 	}
+}
+
+/* keep a resolved request for the next one that names the same features */
+static void
+cf_remember_resolved(CfRequest *req, const char *key, int keylen, uint32 hash, bool service)
+{
+	MemoryContext old;
+	CfResolved *r;
+
+	if (cf_nresolved >= CF_MAX_RESOLVED)
+		return;
+	old = MemoryContextSwitchTo(cf_cache_context());
+	r = palloc(sizeof(CfResolved));
+	r->hash = hash;
+	r->service = service;
+	r->full_names = req->full_names;
+	r->keylen = keylen;
+	r->key = palloc(keylen);
+	memcpy(r->key, key, keylen);
+	r->nfeatures = req->nfeatures;
+	r->views = palloc(sizeof(CfView *) * req->nfeatures);
+	r->features = palloc(sizeof(int) * req->nfeatures);
+	r->names = palloc(sizeof(char *) * req->nfeatures);
+	for (int i = 0; i < req->nfeatures; i++)
+	{
+		r->views[i] = req->views[req->features[i].view].view;
+		r->features[i] = req->features[i].feature;
+		r->names[i] = pstrdup(req->features[i].name);
+	}
+	r->next = cf_resolved;
+	cf_resolved = r;
+	cf_nresolved++;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Resolve the features asked for.  The same text[] (byte for byte) or
+ * service, with the same full_feature_names, resolves as before until the
+ * registry changes: the checks already passed.
+ */
+static void
+cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
+{
+	const char *key;
+	int			keylen;
+	uint32		hash;
+
+	if (features != NULL && service != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give either features or feature_service, not both")));
+	key = service ? service : (const char *) features;
+	keylen = service ? strlen(service) : VARSIZE(features);
+	hash = hash_bytes((const unsigned char *) key, keylen) ^ (service ? 1 : 0) ^ (req->full_names ? 2 : 0);
+	cf_online_cache_init();
+	for (CfResolved *r = cf_resolved; r != NULL; r = r->next)
+	{
+		if (r->hash != hash || r->keylen != keylen || r->service != (service != NULL) ||
+			r->full_names != req->full_names || memcmp(r->key, key, keylen) != 0)
+			continue;
+		for (int i = 0; i < r->nfeatures; i++)
+			cf_append_feature(req, cf_request_view(req, r->views[i]), r->features[i], r->names[i]);
+		return;
+	}
+	cf_resolve_uncached(req, features, service);
 	if (req->nfeatures == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no features asked for"),
 				 errhint("Give features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
+	cf_remember_resolved(req, key, keylen, hash, service != NULL);
 }
 
 /* collect the join keys of every view asked for, in order of first use */
@@ -456,7 +604,7 @@ cf_resolve_keys(CfRequest *req)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_COLUMN),
 						 errmsg("feature \"%s\" would be named like join key \"%s\"",
-								req->features[f].ref, req->keys[k].name),
+								cf_feature_ref(req, &req->features[f]), req->keys[k].name),
 						 errhint("Pass full_feature_names => true to name features view__feature.")));
 }
 
@@ -465,6 +613,7 @@ cf_resolve_keys(CfRequest *req)
  * ------------------------------------------------------------------------
  */
 
+/* "driver_id, customer_id": the join keys asked for, for messages */
 static char *
 cf_key_list(CfRequest *req)
 {
@@ -476,6 +625,7 @@ cf_key_list(CfRequest *req)
 	return buf.data;
 }
 
+/* the value of key "name" in a JSON object, or NULL */
 static JsonbValue *
 cf_find_key(JsonbContainer *obj, const char *name)
 {
@@ -521,6 +671,8 @@ cf_parse_entity_objects(CfRequest *req, Jsonb *rows)
 	{
 		if (tok != WJB_ELEM)
 			continue;
+		if ((row & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
 		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -602,12 +754,15 @@ cf_parse_entity_columns(CfRequest *req, Jsonb *rows)
 		{
 			if (tok != WJB_ELEM)
 				continue;
+			if ((row & 1023) == 1023)
+				CHECK_FOR_INTERRUPTS();
 			rk->values[row] = cf_key_value(rk, &v, row);
 			row++;
 		}
 	}
 }
 
+/* convert the join keys of every entity row, in either form */
 static void
 cf_parse_entity_rows(CfRequest *req, Jsonb *rows)
 {
@@ -637,6 +792,7 @@ cf_parse_entity_rows(CfRequest *req, Jsonb *rows)
  * ------------------------------------------------------------------------
  */
 
+/* hash of a join-key value (int32, int64, text or bytea) */
 static inline uint32
 cf_hash_datum(Datum d, CfBaseType base)
 {
@@ -656,6 +812,7 @@ cf_hash_datum(Datum d, CfBaseType base)
 	}
 }
 
+/* are two join-key values equal (bytewise for text and bytea)? */
 static inline bool
 cf_datum_equal(Datum a, Datum b, CfBaseType base)
 {
@@ -672,6 +829,7 @@ cf_datum_equal(Datum a, Datum b, CfBaseType base)
 	}
 }
 
+/* do entity rows r and s give the same key of the view? */
 static bool
 cf_rows_same_key(CfRequest *req, CfReqView *rv, int r, int s)
 {
@@ -758,6 +916,7 @@ cf_append_select(StringInfo sql, CfView *view, bool ord)
 	appendStringInfo(sql, "t.event_timestamp FROM %s t", view->online_table);
 }
 
+/* prepare a generic plan (no re-planning per call) and keep it with the cache */
 static SPIPlanPtr
 cf_prepare(const char *sql, int nargs, Oid *argtypes)
 {
@@ -816,6 +975,7 @@ cf_plan_many(CfView *view)
 	return cf_prepare(sql.data, view->nkeys, argtypes);
 }
 
+/* the view's read state, made on first use */
 static CfOnlinePlans *
 cf_view_plans(CfView *view)
 {
@@ -828,10 +988,8 @@ cf_view_plans(CfView *view)
 static void
 cf_keep_row(CfReqView *rv, int d, HeapTuple tup, TupleDesc td, int skip)
 {
-	int			natts = td->natts;
-	Datum	   *values = palloc(sizeof(Datum) * natts);
-	bool	   *nulls = palloc(sizeof(bool) * natts);
-
+	Datum	   *values = palloc(sizeof(Datum) * td->natts);
+	bool	   *nulls = palloc(sizeof(bool) * td->natts);
 	int			nf = rv->view->nfeatures;
 
 	heap_deform_tuple(tup, td, values, nulls);
@@ -845,6 +1003,7 @@ cf_keep_row(CfReqView *rv, int d, HeapTuple tup, TupleDesc td, int skip)
 	}
 }
 
+/* the distinct values of view key k, as an array for the batch plan */
 static ArrayType *
 cf_key_array(CfRequest *req, CfReqView *rv, int k)
 {
@@ -859,6 +1018,199 @@ cf_key_array(CfRequest *req, CfReqView *rv, int k)
 		elems[d] = key->values[rv->distinct_row[d]];
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	return construct_array(elems, rv->ndistinct, elemtype, typlen, typbyval, typalign);
+}
+
+/* ------------------------------------------------------------------------
+ * the direct probe: one entity, straight through the primary key index
+ *
+ * A read of one entity is mostly executor start-up when it goes through
+ * SPI.  When the caller may SELECT the whole table and no row security
+ * applies, the probe opens the primary key index itself, under the same
+ * snapshot and lock a plan would take.  Otherwise (and for batches) the
+ * cached SPI plans do the work, with all the checks of the executor.
+ * ------------------------------------------------------------------------
+ */
+
+/* the table column "name" of type "type", or InvalidAttrNumber */
+static AttrNumber
+cf_column(TupleDesc td, const char *name, Oid type)
+{
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->atttypid == type ? att->attnum : InvalidAttrNumber;
+	}
+	return InvalidAttrNumber;
+}
+
+/* are the probe's index and columns still those of the table? */
+static bool
+cf_direct_valid(CfDirectProbe *dp, CfView *view, Relation heap)
+{
+	TupleDesc	td = RelationGetDescr(heap);
+
+	if (RelationGetPrimaryKeyIndex(heap) != dp->index)
+		return false;
+	for (int i = 0; i <= view->nfeatures; i++)
+	{
+		const char *name = i < view->nfeatures ? view->feature_names[i] : "event_timestamp";
+		Form_pg_attribute att;
+
+		if (dp->attnums[i] > td->natts)
+			return false;
+		att = TupleDescAttr(td, dp->attnums[i] - 1);
+		if (att->attisdropped || att->atttypid != dp->atttypes[i] ||
+			strcmp(NameStr(att->attname), name) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* work out the probe of a view, or NULL when its table does not fit */
+static CfDirectProbe *
+cf_direct_build(CfView *view, Relation heap)
+{
+	TupleDesc	td = RelationGetDescr(heap);
+	Oid			pk = RelationGetPrimaryKeyIndex(heap);
+	CfDirectProbe *dp;
+	Relation	index;
+	bool		ok = true;
+
+	if (!OidIsValid(pk) || heap->rd_rel->relkind != RELKIND_RELATION)
+		return NULL;
+	dp = MemoryContextAllocZero(cf_cache_context(), sizeof(CfDirectProbe));
+	dp->index = pk;
+	dp->index_key = MemoryContextAlloc(cf_cache_context(), sizeof(int) * view->nkeys);
+	dp->eqprocs = MemoryContextAlloc(cf_cache_context(), sizeof(RegProcedure) * view->nkeys);
+	dp->collations = MemoryContextAlloc(cf_cache_context(), sizeof(Oid) * view->nkeys);
+	dp->attnums = MemoryContextAlloc(cf_cache_context(), sizeof(AttrNumber) * (view->nfeatures + 1));
+	dp->atttypes = MemoryContextAlloc(cf_cache_context(), sizeof(Oid) * (view->nfeatures + 1));
+	dp->typlens = MemoryContextAlloc(cf_cache_context(), sizeof(int16) * (view->nfeatures + 1));
+	dp->typbyvals = MemoryContextAlloc(cf_cache_context(), sizeof(bool) * (view->nfeatures + 1));
+
+	index = index_open(pk, AccessShareLock);
+	if (index->rd_rel->relam != BTREE_AM_OID ||
+		IndexRelationGetNumberOfKeyAttributes(index) != view->nkeys)
+		ok = false;
+	for (int j = 0; ok && j < view->nkeys; j++)
+	{
+		AttrNumber	attnum = index->rd_index->indkey.values[j];
+		const char *name = attnum > 0 ? NameStr(TupleDescAttr(td, attnum - 1)->attname) : "";
+		int			k;
+		Oid			op;
+
+		for (k = 0; k < view->nkeys; k++)
+			if (strcmp(view->key_names[k], name) == 0)
+				break;
+		if (k == view->nkeys || index->rd_opcintype[j] != cf_dtype_type_oid(view->key_types[k]))
+		{
+			ok = false;
+			break;
+		}
+		op = get_opfamily_member(index->rd_opfamily[j], index->rd_opcintype[j],
+								 index->rd_opcintype[j], BTEqualStrategyNumber);
+		dp->index_key[j] = k;
+		dp->eqprocs[j] = OidIsValid(op) ? get_opcode(op) : InvalidOid;
+		dp->collations[j] = index->rd_indcollation[j];
+		ok = OidIsValid(dp->eqprocs[j]);
+	}
+	index_close(index, NoLock);
+	for (int i = 0; ok && i <= view->nfeatures; i++)
+	{
+		bool		feature = i < view->nfeatures;
+		Oid			type = feature ? cf_dtype_type_oid(view->feature_types[i]) : TIMESTAMPTZOID;
+		const char *name = feature ? view->feature_names[i] : "event_timestamp";
+		AttrNumber	attnum = cf_column(td, name, type);
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("online table %s has no column \"%s\" of type %s",
+							view->online_table, name, format_type_be(type)),
+					 errdetail("The table was changed behind the registry's back."),
+					 errhint("Re-apply feature view \"%s\" to repair its online table.", view->name)));
+		else
+		{
+			dp->attnums[i] = attnum;
+			dp->atttypes[i] = type;
+			get_typlenbyval(type, &dp->typlens[i], &dp->typbyvals[i]);
+			dp->maxattnum = Max(dp->maxattnum, attnum);
+		}
+	}
+	return ok ? dp : NULL;
+}
+
+/* copy the features and event time of the row in "slot" for distinct key 0 */
+static void
+cf_keep_slot(CfReqView *rv, CfDirectProbe *dp, TupleTableSlot *slot)
+{
+	int			nf = rv->view->nfeatures;
+	Datum	   *values = palloc(sizeof(Datum) * (nf + 1));
+	bool	   *nulls = palloc(sizeof(bool) * (nf + 1));
+
+	slot_getsomeattrs(slot, dp->maxattnum);
+	for (int i = 0; i <= nf; i++)
+	{
+		int			a = dp->attnums[i] - 1;
+
+		nulls[i] = slot->tts_isnull[a];
+		values[i] = nulls[i] ? (Datum) 0 :
+			datumCopy(slot->tts_values[a], dp->typbyvals[i], dp->typlens[i]);
+	}
+	rv->values[0] = values;
+	rv->nulls[0] = nulls;
+	if (!nulls[nf])
+	{
+		rv->event_ts[0] = palloc(CF_TS_LEN);
+		rv->event_ts_len[0] = cf_format_timestamp(DatumGetTimestampTz(values[nf]), rv->event_ts[0]);
+	}
+}
+
+/* probe the primary key for the one distinct key; false: use the SPI plan instead */
+static bool
+cf_read_direct(CfRequest *req, CfReqView *rv, CfOnlinePlans *plans)
+{
+	CfView	   *view = rv->view;
+	Relation	heap;
+	Relation	index;
+	CfDirectProbe *dp = plans->direct;
+	ScanKeyData *skeys;
+	TupleTableSlot *slot;
+	IndexScanDesc scan;
+
+	if (plans->no_direct || !ActiveSnapshotSet() || !OidIsValid(view->online_relid) ||
+		pg_class_aclcheck(view->online_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		check_enable_rls(view->online_relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	heap = try_table_open(view->online_relid, AccessShareLock);
+	if (heap == NULL)
+		return false;
+	if (dp == NULL || !cf_direct_valid(dp, view, heap))
+		dp = plans->direct = cf_direct_build(view, heap);
+	if (dp == NULL)
+	{
+		plans->no_direct = true;
+		table_close(heap, NoLock);
+		return false;
+	}
+	index = index_open(dp->index, AccessShareLock);
+	skeys = palloc(sizeof(ScanKeyData) * view->nkeys);
+	for (int j = 0; j < view->nkeys; j++)
+		ScanKeyEntryInitialize(&skeys[j], 0, j + 1, BTEqualStrategyNumber, InvalidOid,
+							   dp->collations[j], dp->eqprocs[j],
+							   req->keys[rv->keys[dp->index_key[j]]].values[rv->distinct_row[0]]);
+	slot = table_slot_create(heap, NULL);
+	scan = index_beginscan(heap, index, GetActiveSnapshot(), view->nkeys, 0);
+	index_rescan(scan, skeys, view->nkeys, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		cf_keep_slot(rv, dp, slot);
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	return true;
 }
 
 /* one probe for all distinct keys of a view */
@@ -880,10 +1232,15 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 		return;
 	if (view->has_ttl)
 	{
+		TimestampTz now = GetCurrentTransactionStartTimestamp();
+
 		rv->has_cutoff = true;
-		rv->cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-															 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-															 IntervalPGetDatum(&view->ttl)));
+		/* a ttl in months or days follows the calendar (and TimeZone), as in SQL */
+		if (view->ttl.month != 0 || view->ttl.day != 0 ||
+			pg_sub_s64_overflow(now, view->ttl.time, &rv->cutoff))
+			rv->cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+																 TimestampTzGetDatum(now),
+																 IntervalPGetDatum(&view->ttl)));
 	}
 	if (many)
 	{
@@ -895,6 +1252,8 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 	}
 	else
 	{
+		if (view->nkeys > 0 && cf_read_direct(req, rv, plans))
+			return;
 		if (plans->one == NULL)
 			plans->one = cf_plan_one(view);
 		plan = plans->one;
@@ -924,6 +1283,7 @@ cf_read_view(CfRequest *req, CfReqView *rv)
  * ------------------------------------------------------------------------
  */
 
+/* append a JSON string element */
 static void
 cf_push_cstring(JsonbParseState **st, const char *s, int len)
 {
@@ -935,6 +1295,7 @@ cf_push_cstring(JsonbParseState **st, const char *s, int len)
 	pushJsonbValue(st, WJB_ELEM, &v);
 }
 
+/* append an object key */
 static void
 cf_push_key(JsonbParseState **st, const char *key)
 {
@@ -946,6 +1307,7 @@ cf_push_key(JsonbParseState **st, const char *key)
 	pushJsonbValue(st, WJB_KEY, &v);
 }
 
+/* append a JSON number element */
 static void
 cf_push_numeric(JsonbParseState **st, Numeric n)
 {
@@ -1011,6 +1373,7 @@ cf_format_timestamp(TimestampTz ts, char *buf)
 	return p - buf;
 }
 
+/* append a timestamp as an RFC 3339 string */
 static void
 cf_push_timestamp(JsonbParseState **st, TimestampTz ts)
 {
@@ -1018,6 +1381,46 @@ cf_push_timestamp(JsonbParseState **st, TimestampTz ts)
 	int			len = cf_format_timestamp(ts, buf);
 
 	cf_push_cstring(st, buf, len);
+}
+
+/*
+ * The numeric of a shortest float text ("-1.25e-07", "0.5", "1e+21"): its
+ * digits (at most 17) as an integer, scaled by a power of ten.  The same
+ * value and display scale as numeric_in would give, without its parsing.
+ */
+static Numeric
+cf_decimal_to_numeric(const char *s)
+{
+	const char *p = s;
+	bool		negative = false;
+	bool		point = false;
+	int64		digits = 0;
+	int			ndigits = 0;
+	int			fraction = 0;
+	int			exponent = 0;
+
+	if (*p == '-')
+	{
+		negative = true;
+		p++;
+	}
+	for (; *p != '\0' && *p != 'e'; p++)
+	{
+		if (*p == '.')
+			point = true;
+		else
+		{
+			digits = digits * 10 + (*p - '0');
+			ndigits++;
+			fraction += point ? 1 : 0;
+		}
+	}
+	if (*p == 'e')
+		exponent = atoi(p + 1);
+	if (ndigits > 18)			/* not a shortest float text: let numeric_in read it */
+		return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	return int64_div_fast_to_numeric(negative ? -digits : digits, fraction - exponent);
 }
 
 /* floats: the shortest text that reads back exactly; NaN and infinities as strings */
@@ -1036,12 +1439,11 @@ cf_push_float(JsonbParseState **st, double d, bool single)
 			float_to_shortest_decimal_buf((float) d, buf);
 		else
 			double_to_shortest_decimal_buf(d, buf);
-		cf_push_numeric(st, DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-																ObjectIdGetDatum(InvalidOid),
-																Int32GetDatum(-1))));
+		cf_push_numeric(st, cf_decimal_to_numeric(buf));
 	}
 }
 
+/* append bytes as a base64 string */
 static void
 cf_push_bytes(JsonbParseState **st, bytea *b)
 {
@@ -1055,6 +1457,7 @@ cf_push_bytes(JsonbParseState **st, bytea *b)
 	cf_push_cstring(st, out, n);
 }
 
+/* append one non-null value of a scalar dtype */
 static void
 cf_push_scalar(JsonbParseState **st, Datum d, CfBaseType base)
 {
@@ -1105,6 +1508,7 @@ cf_push_scalar(JsonbParseState **st, Datum d, CfBaseType base)
 	}
 }
 
+/* append a JSON null element */
 static void
 cf_push_null(JsonbParseState **st)
 {
@@ -1137,6 +1541,7 @@ cf_push_array_dim(JsonbParseState **st, int dim, int ndim, int *dims, Datum *ele
 	return next;
 }
 
+/* append an array value as a JSON array (nested when multi-dimensional) */
 static void
 cf_push_array(JsonbParseState **st, Datum d, CfBaseType base)
 {
@@ -1160,6 +1565,7 @@ cf_push_array(JsonbParseState **st, Datum d, CfBaseType base)
 	(void) cf_push_array_dim(st, 0, ARR_NDIM(arr), ARR_DIMS(arr), elems, nulls, 0, base);
 }
 
+/* append one non-null value of dtype t */
 static void
 cf_push_datum(JsonbParseState **st, Datum d, CfDtype t)
 {
@@ -1174,6 +1580,7 @@ cf_push_datum(JsonbParseState **st, Datum d, CfDtype t)
  * ------------------------------------------------------------------------
  */
 
+/* the status of a feature for distinct key d of a view */
 static CfStatus
 cf_status(CfReqView *rv, int d, int feature, int nfeatures)
 {
@@ -1187,6 +1594,7 @@ cf_status(CfReqView *rv, int d, int feature, int nfeatures)
 	return nulls[feature] ? CF_NULL_VALUE : CF_PRESENT;
 }
 
+/* append a status name */
 static void
 cf_push_status(JsonbParseState **st, CfStatus s)
 {
@@ -1257,6 +1665,7 @@ cf_push_feature_result(JsonbParseState **st, CfRequest *req, CfReqFeature *f)
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 
+/* the whole answer: metadata, then one result per join key and feature */
 static JsonbValue *
 cf_build_response(CfRequest *req)
 {
@@ -1292,6 +1701,7 @@ cf_build_response(CfRequest *req)
  * ------------------------------------------------------------------------
  */
 
+/* an empty request */
 static void
 cf_request_init(CfRequest *req, bool full_names)
 {
