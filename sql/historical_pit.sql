@@ -143,13 +143,18 @@ SELECT feast_historical_features_sql('hist_orders', '{driver_hourly:conv_rate}')
 SELECT feast_historical_features_sql('hist_orders', '{driver_hourly:trips}') AS q \gset
 EXPLAIN (COSTS OFF) :q;
 
--- entity-less mode: every driver with rows in [start, end], the latest of them (no ttl limit
--- beyond start); event_timestamp is end_ts
+-- entity-less mode: every driver with rows in [start, end], and per view its latest row in
+-- [start, end] (the ttl only sets the default start); event_timestamp is end_ts
 -- driver 1 in [01-02, 01-03 12:00]: e (.31 / 31); driver 2: g (.60 / 60)
 SELECT feast_range_features_sql('2024-01-02', '2024-01-03 12:00', '{driver_forever:trips, driver_hourly:conv_rate}') AS q \gset
 :q ORDER BY driver_id;
--- start defaults to end - the longest ttl (1 day): driver 1 in [01-02 12:00, 01-03 12:00]: e
+-- start defaults to end - the longest ttl (1 day): [01-02 12:00, 01-03 12:00]: driver 1: e;
+-- driver 2: g (at 01-02 12:00, inclusive)
 SELECT feast_range_features_sql(end_ts => '2024-01-03 12:00', features => '{driver_hourly:trips}') AS q \gset
+:q ORDER BY driver_id;
+-- a window longer than the ttl: [01-01, 01-04 12:00]: driver 1: e (31, 01-03); driver 2: g (60),
+-- although g (01-02 12:00) is two days before end_ts, more than the ttl
+SELECT feast_range_features_sql('2024-01-01', '2024-01-04 12:00', '{driver_hourly:trips}') AS q \gset
 :q ORDER BY driver_id;
 SELECT feast_range_features_sql('2024-01-03', '2024-01-02', '{driver_hourly:trips}');
 \echo :SQLSTATE
