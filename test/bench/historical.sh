@@ -54,12 +54,18 @@ SELECT feast_apply_feature_view('driver_stats', '{driver}',
 SQL
 echo "data: $ENTITY_ROWS entity rows, $((KEYS * ROWS_PER_KEY)) feature rows ($KEYS keys x $ROWS_PER_KEY), ttl 1 day"
 
-# run one statement; print the CPU time (user + system, ms) its backend spent on it, read from
-# log_executor_stats, so that a busy machine's figures can still be compared
+# run one statement; print the CPU time (user + system, ms) its backend process spent on it, read
+# from /proc (the client must run on the server's machine), so that figures taken on a busy machine
+# can still be compared.  Parallel workers' CPU is not included.
 run_cpu() {
-	$PSQL -c "SET client_min_messages = log" -c "SET log_executor_stats = on" -c "$1" 2>&1 >/dev/null |
-		grep -o '[0-9.]* s user, [0-9.]* s system' | tail -1 |
-		awk '{ printf "%d", ($1 + $4) * 1000 }'
+	$PSQL -At <<EOS | tail -1
+SELECT pg_backend_pid() AS pid \\gset
+\\setenv CF_PID :pid
+\\! awk '{ print \$14 + \$15 }' /proc/\$CF_PID/stat > /tmp/cf_bench_cpu.\$CF_PID
+SET client_min_messages = warning;
+$1;
+\\! awk -v t0=\$(cat /tmp/cf_bench_cpu.\$CF_PID) '{ print (\$14 + \$15 - t0) * 10 }' /proc/\$CF_PID/stat; rm -f /tmp/cf_bench_cpu.\$CF_PID
+EOS
 }
 
 # best of $2 runs: drop the table ($3), then time the statement ($4)
