@@ -180,6 +180,23 @@ SELECT feast_historical_features_sql(
 :q;
 SET timezone = 'UTC';
 
+-- a hostile search_path changes nothing in the generated SQL (an operator and functions that
+-- would hide every row): same answers as the multi-view query above
+CREATE SCHEMA hist_evil;
+CREATE FUNCTION hist_evil.never(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS 'SELECT false';
+CREATE OPERATOR hist_evil.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = hist_evil.never);
+CREATE OPERATOR hist_evil.>= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = hist_evil.never);
+CREATE FUNCTION hist_evil.timezone(text, timestamp) RETURNS timestamptz LANGUAGE sql AS 'SELECT NULL::timestamptz';
+CREATE FUNCTION hist_evil.unnest(anyarray) RETURNS SETOF anyelement LANGUAGE sql AS 'SELECT NULL WHERE false';
+SET search_path = hist_evil, pg_catalog, public;
+SELECT feast_historical_features_sql($$
+    SELECT * FROM (VALUES ('c1', 1::bigint, timestamp '2024-01-02 10:00', 'x'),
+                          ('c2', 1, '2024-01-01 12:00', 'z')) AS v(customer_id, driver_id, ts_local, tag)$$,
+    '{customer_spend:spend, daily_rating:rating, driver_hourly:conv_rate}') AS q \gset
+:q;
+RESET search_path;
+DROP SCHEMA hist_evil CASCADE;
+
 -- replace
 SELECT feast_create_training_set('hist_ts_a', 'hist_orders', '{driver_hourly:trips}');
 \echo :SQLSTATE
