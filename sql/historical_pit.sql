@@ -236,3 +236,12 @@ SELECT feast_historical_features_sql('  ;', '{driver_hourly:trips}');
 \echo :SQLSTATE
 SELECT feast_historical_features_sql('hist_orders', feature_service => 'no_svc');
 \echo :SQLSTATE
+-- feast._point_in_time_join checks what its source query returns against its column list
+SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), ''abc''::text', NULL, false, NULL,
+                                        ARRAY[now()], ARRAY[1::bigint]) AS (x integer);
+\echo :SQLSTATE
+SELECT * FROM feast._point_in_time_join('SELECT 1::int, now(), now(), 5', NULL, false, NULL,
+                                        ARRAY[now()], ARRAY[1::bigint]) AS (x integer);
+\echo :SQLSTATE
+SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), 5', NULL, false, NULL,
+                                        ARRAY[now()], ARRAY[1::bigint]) AS (x integer);

@@ -804,7 +804,7 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 	return buf.data;
 }
 
-/* run "body" with SPI connected and the registry cache pinned */
+/* the generated SELECT; SPI is connected and the registry cache pinned meanwhile */
 static char *
 cf_historical_sql(text *entity_sql, ArrayType *features, bool full_names, text *service,
 				  bool filter_created)
@@ -1042,6 +1042,7 @@ typedef struct CfAsof
 	int			nfeat;
 	Datum	   *best_values;	/* [pos * nfeat + f] */
 	bool	   *best_nulls;
+	Oid		   *feat_types;
 	int16	   *typlen;
 	bool	   *typbyval;
 	/* options */
@@ -1139,13 +1140,16 @@ cf_asof_group(CfAsof *a, Datum *keys, uint32 h, int row, bool add)
 	}
 }
 
+/* (time, row) pairs in order */
 static int
-cf_ts_cmp(const void *x, const void *y)
+cf_ts_row_cmp(const void *x, const void *y)
 {
-	TimestampTz a = *(const TimestampTz *) x;
-	TimestampTz b = *(const TimestampTz *) y;
+	const TimestampTz *a = x;
+	const TimestampTz *b = y;
 
-	return a < b ? -1 : (a > b ? 1 : 0);
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	return a[1] < b[1] ? -1 : (a[1] > b[1] ? 1 : 0);
 }
 
 /* sort one group's positions [lo, hi) by time (insertion sort: groups are small) */
@@ -1182,7 +1186,7 @@ cf_asof_sort_big_group(CfAsof *a, int lo, int hi)
 		pairs[2 * i + 1] = a->ord[lo + i];
 	}
 	/* the row number breaks ties, so the order is stable */
-	qsort(pairs, n, sizeof(TimestampTz) * 2, cf_ts_cmp);
+	qsort(pairs, n, sizeof(TimestampTz) * 2, cf_ts_row_cmp);
 	for (int i = 0; i < n; i++)
 	{
 		a->sorted_ts[lo + i] = pairs[2 * i];
@@ -1386,6 +1390,16 @@ cf_asof_startup(DestReceiver *self, int operation, TupleDesc td)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("source column %d must be timestamptz", a->nkeys + i + 1)));
+	for (int f = 0; f < a->nfeat; f++)
+	{
+		Oid			t = TupleDescAttr(td, a->nkeys + 2 + f)->atttypid;
+
+		if (t != a->feat_types[f])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source column %d has type %s, but the column definition list says %s",
+							a->nkeys + 3 + f, format_type_be(t), format_type_be(a->feat_types[f]))));
+	}
 }
 
 static void
@@ -1503,8 +1517,12 @@ cf_asof_alloc_best(CfAsof *a, TupleDesc out)
 	a->nfeat = out->natts;
 	a->typlen = palloc(sizeof(int16) * Max(a->nfeat, 1));
 	a->typbyval = palloc(sizeof(bool) * Max(a->nfeat, 1));
+	a->feat_types = palloc(sizeof(Oid) * Max(a->nfeat, 1));
 	for (int f = 0; f < a->nfeat; f++)
-		get_typlenbyval(TupleDescAttr(out, f)->atttypid, &a->typlen[f], &a->typbyval[f]);
+	{
+		a->feat_types[f] = TupleDescAttr(out, f)->atttypid;
+		get_typlenbyval(a->feat_types[f], &a->typlen[f], &a->typbyval[f]);
+	}
 	a->best = palloc_extended(sizeof(CfBucket) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	a->best_values = palloc_extended(sizeof(Datum) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
 	a->best_nulls = palloc_extended(sizeof(bool) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
