@@ -245,3 +245,6 @@ SELECT * FROM feast._point_in_time_join('SELECT 1::int, now(), now(), 5', NULL, 
 \echo :SQLSTATE
 SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), 5', NULL, false, NULL,
                                         ARRAY[now()], ARRAY[1::bigint]) AS (x integer);
+SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), 5', NULL, false, NULL,
+                                        ARRAY[1::bigint], ARRAY[1::bigint]) AS (x integer);
+\echo :SQLSTATE

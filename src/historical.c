@@ -1070,6 +1070,10 @@ cf_asof_load(CfAsof *a, FunctionCallInfo fcinfo, int first_arg)
 		return;
 	a->nkeys = nargs - 1;
 	a->key_types = palloc(sizeof(Oid) * Max(a->nkeys, 1));
+	if (get_fn_expr_argtype(fcinfo->flinfo, first_arg) != TIMESTAMPTZARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the entity times passed to feast._point_in_time_join must be a timestamptz[]")));
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(first_arg), TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE,
 					  &d, &nulls, &n);
 	a->n = a->ninput = n;
