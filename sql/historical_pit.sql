@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
-DROP TABLE IF EXISTS hist_driver_stats, hist_orders, hist_pairs, hist_customer, hist_daily,
+DROP TABLE IF EXISTS hist_driver_stats, hist_orders, hist_pairs, hist_customer, hist_daily, hist_small,
     hist_ts_a, hist_ts_b, hist_ts_c CASCADE;
 RESET client_min_messages;
 SET timezone = 'UTC';
@@ -130,6 +130,18 @@ SELECT feast_historical_features_sql($$
     '{customer_spend:spend, daily_rating:rating, driver_hourly:conv_rate}') AS q \gset
 :q;
 
+-- integer keys of another width in the source (smallint for an int64 entity) join by value
+CREATE TABLE hist_small (driver_id smallint, ts timestamptz, v int);
+INSERT INTO hist_small VALUES (1, '2024-01-01', 11), (-2, '2024-01-01', 22), (300, '2024-01-01', 33);
+SELECT feast_apply_batch_source('hist_small_src', 'hist_small', 'ts');
+SELECT feast_apply_feature_view('small_keys', '{driver}', '[{"name": "v", "dtype": "int32"}]',
+                                'hist_small_src', online => false);
+-- expected: 1 -> 11, -2 -> 22, 300 -> 33, 2 -> null
+SELECT feast_historical_features_sql(
+    $$SELECT * FROM (VALUES (1::bigint, timestamptz '2024-01-02'), (-2, '2024-01-02'), (300, '2024-01-02'),
+                            (2, '2024-01-02')) AS v(driver_id, event_timestamp)$$, '{small_keys:v}') AS q \gset
+:q;
+
 -- a feature service, and an entity query with a trailing semicolon and its own order
 SELECT feast_apply_feature_service('driver_svc', '{driver_hourly, daily_rating:rating}');
 SELECT feast_historical_features_sql(
@@ -240,7 +252,7 @@ SELECT feast_historical_features_sql('hist_orders', feature_service => 'no_svc')
 SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), ''abc''::text', NULL, false, NULL,
                                         ARRAY[now()], ARRAY[1::bigint]) AS (x integer);
 \echo :SQLSTATE
-SELECT * FROM feast._point_in_time_join('SELECT 1::int, now(), now(), 5', NULL, false, NULL,
+SELECT * FROM feast._point_in_time_join('SELECT ''1''::text, now(), now(), 5', NULL, false, NULL,
                                         ARRAY[now()], ARRAY[1::bigint]) AS (x integer);
 \echo :SQLSTATE
 SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), 5', NULL, false, NULL,

@@ -66,6 +66,19 @@ cf_check_key_type(Oid type, const char *what)
 						what, format_type_be(type))));
 }
 
+/* int2, int4 and int8 keys compare and hash by value, whatever their width */
+static inline bool
+cf_is_int_type(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID;
+}
+
+static inline int64
+cf_key_int64(Datum d, Oid t)
+{
+	return t == INT8OID ? DatumGetInt64(d) : t == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d);
+}
+
 uint32
 cf_keys_hash(const Datum *keys, const Oid *types, int nkeys)
 {
@@ -75,11 +88,9 @@ cf_keys_hash(const Datum *keys, const Oid *types, int nkeys)
 	{
 		uint32		hk;
 
-		if (types[k] == INT4OID)
-			hk = murmurhash32((uint32) DatumGetInt32(keys[k]));
-		else if (types[k] == INT8OID)
+		if (cf_is_int_type(types[k]))
 		{
-			uint64		x = (uint64) DatumGetInt64(keys[k]);
+			uint64		x = (uint64) cf_key_int64(keys[k], types[k]);
 
 			hk = murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
 		}
@@ -91,19 +102,15 @@ cf_keys_hash(const Datum *keys, const Oid *types, int nkeys)
 	return h;
 }
 
+/* do key tuples a (of types atypes) and b (of types btypes) match? */
 bool
-cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys)
+cf_keys_eq_typed(const Datum *a, const Oid *atypes, const Datum *b, const Oid *btypes, int nkeys)
 {
 	for (int k = 0; k < nkeys; k++)
 	{
-		if (types[k] == INT4OID)
+		if (cf_is_int_type(atypes[k]))
 		{
-			if (DatumGetInt32(a[k]) != DatumGetInt32(b[k]))
-				return false;
-		}
-		else if (types[k] == INT8OID)
-		{
-			if (DatumGetInt64(a[k]) != DatumGetInt64(b[k]))
+			if (cf_key_int64(a[k], atypes[k]) != cf_key_int64(b[k], btypes[k]))
 				return false;
 		}
 		else
@@ -117,6 +124,12 @@ cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys)
 		}
 	}
 	return true;
+}
+
+bool
+cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys)
+{
+	return cf_keys_eq_typed(a, types, b, types, nkeys);
 }
 
 char *
@@ -295,7 +308,7 @@ cf_cast_column(CfSourceSpec *s, const char *col, CfDtype t, const char *what)
 }
 
 char *
-cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower)
+cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower, bool exact_key_types)
 {
 	StringInfoData buf;
 	CfView	   *v = s->view;
@@ -304,9 +317,16 @@ cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower)
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "SELECT ");
 	for (int k = 0; k < v->nkeys; k++)
+	{
+		/* an integer key of another width needs no cast: the join compares integers by value */
+		bool		as_is = !exact_key_types && cf_is_int_type(cf_dtype_type_oid(v->key_types[k])) &&
+			cf_is_int_type(cf_source_column_type(s, s->key_cols[k], "join key"));
+
 		appendStringInfo(&buf, "%s AS %s, ",
-						 cf_cast_column(s, s->key_cols[k], v->key_types[k], "join key"),
+						 as_is ? psprintf("s.%s", quote_identifier(s->key_cols[k]))
+						 : cf_cast_column(s, s->key_cols[k], v->key_types[k], "join key"),
 						 quote_identifier(v->key_names[k]));
+	}
 	appendStringInfo(&buf, "%s AS event_timestamp, ", cf_ts_expr(qts, s->ts_type));
 	if (s->created_col)
 		appendStringInfo(&buf, "%s AS created_timestamp",
@@ -716,7 +736,7 @@ cf_append_view_call(StringInfo buf, CfPitRequest *req, int i, bool filter_create
 	CfPitView  *pv = &req->views[i];
 	CfView	   *v = pv->view;
 	char	   *src = cf_source_select(pv->src, pv->nfeat, pv->feat_idx,
-									   v->has_ttl || lower_bound != NULL);
+									   v->has_ttl || lower_bound != NULL, false);
 
 	appendStringInfo(buf, ",\n         -- feature view %s: its latest row at or before each entity row's time\n"
 					 "         feast._point_in_time_join(\n"
@@ -1029,6 +1049,8 @@ typedef struct CfAsof
 	TimestampTz *ts;
 	bool	   *usable;
 	bool		has_varlena_key;
+	Oid		   *src_key_types;	/* the source query's key types */
+	int			last_group;		/* group of the previous source row, -2: none */
 	/* key groups: rows sorted by (group, time) in ord[], group g at [group_start[g], group_start[g + 1]) */
 	int			ngroups;
 	int		   *group_start;
@@ -1120,7 +1142,7 @@ cf_asof_load(CfAsof *a, FunctionCallInfo fcinfo, int first_arg)
 
 /* find the group of a key tuple; with "add", create it if missing */
 static int
-cf_asof_group(CfAsof *a, Datum *keys, uint32 h, int row, bool add)
+cf_asof_group(CfAsof *a, Datum *keys, const Oid *types, uint32 h, int row, bool add)
 {
 	uint32		s = h & (a->nslots - 1);
 
@@ -1138,7 +1160,8 @@ cf_asof_group(CfAsof *a, Datum *keys, uint32 h, int row, bool add)
 			return a->ngroups++;
 		}
 		if (slot->hash == h &&
-			cf_keys_eq(&a->keys[a->group_row[slot->group] * a->nkeys], keys, a->key_types, a->nkeys))
+			cf_keys_eq_typed(&a->keys[a->group_row[slot->group] * a->nkeys], a->key_types,
+							 keys, types, a->nkeys))
 			return slot->group;
 		s = (s + 1) & (a->nslots - 1);
 	}
@@ -1223,7 +1246,7 @@ cf_asof_index(CfAsof *a)
 
 		if (!a->usable[r])
 			continue;
-		gid[r] = cf_asof_group(a, keys, cf_keys_hash(keys, a->key_types, a->nkeys), r, true);
+		gid[r] = cf_asof_group(a, keys, a->key_types, cf_keys_hash(keys, a->key_types, a->nkeys), r, true);
 		a->group_start[gid[r] + 1]++;
 	}
 	for (int g = 0; g < a->ngroups; g++)
@@ -1316,6 +1339,7 @@ typedef struct CfAsofReceiver
 	DestReceiver pub;
 	CfAsof	   *asof;
 	Datum	   *keys;
+	Datum	   *last_keys;		/* integer keys of the previous row */
 } CfAsofReceiver;
 
 static bool
@@ -1362,7 +1386,18 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 			: PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]));
 	}
 	MemoryContextSwitchTo(old);
-	g = cf_asof_group(a, r->keys, cf_keys_hash(r->keys, a->key_types, nk), -1, false);
+	/* sources are often stored key by key: the previous row's group, if the keys are the same */
+	if (a->last_group != -2 && cf_keys_eq_typed(r->keys, a->src_key_types, r->last_keys, a->src_key_types, nk))
+		g = a->last_group;
+	else
+	{
+		g = cf_asof_group(a, r->keys, a->src_key_types, cf_keys_hash(r->keys, a->src_key_types, nk), -1, false);
+		if (!a->has_varlena_key)
+		{
+			memcpy(r->last_keys, r->keys, sizeof(Datum) * nk);
+			a->last_group = g;
+		}
+	}
 	if (g < 0)
 		return true;
 	pos = cf_asof_bucket(a, g, at);
@@ -1383,12 +1418,18 @@ cf_asof_startup(DestReceiver *self, int operation, TupleDesc td)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("the source query returns %d columns, expected %d (keys, event and created timestamps, features)",
 						td->natts, a->nkeys + 2 + a->nfeat)));
+	a->src_key_types = palloc(sizeof(Oid) * Max(a->nkeys, 1));
 	for (int k = 0; k < a->nkeys; k++)
-		if (TupleDescAttr(td, k)->atttypid != a->key_types[k])
+	{
+		Oid			t = TupleDescAttr(td, k)->atttypid;
+
+		a->src_key_types[k] = t;
+		if (t != a->key_types[k] && !(cf_is_int_type(t) && cf_is_int_type(a->key_types[k])))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("source column %d has type %s, but the entity key has type %s", k + 1,
 							format_type_be(TupleDescAttr(td, k)->atttypid), format_type_be(a->key_types[k]))));
+	}
 	for (int i = 0; i < 2; i++)
 		if (TupleDescAttr(td, a->nkeys + i)->atttypid != TIMESTAMPTZOID)
 			ereport(ERROR,
@@ -1430,6 +1471,8 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 	r.pub.mydest = DestNone;
 	r.asof = a;
 	r.keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	r.last_keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	a->last_group = -2;			/* none yet */
 
 	params->numParams = 2;
 	params->params[0].value = TimestampTzGetDatum(upper);

@@ -310,7 +310,7 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 	opts.params = params;
 	opts.read_only = false;
 	opts.dest = (DestReceiver *) &r;
-	rc = SPI_execute_extended(cf_source_select(spec, spec->view->nfeatures, NULL, true), &opts);
+	rc = SPI_execute_extended(cf_source_select(spec, spec->view->nfeatures, NULL, true, true), &opts);
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)	/* UTILITY: rows went to our receiver */
 		elog(ERROR, "cfeast: reading the batch source of \"%s\" failed: %s", spec->view->name,
 			 SPI_result_code_string(rc));
