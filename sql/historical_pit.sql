@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
-DROP TABLE IF EXISTS hist_driver_stats, hist_orders, hist_pairs, hist_customer, hist_daily,
+DROP TABLE IF EXISTS hist_driver_stats, hist_orders, hist_pairs, hist_customer, hist_daily, hist_small,
     hist_ts_a, hist_ts_b, hist_ts_c CASCADE;
 RESET client_min_messages;
 SET timezone = 'UTC';
@@ -130,6 +130,18 @@ SELECT feast_historical_features_sql($$
     '{customer_spend:spend, daily_rating:rating, driver_hourly:conv_rate}') AS q \gset
 :q;
 
+-- integer keys of another width in the source (smallint for an int64 entity) join by value
+CREATE TABLE hist_small (driver_id smallint, ts timestamptz, v int);
+INSERT INTO hist_small VALUES (1, '2024-01-01', 11), (-2, '2024-01-01', 22), (300, '2024-01-01', 33);
+SELECT feast_apply_batch_source('hist_small_src', 'hist_small', 'ts');
+SELECT feast_apply_feature_view('small_keys', '{driver}', '[{"name": "v", "dtype": "int32"}]',
+                                'hist_small_src', online => false);
+-- expected: 1 -> 11, -2 -> 22, 300 -> 33, 2 -> null
+SELECT feast_historical_features_sql(
+    $$SELECT * FROM (VALUES (1::bigint, timestamptz '2024-01-02'), (-2, '2024-01-02'), (300, '2024-01-02'),
+                            (2, '2024-01-02')) AS v(driver_id, event_timestamp)$$, '{small_keys:v}') AS q \gset
+:q;
+
 -- a feature service, and an entity query with a trailing semicolon and its own order
 SELECT feast_apply_feature_service('driver_svc', '{driver_hourly, daily_rating:rating}');
 SELECT feast_historical_features_sql(
@@ -143,13 +155,18 @@ SELECT feast_historical_features_sql('hist_orders', '{driver_hourly:conv_rate}')
 SELECT feast_historical_features_sql('hist_orders', '{driver_hourly:trips}') AS q \gset
 EXPLAIN (COSTS OFF) :q;
 
--- entity-less mode: every driver with rows in [start, end], the latest of them (no ttl limit
--- beyond start); event_timestamp is end_ts
+-- entity-less mode: every driver with rows in [start, end], and per view its latest row in
+-- [start, end] (the ttl only sets the default start); event_timestamp is end_ts
 -- driver 1 in [01-02, 01-03 12:00]: e (.31 / 31); driver 2: g (.60 / 60)
 SELECT feast_range_features_sql('2024-01-02', '2024-01-03 12:00', '{driver_forever:trips, driver_hourly:conv_rate}') AS q \gset
 :q ORDER BY driver_id;
--- start defaults to end - the longest ttl (1 day): driver 1 in [01-02 12:00, 01-03 12:00]: e
+-- start defaults to end - the longest ttl (1 day): [01-02 12:00, 01-03 12:00]: driver 1: e;
+-- driver 2: g (at 01-02 12:00, inclusive)
 SELECT feast_range_features_sql(end_ts => '2024-01-03 12:00', features => '{driver_hourly:trips}') AS q \gset
+:q ORDER BY driver_id;
+-- a window longer than the ttl: [01-01, 01-04 12:00]: driver 1: e (31, 01-03); driver 2: g (60),
+-- although g (01-02 12:00) is two days before end_ts, more than the ttl
+SELECT feast_range_features_sql('2024-01-01', '2024-01-04 12:00', '{driver_hourly:trips}') AS q \gset
 :q ORDER BY driver_id;
 SELECT feast_range_features_sql('2024-01-03', '2024-01-02', '{driver_hourly:trips}');
 \echo :SQLSTATE
@@ -174,6 +191,23 @@ SELECT feast_historical_features_sql(
     '{driver_hourly:trips}') AS q \gset
 :q;
 SET timezone = 'UTC';
+
+-- a hostile search_path changes nothing in the generated SQL (an operator and functions that
+-- would hide every row): same answers as the multi-view query above
+CREATE SCHEMA hist_evil;
+CREATE FUNCTION hist_evil.never(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS 'SELECT false';
+CREATE OPERATOR hist_evil.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = hist_evil.never);
+CREATE OPERATOR hist_evil.>= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = hist_evil.never);
+CREATE FUNCTION hist_evil.timezone(text, timestamp) RETURNS timestamptz LANGUAGE sql AS 'SELECT NULL::timestamptz';
+CREATE FUNCTION hist_evil.unnest(anyarray) RETURNS SETOF anyelement LANGUAGE sql AS 'SELECT NULL WHERE false';
+SET search_path = hist_evil, pg_catalog, public;
+SELECT feast_historical_features_sql($$
+    SELECT * FROM (VALUES ('c1', 1::bigint, timestamp '2024-01-02 10:00', 'x'),
+                          ('c2', 1, '2024-01-01 12:00', 'z')) AS v(customer_id, driver_id, ts_local, tag)$$,
+    '{customer_spend:spend, daily_rating:rating, driver_hourly:conv_rate}') AS q \gset
+:q;
+RESET search_path;
+DROP SCHEMA hist_evil CASCADE;
 
 -- replace
 SELECT feast_create_training_set('hist_ts_a', 'hist_orders', '{driver_hourly:trips}');
@@ -213,4 +247,16 @@ SELECT feast_historical_features_sql('SELECT 1 AS driver_id, now() AS event_time
 SELECT feast_historical_features_sql('  ;', '{driver_hourly:trips}');
 \echo :SQLSTATE
 SELECT feast_historical_features_sql('hist_orders', feature_service => 'no_svc');
+\echo :SQLSTATE
+-- feast._point_in_time_join checks what its source query returns against its column list
+SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), ''abc''::text', NULL, false, NULL,
+                                        ARRAY[now()], ARRAY[1::bigint]) AS (x integer);
+\echo :SQLSTATE
+SELECT * FROM feast._point_in_time_join('SELECT ''1''::text, now(), now(), 5', NULL, false, NULL,
+                                        ARRAY[now()], ARRAY[1::bigint]) AS (x integer);
+\echo :SQLSTATE
+SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), 5', NULL, false, NULL,
+                                        ARRAY[now()], ARRAY[1::bigint]) AS (x integer);
+SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), 5', NULL, false, NULL,
+                                        ARRAY[1::bigint], ARRAY[1::bigint]) AS (x integer);
 \echo :SQLSTATE

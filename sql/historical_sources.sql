@@ -81,6 +81,20 @@ SELECT feast_historical_features_sql(
     '{view_stats:rating2, part_stats:rating}') AS q \gset
 :q;
 
+-- materialize reads the foreign tables in place too
+--   from the CSV over [01-01, 01-02]: driver 1: .21 (01-02, created 00:10 beats 00:05), driver 2: .6
+--   from the remote table: driver 1: 7 (01-01 06:00 UTC), driver 2: 8 (01-01 00:00 UTC)
+SELECT feast_apply_feature_view('csv_online', '{driver}', '[{"name": "conv_rate", "dtype": "float32"}]',
+                                'hist_csv_src');
+SELECT feast_apply_feature_view('remote_online', '{driver}', '[{"name": "trips", "dtype": "int32"}]',
+                                'hist_remote_src');
+SET client_min_messages = warning;
+SELECT feast_materialize('2024-01-01', '2024-01-02', ARRAY['csv_online', 'remote_online']);
+RESET client_min_messages;
+SELECT * FROM feast_online.csv_online ORDER BY driver_id;
+SELECT * FROM feast_online.remote_online ORDER BY driver_id;
+SELECT feast_delete('feature_view', 'remote_online');
+
 -- clean up the second database
 DROP SERVER hist_remote CASCADE;
 SELECT feast_delete('feature_view', 'remote_stats');

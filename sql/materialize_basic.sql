@@ -65,8 +65,12 @@ SELECT * FROM feast_online.global_mat;
 --   driver_mat: 1 -> d (equal to stored: written), 2 -> h (equal: written), 3 -> x (older: not); 2
 --   fresh_mat: 1 -> d (equal: written), 2 -> h (new), 3 -> x (new); 3
 --   global_mat: 50 (01-05); 1
+--   (a view fed only by a push source without a batch source is left out too)
 SELECT feast_apply_feature_view('offline_only', '{driver}', '[{"name": "conv", "dtype": "float32"}]',
                                 'mat_src', online => false);
+SELECT feast_apply_push_source('mat_push_only', NULL);
+SELECT feast_apply_feature_view('push_only_mat', '{driver}', '[{"name": "conv", "dtype": "float32"}]',
+                                'mat_push_only');
 SELECT feast_materialize('2024-01-01', '2024-01-06');
 SELECT * FROM feast_online.fresh_mat ORDER BY driver_id;
 SELECT * FROM feast_online.global_mat;
@@ -83,6 +87,8 @@ SELECT feast_materialize_incremental('2024-01-07', ARRAY['driver_mat', 'nottl_ma
 SELECT feast_materialize_incremental('2024-01-01', ARRAY['driver_mat']);
 \echo :SQLSTATE
 SELECT feast_materialize('2024-01-01', '2024-01-02', ARRAY['offline_only']);
+\echo :SQLSTATE
+SELECT feast_materialize('2024-01-01', '2024-01-02', ARRAY['push_only_mat']);
 \echo :SQLSTATE
 SELECT feast_materialize('2024-01-01', '2024-01-02', ARRAY['no_such_view']);
 \echo :SQLSTATE

@@ -66,6 +66,19 @@ cf_check_key_type(Oid type, const char *what)
 						what, format_type_be(type))));
 }
 
+/* int2, int4 and int8 keys compare and hash by value, whatever their width */
+static inline bool
+cf_is_int_type(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID;
+}
+
+static inline int64
+cf_key_int64(Datum d, Oid t)
+{
+	return t == INT8OID ? DatumGetInt64(d) : t == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d);
+}
+
 uint32
 cf_keys_hash(const Datum *keys, const Oid *types, int nkeys)
 {
@@ -75,11 +88,9 @@ cf_keys_hash(const Datum *keys, const Oid *types, int nkeys)
 	{
 		uint32		hk;
 
-		if (types[k] == INT4OID)
-			hk = murmurhash32((uint32) DatumGetInt32(keys[k]));
-		else if (types[k] == INT8OID)
+		if (cf_is_int_type(types[k]))
 		{
-			uint64		x = (uint64) DatumGetInt64(keys[k]);
+			uint64		x = (uint64) cf_key_int64(keys[k], types[k]);
 
 			hk = murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
 		}
@@ -91,19 +102,15 @@ cf_keys_hash(const Datum *keys, const Oid *types, int nkeys)
 	return h;
 }
 
+/* do key tuples a (of types atypes) and b (of types btypes) match? */
 bool
-cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys)
+cf_keys_eq_typed(const Datum *a, const Oid *atypes, const Datum *b, const Oid *btypes, int nkeys)
 {
 	for (int k = 0; k < nkeys; k++)
 	{
-		if (types[k] == INT4OID)
+		if (cf_is_int_type(atypes[k]))
 		{
-			if (DatumGetInt32(a[k]) != DatumGetInt32(b[k]))
-				return false;
-		}
-		else if (types[k] == INT8OID)
-		{
-			if (DatumGetInt64(a[k]) != DatumGetInt64(b[k]))
+			if (cf_key_int64(a[k], atypes[k]) != cf_key_int64(b[k], btypes[k]))
 				return false;
 		}
 		else
@@ -117,6 +124,12 @@ cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys)
 		}
 	}
 	return true;
+}
+
+bool
+cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys)
+{
+	return cf_keys_eq_typed(a, types, b, types, nkeys);
 }
 
 char *
@@ -295,7 +308,7 @@ cf_cast_column(CfSourceSpec *s, const char *col, CfDtype t, const char *what)
 }
 
 char *
-cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower)
+cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower, bool exact_key_types)
 {
 	StringInfoData buf;
 	CfView	   *v = s->view;
@@ -304,9 +317,16 @@ cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower)
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "SELECT ");
 	for (int k = 0; k < v->nkeys; k++)
+	{
+		/* an integer key of another width needs no cast: the join compares integers by value */
+		bool		as_is = !exact_key_types && cf_is_int_type(cf_dtype_type_oid(v->key_types[k])) &&
+			cf_is_int_type(cf_source_column_type(s, s->key_cols[k], "join key"));
+
 		appendStringInfo(&buf, "%s AS %s, ",
-						 cf_cast_column(s, s->key_cols[k], v->key_types[k], "join key"),
+						 as_is ? psprintf("s.%s", quote_identifier(s->key_cols[k]))
+						 : cf_cast_column(s, s->key_cols[k], v->key_types[k], "join key"),
 						 quote_identifier(v->key_names[k]));
+	}
 	appendStringInfo(&buf, "%s AS event_timestamp, ", cf_ts_expr(qts, s->ts_type));
 	if (s->created_col)
 		appendStringInfo(&buf, "%s AS created_timestamp",
@@ -716,7 +736,7 @@ cf_append_view_call(StringInfo buf, CfPitRequest *req, int i, bool filter_create
 	CfPitView  *pv = &req->views[i];
 	CfView	   *v = pv->view;
 	char	   *src = cf_source_select(pv->src, pv->nfeat, pv->feat_idx,
-									   v->has_ttl || lower_bound != NULL);
+									   v->has_ttl || lower_bound != NULL, false);
 
 	appendStringInfo(buf, ",\n         -- feature view %s: its latest row at or before each entity row's time\n"
 					 "         feast._point_in_time_join(\n"
@@ -724,7 +744,8 @@ cf_append_view_call(StringInfo buf, CfPitRequest *req, int i, bool filter_create
 					 "             %s, %s, %s,\n"
 					 "             a.event_timestamps",
 					 v->name, cf_sql_literal(src),
-					 v->has_ttl
+					 /* entity-less mode: [start, end] is the window, the ttl only its default */
+					 v->has_ttl && lower_bound == NULL
 					 ? quote_literal_cstr(DatumGetCString(DirectFunctionCall1(interval_out,
 																			  IntervalPGetDatum(&v->ttl))))
 					 : "NULL",
@@ -803,7 +824,7 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 	return buf.data;
 }
 
-/* run "body" with SPI connected and the registry cache pinned */
+/* the generated SELECT; SPI is connected and the registry cache pinned meanwhile */
 static char *
 cf_historical_sql(text *entity_sql, ArrayType *features, bool full_names, text *service,
 				  bool filter_created)
@@ -1001,31 +1022,49 @@ cfeast_create_training_set(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
+/* the latest source row offered to one entity position so far */
+typedef struct CfBucket
+{
+	TimestampTz ts;
+	TimestampTz created;
+	bool		has;
+	bool		cnull;
+} CfBucket;
+
+/* a slot of the key-group hash table */
+typedef struct CfGroupSlot
+{
+	int			group;			/* -1: empty */
+	uint32		hash;
+} CfGroupSlot;
+
 typedef struct CfAsof
 {
-	/* entity rows, sorted by (key tuple, time); "ord" maps back to input order */
+	/* entity rows, input order; n of them have keys and a time */
+	int			ninput;
 	int			n;
 	int			nkeys;
 	Oid		   *key_types;
-	Datum	   *keys;			/* [row * nkeys + k], input order */
-	TimestampTz *ts;			/* input order */
-	int			ninput;			/* entity rows given (n: those with keys and time) */
-	bool		key0_integer;
-	int		   *ord;			/* sorted position -> input row */
-	uint32	   *hash;			/* input order */
-	/* groups of equal key tuples: [group_start[g], group_start[g + 1]) */
+	Datum	   *keys;			/* [row * nkeys + k] */
+	TimestampTz *ts;
+	bool	   *usable;
+	bool		has_varlena_key;
+	Oid		   *src_key_types;	/* the source query's key types */
+	int			last_group;		/* group of the previous source row, -2: none */
+	/* key groups: rows sorted by (group, time) in ord[], group g at [group_start[g], group_start[g + 1]) */
 	int			ngroups;
 	int		   *group_start;
-	int		   *slots;			/* open addressing: group number or -1 */
+	int		   *group_row;		/* a row of the group, for its keys */
+	CfGroupSlot *slots;
 	int			nslots;
+	int		   *ord;			/* sorted position -> input row */
+	TimestampTz *sorted_ts;		/* sorted position -> time */
 	/* the best source row per sorted position */
-	bool	   *has_best;
-	TimestampTz *best_ts;
-	TimestampTz *best_created;
-	bool	   *best_created_null;
+	CfBucket   *best;
 	int			nfeat;
 	Datum	   *best_values;	/* [pos * nfeat + f] */
 	bool	   *best_nulls;
+	Oid		   *feat_types;
 	int16	   *typlen;
 	bool	   *typbyval;
 	/* options */
@@ -1037,70 +1076,6 @@ typedef struct CfAsof
 	int64		rows_read;
 } CfAsof;
 
-/* what the sort of the entity rows compares, packed for locality */
-typedef struct CfSortItem
-{
-	uint32		hash;
-	int			row;
-	int64		key0;			/* the first key, if it is an integer */
-	TimestampTz ts;
-} CfSortItem;
-
-static CfAsof *cf_sort_asof = NULL;		/* for the qsort comparator */
-
-/* order of two key tuples (any total order consistent with equality) */
-static int
-cf_keys_cmp(CfAsof *a, int ra, int rb, int from)
-{
-	for (int k = from; k < a->nkeys; k++)
-	{
-		Datum		x = a->keys[ra * a->nkeys + k];
-		Datum		y = a->keys[rb * a->nkeys + k];
-		Oid			t = a->key_types[k];
-
-		if (t == INT4OID || t == INT8OID)
-		{
-			int64		xi = t == INT4OID ? DatumGetInt32(x) : DatumGetInt64(x);
-			int64		yi = t == INT4OID ? DatumGetInt32(y) : DatumGetInt64(y);
-
-			if (xi != yi)
-				return xi < yi ? -1 : 1;
-		}
-		else
-		{
-			int			lx = VARSIZE_ANY_EXHDR(DatumGetPointer(x));
-			int			ly = VARSIZE_ANY_EXHDR(DatumGetPointer(y));
-			int			c = memcmp(VARDATA_ANY(DatumGetPointer(x)), VARDATA_ANY(DatumGetPointer(y)),
-								   Min(lx, ly));
-
-			if (c != 0 || lx != ly)
-				return c != 0 ? c : (lx < ly ? -1 : 1);
-		}
-	}
-	return 0;
-}
-
-static int
-cf_asof_cmp(const void *pa, const void *pb)
-{
-	const CfSortItem *x = pa;
-	const CfSortItem *y = pb;
-	int			c;
-
-	if (x->hash != y->hash)
-		return x->hash < y->hash ? -1 : 1;
-	if (x->key0 != y->key0)
-		return x->key0 < y->key0 ? -1 : 1;
-	c = cf_sort_asof->key0_integer
-		? cf_keys_cmp(cf_sort_asof, x->row, y->row, 1)
-		: cf_keys_cmp(cf_sort_asof, x->row, y->row, 0);
-	if (c != 0)
-		return c;
-	if (x->ts != y->ts)
-		return x->ts < y->ts ? -1 : 1;
-	return x->row < y->row ? -1 : (x->row > y->row ? 1 : 0);
-}
-
 /* read the entity arrays; rows with a NULL key or time take no part */
 static void
 cf_asof_load(CfAsof *a, FunctionCallInfo fcinfo, int first_arg)
@@ -1109,7 +1084,6 @@ cf_asof_load(CfAsof *a, FunctionCallInfo fcinfo, int first_arg)
 	Datum	   *d;
 	bool	   *nulls;
 	int			n;
-	int			keep = 0;
 	bool	   *usable;
 
 	a->ninput = 0;
@@ -1118,6 +1092,10 @@ cf_asof_load(CfAsof *a, FunctionCallInfo fcinfo, int first_arg)
 		return;
 	a->nkeys = nargs - 1;
 	a->key_types = palloc(sizeof(Oid) * Max(a->nkeys, 1));
+	if (get_fn_expr_argtype(fcinfo->flinfo, first_arg) != TIMESTAMPTZARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the entity times passed to feast._point_in_time_join must be a timestamptz[]")));
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(first_arg), TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE,
 					  &d, &nulls, &n);
 	a->n = a->ninput = n;
@@ -1154,108 +1132,171 @@ cf_asof_load(CfAsof *a, FunctionCallInfo fcinfo, int first_arg)
 			usable[i] &= !nulls[i];
 		}
 	}
-	a->hash = palloc_extended(sizeof(uint32) * Max(n, 1), MCXT_ALLOC_HUGE);
-	a->ord = palloc_extended(sizeof(int) * Max(n, 1), MCXT_ALLOC_HUGE);
-	for (int i = 0; i < a->n; i++)
-	{
-		if (!usable[i])
-			continue;
-		a->hash[i] = cf_keys_hash(&a->keys[i * a->nkeys], a->key_types, a->nkeys);
-		a->ord[keep++] = i;
-	}
-	a->n = keep;
+	a->usable = usable;
+	a->n = 0;
+	for (int i = 0; i < a->ninput; i++)
+		a->n += usable[i];
+	for (int k = 0; k < a->nkeys; k++)
+		a->has_varlena_key |= a->key_types[k] != INT4OID && a->key_types[k] != INT8OID;
 }
 
-/* sort, find the groups and index them */
-static void
-cf_asof_index(CfAsof *a)
-{
-	int			g = 0;
-
-	CfSortItem *items = palloc_extended(sizeof(CfSortItem) * Max(a->n, 1), MCXT_ALLOC_HUGE);
-
-	a->key0_integer = a->nkeys > 0 && (a->key_types[0] == INT4OID || a->key_types[0] == INT8OID);
-	for (int p = 0; p < a->n; p++)
-	{
-		int			r = a->ord[p];
-
-		items[p].hash = a->hash[r];
-		items[p].row = r;
-		items[p].ts = a->ts[r];
-		items[p].key0 = !a->key0_integer ? 0
-			: a->key_types[0] == INT4OID ? DatumGetInt32(a->keys[r * a->nkeys])
-			: DatumGetInt64(a->keys[r * a->nkeys]);
-	}
-	cf_sort_asof = a;
-	qsort(items, a->n, sizeof(CfSortItem), cf_asof_cmp);
-	cf_sort_asof = NULL;
-	for (int p = 0; p < a->n; p++)
-		a->ord[p] = items[p].row;
-	pfree(items);
-	a->group_start = palloc_extended(sizeof(int) * (a->n + 1), MCXT_ALLOC_HUGE);
-	for (int p = 0; p < a->n; p++)
-	{
-		int			r = a->ord[p];
-		int			prev = p > 0 ? a->ord[p - 1] : -1;
-
-		if (p == 0 || a->hash[r] != a->hash[prev] ||
-			!cf_keys_eq(&a->keys[r * a->nkeys], &a->keys[prev * a->nkeys], a->key_types, a->nkeys))
-			a->group_start[g++] = p;
-	}
-	a->group_start[g] = a->n;
-	a->ngroups = g;
-	a->nslots = 16;
-	while (a->nslots < g * 2)
-		a->nslots *= 2;
-	a->slots = palloc_extended(sizeof(int) * a->nslots, MCXT_ALLOC_HUGE);
-	memset(a->slots, -1, sizeof(int) * a->nslots);
-	for (int i = 0; i < g; i++)
-	{
-		uint32		s = a->hash[a->ord[a->group_start[i]]] & (a->nslots - 1);
-
-		while (a->slots[s] >= 0)
-			s = (s + 1) & (a->nslots - 1);
-		a->slots[s] = i;
-	}
-}
-
+/* find the group of a key tuple; with "add", create it if missing */
 static int
-cf_asof_find_group(CfAsof *a, Datum *keys)
+cf_asof_group(CfAsof *a, Datum *keys, const Oid *types, uint32 h, int row, bool add)
 {
-	uint32		h = cf_keys_hash(keys, a->key_types, a->nkeys);
 	uint32		s = h & (a->nslots - 1);
 
 	for (;;)
 	{
-		int			g = a->slots[s];
-		int			r;
+		CfGroupSlot *slot = &a->slots[s];
 
-		if (g < 0)
-			return -1;
-		r = a->ord[a->group_start[g]];
-		if (a->hash[r] == h && cf_keys_eq(&a->keys[r * a->nkeys], keys, a->key_types, a->nkeys))
-			return g;
+		if (slot->group < 0)
+		{
+			if (!add)
+				return -1;
+			slot->group = a->ngroups;
+			slot->hash = h;
+			a->group_row[a->ngroups] = row;
+			return a->ngroups++;
+		}
+		if (slot->hash == h &&
+			cf_keys_eq_typed(&a->keys[a->group_row[slot->group] * a->nkeys], a->key_types,
+							 keys, types, a->nkeys))
+			return slot->group;
 		s = (s + 1) & (a->nslots - 1);
 	}
 }
 
-/* first sorted position of group g whose time is >= t, or -1 */
+/* (time, row) pairs in order */
 static int
+cf_ts_row_cmp(const void *x, const void *y)
+{
+	const TimestampTz *a = x;
+	const TimestampTz *b = y;
+
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	return a[1] < b[1] ? -1 : (a[1] > b[1] ? 1 : 0);
+}
+
+/* sort one group's positions [lo, hi) by time (insertion sort: groups are small) */
+static void
+cf_asof_sort_group(CfAsof *a, int lo, int hi)
+{
+	for (int i = lo + 1; i < hi; i++)
+	{
+		TimestampTz t = a->sorted_ts[i];
+		int			r = a->ord[i];
+		int			j = i - 1;
+
+		while (j >= lo && a->sorted_ts[j] > t)
+		{
+			a->sorted_ts[j + 1] = a->sorted_ts[j];
+			a->ord[j + 1] = a->ord[j];
+			j--;
+		}
+		a->sorted_ts[j + 1] = t;
+		a->ord[j + 1] = r;
+	}
+}
+
+/* a big group: sort (time, row) pairs with qsort */
+static void
+cf_asof_sort_big_group(CfAsof *a, int lo, int hi)
+{
+	int			n = hi - lo;
+	TimestampTz *pairs = palloc_extended(sizeof(TimestampTz) * 2 * n, MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+	{
+		pairs[2 * i] = a->sorted_ts[lo + i];
+		pairs[2 * i + 1] = a->ord[lo + i];
+	}
+	/* the row number breaks ties, so the order is stable */
+	qsort(pairs, n, sizeof(TimestampTz) * 2, cf_ts_row_cmp);
+	for (int i = 0; i < n; i++)
+	{
+		a->sorted_ts[lo + i] = pairs[2 * i];
+		a->ord[lo + i] = (int) pairs[2 * i + 1];
+	}
+	pfree(pairs);
+}
+
+/*
+ * Group the rows by key tuple (hash table, O(n)), lay the groups out one
+ * after another (counting sort), then sort each group by time.
+ */
+static void
+cf_asof_index(CfAsof *a)
+{
+	int		   *gid = palloc_extended(sizeof(int) * Max(a->ninput, 1), MCXT_ALLOC_HUGE);
+	int		   *fill;
+
+	a->nslots = 16;
+	while (a->nslots < a->n * 2)
+		a->nslots *= 2;
+	a->slots = palloc_extended(sizeof(CfGroupSlot) * a->nslots, MCXT_ALLOC_HUGE);
+	for (int s = 0; s < a->nslots; s++)
+		a->slots[s].group = -1;
+	a->group_row = palloc_extended(sizeof(int) * Max(a->n, 1), MCXT_ALLOC_HUGE);
+	a->group_start = palloc_extended(sizeof(int) * (a->n + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int r = 0; r < a->ninput; r++)
+	{
+		Datum	   *keys = &a->keys[r * a->nkeys];
+
+		if (!a->usable[r])
+			continue;
+		gid[r] = cf_asof_group(a, keys, a->key_types, cf_keys_hash(keys, a->key_types, a->nkeys), r, true);
+		a->group_start[gid[r] + 1]++;
+	}
+	for (int g = 0; g < a->ngroups; g++)
+		a->group_start[g + 1] += a->group_start[g];
+	fill = palloc_extended(sizeof(int) * Max(a->ngroups, 1), MCXT_ALLOC_HUGE);
+	memcpy(fill, a->group_start, sizeof(int) * a->ngroups);
+	a->ord = palloc_extended(sizeof(int) * Max(a->n, 1), MCXT_ALLOC_HUGE);
+	a->sorted_ts = palloc_extended(sizeof(TimestampTz) * Max(a->n, 1), MCXT_ALLOC_HUGE);
+	for (int r = 0; r < a->ninput; r++)
+	{
+		int			p;
+
+		if (!a->usable[r])
+			continue;
+		p = fill[gid[r]]++;
+		a->ord[p] = r;
+		a->sorted_ts[p] = a->ts[r];
+	}
+	for (int g = 0; g < a->ngroups; g++)
+	{
+		int			lo = a->group_start[g];
+		int			hi = a->group_start[g + 1];
+
+		if (hi - lo <= 32)
+			cf_asof_sort_group(a, lo, hi);
+		else
+			cf_asof_sort_big_group(a, lo, hi);
+	}
+	pfree(fill);
+	pfree(gid);
+}
+
+/* first sorted position of group g whose time is >= t, or -1 */
+static inline int
 cf_asof_bucket(CfAsof *a, int g, TimestampTz t)
 {
 	int			lo = a->group_start[g];
-	int			hi = a->group_start[g + 1];
+	int			end = a->group_start[g + 1];
+	int			hi = end;
 
 	while (lo < hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (a->ts[a->ord[mid]] < t)
+		if (a->sorted_ts[mid] < t)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < a->group_start[g + 1] ? lo : -1;
+	return lo < end ? lo : -1;
 }
 
 /* keep source row (values at "vals") in bucket "pos" if it is the latest there */
@@ -1263,18 +1304,17 @@ static void
 cf_asof_offer(CfAsof *a, int pos, TimestampTz ts, bool cnull, TimestampTz created,
 			  Datum *vals, bool *nulls)
 {
+	CfBucket   *b = &a->best[pos];
 	Datum	   *bv = &a->best_values[pos * a->nfeat];
 	bool	   *bn = &a->best_nulls[pos * a->nfeat];
 	MemoryContext old;
 
-	if (a->has_best[pos] &&
-		cf_version_cmp(ts, cnull, created, a->best_ts[pos], a->best_created_null[pos],
-					   a->best_created[pos]) < 0)
+	if (b->has && cf_version_cmp(ts, cnull, created, b->ts, b->cnull, b->created) < 0)
 		return;
 	old = MemoryContextSwitchTo(a->values_cxt);
 	for (int f = 0; f < a->nfeat; f++)
 	{
-		if (a->has_best[pos] && !bn[f] && !a->typbyval[f])
+		if (b->has && !bn[f] && !a->typbyval[f])
 			pfree(DatumGetPointer(bv[f]));
 		bn[f] = nulls[f];
 		if (nulls[f])
@@ -1287,10 +1327,10 @@ cf_asof_offer(CfAsof *a, int pos, TimestampTz ts, bool cnull, TimestampTz create
 			bv[f] = datumCopy(vals[f], false, a->typlen[f]);
 	}
 	MemoryContextSwitchTo(old);
-	a->has_best[pos] = true;
-	a->best_ts[pos] = ts;
-	a->best_created_null[pos] = cnull;
-	a->best_created[pos] = created;
+	b->has = true;
+	b->ts = ts;
+	b->cnull = cnull;
+	b->created = created;
 }
 
 /* the DestReceiver that the source query's executor feeds */
@@ -1299,6 +1339,7 @@ typedef struct CfAsofReceiver
 	DestReceiver pub;
 	CfAsof	   *asof;
 	Datum	   *keys;
+	Datum	   *last_keys;		/* integer keys of the previous row */
 } CfAsofReceiver;
 
 static bool
@@ -1330,7 +1371,8 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 		return true;
 	at = a->filter_created && created > ts ? created : ts;
 
-	MemoryContextReset(a->row_cxt);
+	if (a->has_varlena_key)
+		MemoryContextReset(a->row_cxt);
 	old = MemoryContextSwitchTo(a->row_cxt);
 	for (int k = 0; k < nk; k++)
 	{
@@ -1344,7 +1386,18 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 			: PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]));
 	}
 	MemoryContextSwitchTo(old);
-	g = cf_asof_find_group(a, r->keys);
+	/* sources are often stored key by key: the previous row's group, if the keys are the same */
+	if (a->last_group != -2 && cf_keys_eq_typed(r->keys, a->src_key_types, r->last_keys, a->src_key_types, nk))
+		g = a->last_group;
+	else
+	{
+		g = cf_asof_group(a, r->keys, a->src_key_types, cf_keys_hash(r->keys, a->src_key_types, nk), -1, false);
+		if (!a->has_varlena_key)
+		{
+			memcpy(r->last_keys, r->keys, sizeof(Datum) * nk);
+			a->last_group = g;
+		}
+	}
 	if (g < 0)
 		return true;
 	pos = cf_asof_bucket(a, g, at);
@@ -1365,17 +1418,33 @@ cf_asof_startup(DestReceiver *self, int operation, TupleDesc td)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("the source query returns %d columns, expected %d (keys, event and created timestamps, features)",
 						td->natts, a->nkeys + 2 + a->nfeat)));
+	a->src_key_types = palloc(sizeof(Oid) * Max(a->nkeys, 1));
 	for (int k = 0; k < a->nkeys; k++)
-		if (TupleDescAttr(td, k)->atttypid != a->key_types[k])
+	{
+		Oid			t = TupleDescAttr(td, k)->atttypid;
+
+		a->src_key_types[k] = t;
+		if (t != a->key_types[k] && !(cf_is_int_type(t) && cf_is_int_type(a->key_types[k])))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("source column %d has type %s, but the entity key has type %s", k + 1,
 							format_type_be(TupleDescAttr(td, k)->atttypid), format_type_be(a->key_types[k]))));
+	}
 	for (int i = 0; i < 2; i++)
 		if (TupleDescAttr(td, a->nkeys + i)->atttypid != TIMESTAMPTZOID)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("source column %d must be timestamptz", a->nkeys + i + 1)));
+	for (int f = 0; f < a->nfeat; f++)
+	{
+		Oid			t = TupleDescAttr(td, a->nkeys + 2 + f)->atttypid;
+
+		if (t != a->feat_types[f])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source column %d has type %s, but the column definition list says %s",
+							a->nkeys + 3 + f, format_type_be(t), format_type_be(a->feat_types[f]))));
+	}
 }
 
 static void
@@ -1390,6 +1459,8 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 	CfAsofReceiver r;
 	SPIExecuteOptions opts;
 	ParamListInfo params = makeParamList(2);
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	SPIPlanPtr	plan;
 	int			rc;
 
 	memset(&r, 0, sizeof(r));
@@ -1400,6 +1471,8 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 	r.pub.mydest = DestNone;
 	r.asof = a;
 	r.keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	r.last_keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	a->last_group = -2;			/* none yet */
 
 	params->numParams = 2;
 	params->params[0].value = TimestampTzGetDatum(upper);
@@ -1415,7 +1488,14 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 	opts.params = params;
 	opts.read_only = true;
 	opts.dest = (DestReceiver *) &r;
-	rc = SPI_execute_extended(source_sql, &opts);
+	/* the scan may run in parallel workers; our receiver runs in the leader */
+	plan = SPI_prepare_cursor(source_sql, 2, argtypes, CURSOR_OPT_PARALLEL_OK);
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the source query of feast._point_in_time_join is invalid: %s",
+						SPI_result_code_string(SPI_result))));
+	rc = SPI_execute_plan_extended(plan, &opts);
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1439,14 +1519,14 @@ cf_asof_answers(CfAsof *a, Interval *ttl)
 		{
 			int			r = a->ord[p];
 
-			if (a->has_best[p] &&
-				(cur < 0 || cf_version_cmp(a->best_ts[p], a->best_created_null[p], a->best_created[p],
-										   a->best_ts[cur], a->best_created_null[cur],
-										   a->best_created[cur]) >= 0))
+			if (a->best[p].has &&
+				(cur < 0 || cf_version_cmp(a->best[p].ts, a->best[p].cnull, a->best[p].created,
+										   a->best[cur].ts, a->best[cur].cnull,
+										   a->best[cur].created) >= 0))
 				cur = p;
 			if (cur < 0)
 				continue;
-			if (ttl != NULL && a->best_ts[cur] < cf_minus_ttl(a->ts[r], ttl))
+			if (ttl != NULL && a->best[cur].ts < cf_minus_ttl(a->sorted_ts[p], ttl))
 				continue;
 			answer[r] = cur;
 		}
@@ -1484,14 +1564,41 @@ cf_asof_alloc_best(CfAsof *a, TupleDesc out)
 	a->nfeat = out->natts;
 	a->typlen = palloc(sizeof(int16) * Max(a->nfeat, 1));
 	a->typbyval = palloc(sizeof(bool) * Max(a->nfeat, 1));
+	a->feat_types = palloc(sizeof(Oid) * Max(a->nfeat, 1));
 	for (int f = 0; f < a->nfeat; f++)
-		get_typlenbyval(TupleDescAttr(out, f)->atttypid, &a->typlen[f], &a->typbyval[f]);
-	a->has_best = palloc_extended(sizeof(bool) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	a->best_ts = palloc_extended(sizeof(TimestampTz) * n, MCXT_ALLOC_HUGE);
-	a->best_created = palloc_extended(sizeof(TimestampTz) * n, MCXT_ALLOC_HUGE);
-	a->best_created_null = palloc_extended(sizeof(bool) * n, MCXT_ALLOC_HUGE);
+	{
+		a->feat_types[f] = TupleDescAttr(out, f)->atttypid;
+		get_typlenbyval(a->feat_types[f], &a->typlen[f], &a->typbyval[f]);
+	}
+	a->best = palloc_extended(sizeof(CfBucket) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	a->best_values = palloc_extended(sizeof(Datum) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
 	a->best_nulls = palloc_extended(sizeof(bool) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
+}
+
+/*
+ * Like InitMaterializedSRF, but the tuplestore may hold all the answers in
+ * memory: they are in memory already, and spilling them to disk only to
+ * read them back at once would cost more than it saves.
+ */
+static void
+cf_asof_init_result(FunctionCallInfo fcinfo, int nrows)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	int64		kb;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize) || rsinfo->expectedDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feast._point_in_time_join() must be called in FROM with a column definition list")));
+	kb = (int64) nrows * (32 + 16 * rsinfo->expectedDesc->natts) / 1024 + 1024;
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = CreateTupleDescCopy(rsinfo->expectedDesc);
+	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false,
+											  (int) Min(Max(kb, work_mem), MAX_KILOBYTES));
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -1520,7 +1627,6 @@ cfeast_point_in_time_join(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("source_sql must not be null")));
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	join_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast point-in-time join",
 									 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(join_cxt);
@@ -1533,6 +1639,7 @@ cfeast_point_in_time_join(PG_FUNCTION_ARGS)
 	a->row_cxt = AllocSetContextCreate(join_cxt, "cfeast join row", ALLOCSET_SMALL_SIZES);
 	t0 = GetCurrentTimestamp();
 	cf_asof_load(a, fcinfo, 4);
+	cf_asof_init_result(fcinfo, a->ninput);
 	cf_asof_alloc_best(a, rsinfo->setDesc);
 	t1 = GetCurrentTimestamp();
 	if (a->n == 0)
@@ -1543,8 +1650,8 @@ cfeast_point_in_time_join(PG_FUNCTION_ARGS)
 		t2 = GetCurrentTimestamp();
 		for (int i = 0; i < a->n; i++)
 		{
-			upper = Max(upper, a->ts[a->ord[i]]);
-			lower = Min(lower, a->ts[a->ord[i]]);
+			upper = Max(upper, a->sorted_ts[i]);
+			lower = Min(lower, a->sorted_ts[i]);
 		}
 		lower = ttl != NULL ? cf_minus_ttl(lower, ttl) : DT_NOBEGIN;
 		if (a->has_lower)

@@ -34,13 +34,18 @@ extern CfSourceSpec *cf_source_spec(CfView *view);
  * SELECT keys, event_timestamp, created_timestamp, features FROM the
  * relation, keys and features cast to their dtypes, timestamps as
  * timestamptz; $1 bounds the event time from above, $2 (if "lower") from
- * below.  feat_idx lists the features wanted (NULL: all).
+ * below.  feat_idx lists the features wanted (NULL: all).  Without
+ * exact_key_types, integer keys keep their own width (the as-of join
+ * compares integers by value).
  */
-extern char *cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower);
+extern char *cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower,
+							  bool exact_key_types);
 
-/* hash / compare a join-key tuple of types int4, int8, text or bytea */
+/* hash / compare a join-key tuple of types int2, int4, int8 (by value), text or bytea */
 extern uint32 cf_keys_hash(const Datum *keys, const Oid *types, int nkeys);
 extern bool cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys);
+extern bool cf_keys_eq_typed(const Datum *a, const Oid *atypes, const Datum *b, const Oid *btypes,
+							 int nkeys);
 extern void cf_check_key_type(Oid type, const char *what);
 
 /* (ts, created) ordering of the write rule: NULL created is oldest */

@@ -310,7 +310,7 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 	opts.params = params;
 	opts.read_only = false;
 	opts.dest = (DestReceiver *) &r;
-	rc = SPI_execute_extended(cf_source_select(spec, spec->view->nfeatures, NULL, true), &opts);
+	rc = SPI_execute_extended(cf_source_select(spec, spec->view->nfeatures, NULL, true, true), &opts);
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)	/* UTILITY: rows went to our receiver */
 		elog(ERROR, "cfeast: reading the batch source of \"%s\" failed: %s", spec->view->name,
 			 SPI_result_code_string(rc));
@@ -474,7 +474,7 @@ cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
  * ------------------------------------------------------------------------
  */
 
-/* the views named, or every online view; each must be online */
+/* the views named, or every online view with a batch source; each must be online */
 static List *
 cf_materialize_views(ArrayType *names)
 {
@@ -484,8 +484,10 @@ cf_materialize_views(ArrayType *names)
 
 	if (names == NULL)
 	{
-		if (SPI_execute("SELECT v.name FROM feast.feature_views AS v WHERE v.online ORDER BY v.name",
-						true, 0) != SPI_OK_SELECT)
+		/* views fed only by pushes (no batch source) have nothing to materialize */
+		if (SPI_execute("SELECT v.name FROM feast.feature_views AS v "
+						" WHERE v.online AND (feast._view_batch_source(v.name)).name IS NOT NULL "
+						" ORDER BY v.name", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "reading the cfeast registry failed");
 		for (uint64 i = 0; i < SPI_processed; i++)
 			vnames = lappend(vnames, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
