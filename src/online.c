@@ -16,6 +16,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
+#include "historical.h"
 
 #include <math.h>
 
@@ -1235,12 +1236,8 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 		TimestampTz now = GetCurrentTransactionStartTimestamp();
 
 		rv->has_cutoff = true;
-		/* a ttl in months or days follows the calendar (and TimeZone), as in SQL */
-		if (view->ttl.month != 0 || view->ttl.day != 0 ||
-			pg_sub_s64_overflow(now, view->ttl.time, &rv->cutoff))
-			rv->cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-																 TimestampTzGetDatum(now),
-																 IntervalPGetDatum(&view->ttl)));
+		/* the ttl is a fixed length (a day is 24 hours), exactly as the point-in-time join takes it */
+		rv->cutoff = cf_minus_ttl(now, &view->ttl);
 	}
 	if (many)
 	{
