@@ -72,6 +72,15 @@ same=$(Q -c "SELECT count(*) FROM feast_online.bench o JOIN hand h USING (driver
              WHERE (o.f1, o.f10, o.event_timestamp) = (h.f1, h.f10, h.event_timestamp)")
 echo "identical rows in both tables: $same of $ROWS"
 
+# the same three passes through the SQL path alone (cfeast.direct_write = off)
+Q -c "TRUNCATE feast_online.bench" >/dev/null
+s1=$(PGOPTIONS="-c cfeast.direct_write=off" run_batches 1 "$CF")
+s2=$(PGOPTIONS="-c cfeast.direct_write=off" run_batches 2 "$CF")
+s3=$(PGOPTIONS="-c cfeast.direct_write=off" run_batches 1 "$CF")
+report "  SQL path only: fresh keys" "$s1" "$h1"
+report "  SQL path only: updates" "$s2" "$h2"
+report "  SQL path only: stale rows" "$s3" "$h3"
+
 # single-row pushes under pgbench, simple protocol for both, the same JSON text for both
 # (ISO timestamps from random days and hours, so some pushes update and some are stale)
 ROW='[{"driver_id": :k, "event_timestamp": "2024-05-:d :h:00:00Z", "f1": 0.1, "f2": 0.2, "f3": 0.3, "f4": 0.4, "f5": 0.5, "f6": 0.6, "f7": 0.7, "f8": 0.8, "f9": 0.9, "f10": 1.0}]'
