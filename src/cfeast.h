@@ -132,6 +132,8 @@ extern void cf_cache_keep_plan(SPIPlanPtr plan);
 extern void cf_cache_pin(void);
 extern void cf_cache_unpin(void);
 extern void cf_registry_init(void);
+/* field_mapping {"source column": "field"} read backwards: the column feeding "field" */
+extern char *cf_mapped_column(Jsonb *mapping, const char *field);
 
 /* ---------- in push.c ---------- */
 

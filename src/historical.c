@@ -174,30 +174,6 @@ cf_minus_ttl(TimestampTz t, const Interval *ttl)
  * ------------------------------------------------------------------------
  */
 
-/* field_mapping {"source column": "field"} read backwards: field -> column */
-static char *
-cf_source_column(Jsonb *mapping, const char *field)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	if (mapping == NULL)
-		return pstrdup(field);
-	it = JsonbIteratorInit(&mapping->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE && v.type == jbvString &&
-				 strlen(field) == v.val.string.len &&
-				 memcmp(field, v.val.string.val, v.val.string.len) == 0)
-			return key;
-	}
-	return pstrdup(field);
-}
-
 /* the type of column "col" of the source relation, or an error naming it */
 static Oid
 cf_source_column_type(CfSourceSpec *s, const char *col, const char *what)
@@ -267,9 +243,9 @@ cf_source_spec(CfView *view)
 	s->key_cols = palloc(sizeof(char *) * Max(view->nkeys, 1));
 	s->feature_cols = palloc(sizeof(char *) * Max(view->nfeatures, 1));
 	for (int k = 0; k < view->nkeys; k++)
-		s->key_cols[k] = cf_source_column(mapping, view->key_names[k]);
+		s->key_cols[k] = cf_mapped_column(mapping, view->key_names[k]);
 	for (int f = 0; f < view->nfeatures; f++)
-		s->feature_cols[f] = cf_source_column(mapping, view->feature_names[f]);
+		s->feature_cols[f] = cf_mapped_column(mapping, view->feature_names[f]);
 	return s;
 }
 

@@ -352,7 +352,7 @@ cf_source_field(CfPushSource *src, int *maxfields, const char *name, CfDtype t,
 }
 
 /* field_mapping {"source column": "field"} read backwards: field -> column */
-static char *
+char *
 cf_mapped_column(Jsonb *mapping, const char *field)
 {
 	JsonbIterator *it;

@@ -337,17 +337,16 @@ static const double cf_pow10[] = {
 };
 
 /*
- * Exact fast path (Clinger): a mantissa below 2^53 scaled by 10^e with
- * |e| <= 22 is one correctly rounded IEEE operation.  Returns false when
- * the number needs the general path.
+ * The number as m * 10^e10 with m an integer without trailing decimal
+ * zeros; false if m does not fit in 64 bits.  Zero gives m = 0.
  */
 static bool
-cf_numeric_to_double_fast(const CfNumParts *p, double *out)
+cf_decimal_parts(const CfNumParts *p, uint64 *m, int *e10)
 {
-	uint64		m = 0;
 	int			n = p->ndigits;
-	int			e10;
-	double		d;
+	int			last;
+	int			last_digits = 4;
+	uint64		acc = 0;
 
 	if (p->truncated)
 		return false;
@@ -355,17 +354,46 @@ cf_numeric_to_double_fast(const CfNumParts *p, double *out)
 		n--;
 	if (n == 0)
 	{
-		*out = 0.0;
+		*m = 0;
+		*e10 = 0;
 		return true;
 	}
-	if (n > 4)
+	if (n > 5)
 		return false;
-	for (int i = 0; i < n; i++)
-		m = m * CF_NBASE + p->digits[i];
-	if (m > (UINT64CONST(1) << 53))
+	last = p->digits[n - 1];
+	while (last % 10 == 0)
+	{
+		last /= 10;
+		last_digits--;
+	}
+	for (int i = 0; i < n - 1; i++)
+		acc = acc * CF_NBASE + p->digits[i];
+	for (int i = 0; i < last_digits; i++)
+	{
+		if (acc > PG_UINT64_MAX / 10)
+			return false;
+		acc *= 10;
+	}
+	if (acc > PG_UINT64_MAX - last)
 		return false;
-	e10 = 4 * (p->weight - (n - 1));
-	if (e10 < -22 || e10 > 22)
+	*m = acc + last;
+	*e10 = 4 * (p->weight - (n - 1)) + (4 - last_digits);
+	return true;
+}
+
+/*
+ * Exact fast path (Clinger): a mantissa below 2^53 scaled by 10^e with
+ * |e| <= 22 is one correctly rounded IEEE operation.  Returns false when
+ * the number needs another path.
+ */
+static bool
+cf_numeric_to_double_fast(const CfNumParts *p, double *out)
+{
+	uint64		m;
+	int			e10;
+	double		d;
+
+	if (!cf_decimal_parts(p, &m, &e10) || m > (UINT64CONST(1) << 53) || e10 < -22 || e10 > 22)
 		return false;
 	d = (double) m;
 	d = e10 >= 0 ? d * cf_pow10[e10] : d / cf_pow10[-e10];
@@ -379,28 +407,11 @@ static const float cf_pow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f
 static bool
 cf_numeric_to_float_fast(const CfNumParts *p, float *out)
 {
-	uint64		m = 0;
-	int			n = p->ndigits;
+	uint64		m;
 	int			e10;
 	float		f;
 
-	if (p->truncated)
-		return false;
-	while (n > 0 && p->digits[n - 1] == 0)
-		n--;
-	if (n == 0)
-	{
-		*out = 0.0f;
-		return true;
-	}
-	if (n > 2)
-		return false;
-	for (int i = 0; i < n; i++)
-		m = m * CF_NBASE + p->digits[i];
-	if (m > (UINT64CONST(1) << 24))
-		return false;
-	e10 = 4 * (p->weight - (n - 1));
-	if (e10 < -10 || e10 > 10)
+	if (!cf_decimal_parts(p, &m, &e10) || m > (UINT64CONST(1) << 24) || e10 < -10 || e10 > 10)
 		return false;
 	f = (float) m;
 	f = e10 >= 0 ? f * cf_pow10f[e10] : f / cf_pow10f[-e10];
@@ -427,43 +438,14 @@ static const long double cf_pow10l[] = {
 static bool
 cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
 {
-	uint64		m = 0;
-	int			n = p->ndigits;
+	uint64		m;
 	int			e10;
 	int			ex;
 	long double x;
 	uint64		mant;
 	uint64		low = (UINT64CONST(1) << (64 - bits)) - 1;
-	int			last;
-	int			last_digits = 4;
 
-	if (p->truncated)
-		return false;
-
-	while (n > 0 && p->digits[n - 1] == 0)
-		n--;
-	if (n == 0 || n > 5)
-		return false;
-	/* drop the last group's trailing decimal zeros: 0.12345678901234567 fits in 64 bits */
-	last = p->digits[n - 1];
-	while (last % 10 == 0)
-	{
-		last /= 10;
-		last_digits--;
-	}
-	for (int i = 0; i < n - 1; i++)
-		m = m * CF_NBASE + p->digits[i];
-	for (int i = 0; i < last_digits; i++)
-	{
-		if (m > PG_UINT64_MAX / 10)
-			return false;
-		m *= 10;
-	}
-	if (m > PG_UINT64_MAX - last)
-		return false;
-	m += last;
-	e10 = 4 * (p->weight - (n - 1)) + (4 - last_digits);
-	if (e10 < -27 || e10 > 27)
+	if (!cf_decimal_parts(p, &m, &e10) || m == 0 || e10 < -27 || e10 > 27)
 		return false;
 	x = (long double) m;
 	x = e10 >= 0 ? x * cf_pow10l[e10] : x / cf_pow10l[-e10];
