@@ -210,7 +210,8 @@ check_free(Check *ck)
 /*
  * SQLSTATE -> HTTP status, as Feast's server answers: an unknown push source
  * is 422, an unknown view/feature/service 404, no privilege 403, bad data
- * (class 22) 422, the database unreachable 503, anything else 500.
+ * (class 22) 422, the database unreachable or the query cancelled (class
+ * 57: shutdown, statement_timeout) 503, anything else 500.
  */
 int
 cfs_status_for(CfsEndpoint ep, const CfsError *err)
@@ -219,8 +220,8 @@ cfs_status_for(CfsEndpoint ep, const CfsError *err)
 
 	if (err->status)
 		return err->status;
-	if (strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0)
-		return 503;
+	if (strncmp(s, "08", 2) == 0 || strncmp(s, "57", 2) == 0)
+		return 503;				/* unreachable, shutting down, or the query cancelled */
 	if (strcmp(s, "42501") == 0)
 		return 403;
 	if (strcmp(s, "42704") == 0)

@@ -364,29 +364,41 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	return d;
 }
 
-/*
- * Stop taking connections, let the requests in flight finish (up to
- * drain_ms), then close everything.
- */
-void
-cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
+/* wait up to ms for the requests in flight to finish; true if they did */
+static bool
+wait_in_flight(int ms)
 {
-	MHD_socket	fd;
 	int			waited = 0;
 
-	atomic_store(&shutting_down, true);
-	fd = MHD_quiesce_daemon(d);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
-	while (atomic_load(&in_flight) > 0 && waited < drain_ms)
+	while (atomic_load(&in_flight) > 0 && waited < ms)
 	{
 		struct timespec ts = {0, 10 * 1000000L};
 
 		nanosleep(&ts, NULL);
 		waited += 10;
 	}
-	if (atomic_load(&in_flight) > 0)
-		fprintf(stderr, "cfeast-server: %d requests still running after %d ms, closing them\n",
-				atomic_load(&in_flight), drain_ms);
+	return atomic_load(&in_flight) == 0;
+}
+
+/*
+ * Stop taking connections, let the requests in flight finish (up to
+ * drain_ms; then their queries are cancelled), then close everything.
+ */
+void
+cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
+{
+	MHD_socket	fd;
+
+	atomic_store(&shutting_down, true);
+	fd = MHD_quiesce_daemon(d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	if (!wait_in_flight(drain_ms))
+	{
+		/* cancelled queries end at once; give their error replies time to go out */
+		fprintf(stderr, "cfeast-server: %d requests still running after %d ms, cancelled %d queries\n",
+				atomic_load(&in_flight), drain_ms, cfs_pool_cancel_busy());
+		(void) wait_in_flight(2000);
+	}
 	MHD_stop_daemon(d);
 }

@@ -26,6 +26,7 @@
 struct CfsConn
 {
 	PGconn	   *conn;
+	PGcancel   *cancel;			/* for cfs_pool_cancel_busy; changed under pool.lock */
 	bool		busy;
 	bool		prepared[CFS_N_STMTS];
 	char		schema[140];	/* quoted extension schema plus ".", or "" */
@@ -168,6 +169,20 @@ find_schema(CfsConn *c)
 	PQclear(res);
 }
 
+/* replace the slot's cancel handle (the stopping thread may be reading it) */
+static void
+set_cancel(CfsConn *c, PGcancel *cancel)
+{
+	PGcancel   *old;
+
+	pthread_mutex_lock(&pool.lock);
+	old = c->cancel;
+	c->cancel = cancel;
+	pthread_mutex_unlock(&pool.lock);
+	if (old)
+		PQfreeCancel(old);
+}
+
 /* (re)open one connection; naive timestamps are read as UTC, as Feast does */
 static bool
 connect_slot(CfsConn *c, CfsError *err)
@@ -178,6 +193,7 @@ connect_slot(CfsConn *c, CfsError *err)
 	const char *vals[] = {"5", "cfeast-server", pool.dsn, "UTF8", NULL};
 	PGresult   *res;
 
+	set_cancel(c, NULL);
 	if (c->conn)
 		PQfinish(c->conn);
 	memset(c->prepared, 0, sizeof(c->prepared));
@@ -190,6 +206,7 @@ connect_slot(CfsConn *c, CfsError *err)
 		return false;
 	}
 	PQsetNoticeProcessor(c->conn, log_notice, NULL);
+	set_cancel(c, PQgetCancel(c->conn));
 	res = PQexec(c->conn, "SELECT pg_catalog.set_config('timezone', 'UTC', false)");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
@@ -263,13 +280,35 @@ cfs_pool_close(void)
 	pthread_mutex_lock(&pool.lock);
 	for (i = 0; i < pool.size; i++)
 	{
+		if (pool.slots[i].cancel)
+			PQfreeCancel(pool.slots[i].cancel);
 		if (pool.slots[i].conn)
 			PQfinish(pool.slots[i].conn);
+		pool.slots[i].cancel = NULL;
 		pool.slots[i].conn = NULL;
 	}
 	pthread_mutex_unlock(&pool.lock);
 	free(pool.slots);
 	pool.slots = NULL;
+}
+
+/* on shutdown, past the drain time: cancel the queries still running */
+int
+cfs_pool_cancel_busy(void)
+{
+	char		errbuf[256];
+	int			n = 0,
+				i;
+
+	pthread_mutex_lock(&pool.lock);
+	for (i = 0; i < pool.size; i++)
+	{
+		if (pool.slots[i].busy && pool.slots[i].cancel &&
+			PQcancel(pool.slots[i].cancel, errbuf, sizeof(errbuf)))
+			n++;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return n;
 }
 
 /* take a free connection (one already open if any), waiting up to wait_ms */
@@ -295,7 +334,8 @@ take_slot(void)
 		{
 			if (pool.slots[i].busy)
 				continue;
-			if (found == NULL || (found->conn == NULL && pool.slots[i].conn != NULL))
+			/* prefer one that is open (its cancel handle is set under the lock) */
+			if (found == NULL || (found->cancel == NULL && pool.slots[i].cancel != NULL))
 				found = &pool.slots[i];
 		}
 		if (found)

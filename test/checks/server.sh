@@ -3,7 +3,8 @@
 # free port of 127.0.0.1 next to the throwaway cluster and drives every
 # endpoint with curl: success paths, every error status, malformed and
 # oversized bodies, a role without privileges, the database going away and
-# coming back, and a graceful stop on SIGTERM with a request in flight.
+# coming back, a graceful stop on SIGTERM with a request in flight, and a
+# stop whose drain timeout cancels the query still running.
 #
 # Needs PGHOST/PGPORT/PGUSER, CF_ROOT, CF_TMP, CF_PGBIN (test/run-all.sh sets
 # them).  CFEAST_SERVER_WRAPPER runs the server under a tool, e.g.
@@ -71,7 +72,7 @@ start_server() {
 	SERVER_PIDS+=("$PID")
 	PORT=
 	for i in $(seq 1 300); do
-		PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/$name.err")
+		PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/$name.err" 2>/dev/null)
 		[ -n "$PORT" ] && return 0
 		kill -0 "$PID" 2>/dev/null || break
 		sleep 0.1
@@ -437,6 +438,39 @@ grep -q 'SIGTERM received' "$W/main.err" && grep -q 'stopped' "$W/main.err" && o
 curl -s -o /dev/null "http://127.0.0.1:$URLPORT/health" && bad "server still answers after SIGTERM" ||
 	ok "port closed after SIGTERM"
 wait "${BG_PIDS[@]}" 2>/dev/null
+BG_PIDS=()
+SERVER_PIDS=()
+
+# ------------------------------------------------------------------ past the drain timeout, queries are cancelled
+start_server drain "$DSN" --pool 1 --drain-timeout 1 || bad "drain server did not start"
+DRAIN_PID=$PID
+psql -XAtq -d "$DB" -c "BEGIN; LOCK TABLE feast_online.driver_hourly_stats; SELECT pg_sleep(6); COMMIT;" >/dev/null &
+LOCKER=$!
+BG_PIDS+=($LOCKER)
+for i in $(seq 1 50); do
+	[ "$(q -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'driver_hourly_stats' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
+	sleep 0.05
+done
+curl -s -o "$W/drain.body" -w '%{http_code}' --data-binary "$PUSH" "http://127.0.0.1:$PORT/push" >"$W/drain.status" &
+CURL_PID=$!
+BG_PIDS+=($CURL_PID)
+sleep 0.3
+T0=$(date +%s%N)
+kill -TERM "$DRAIN_PID"
+wait "$DRAIN_PID"
+rc=$?
+T1=$(date +%s%N)
+wait "$CURL_PID"
+[ $rc = 0 ] && ok "drain: server exits 0" || bad "drain: exit status $rc"
+[ $(((T1 - T0) / 1000000)) -lt 4000 ] && ok "drain: stopped after the drain timeout, not the lock" ||
+	bad "drain: took $(((T1 - T0) / 1000000)) ms"
+[ "$(cat "$W/drain.status")" = 503 ] && grep -q '"sqlstate":"57014"' "$W/drain.body" &&
+	ok "drain: the request still running got 503, query cancelled (57014)" ||
+	bad "drain: request got $(cat "$W/drain.status") $(cat "$W/drain.body")"
+grep -q 'cancelled 1 queries' "$W/drain.err" && ok "drain: cancellation logged" || bad "drain log: $(cat "$W/drain.err")"
+kill "$LOCKER" 2>/dev/null
+q -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'BEGIN; LOCK TABLE%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$LOCKER" 2>/dev/null
 BG_PIDS=()
 SERVER_PIDS=()
 
