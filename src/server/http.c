@@ -346,12 +346,13 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	}
 	else
 		inet_ntop(AF_INET, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, addr, sizeof(addr));
-	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+	/* the port is in the address too; MHD only names it in its own messages */
+	d = MHD_start_daemon(flags, ntohs(((struct sockaddr_in *) ai->ai_addr)->sin_port), NULL, NULL,
+						 on_request, NULL,
 						 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 						 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 						 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
 						 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
-						 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 						 MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (d == NULL)
