@@ -120,6 +120,15 @@ expect_sql() {
 	r=$(q -c "$2" 2>&1)
 	if [ "$r" = "$3" ]; then ok "$1"; else bad "$1: $2 gave '$r', expected '$3'"; fi
 }
+# wait until a cfeast-server connection waits on a lock (the request is in flight)
+wait_lock_waiter() {
+	local i
+	for i in $(seq 1 200); do
+		[ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cfeast-server' AND wait_event_type = 'Lock'")" -ge 1 ] && return 0
+		sleep 0.05
+	done
+	bad "no request of the server waits on the lock"
+}
 has_header() { printf '%s\n' "$HEADERS" | grep -qi "^$1\$"; }
 
 # ------------------------------------------------------------------ set up
@@ -425,7 +434,7 @@ done
 curl -s -o "$W/inflight.body" -w '%{http_code}' --data-binary "$PUSH" "http://127.0.0.1:$URLPORT/push" >"$W/inflight.status" &
 BG_PIDS+=($!)
 CURL_PID=$!
-sleep 0.3
+wait_lock_waiter
 kill -TERM "$MAIN_PID"
 wait "$CURL_PID"
 [ "$(cat "$W/inflight.status")" = 200 ] && ok "request in flight at SIGTERM completes (200)" ||
@@ -454,7 +463,7 @@ done
 curl -s -o "$W/drain.body" -w '%{http_code}' --data-binary "$PUSH" "http://127.0.0.1:$PORT/push" >"$W/drain.status" &
 CURL_PID=$!
 BG_PIDS+=($CURL_PID)
-sleep 0.3
+wait_lock_waiter
 T0=$(date +%s%N)
 kill -TERM "$DRAIN_PID"
 wait "$DRAIN_PID"
