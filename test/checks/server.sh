@@ -386,6 +386,28 @@ kill -TERM "$READER_PID"
 wait "$READER_PID"
 rc=$?
 [ $rc = 0 ] && ok "reader server stopped cleanly" || bad "reader server exit status $rc"
+
+# ------------------------------------------------------------------ settings from the environment; a flag wins
+CFEAST_DSN="$DSN" CFEAST_LISTEN=127.0.0.1:0 CFEAST_POOL=1 CFEAST_MAX_BODY=1k \
+	$WRAP ./cfeast-server --max-body 2k >"$W/env.access" 2>"$W/env.err" &
+ENV_PID=$!
+SERVER_PIDS+=("$ENV_PID")
+for i in $(seq 1 300); do
+	grep -q 'listening on' "$W/env.err" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q 'listening on http://127\.0\.0\.1:[0-9]* (pool 1, max body 2048 bytes)' "$W/env.err" &&
+	ok "CFEAST_DSN, CFEAST_LISTEN, CFEAST_POOL taken; --max-body wins over CFEAST_MAX_BODY" ||
+	bad "environment settings: $(cat "$W/env.err")"
+URLPORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/env.err")
+call GET /health
+expect "server configured from the environment: health" 200
+head -c 2100 "$BIG" >"$W/env.json"
+call POST /push "@$W/env.json"
+expect "server configured from the environment: body over 2k" 413
+kill -TERM "$ENV_PID"
+wait "$ENV_PID"
+SERVER_PIDS=("$MAIN_PID")
 URLPORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/main.err")
 
 # ------------------------------------------------------------------ many at once (pool of 2)
