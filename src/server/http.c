@@ -54,6 +54,15 @@ client_address(struct MHD_Connection *conn, char *buf, size_t len)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, buf, len);
 }
 
+/* for the access log: no control characters or quotes from the client */
+static void
+log_safe(char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char) *s < 0x20 || *s == 0x7f || *s == '"' || *s == '\\')
+			*s = '?';
+}
+
 static Request *
 request_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -64,6 +73,8 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	req->url = strdup(url);
+	log_safe(req->url);
+	log_safe(req->method);
 	client_address(conn, req->client, sizeof(req->client));
 	atomic_fetch_add(&in_flight, 1);
 	return req;
