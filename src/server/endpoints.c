@@ -104,7 +104,7 @@ field_rows(Check *ck, const char *field, bool lists_only)
 
 /*
  * A list of strings as a PostgreSQL text[] literal (malloc'd), or NULL when
- * absent or null.  *bad is set when it is not a list of strings.
+ * absent, null or not a list of strings.  *present: a list was given.
  */
 static char *
 field_text_array(Check *ck, const char *field, bool *present)
@@ -158,13 +158,12 @@ field_text_array(Check *ck, const char *field, bool *present)
 	return lit;
 }
 
-/* parse the body; false (reply set to 422) if it is not a JSON object */
+/* parse the body; false if it is not a JSON object (recorded for check_end) */
 static bool
-check_begin(Check *ck, const char *body, size_t len, CfsReply *reply)
+check_begin(Check *ck, const char *body, size_t len)
 {
 	json_error_t jerr;
 
-	(void) reply;
 	ck->errors = json_array();
 	/* numbers as doubles: a too-big integer is PostgreSQL's to judge, not ours */
 	ck->root = json_loadb(body, len, JSON_DECODE_INT_AS_REAL, &jerr);
@@ -400,7 +399,7 @@ cfs_handle_push(const char *body, size_t len, CfsReply *reply)
 			   *to_copy = NULL;
 	PGresult   *res;
 
-	if (check_begin(&ck, body, len, reply))
+	if (check_begin(&ck, body, len))
 	{
 		source = field_string(&ck, "push_source_name", true, false);
 		field_rows(&ck, "df", false);
@@ -442,7 +441,7 @@ cfs_handle_read(const char *body, size_t len, CfsReply *reply)
 				have_features = false;
 	PGresult   *res;
 
-	if (check_begin(&ck, body, len, reply))
+	if (check_begin(&ck, body, len))
 	{
 		field_rows(&ck, "entities", true);
 		features = field_text_array(&ck, "features", &have_features);
@@ -503,7 +502,7 @@ cfs_handle_write(const char *body, size_t len, CfsReply *reply)
 	char	   *view_copy = NULL;
 	PGresult   *res;
 
-	if (check_begin(&ck, body, len, reply))
+	if (check_begin(&ck, body, len))
 	{
 		view = field_string(&ck, "feature_view_name", true, false);
 		field_rows(&ck, "df", false);
@@ -565,7 +564,7 @@ cfs_handle_materialize(const char *body, size_t len, bool incremental, CfsReply 
 	bool		have_views;
 	PGresult   *res;
 
-	if (check_begin(&ck, body, len, reply))
+	if (check_begin(&ck, body, len))
 	{
 		if (!incremental)
 			start = field_string(&ck, "start_ts", true, false);

@@ -12,6 +12,7 @@
  * the next request tries again.
  *-------------------------------------------------------------------------
  */
+#define _GNU_SOURCE				/* vasprintf */
 #include "server.h"
 
 #include <errno.h>
@@ -97,15 +98,17 @@ void
 cfs_error_set(CfsError *err, int status, const char *sqlstate, const char *fmt,...)
 {
 	va_list		ap;
-	char		buf[1024];
+	char	   *buf = NULL;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (vasprintf(&buf, fmt, ap) < 0)
+		buf = NULL;
 	va_end(ap);
 	cfs_error_free(err);
 	err->status = status;
 	snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", sqlstate ? sqlstate : "");
-	err->message = dup_message(buf);
+	err->message = dup_message(buf ? buf : "out of memory");
+	free(buf);
 }
 
 void
