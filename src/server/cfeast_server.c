@@ -6,15 +6,17 @@
  *	  cfeast-server --dsn CONNINFO --listen HOST:PORT [--pool N] [--max-body BYTES]
  *
  * Each setting also comes from the environment (CFEAST_DSN, CFEAST_LISTEN,
- * CFEAST_POOL, CFEAST_MAX_BODY); a flag wins over the environment.  The
+ * CFEAST_POOL, CFEAST_MAX_BODY, CFEAST_DRAIN_TIMEOUT); a flag wins over the environment.  The
  * access log (one line per request) goes to stdout, everything else to
- * stderr.  SIGTERM or SIGINT: stop accepting, finish the requests in
- * flight, close the pool, exit 0.
+ * stderr.  SIGTERM or SIGINT: stop accepting, let the requests in flight
+ * finish (their queries are cancelled after --drain-timeout), close the
+ * pool, exit 0.
  *-------------------------------------------------------------------------
  */
 #include "server.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@ usage(FILE *out)
 			"cfeast-server " CFS_VERSION ": Feast's feature-server HTTP API over cfeast\n"
 			"\n"
 			"usage: cfeast-server [--dsn CONNINFO] [--listen HOST:PORT] [--pool N] [--max-body BYTES]\n"
+			"                     [--drain-timeout SECONDS]\n"
 			"\n"
 			"  --dsn CONNINFO     libpq connection string or URI (CFEAST_DSN; default: libpq's\n"
 			"                     PG* environment)\n"
@@ -38,6 +41,8 @@ usage(FILE *out)
 			"  --pool N           database connections (CFEAST_POOL; default 4)\n"
 			"  --max-body BYTES   largest request body, suffix k/M/G allowed (CFEAST_MAX_BODY;\n"
 			"                     default 16M); larger ones get 413\n"
+			"  --drain-timeout S  on SIGTERM, how long requests in flight may finish before\n"
+			"                     their queries are cancelled (CFEAST_DRAIN_TIMEOUT; default 10)\n"
 			"\n"
 			"endpoints: GET /health, POST /push, /get-online-features, /write-to-online-store,\n"
 			"           /materialize, /materialize-incremental\n");
@@ -83,19 +88,20 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 		{"listen", required_argument, NULL, 'l'},
 		{"pool", required_argument, NULL, 'p'},
 		{"max-body", required_argument, NULL, 'm'},
+		{"drain-timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *pool = getenv("CFEAST_POOL");
 	const char *max_body = getenv("CFEAST_MAX_BODY");
+	const char *drain = getenv("CFEAST_DRAIN_TIMEOUT");
 	int			c;
 
 	cfg->dsn = getenv("CFEAST_DSN") ? getenv("CFEAST_DSN") : "";
 	cfg->listen = getenv("CFEAST_LISTEN") ? getenv("CFEAST_LISTEN") : "127.0.0.1:6566";
 	cfg->pool_wait_ms = 10000;
-	cfg->drain_ms = 10000;
-	while ((c = getopt_long(argc, argv, "d:l:p:m:hV", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:l:p:m:t:hV", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -110,6 +116,9 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 				break;
 			case 'm':
 				max_body = optarg;
+				break;
+			case 't':
+				drain = optarg;
 				break;
 			case 'h':
 				usage(stdout);
@@ -140,6 +149,13 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 				max_body);
 		return false;
 	}
+	cfg->drain_ms = drain ? atoi(drain) * 1000 : 10000;
+	if (cfg->drain_ms < 0 || (drain && cfg->drain_ms == 0 && strcmp(drain, "0") != 0))
+	{
+		fprintf(stderr, "cfeast-server: --drain-timeout must be a number of seconds, got \"%s\"\n",
+				drain);
+		return false;
+	}
 	return true;
 }
 
@@ -155,6 +171,7 @@ main(int argc, char **argv)
 	if (!parse_config(argc, argv, &cfg))
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	json_object_seed(0);		/* jansson's hash seed, once, before any thread */
 	signal(SIGPIPE, SIG_IGN);
 
 	/* block the stop signals in every thread; main waits for them below */

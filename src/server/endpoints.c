@@ -104,7 +104,7 @@ field_rows(Check *ck, const char *field, bool lists_only)
 
 /*
  * A list of strings as a PostgreSQL text[] literal (malloc'd), or NULL when
- * absent or null.  *bad is set when it is not a list of strings.
+ * absent, null or not a list of strings.  *present: a list was given.
  */
 static char *
 field_text_array(Check *ck, const char *field, bool *present)
@@ -158,13 +158,12 @@ field_text_array(Check *ck, const char *field, bool *present)
 	return lit;
 }
 
-/* parse the body; false (reply set to 422) if it is not a JSON object */
+/* parse the body; false if it is not a JSON object (recorded for check_end) */
 static bool
-check_begin(Check *ck, const char *body, size_t len, CfsReply *reply)
+check_begin(Check *ck, const char *body, size_t len)
 {
 	json_error_t jerr;
 
-	(void) reply;
 	ck->errors = json_array();
 	/* numbers as doubles: a too-big integer is PostgreSQL's to judge, not ours */
 	ck->root = json_loadb(body, len, JSON_DECODE_INT_AS_REAL, &jerr);
@@ -210,7 +209,8 @@ check_free(Check *ck)
 /*
  * SQLSTATE -> HTTP status, as Feast's server answers: an unknown push source
  * is 422, an unknown view/feature/service 404, no privilege 403, bad data
- * (class 22) 422, the database unreachable 503, anything else 500.
+ * (class 22) 422, the database unreachable or the query cancelled (class
+ * 57: shutdown, statement_timeout) 503, anything else 500.
  */
 int
 cfs_status_for(CfsEndpoint ep, const CfsError *err)
@@ -219,8 +219,8 @@ cfs_status_for(CfsEndpoint ep, const CfsError *err)
 
 	if (err->status)
 		return err->status;
-	if (strncmp(s, "08", 2) == 0 || strncmp(s, "57P", 3) == 0)
-		return 503;
+	if (strncmp(s, "08", 2) == 0 || strncmp(s, "57", 2) == 0)
+		return 503;				/* unreachable, shutting down, or the query cancelled */
 	if (strcmp(s, "42501") == 0)
 		return 403;
 	if (strcmp(s, "42704") == 0)
@@ -399,7 +399,7 @@ cfs_handle_push(const char *body, size_t len, CfsReply *reply)
 			   *to_copy = NULL;
 	PGresult   *res;
 
-	if (check_begin(&ck, body, len, reply))
+	if (check_begin(&ck, body, len))
 	{
 		source = field_string(&ck, "push_source_name", true, false);
 		field_rows(&ck, "df", false);
@@ -441,7 +441,7 @@ cfs_handle_read(const char *body, size_t len, CfsReply *reply)
 				have_features = false;
 	PGresult   *res;
 
-	if (check_begin(&ck, body, len, reply))
+	if (check_begin(&ck, body, len))
 	{
 		field_rows(&ck, "entities", true);
 		features = field_text_array(&ck, "features", &have_features);
@@ -502,7 +502,7 @@ cfs_handle_write(const char *body, size_t len, CfsReply *reply)
 	char	   *view_copy = NULL;
 	PGresult   *res;
 
-	if (check_begin(&ck, body, len, reply))
+	if (check_begin(&ck, body, len))
 	{
 		view = field_string(&ck, "feature_view_name", true, false);
 		field_rows(&ck, "df", false);
@@ -564,7 +564,7 @@ cfs_handle_materialize(const char *body, size_t len, bool incremental, CfsReply 
 	bool		have_views;
 	PGresult   *res;
 
-	if (check_begin(&ck, body, len, reply))
+	if (check_begin(&ck, body, len))
 	{
 		if (!incremental)
 			start = field_string(&ck, "start_ts", true, false);

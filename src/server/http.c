@@ -54,6 +54,15 @@ client_address(struct MHD_Connection *conn, char *buf, size_t len)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, buf, len);
 }
 
+/* for the access log: no control characters or quotes from the client */
+static void
+log_safe(char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char) *s < 0x20 || *s == 0x7f || *s == '"' || *s == '\\')
+			*s = '?';
+}
+
 static Request *
 request_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -64,6 +73,8 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	req->url = strdup(url);
+	log_safe(req->url);
+	log_safe(req->method);
 	client_address(conn, req->client, sizeof(req->client));
 	atomic_fetch_add(&in_flight, 1);
 	return req;
@@ -346,12 +357,13 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	}
 	else
 		inet_ntop(AF_INET, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, addr, sizeof(addr));
-	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+	/* the port is in the address too; MHD only names it in its own messages */
+	d = MHD_start_daemon(flags, ntohs(((struct sockaddr_in *) ai->ai_addr)->sin_port), NULL, NULL,
+						 on_request, NULL,
 						 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 						 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 						 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
 						 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
-						 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 						 MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (d == NULL)
@@ -364,29 +376,41 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	return d;
 }
 
-/*
- * Stop taking connections, let the requests in flight finish (up to
- * drain_ms), then close everything.
- */
-void
-cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
+/* wait up to ms for the requests in flight to finish; true if they did */
+static bool
+wait_in_flight(int ms)
 {
-	MHD_socket	fd;
 	int			waited = 0;
 
-	atomic_store(&shutting_down, true);
-	fd = MHD_quiesce_daemon(d);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
-	while (atomic_load(&in_flight) > 0 && waited < drain_ms)
+	while (atomic_load(&in_flight) > 0 && waited < ms)
 	{
 		struct timespec ts = {0, 10 * 1000000L};
 
 		nanosleep(&ts, NULL);
 		waited += 10;
 	}
-	if (atomic_load(&in_flight) > 0)
-		fprintf(stderr, "cfeast-server: %d requests still running after %d ms, closing them\n",
-				atomic_load(&in_flight), drain_ms);
+	return atomic_load(&in_flight) == 0;
+}
+
+/*
+ * Stop taking connections, let the requests in flight finish (up to
+ * drain_ms; then their queries are cancelled), then close everything.
+ */
+void
+cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
+{
+	MHD_socket	fd;
+
+	atomic_store(&shutting_down, true);
+	fd = MHD_quiesce_daemon(d);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	if (!wait_in_flight(drain_ms))
+	{
+		/* cancelled queries end at once; give their error replies time to go out */
+		fprintf(stderr, "cfeast-server: %d requests still running after %d ms, cancelled %d queries\n",
+				atomic_load(&in_flight), drain_ms, cfs_pool_cancel_busy());
+		(void) wait_in_flight(2000);
+	}
 	MHD_stop_daemon(d);
 }

@@ -12,6 +12,7 @@
  * the next request tries again.
  *-------------------------------------------------------------------------
  */
+#define _GNU_SOURCE				/* vasprintf */
 #include "server.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 struct CfsConn
 {
 	PGconn	   *conn;
+	PGcancel   *cancel;			/* for cfs_pool_cancel_busy; changed under pool.lock */
 	bool		busy;
 	bool		prepared[CFS_N_STMTS];
 	char		schema[140];	/* quoted extension schema plus ".", or "" */
@@ -96,15 +98,17 @@ void
 cfs_error_set(CfsError *err, int status, const char *sqlstate, const char *fmt,...)
 {
 	va_list		ap;
-	char		buf[1024];
+	char	   *buf = NULL;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (vasprintf(&buf, fmt, ap) < 0)
+		buf = NULL;
 	va_end(ap);
 	cfs_error_free(err);
 	err->status = status;
 	snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", sqlstate ? sqlstate : "");
-	err->message = dup_message(buf);
+	err->message = dup_message(buf ? buf : "out of memory");
+	free(buf);
 }
 
 void
@@ -168,6 +172,20 @@ find_schema(CfsConn *c)
 	PQclear(res);
 }
 
+/* replace the slot's cancel handle (the stopping thread may be reading it) */
+static void
+set_cancel(CfsConn *c, PGcancel *cancel)
+{
+	PGcancel   *old;
+
+	pthread_mutex_lock(&pool.lock);
+	old = c->cancel;
+	c->cancel = cancel;
+	pthread_mutex_unlock(&pool.lock);
+	if (old)
+		PQfreeCancel(old);
+}
+
 /* (re)open one connection; naive timestamps are read as UTC, as Feast does */
 static bool
 connect_slot(CfsConn *c, CfsError *err)
@@ -178,6 +196,7 @@ connect_slot(CfsConn *c, CfsError *err)
 	const char *vals[] = {"5", "cfeast-server", pool.dsn, "UTF8", NULL};
 	PGresult   *res;
 
+	set_cancel(c, NULL);
 	if (c->conn)
 		PQfinish(c->conn);
 	memset(c->prepared, 0, sizeof(c->prepared));
@@ -190,6 +209,7 @@ connect_slot(CfsConn *c, CfsError *err)
 		return false;
 	}
 	PQsetNoticeProcessor(c->conn, log_notice, NULL);
+	set_cancel(c, PQgetCancel(c->conn));
 	res = PQexec(c->conn, "SELECT pg_catalog.set_config('timezone', 'UTC', false)");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
@@ -263,13 +283,35 @@ cfs_pool_close(void)
 	pthread_mutex_lock(&pool.lock);
 	for (i = 0; i < pool.size; i++)
 	{
+		if (pool.slots[i].cancel)
+			PQfreeCancel(pool.slots[i].cancel);
 		if (pool.slots[i].conn)
 			PQfinish(pool.slots[i].conn);
+		pool.slots[i].cancel = NULL;
 		pool.slots[i].conn = NULL;
 	}
 	pthread_mutex_unlock(&pool.lock);
 	free(pool.slots);
 	pool.slots = NULL;
+}
+
+/* on shutdown, past the drain time: cancel the queries still running */
+int
+cfs_pool_cancel_busy(void)
+{
+	char		errbuf[256];
+	int			n = 0,
+				i;
+
+	pthread_mutex_lock(&pool.lock);
+	for (i = 0; i < pool.size; i++)
+	{
+		if (pool.slots[i].busy && pool.slots[i].cancel &&
+			PQcancel(pool.slots[i].cancel, errbuf, sizeof(errbuf)))
+			n++;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return n;
 }
 
 /* take a free connection (one already open if any), waiting up to wait_ms */
@@ -295,7 +337,8 @@ take_slot(void)
 		{
 			if (pool.slots[i].busy)
 				continue;
-			if (found == NULL || (found->conn == NULL && pool.slots[i].conn != NULL))
+			/* prefer one that is open (its cancel handle is set under the lock) */
+			if (found == NULL || (found->cancel == NULL && pool.slots[i].cancel != NULL))
 				found = &pool.slots[i];
 		}
 		if (found)

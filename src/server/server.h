@@ -80,6 +80,7 @@ extern bool cfs_pool_init(const CfsConfig *cfg);
 extern void cfs_pool_close(void);
 extern CfsConn *cfs_pool_acquire(CfsError *err);
 extern void cfs_pool_release(CfsConn *c);
+extern int	cfs_pool_cancel_busy(void);
 extern PGresult *cfs_exec(CfsConn *c, CfsStmt stmt, int nparams,
 						  const char *const *values, CfsError *err);
 extern void cfs_error_set(CfsError *err, int status, const char *sqlstate,

@@ -3,7 +3,8 @@
 # free port of 127.0.0.1 next to the throwaway cluster and drives every
 # endpoint with curl: success paths, every error status, malformed and
 # oversized bodies, a role without privileges, the database going away and
-# coming back, and a graceful stop on SIGTERM with a request in flight.
+# coming back, a graceful stop on SIGTERM with a request in flight, and a
+# stop whose drain timeout cancels the query still running.
 #
 # Needs PGHOST/PGPORT/PGUSER, CF_ROOT, CF_TMP, CF_PGBIN (test/run-all.sh sets
 # them).  CFEAST_SERVER_WRAPPER runs the server under a tool, e.g.
@@ -71,7 +72,7 @@ start_server() {
 	SERVER_PIDS+=("$PID")
 	PORT=
 	for i in $(seq 1 300); do
-		PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/$name.err")
+		PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/$name.err" 2>/dev/null)
 		[ -n "$PORT" ] && return 0
 		kill -0 "$PID" 2>/dev/null || break
 		sleep 0.1
@@ -118,6 +119,15 @@ expect_sql() {
 	local r
 	r=$(q -c "$2" 2>&1)
 	if [ "$r" = "$3" ]; then ok "$1"; else bad "$1: $2 gave '$r', expected '$3'"; fi
+}
+# wait until a cfeast-server connection waits on a lock (the request is in flight)
+wait_lock_waiter() {
+	local i
+	for i in $(seq 1 200); do
+		[ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cfeast-server' AND wait_event_type = 'Lock'")" -ge 1 ] && return 0
+		sleep 0.05
+	done
+	bad "no request of the server waits on the lock"
 }
 has_header() { printf '%s\n' "$HEADERS" | grep -qi "^$1\$"; }
 
@@ -376,6 +386,28 @@ kill -TERM "$READER_PID"
 wait "$READER_PID"
 rc=$?
 [ $rc = 0 ] && ok "reader server stopped cleanly" || bad "reader server exit status $rc"
+
+# ------------------------------------------------------------------ settings from the environment; a flag wins
+CFEAST_DSN="$DSN" CFEAST_LISTEN=127.0.0.1:0 CFEAST_POOL=1 CFEAST_MAX_BODY=1k \
+	$WRAP ./cfeast-server --max-body 2k >"$W/env.access" 2>"$W/env.err" &
+ENV_PID=$!
+SERVER_PIDS+=("$ENV_PID")
+for i in $(seq 1 300); do
+	grep -q 'listening on' "$W/env.err" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q 'listening on http://127\.0\.0\.1:[0-9]* (pool 1, max body 2048 bytes)' "$W/env.err" &&
+	ok "CFEAST_DSN, CFEAST_LISTEN, CFEAST_POOL taken; --max-body wins over CFEAST_MAX_BODY" ||
+	bad "environment settings: $(cat "$W/env.err")"
+URLPORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/env.err")
+call GET /health
+expect "server configured from the environment: health" 200
+head -c 2100 "$BIG" >"$W/env.json"
+call POST /push "@$W/env.json"
+expect "server configured from the environment: body over 2k" 413
+kill -TERM "$ENV_PID"
+wait "$ENV_PID"
+SERVER_PIDS=("$MAIN_PID")
 URLPORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/main.err")
 
 # ------------------------------------------------------------------ many at once (pool of 2)
@@ -424,7 +456,7 @@ done
 curl -s -o "$W/inflight.body" -w '%{http_code}' --data-binary "$PUSH" "http://127.0.0.1:$URLPORT/push" >"$W/inflight.status" &
 BG_PIDS+=($!)
 CURL_PID=$!
-sleep 0.3
+wait_lock_waiter
 kill -TERM "$MAIN_PID"
 wait "$CURL_PID"
 [ "$(cat "$W/inflight.status")" = 200 ] && ok "request in flight at SIGTERM completes (200)" ||
@@ -437,6 +469,39 @@ grep -q 'SIGTERM received' "$W/main.err" && grep -q 'stopped' "$W/main.err" && o
 curl -s -o /dev/null "http://127.0.0.1:$URLPORT/health" && bad "server still answers after SIGTERM" ||
 	ok "port closed after SIGTERM"
 wait "${BG_PIDS[@]}" 2>/dev/null
+BG_PIDS=()
+SERVER_PIDS=()
+
+# ------------------------------------------------------------------ past the drain timeout, queries are cancelled
+start_server drain "$DSN" --pool 1 --drain-timeout 1 || bad "drain server did not start"
+DRAIN_PID=$PID
+psql -XAtq -d "$DB" -c "BEGIN; LOCK TABLE feast_online.driver_hourly_stats; SELECT pg_sleep(6); COMMIT;" >/dev/null &
+LOCKER=$!
+BG_PIDS+=($LOCKER)
+for i in $(seq 1 50); do
+	[ "$(q -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'driver_hourly_stats' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
+	sleep 0.05
+done
+curl -s -o "$W/drain.body" -w '%{http_code}' --data-binary "$PUSH" "http://127.0.0.1:$PORT/push" >"$W/drain.status" &
+CURL_PID=$!
+BG_PIDS+=($CURL_PID)
+wait_lock_waiter
+T0=$(date +%s%N)
+kill -TERM "$DRAIN_PID"
+wait "$DRAIN_PID"
+rc=$?
+T1=$(date +%s%N)
+wait "$CURL_PID"
+[ $rc = 0 ] && ok "drain: server exits 0" || bad "drain: exit status $rc"
+[ $(((T1 - T0) / 1000000)) -lt 4000 ] && ok "drain: stopped after the drain timeout, not the lock" ||
+	bad "drain: took $(((T1 - T0) / 1000000)) ms"
+[ "$(cat "$W/drain.status")" = 503 ] && grep -q '"sqlstate":"57014"' "$W/drain.body" &&
+	ok "drain: the request still running got 503, query cancelled (57014)" ||
+	bad "drain: request got $(cat "$W/drain.status") $(cat "$W/drain.body")"
+grep -q 'cancelled 1 queries' "$W/drain.err" && ok "drain: cancellation logged" || bad "drain log: $(cat "$W/drain.err")"
+kill "$LOCKER" 2>/dev/null
+q -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'BEGIN; LOCK TABLE%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$LOCKER" 2>/dev/null
 BG_PIDS=()
 SERVER_PIDS=()
 
