@@ -34,6 +34,8 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "nodes/parsenodes.h"
+#include "access/sysattr.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -302,10 +304,10 @@ cf_update_row(CfDirect *d, int64 r, ItemPointer tid)
 	cf_fill_slot(d, d->upd_slot, r);
 	res = table_tuple_update(d->rel, tid, d->upd_slot, GetCurrentCommandId(true), GetActiveSnapshot(),
 							 InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
-	/* a non-HOT update needs new index entries ("update" is only an optimizer hint,
-	 * and its column check needs a range table we do not have) */
+	/* a non-HOT update needs new index entries; "update" lets btree delete the
+	 * old versions bottom-up instead of splitting pages (the keys are unchanged) */
 	if (res == TM_Ok && update_indexes)
-		ExecInsertIndexTuples(d->rri, d->upd_slot, d->estate, false, false, NULL, NIL);
+		ExecInsertIndexTuples(d->rri, d->upd_slot, d->estate, true, false, NULL, NIL);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(d->row_cxt);
 	if (res != TM_Ok && res != TM_Updated && res != TM_Deleted)
@@ -436,6 +438,36 @@ cf_write_rows(CfDirect *d, const int64 *rows, int64 nrows)
 	return written;
 }
 
+/*
+ * A one-entry range table naming the online table, with every non-key
+ * column as updated: the executor's index code reads it to tell btree that
+ * an update left the key unchanged.
+ */
+static void
+cf_init_range_table(CfDirect *d)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	TupleDesc	td = RelationGetDescr(d->rel);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(d->rel);
+	rte->relkind = d->rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	rte->requiredPerms = ACL_INSERT | ACL_UPDATE;
+	for (int a = 0; a < td->natts; a++)
+	{
+		int			f = d->att_field[a];
+		bool		is_key = false;
+
+		for (int k = 0; k < d->tg->view->nkeys; k++)
+			is_key |= (f == d->tg->key_fields[k]);
+		if (f != CF_ATT_DROPPED && !is_key)
+			rte->updatedCols = bms_add_member(rte->updatedCols,
+											  a + 1 - FirstLowInvalidHeapAttributeNumber);
+	}
+	ExecInitRangeTable(d->estate, list_make1(rte));
+}
+
 int64
 cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
 {
@@ -456,6 +488,7 @@ cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
 		return -1;
 	}
 	d.estate = CreateExecutorState();
+	cf_init_range_table(&d);
 	d.rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(d.rri, d.rel, 1, NULL, 0);
 	ExecOpenIndices(d.rri, false);
