@@ -184,6 +184,15 @@ SELECT feast_push('stats_push', '[{"driver_id": 42, "zone_id": "a", "event_ts": 
                                   {"driver_id": 40, "zone_id": "a", "event_ts": "2024-05-02T04:00:00", "conv_rate": 4, "trips": 4, "city": "t4"}]');
 SELECT * FROM push_audit ORDER BY driver_id;
 DROP TRIGGER audit ON feast_online.driver_hourly;
+-- under REPEATABLE READ and SERIALIZABLE the SQL path writes (with the same rule)
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT feast_push('stats_push', '[{"driver_id": 44, "zone_id": "a", "event_ts": "2024-05-02T02:00:00", "conv_rate": 2, "trips": 2, "city": "rr"},
+                                  {"driver_id": 40, "zone_id": "a", "event_ts": "2024-05-02T01:00:00", "conv_rate": 0, "trips": 0, "city": "stale"}]');
+COMMIT;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT feast_push('stats_push', '[{"driver_id": 45, "zone_id": "a", "event_ts": "2024-05-02T02:00:00", "conv_rate": 2, "trips": 2, "city": "ser"}]');
+COMMIT;
+SELECT driver_id, trips FROM feast_online.driver_hourly WHERE driver_id IN (40, 44, 45) ORDER BY 1;
 -- a NOT NULL that a user added to a feature column is enforced with PostgreSQL's own error
 ALTER TABLE feast_online.driver_hourly ALTER COLUMN trips SET NOT NULL;
 SELECT feast_push('stats_push', '[{"driver_id": 43, "zone_id": "a", "event_ts": "2024-05-02T02:00:00", "conv_rate": 2, "trips": null, "city": "t2"}]');
