@@ -4,6 +4,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
 DROP TABLE IF EXISTS sec_trips;
+DROP SCHEMA IF EXISTS sec_train CASCADE;
 DO $$
 DECLARE r name;
 BEGIN
@@ -23,6 +24,9 @@ CREATE ROLE regress_materializer;
 CREATE ROLE regress_applier;
 
 CREATE TABLE sec_trips (driver_id bigint, conv_rate real, event_timestamp timestamptz, created timestamptz);
+-- training sets are created where the caller says: CREATE on that schema is the caller's own affair
+CREATE SCHEMA sec_train;
+GRANT CREATE, USAGE ON SCHEMA sec_train TO regress_trainer, regress_nobody;
 SELECT feast_apply_entity('driver', 'driver_id');
 SELECT feast_apply_batch_source('sec_trips_batch', 'sec_trips', 'event_timestamp', 'created');
 SELECT feast_apply_push_source('sec_trips_push', 'sec_trips_batch');
@@ -42,6 +46,12 @@ SELECT feast_apply_entity('rider');
 SELECT feast_delete('feature_service', 'sec_service');
 \echo :SQLSTATE
 SELECT feast_grant('regress_nobody', 'read', 'sec_stats');
+\echo :SQLSTATE
+SELECT feast_get_online_features('{sec_stats:conv_rate}', '{"driver_id": [1]}');
+\echo :SQLSTATE
+SELECT feast_create_training_set('sec_train.ts_nobody', 'SELECT 1::bigint AS driver_id, now() AS event_timestamp', '{sec_stats:conv_rate}');
+\echo :SQLSTATE
+SELECT feast_materialize('2025-01-01', '2027-01-01', '{sec_stats}');
 \echo :SQLSTATE
 -- the registry itself is readable by everyone
 SELECT name FROM feast.feature_views;
@@ -80,6 +90,9 @@ SELECT driver_id, conv_rate FROM sec_trips ORDER BY driver_id;
 -- the reader reads the online table and writes nothing
 SET ROLE regress_reader;
 SELECT driver_id, conv_rate FROM feast_online.sec_stats ORDER BY driver_id;
+SELECT feast_get_online_features('{sec_stats:conv_rate}', '{"driver_id": [1, 2, 3]}') -> 'results' -> 1;
+SELECT feast_create_training_set('sec_train.ts_reader', 'SELECT 1::bigint AS driver_id, now() AS event_timestamp', '{sec_stats:conv_rate}');
+\echo :SQLSTATE
 SELECT feast_push('sec_trips_push', '[{"driver_id": 3, "conv_rate": 0.5, "event_timestamp": "2026-01-01T00:00:00Z"}]');
 \echo :SQLSTATE
 SELECT count(*) FROM sec_trips;
@@ -89,6 +102,11 @@ RESET ROLE;
 -- the trainer reads the batch relation, not the online table
 SET ROLE regress_trainer;
 SELECT count(*) FROM sec_trips;
+SELECT feast_create_training_set('sec_train.ts', 'SELECT 2::bigint AS driver_id, ''2026-01-05+00''::timestamptz AS event_timestamp',
+                                 '{sec_stats:conv_rate}');
+SELECT * FROM sec_train.ts;
+SELECT feast_get_online_features('{sec_stats:conv_rate}', '{"driver_id": [1]}');
+\echo :SQLSTATE
 SELECT count(*) FROM feast_online.sec_stats;
 \echo :SQLSTATE
 INSERT INTO sec_trips VALUES (9, 0.1, now(), NULL);
@@ -98,6 +116,9 @@ RESET ROLE;
 -- the materializer reads the batch relation and writes the online table and the intervals
 SET ROLE regress_materializer;
 SELECT count(*) FROM sec_trips;
+SET client_min_messages = warning;   -- the progress NOTICE carries a rate
+SELECT feast_materialize('2025-01-01', '2027-01-01', '{sec_stats}');
+RESET client_min_messages;
 INSERT INTO feast_online.sec_stats VALUES (7, 0.7, '2026-01-02T00:00:00Z', NULL)
     ON CONFLICT (driver_id) DO UPDATE SET conv_rate = EXCLUDED.conv_rate;
 INSERT INTO feast.materialization_intervals (feature_view, start_ts, end_ts, rows_written)
@@ -177,6 +198,7 @@ SELECT count(*) AS sec_trips_still_there FROM sec_trips;
 SET client_min_messages = warning;
 DROP EXTENSION cfeast CASCADE;
 DROP TABLE sec_trips;
+DROP SCHEMA sec_train CASCADE;
 DROP OWNED BY regress_nobody, regress_pusher, regress_reader, regress_trainer, regress_materializer,
               regress_applier, "regress_Odd""; DROP TABLE sec_trips; --",
               regress_long_role_name_that_goes_on_and_on_past_the_sixty_three_b CASCADE;

@@ -4,7 +4,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
 DROP SCHEMA IF EXISTS evil CASCADE;
-DROP TABLE IF EXISTS sp_trips;
+DROP TABLE IF EXISTS sp_trips, sp_ts, sp_ts2;
 RESET client_min_messages;
 
 CREATE TABLE sp_trips (driver_id bigint, conv_rate double precision, trips integer, label text,
@@ -78,7 +78,20 @@ SELECT feast_apply('{"entities": [{"name": "driver", "join_key": "driver_id"}],
 -- a bad row still gets the usual error, not an evil one
 SELECT feast_push('sp_push', '[{"driver_id": "x", "conv_rate": 0.5, "trips": 3, "tag": "a", "event_timestamp": "2026-01-01T00:00:00Z"}]');
 \echo :SQLSTATE
+-- reads, materialization and training sets too
+SELECT feast_get_online_features('{sp_stats:conv_rate, sp_stats:tag}', '{"driver_id": [1, 2, 4]}');
+SET client_min_messages = warning;   -- materialize's progress NOTICE carries a rate
+SELECT feast_materialize('2025-01-01', '2027-01-01', '{sp_stats}');
+RESET client_min_messages;
+SELECT feast_create_training_set('public.sp_ts',
+       'SELECT * FROM (VALUES (1::bigint, ''2026-01-01 12:00+00''::timestamptz), (2, ''2026-01-03+00''), (9, ''2026-01-03+00'')) e(driver_id, event_timestamp)',
+       '{sp_stats:conv_rate, sp_stats:tag}');
+SELECT feast_historical_features_sql('SELECT 1::bigint AS driver_id, ''2026-01-02+00''::timestamptz AS event_timestamp',
+                                     feature_service => NULL, features => '{sp_stats:trips}') AS q \gset
+:q;
 RESET search_path;
+SELECT * FROM sp_ts ORDER BY driver_id;
+SELECT feature_view, start_ts, end_ts, rows_written FROM feast.materialization_intervals;
 SELECT driver_id, conv_rate, trips, tag, event_timestamp, created_timestamp FROM feast_online.sp_stats ORDER BY driver_id;
 SELECT driver_id, conv_rate, trips, label, event_timestamp, created FROM sp_trips ORDER BY driver_id, event_timestamp;
 SELECT name FROM feast.feature_views ORDER BY name;
@@ -98,10 +111,19 @@ SELECT public.feast_delete('feature_service', 'sp_service2');
 SELECT public.feast_apply('{"entities": [{"name": "rider2", "join_key": "rider_id", "value_type": "string"}]}');
 SELECT * FROM public.feast_grant('public', 'read', 'sp_rider2');
 SELECT rider_id, score FROM feast_online.sp_rider2;
+SELECT public.feast_get_online_features(entity_rows => '[{"rider_id": "r1"}]', features => '{sp_rider2:score}') -> 'results';
+SELECT public.feast_create_training_set('public.sp_ts2',
+       'SELECT 1::pg_catalog.int8 AS driver_id, ''2026-01-02+00''::pg_catalog.timestamptz AS event_timestamp',
+       '{sp_stats:trips}');
+SET client_min_messages = warning;
+SELECT public.feast_materialize_incremental('2027-01-02', '{sp_stats}');
+RESET client_min_messages;
 RESET search_path;
+SELECT driver_id, event_timestamp, trips FROM sp_ts2;
+SELECT feature_view, start_ts, end_ts FROM feast.materialization_intervals ORDER BY end_ts;
 
 SET client_min_messages = warning;
 DROP EXTENSION cfeast CASCADE;
 DROP SCHEMA evil CASCADE;
-DROP TABLE sp_trips;
+DROP TABLE sp_trips, sp_ts, sp_ts2;
 RESET client_min_messages;

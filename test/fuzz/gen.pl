@@ -5,7 +5,8 @@
 #   perl test/fuzz/gen.pl SEED COUNT > docs.copy
 #
 # Output is COPY text format: id, target, arg, expect, nrows, doc.
-#   target  push (feast_push(source, doc, arg))
+#   target  push (feast_push(source, doc, arg)) or online
+#           (feast_get_online_features(features => arg, entity_rows => doc): nrows values each)
 #   expect  ok        the call must succeed and return nrows
 #           bad:N     it must fail naming row N ("row N: ...")
 #           bad       it must fail (column form, or the document's shape)
@@ -293,9 +294,73 @@ sub doc_odd
 	return ('[' . join(', ', ('{}') x (1 + int(rand(3)))) . ']', 'bad:0', 0);
 }
 
+# entity rows for feast_get_online_features: join keys driver_id (int64) and rider_id (string)
+my @KEYS = ([ 'driver_id', 'int64' ], [ 'rider_id', 'string' ]);
+
+sub entity_key
+{
+	my ($t, $mutate, $verdict) = @_;
+	return (valid($t, $t eq 'int64' ? 'driver_id' : 'rider_id'), $verdict) unless $mutate && chance(0.2);
+	return ('null', 'bad') if chance(0.3);
+	my ($bad, $how) = invalid($t);
+	return ($bad, $how eq 'bad' ? 'bad' : $verdict);
+}
+
+sub doc_entities
+{
+	my $mutate = chance(0.5);
+	my $n = chance(0.05) ? int(rand(2000)) : int(rand(6));
+	if (chance(0.7))    # [{"driver_id": 1, "rider_id": "a"}, ...]
+	{
+		my ($first_bad, @rows);
+		for my $r (0 .. $n - 1)
+		{
+			my ($verdict, @pairs) = ('ok');
+			for my $k (@KEYS)
+			{
+				if ($mutate && chance(0.05)) { $verdict = 'bad'; next; }    # missing
+				my $v;
+				($v, $verdict) = entity_key($k->[1], $mutate, $verdict);
+				push @pairs, jstr($k->[0]) . ": $v";
+			}
+			if ($mutate && chance(0.05)) { push @pairs, '"f_i32": 1'; $verdict = 'any' if $verdict eq 'ok'; }
+			if ($mutate && chance(0.03)) { push @rows, pick('1', '[]', 'null', '"x"'); $first_bad //= "bad:$r"; next; }
+			push @rows, '{' . join(', ', @pairs) . '}';
+			$first_bad //= "bad:$r" if $verdict eq 'bad';
+			$first_bad //= 'any' if $verdict eq 'any';
+		}
+		return ('[' . join(', ', @rows) . ']', $n == 0 ? 'any' : $first_bad // 'ok', $n);
+	}
+	my ($verdict, @cols) = ('ok');    # {"driver_id": [...], "rider_id": [...]}
+	for my $k (@KEYS)
+	{
+		my @vals = map { valid($k->[1], $k->[0]) } 1 .. $n;
+		if ($mutate && chance(0.2))
+		{
+			my $m = int(rand(4));
+			if ($m == 0 && $n) { my $v; ($v, $verdict) = entity_key($k->[1], 1, $verdict); $vals[0] = $v; }
+			elsif ($m == 1) { push @vals, valid($k->[1], $k->[0]); $verdict = 'bad'; }
+			elsif ($m == 2) { push @cols, jstr($k->[0]) . ': 1'; $verdict = 'bad'; next; }
+			else { $verdict = 'bad'; next; }
+		}
+		push @cols, jstr($k->[0]) . ': [' . join(', ', @vals) . ']';
+	}
+	$verdict = 'any' if $verdict eq 'ok' && $n == 0;
+	return ('{' . join(', ', @cols) . '}', $verdict, $n);
+}
+
 binmode(STDOUT, ':utf8');
+my $ONLINE_FEATURES = '{fz_a:f_i32,fz_a:f_str,fz_b:f_bool}';
 for my $id (1 .. $count)
 {
+	if (chance(0.25))    # feast_get_online_features(features => arg, entity_rows => doc)
+	{
+		my ($doc, $expect, $n) = chance(0.95) ? doc_entities() : (pick('1', 'null', '"x"', '{}', '[[1]]'), 'bad', 0);
+		$expect = 'bad' if $expect eq 'bad' && $doc =~ /^\{/;
+		for ($doc) { s/\\/\\\\/g; s/\n/\\n/g; s/\t/\\t/g; s/\r/\\r/g; }
+		print join("\t", $id, 'online', $ONLINE_FEATURES, $expect, $n, $doc), "\n";
+		next;
+	}
 	my $k = rand();
 	my ($doc, $expect, $n) = $k < 0.65 ? doc_rows() : $k < 0.9 ? doc_columns() : doc_odd();
 	# where the rows go; a bad "to" is an error of its own

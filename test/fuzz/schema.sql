@@ -61,8 +61,10 @@ BEGIN
             BEGIN
                 IF d.target = 'push' THEN
                     n := feast_push('fz_push', j, d.arg);
-                -- ELSIF d.target = 'online' THEN
-                --     PERFORM feast_get_online_features(features => ..., entity_rows => j);
+                ELSIF d.target = 'online' THEN
+                    n := pg_catalog.jsonb_array_length(
+                           feast_get_online_features(features => d.arg::text[], entity_rows => j)
+                             -> 'results' -> 0 -> 'values');
                 ELSE
                     RAISE EXCEPTION 'unknown fuzz target %', d.target;
                 END IF;

@@ -1,6 +1,7 @@
-# 001_crash.pl: kill -9 a backend in the middle of a large push; after crash
-# recovery nothing of the push is left, the registry is intact, and the next
-# push works.  Operations come from CfTap::long_operations.
+# 001_crash.pl: kill -9 a backend in the middle of a large push, a
+# materialization and a training-set build; after crash recovery nothing of it
+# is left, the registry is intact, and the next run works.  Operations come
+# from CfTap::long_operations.
 use strict;
 use warnings;
 
@@ -19,22 +20,28 @@ my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
 $node->append_conf('postgresql.conf', "restart_after_crash = on\n");
 $node->start;
-CfTap::setup_store($node, $NROWS, $BASE);
+my $HIST = $ENV{CF_CRASH_HIST} // 300_000;
+CfTap::setup_store($node, $NROWS, $BASE, $HIST);
 my $before = CfTap::state($node);
-my $rel_size = q{SELECT pg_relation_size('feast_online.stats_a') + pg_relation_size('feast_online.stats_b') + pg_relation_size('trips')};
 
 my %ops = CfTap::long_operations();
 for my $op (sort keys %ops)
 {
 	# early: as the statement starts (reading the document); writing: once the heaps grow
+	my $rel_size = CfTap::written_relations($op);
+	my $took = $rel_size ? 0 : CfTap::timed_rollback($node, $ops{$op});
 	for my $phase ('early', 'writing')
 	{
-		my $size0 = $node->safe_psql($CfTap::DB, $rel_size);
+		my $size0 = $rel_size ? $node->safe_psql($CfTap::DB, $rel_size) : 0;
 		my $run = CfTap::start_victim($node, $ops{$op});
 		my $pid = CfTap::victim_pid($node);
 		if ($phase eq 'early')
 		{
 			usleep(30_000);
+		}
+		elsif (!$rel_size)
+		{
+			usleep(1_000_000 * $took / 2);    # half way through
 		}
 		else
 		{
@@ -44,11 +51,11 @@ for my $op (sort keys %ops)
 				usleep(10_000);
 			}
 		}
-		my $grown = $node->safe_psql($CfTap::DB, $rel_size) - $size0;
+		my $grown = $rel_size ? $node->safe_psql($CfTap::DB, $rel_size) - $size0 : 0;
 		kill 'KILL', $pid;
 		CfTap::finish_victim($run);
 		like($run->{err}, qr/server closed the connection|terminating connection|connection to server was lost/,
-			"$op/$phase: the backend died (heaps had grown by $grown bytes)");
+			"$op/$phase: the backend died" . ($rel_size ? " (heaps had grown by $grown bytes)" : ''));
 		$node->poll_query_until('postgres', 'SELECT true') or die "the server did not come back";
 		is(CfTap::state($node), $before, "$op/$phase: after recovery, registry, online and offline rows are as before");
 		CfTap::check_indexes($node, "$op/$phase");
@@ -64,6 +71,9 @@ is($node->safe_psql($CfTap::DB, q{
 	  FROM feast_online.stats_b}),
 	"$NROWS 2026-01-02 00:00:00+00 $NROWS", 'every key holds the new values');
 is($node->safe_psql($CfTap::DB, 'SELECT count(*) FROM trips'), $NROWS + $BASE, 'the offline rows are appended once');
+is($node->safe_psql($CfTap::DB, $ops{materialize}), $HIST / 2 + 1, 'the next materialization writes every key');
+is($node->safe_psql($CfTap::DB, $ops{training_set} . '; SELECT count(*) FROM ts_big'), "ts_big\n$HIST",
+	'the next training set has one row per entity row');
 CfTap::check_indexes($node, 'after the last push');
 
 $node->stop;

@@ -18,7 +18,7 @@ my $LIMIT = 1.0;    # seconds from the cancel to the error
 my $node = PostgreSQL::Test::Cluster->new('cancel');
 $node->init;
 $node->start;
-CfTap::setup_store($node, $NROWS, 1000);
+CfTap::setup_store($node, $NROWS, 1000, $ENV{CF_CANCEL_HIST} // 600_000);
 # one huge array value: its 2M elements are converted in one loop of cfeast's.
 # Both columns are stored uncompressed, so that PostgreSQL's own pglz loops
 # (which do not check for interrupts) stay out of the measurement.

@@ -1,5 +1,6 @@
 # 003_dump_restore.pl: pg_dump/pg_restore of a database using cfeast gives the
-# same registry and online rows, and a store that accepts pushes and reads.
+# same registry and online rows, the same answers, and a store that accepts
+# pushes, reads, materializations and training sets.
 use strict;
 use warnings;
 
@@ -61,6 +62,16 @@ my $snapshot = q{
 	  UNION ALL SELECT 'extension ' || extversion FROM pg_extension WHERE extname = 'cfeast') x
 };
 my $before = $node->safe_psql($src, $snapshot);
+# what reads, training sets and materialization answer
+my $answers = q{
+	SELECT feast_get_online_features('{stats_a:conv_rate, stats_b:trips, stats_b:conv_rate}',
+	                                 '{"driver_id": [1, 2, 499, 500, 501]}', true)::text;
+	SELECT feast_get_online_features(feature_service => 'svc', entity_rows => '[{"driver_id": 7}]', full_feature_names => true)::text;
+	SELECT feast_historical_features_sql('SELECT driver_id, ''2026-01-05+00''::timestamptz AS event_timestamp
+	                                        FROM generate_series(1, 5) driver_id', '{stats_a:conv_rate, stats_h:conv_rate}', true) AS q \gset
+	SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM (:q) t;
+};
+my $answers_before = $node->safe_psql($src, $answers);
 
 my $dump = $PostgreSQL::Test::Utils::tmp_check . '/cfeast.dump';
 my @conn = ('-h', $node->host, '-p', $node->port);
@@ -71,6 +82,9 @@ $node->command_ok(['pg_restore', @conn, '--exit-on-error', '-d', 'cfeast_restore
 my $after = $node->safe_psql('cfeast_restored', $snapshot);
 is($after, $before, 'same registry, same online and offline rows, same grants');
 note($after);
+
+is($node->safe_psql('cfeast_restored', $answers), $answers_before,
+	'online reads and point-in-time joins answer the same in the copy');
 
 # the restored store works: pushes (online and offline), reads, applies
 is($node->safe_psql('cfeast_restored', q{
@@ -96,7 +110,12 @@ is($node->safe_psql('cfeast_restored', q{
 	SELECT feast_push('trips_push', '[{"driver_id": 5, "conv_rate": 0.5, "trips": 5, "event_timestamp": "2026-03-01T00:00:00Z"}]');
 	SELECT trips FROM feast_online.stats_a WHERE driver_id = 5}), "feast_online.stats_a\n1\n5",
 	're-apply a view in the restored store, then push to its new column');
-# online retrieval: add feast_get_online_features here when it lands
+$node->safe_psql('cfeast_restored', 'SET client_min_messages = warning; SELECT feast_materialize(\'2025-01-01\', \'2027-01-01\', \'{stats_h}\')');
+is($node->safe_psql('cfeast_restored', q{
+	SELECT count(*) FROM feast_online.stats_h;
+	SELECT feast_create_training_set('ts', 'SELECT driver_id, ''2026-01-05+00''::timestamptz AS event_timestamp
+	                                        FROM generate_series(1, 5) driver_id', '{stats_h:conv_rate}');
+	SELECT count(*) FROM ts WHERE conv_rate IS NOT NULL}), "1001\nts\n5", 'materialize and build a training set in the copy');
 
 $node->stop;
 done_testing();

@@ -17,10 +17,12 @@ use Time::HiRes qw(time usleep);
 
 our $DB = 'cfeast_tap';
 
-# a node with cfeast and a store holding $base rows, plus big_doc holding $nrows rows
+# a node with cfeast and a store holding $base rows, plus big_doc holding $nrows rows,
+# and $hist batch rows (and entity rows) for materialization and training sets
 sub setup_store
 {
-	my ($node, $nrows, $base) = @_;
+	my ($node, $nrows, $base, $hist) = @_;
+	$hist //= $nrows;
 	$node->safe_psql('postgres', "CREATE DATABASE $DB");
 	$node->safe_psql($DB, qq{
 		CREATE EXTENSION cfeast;
@@ -34,6 +36,16 @@ sub setup_store
 		SELECT feast_apply_feature_view('stats_b', '{driver}',
 		       '[{"name": "conv_rate", "dtype": "float64"}, {"name": "trips", "dtype": "int32"}]', 'trips_push');
 		SELECT feast_apply_feature_service('svc', '{stats_a, stats_b}');
+		-- a batch-fed view to materialize, and entity rows for a training set
+		CREATE TABLE trips_hist (driver_id bigint, conv_rate double precision, event_timestamp timestamptz);
+		INSERT INTO trips_hist SELECT g % ($hist / 2 + 1), g * 0.25, '2026-01-01'::timestamptz + g * interval '1 second'
+		  FROM generate_series(1, $hist) g;
+		SELECT feast_apply_batch_source('hist_batch', 'trips_hist', 'event_timestamp');
+		SELECT feast_apply_feature_view('stats_h', '{driver}', '[{"name": "conv_rate", "dtype": "float64"}]', 'hist_batch');
+		CREATE TABLE entity_big AS
+		SELECT g % ($hist / 2 + 1) AS driver_id, '2026-01-01'::timestamptz + g * interval '1 second' AS event_timestamp
+		  FROM generate_series(1, $hist) g;
+		ANALYZE;
 		SELECT feast_push('trips_push',
 		       (SELECT jsonb_agg(jsonb_build_object('driver_id', g, 'conv_rate', g * 0.5, 'trips', g,
 		                                            'event_timestamp', '2026-01-01T00:00:00Z'))
@@ -58,9 +70,18 @@ sub long_operations
 		  . "'conv_rate', jsonb_path_query_array(rows, '\$[*].conv_rate'), "
 		  . "'trips', jsonb_path_query_array(rows, '\$[*].trips'), "
 		  . "'event_timestamp', jsonb_path_query_array(rows, '\$[*].event_timestamp')), 'online') FROM big_doc",
-		# materialize => "SELECT feast_materialize('2025-01-01', '2027-01-01')",
-		# training_set => "SELECT feast_create_training_set('ts', 'SELECT ...', feature_service => 'svc')",
+		materialize => "SELECT feast_materialize('2025-01-01', '2027-01-01', '{stats_h}')",
+		training_set => "SELECT feast_create_training_set('ts_big', 'entity_big', '{stats_h:conv_rate, stats_a:conv_rate}', true)",
 	);
+}
+
+# the relations an operation writes, to see that it has started writing (undef: none visible before commit)
+sub written_relations
+{
+	my ($op) = @_;
+	return q{SELECT pg_relation_size('feast_online.stats_h')} if $op eq 'materialize';
+	return undef if $op eq 'training_set';    # a new table: invisible until commit
+	return q{SELECT pg_relation_size('feast_online.stats_a') + pg_relation_size('feast_online.stats_b') + pg_relation_size('trips')};
 }
 
 # everything a failed operation must leave as it was: registry, online rows, offline rows
@@ -77,6 +98,8 @@ sub state
 		  (SELECT count(*) || ' ' || sum(conv_rate) || ' ' || max(event_timestamp) FROM feast_online.stats_a),
 		  (SELECT count(*) || ' ' || sum(conv_rate) || ' ' || sum(trips) || ' ' || max(event_timestamp) FROM feast_online.stats_b),
 		  (SELECT count(*) || ' ' || sum(conv_rate) FROM trips),
+		  (SELECT count(*) || ' ' || coalesce(sum(conv_rate), 0) FROM feast_online.stats_h),
+		  (SELECT count(*) FROM feast.materialization_intervals),
 		  (SELECT count(*) FROM pg_tables WHERE schemaname = 'public'))
 	});
 }
