@@ -83,12 +83,12 @@ CREATE TABLE feast.materialization_intervals (
 CREATE INDEX ON feast.materialization_intervals (feature_view, end_ts);
 
 -- when feast_push last wrote to each view (kept by push.c, at most once a second per backend,
--- never waiting on another pusher's lock)
+-- never waiting on another pusher's lock; push.c writes it as the table's owner, after the
+-- pusher's own write to the view succeeded, so no role needs a grant on it)
 CREATE TABLE feast.push_activity (
     feature_view text PRIMARY KEY,
     last_push_at timestamptz              -- NULL: never pushed
 );
-GRANT UPDATE (last_push_at) ON feast.push_activity TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('feast.push_activity', '');
 SELECT pg_catalog.pg_extension_config_dump('feast.entities', '');

@@ -165,6 +165,22 @@ ROLLBACK;
 SELECT count(*) AS rolled_back_rows FROM feast_online.lonely_view WHERE zone_id = 'r';
 -- pushes are recorded for freshness
 SELECT feature_view, last_push_at IS NOT NULL AS pushed FROM feast.push_activity ORDER BY 1;
+-- ... by the push itself, for a role that may write the views (SELECT, INSERT, UPDATE: what
+-- INSERT ... ON CONFLICT DO UPDATE needs) but not feast.push_activity
+-- (a backend records a view's push at most once a second: wait that long first)
+UPDATE feast.push_activity SET last_push_at = NULL;
+SELECT pg_sleep(1.1);
+DROP ROLE IF EXISTS regress_push_writer;
+CREATE ROLE regress_push_writer;
+GRANT SELECT, INSERT, UPDATE ON feast_online.lonely_view, feast_online.global_stats TO regress_push_writer;
+SET ROLE regress_push_writer;
+SELECT feast_push('lonely', '[{"zone_id": "w", "event_timestamp": "2024-03-01T00:00:00Z", "load": 1, "busy": true}]');
+UPDATE feast.push_activity SET last_push_at = now();
+\echo :SQLSTATE
+RESET ROLE;
+SELECT feature_view, last_push_at IS NOT NULL AS pushed FROM feast.push_activity ORDER BY 1;
+REVOKE ALL ON feast_online.lonely_view, feast_online.global_stats FROM regress_push_writer;
+DROP ROLE regress_push_writer;
 
 -- the SQL path (forced, or for tables with triggers or constraints) applies the same rule
 SET cfeast.direct_write = off;

@@ -6,8 +6,8 @@
  *
  * It applies only where the SQL path would do nothing more: a plain online
  * table (no triggers, rules, row security, CHECK constraints or columns
- * cfeast does not know), READ COMMITTED, and a caller holding INSERT and
- * UPDATE on it.  Rows that would break a NOT NULL constraint also go to the
+ * cfeast does not know), READ COMMITTED, and a caller holding SELECT, INSERT
+ * and UPDATE on it (what the SQL path needs).  Rows that would break a NOT NULL constraint also go to the
  * SQL path, which reports them.  Anything else, and any row whose key another transaction is
  * writing at the same moment, is left to the INSERT ... ON CONFLICT plan of
  * push.c, which is always correct; that plan also raises PostgreSQL's own
@@ -92,7 +92,8 @@ cf_direct_applies(Relation rel)
 		return false;
 	if (constr && (constr->num_check > 0 || constr->has_generated_stored))
 		return false;
-	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT | ACL_UPDATE) != ACLCHECK_OK)
+	/* the privileges the SQL path needs (ON CONFLICT DO UPDATE reads the stored row) */
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT | ACL_INSERT | ACL_UPDATE) != ACLCHECK_OK)
 		return false;
 	return true;
 }
@@ -453,7 +454,7 @@ cf_init_range_table(CfDirect *d)
 	rte->relid = RelationGetRelid(d->rel);
 	rte->relkind = d->rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = ACL_INSERT | ACL_UPDATE;
+	rte->requiredPerms = ACL_SELECT | ACL_INSERT | ACL_UPDATE;
 	for (int a = 0; a < td->natts; a++)
 	{
 		int			f = d->att_field[a];
