@@ -179,6 +179,17 @@ UPDATE feast.push_activity SET last_push_at = now();
 \echo :SQLSTATE
 RESET ROLE;
 SELECT feature_view, last_push_at IS NOT NULL AS pushed FROM feast.push_activity ORDER BY 1;
+-- every one of the three is needed, on both write paths: without UPDATE a push is refused
+REVOKE UPDATE ON feast_online.lonely_view FROM regress_push_writer;
+SET ROLE regress_push_writer;
+SELECT feast_push('lonely', '[{"zone_id": "w", "event_timestamp": "2024-03-02T00:00:00Z", "load": 2, "busy": true}]');
+\echo :SQLSTATE
+SET cfeast.direct_write = off;
+SELECT feast_push('lonely', '[{"zone_id": "w", "event_timestamp": "2024-03-02T00:00:00Z", "load": 2, "busy": true}]');
+\echo :SQLSTATE
+RESET cfeast.direct_write;
+RESET ROLE;
+SELECT zone_id, load FROM feast_online.lonely_view WHERE zone_id = 'w';
 REVOKE ALL ON feast_online.lonely_view, feast_online.global_stats FROM regress_push_writer;
 DROP ROLE regress_push_writer;
 

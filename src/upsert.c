@@ -92,8 +92,11 @@ cf_direct_applies(Relation rel)
 		return false;
 	if (constr && (constr->num_check > 0 || constr->has_generated_stored))
 		return false;
-	/* the privileges the SQL path needs (ON CONFLICT DO UPDATE reads the stored row) */
-	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT | ACL_INSERT | ACL_UPDATE) != ACLCHECK_OK)
+	/* every privilege the SQL path needs (ON CONFLICT DO UPDATE reads the stored row);
+	 * pg_class_aclcheck accepts any one bit of a mask, so each is checked alone */
+	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_INSERT) != ACLCHECK_OK ||
+		pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
 		return false;
 	return true;
 }
