@@ -435,6 +435,27 @@ static const long double cf_pow10l[] = {
  * midpoint of the narrower format; then we decline and the caller uses the
  * text path.  Returns the value, still in extended precision.
  */
+/*
+ * Is long double arithmetic really carried out in 64-bit precision?  It is
+ * on x86 hardware; emulators (valgrind among them) may round it to double,
+ * and then this path would not be exact: checked once, at run time.
+ */
+static bool
+cf_extended_is_exact(void)
+{
+	static int	exact = -1;
+
+	if (exact < 0)
+	{
+		volatile long double one = 1.0L;
+		volatile long double tiny = LDBL_EPSILON;	/* 2^-63 */
+		volatile long double big = 18446744073709551615.0L;	/* 2^64 - 1 */
+
+		exact = (one + tiny != one) && ((uint64) big == PG_UINT64_MAX);
+	}
+	return exact == 1;
+}
+
 static bool
 cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
 {
@@ -445,7 +466,8 @@ cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
 	uint64		mant;
 	uint64		low = (UINT64CONST(1) << (64 - bits)) - 1;
 
-	if (!cf_decimal_parts(p, &m, &e10) || m == 0 || e10 < -27 || e10 > 27)
+	if (!cf_extended_is_exact() ||
+		!cf_decimal_parts(p, &m, &e10) || m == 0 || e10 < -27 || e10 > 27)
 		return false;
 	x = (long double) m;
 	x = e10 >= 0 ? x * cf_pow10l[e10] : x / cf_pow10l[-e10];
