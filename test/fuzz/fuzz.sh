@@ -12,7 +12,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 DB=cfeast_fuzz_$SEED
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
 
-$PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" || exit 1
+# UTF8 whatever the cluster's default: the documents carry non-ASCII text and \u escapes
+$PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB" \
+	-c "CREATE DATABASE $DB TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" || exit 1
 $PSQL -d $DB -f "$HERE/schema.sql" >/dev/null || exit 1
 started=$($PSQL -At -d postgres -c "SELECT pg_postmaster_start_time()")
 t0=$(date +%s)
