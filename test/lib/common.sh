@@ -7,6 +7,11 @@ CF_ROOT=${CF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 CF_PGBIN=/usr/lib/postgresql/15/bin
 CF_DEBS="postgresql-15 postgresql-server-dev-15 postgresql-contrib libjansson-dev libmicrohttpd-dev libpq-dev libipc-run-perl make gcc curl"
 
+# the same locale and encoding whatever the caller's environment says (CI may set none):
+# clusters are UTF8, messages and sort order are C's
+export LANG=C.UTF-8 LC_ALL=C.UTF-8
+unset LANGUAGE
+
 cf_log() { printf '== %s\n' "$*" >&2; }
 
 # install the Debian packages that are missing
@@ -49,7 +54,7 @@ cf_start_cluster() {
 	CF_PGPORT=${CF_PGPORT:-$((20000 + RANDOM % 20000))}
 	mkdir -p "$CF_PGHOST"
 	chown postgres: "$CF_PGHOST"
-	runuser -u postgres -- "$CF_PGBIN/initdb" -D "$CF_PGDATA" -U postgres -A trust --no-sync >"$CF_TMP/initdb.log" 2>&1 || {
+	runuser -u postgres -- "$CF_PGBIN/initdb" -D "$CF_PGDATA" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$CF_TMP/initdb.log" 2>&1 || {
 		cat "$CF_TMP/initdb.log" >&2
 		return 1
 	}
