@@ -50,13 +50,6 @@ extern Datum cf_json_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site,
 							  bool *isnull);
 /* a short description of a JSON value for messages: string "abc", number 1.5 */
 extern char *cf_describe_json(JsonbValue *v);
-/* is "v" a JSON null? */
-static inline bool
-cf_json_is_null(JsonbValue *v)
-{
-	return v->type == jbvNull;
-}
-
 /* ---------- in registry.c: the registry cache ---------- */
 
 /* a feature view as the cache knows it */
@@ -145,9 +138,6 @@ typedef struct CfBatch
 	Datum	  **values;			/* [field][row] */
 	bool	  **nulls;			/* [field][row] */
 } CfBatch;
-
-/* does batch row r replace batch row s under the write rule? */
-extern bool cf_row_replaces(CfBatch *b, int64 r, int64 s);
 
 /* the SQL path for rows (batch row numbers, in write order) of one view */
 extern uint64 cf_push_upsert_sql(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows);

@@ -253,13 +253,11 @@ cf_parse_column_form(CfBatch *b, Jsonb *jb)
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	int			ncols = JB_ROOT_COUNT(jb);
 	JsonbContainer **cols = palloc0(sizeof(JsonbContainer *) * src->nfields);
 	int64		nrows = -1;
 	char	   *first_name = NULL;
 	int			f = -1;
 
-	(void) ncols;
 	/* pass 1: shape; every column an array, all of one length */
 	it = JsonbIteratorInit(&jb->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -341,7 +339,7 @@ cf_parse_rows(CfBatch *b, Jsonb *jb)
  */
 
 /* does row r replace row s?  newer event time, or equal and newer-or-equal created */
-bool
+static bool
 cf_row_replaces(CfBatch *b, int64 r, int64 s)
 {
 	int			tf = b->src->ts_field;

@@ -257,24 +257,27 @@ cf_violates_not_null(CfDirect *d, int64 r)
 	return false;
 }
 
-/* point the key scan at row r's key */
+/* the key scan's equality keys, arguments filled per row by cf_set_scankeys */
 static void
+cf_init_scankeys(CfDirect *d, ScanKey keys)
+{
+	for (int k = 0; k < d->tg->view->nkeys; k++)
+	{
+		Oid			type = d->idx->rd_opcintype[k];
+		Oid			eqop = get_opfamily_member(d->idx->rd_opfamily[k], type, type,
+											   BTEqualStrategyNumber);
+
+		ScanKeyEntryInitialize(&keys[k], 0, (AttrNumber) (k + 1), BTEqualStrategyNumber,
+							   type, d->idx->rd_indcollation[k], get_opcode(eqop), (Datum) 0);
+	}
+}
+
+/* point the key scan at row r's key */
+static inline void
 cf_set_scankeys(CfDirect *d, ScanKey keys, int64 r)
 {
-	CfView	   *v = d->tg->view;
-
-	for (int k = 0; k < v->nkeys; k++)
-	{
-		Oid			opfamily = d->idx->rd_opfamily[k];
-		Oid			type = d->idx->rd_opcintype[k];
-		Oid			eqop = get_opfamily_member(opfamily, type, type, BTEqualStrategyNumber);
-
-		if (r < 0)
-			ScanKeyEntryInitialize(&keys[k], 0, (AttrNumber) (k + 1), BTEqualStrategyNumber,
-								   type, d->idx->rd_indcollation[k], get_opcode(eqop), (Datum) 0);
-		else
-			keys[k].sk_argument = d->b->values[d->tg->key_fields[k]][r];
-	}
+	for (int k = 0; k < d->tg->view->nkeys; k++)
+		keys[k].sk_argument = d->b->values[d->tg->key_fields[k]][r];
 }
 
 /* probe row r's key; on CF_PROBE_FOUND, *replaces says whether r is newer */
@@ -501,7 +504,7 @@ cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
 
 	InitDirtySnapshot(d.dirty);
 	d.keys = palloc(sizeof(ScanKeyData) * tg->view->nkeys);
-	cf_set_scankeys(&d, d.keys, -1);
+	cf_init_scankeys(&d, d.keys);
 	d.found = table_slot_create(d.rel, NULL);
 	d.upd_slot = MakeSingleTupleTableSlot(RelationGetDescr(d.rel), &TTSOpsVirtual);
 	d.scan = index_beginscan(d.rel, d.idx, &d.dirty, tg->view->nkeys, 0);
