@@ -969,7 +969,7 @@ BEGIN
 END $$;
 
 -------------------------------------------------------------------------------
--- Public registry functions (SPEC section 3)
+-- Public registry functions
 -------------------------------------------------------------------------------
 CREATE FUNCTION @extschema@.feast_apply_entity(name text, join_key text DEFAULT NULL,
                                     value_type text DEFAULT 'int64',
@@ -1027,7 +1027,7 @@ BEGIN
 END $$;
 
 -------------------------------------------------------------------------------
--- Push (SPEC section 5), in C: src/push.c
+-- Push, in C: src/push.c
 -------------------------------------------------------------------------------
 CREATE FUNCTION @extschema@.feast_push(push_source text, rows jsonb, "to" text DEFAULT 'online') RETURNS bigint
     AS 'MODULE_PATHNAME', 'cfeast_push' LANGUAGE C;
@@ -1038,9 +1038,8 @@ CREATE FUNCTION feast._push_batch() RETURNS SETOF record
 
 
 -------------------------------------------------------------------------------
--- Online retrieval (SPEC section 6), in C: src/online.c
+-- Online retrieval, in C: src/online.c
 -------------------------------------------------------------------------------
--- (online retrieval declarations go here)
 CREATE FUNCTION @extschema@.feast_get_online_features(features text[] DEFAULT NULL,
                                                      entity_rows jsonb DEFAULT NULL,
                                                      full_feature_names boolean DEFAULT false,
@@ -1072,9 +1071,8 @@ GRANT SELECT ON feast.freshness TO PUBLIC;
 
 
 -------------------------------------------------------------------------------
--- Historical retrieval (SPEC section 7), in C: src/historical.c
+-- Historical retrieval, in C: src/historical.c
 -------------------------------------------------------------------------------
--- (historical retrieval declarations go here)
 -- the as-of join behind the generated SQL: reads source_sql once, answers each entity row
 CREATE FUNCTION feast._point_in_time_join(source_sql text, ttl interval, filter_created boolean,
                                           lower_bound timestamptz, VARIADIC entity_arrays "any")
@@ -1108,9 +1106,8 @@ CREATE FUNCTION @extschema@.feast_range_features_sql(start_ts timestamptz DEFAUL
 
 
 -------------------------------------------------------------------------------
--- Materialization (SPEC section 8), in C: src/materialize.c
+-- Materialization, in C: src/materialize.c
 -------------------------------------------------------------------------------
--- (materialization declarations go here)
 CREATE FUNCTION @extschema@.feast_materialize(start_ts timestamptz, end_ts timestamptz,
                                    feature_views text[] DEFAULT NULL) RETURNS bigint
     AS 'MODULE_PATHNAME', 'cfeast_materialize' LANGUAGE C;
@@ -1128,7 +1125,6 @@ CREATE FUNCTION feast._materialize_batch() RETURNS SETOF record
 -------------------------------------------------------------------------------
 -- Privileges
 -------------------------------------------------------------------------------
--- (privilege declarations go here)
 -- cfeast runs with the caller's rights (no SECURITY DEFINER): the registry is
 -- readable by PUBLIC and written only by roles granted INSERT, UPDATE, DELETE
 -- on it; online tables belong to the role that applied the view.  feast_grant,
