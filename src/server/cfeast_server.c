@@ -57,7 +57,8 @@ usage(FILE *out)
 			"                     else the connection is closed (CFEAST_REQUEST_TIMEOUT; default 10)\n"
 			"  --max-inflight-bytes BYTES  request bodies buffered at once, all clients together;\n"
 			"                     past it 503 with Retry-After (CFEAST_MAX_INFLIGHT_BYTES;\n"
-			"                     default 128M; at least --max-body)\n"
+			"                     default 128M, or twice --max-body if that is more; it must be\n"
+			"                     more than --max-body)\n"
 			"  --max-connections N  open connections, all clients (CFEAST_MAX_CONNECTIONS;\n"
 			"                     default 4096)\n"
 			"  --max-connections-per-ip N  open connections from one address, 0 for no cap\n"
@@ -256,7 +257,8 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 	}
 	else
 		cfg->request_timeout_ms = 10000;
-	cfg->max_inflight = max_inflight ? parse_bytes(max_inflight) : (size_t) 128 << 20;
+	cfg->max_inflight = max_inflight ? parse_bytes(max_inflight) :
+		((size_t) 128 << 20) / 2 > cfg->max_body ? (size_t) 128 << 20 : cfg->max_body * 2;
 	if (cfg->max_inflight == 0)
 	{
 		fprintf(stderr, "cfeast-server: --max-inflight-bytes must be a positive byte count, got \"%s\"\n",

@@ -106,6 +106,16 @@ wait_file() {
 	return 1
 }
 
+# wait for a server's start-up line with its limits
+wait_limits() {
+	local i
+	for i in $(seq 1 100); do
+		grep -q 'limits:' "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # sent is not yet read: wait until no byte waits in a socket queue of the
 # server's port, either side (the driver's "held" means handed to its kernel)
 wait_drained() {
@@ -342,7 +352,9 @@ if wait_file "$W/slow.ready" 20; then
 	under_1s "$WORST" && ok "health with 1,000 slow connections open answers within 1 s (worst of 3: $WORST s)" ||
 		bad "health with 1,000 slow connections open took $WORST s"
 	THREADS=$(proc_kb "$SLOW_PID" Threads)
-	echo "server threads: $THREADS_BEFORE before, $THREADS with 1,000 connections"
+	echo "server threads: $THREADS_BEFORE before, $THREADS with 1,000 connections;" \
+		"resident $(($(proc_kb "$SLOW_PID" VmRSS) / 1024)) MB"
+	FIG_SLOW="health beside 1,000 slow connections: worst ${WORST}s, $THREADS threads"
 	[ -n "$WRAP" ] || [ "$THREADS" = "$THREADS_BEFORE" ] && ok "no thread per connection ($THREADS threads)" ||
 		bad "threads grew from $THREADS_BEFORE to $THREADS"
 else
@@ -370,6 +382,7 @@ if wait_file "$W/cap.ready" 20 && wait_file "$W/capbody.ready" 20; then
 		bad "connections kept from one address: $ALIVE, cap $CAP"
 	health "$PORT" 127.0.0.2
 	echo "health from 127.0.0.2 while 127.0.0.1 is at its cap: $HSTATUS in $HTIME s"
+	FIG_CAP="health from another address at the cap: ${HTIME}s"
 	[ "$HSTATUS" = 200 ] && under_1s "$HTIME" && ok "health from another address answers within 1 s ($HTIME s)" ||
 		bad "health from another address: $HSTATUS in $HTIME s"
 	health "$PORT"
@@ -417,6 +430,7 @@ if wait_file "$W/mem.ready" 30; then
 	RSS=$(proc_kb "$MEM_PID" VmRSS)
 	HWM=$(proc_kb "$MEM_PID" VmHWM)
 	LIMIT=$(((INFLIGHT_MB + MARGIN_MB) * 1024))
+	FIG_MEM="50 x 4 MB bodies, cap ${INFLIGHT_MB} MB: peak resident $((HWM / 1024)) MB (from $((RSS0 / 1024)) MB)"
 	echo "50 bodies of $LEN bytes, cap ${INFLIGHT_MB} MB: $(cat "$W/mem.ready")"
 	echo "resident: $((RSS0 / 1024)) MB before, $((RSS / 1024)) MB with every body in, peak $((HWM / 1024)) MB; limit ${INFLIGHT_MB}+${MARGIN_MB} MB (without the cap: 50 x $MAXBODY_MB MB)"
 	[ -n "$WRAP" ] || [ "$HWM" -le "$LIMIT" ] && ok "resident memory peak $((HWM / 1024)) MB <= cap + margin ($((LIMIT / 1024)) MB)" ||
@@ -540,8 +554,7 @@ CFEAST_DSN="$DSN" CFEAST_LISTEN=127.0.0.1:0 CFEAST_THREADS=3 CFEAST_REQUEST_TIME
 	./cfeast-server --max-connections-per-ip 0 >"$W/env.access" 2>"$W/env.err" &
 ENV_PID=$!
 SERVER_PIDS+=("$ENV_PID")
-wait_file "$W/env.err" 10
-sleep 0.3
+wait_limits "$W/env.err"
 grep -q 'limits: 3 HTTP threads, request timeout 2500 ms, max inflight 67108864 bytes, max connections 500, per address 0 (no cap)' "$W/env.err" &&
 	ok "CFEAST_THREADS, _REQUEST_TIMEOUT, _MAX_INFLIGHT_BYTES, _MAX_CONNECTIONS taken; a flag wins over _MAX_CONNECTIONS_PER_IP" ||
 	bad "settings from the environment: $(cat "$W/env.err")"
@@ -549,12 +562,19 @@ stop_server "$ENV_PID"
 ./cfeast-server --listen 127.0.0.1:0 >/dev/null 2>"$W/defaults.err" &
 ENV_PID=$!
 SERVER_PIDS+=("$ENV_PID")
-wait_file "$W/defaults.err" 10
-sleep 0.3
+wait_limits "$W/defaults.err"
+stop_server "$ENV_PID"
 grep -q 'limits: 2 HTTP threads, request timeout 10000 ms, max inflight 134217728 bytes, max connections 4096, per address 128$' "$W/defaults.err" &&
 	ok "defaults: 2 threads, 10 s, 128 MB in flight, 4096 connections, 128 per address" ||
 	bad "defaults: $(cat "$W/defaults.err")"
+# a --max-body over half the default cap raises the default cap to twice it
+./cfeast-server --listen 127.0.0.1:0 --max-body 100M >/dev/null 2>"$W/bigbody.err" &
+ENV_PID=$!
+SERVER_PIDS+=("$ENV_PID")
+wait_limits "$W/bigbody.err"
 stop_server "$ENV_PID"
+grep -q 'max inflight 209715200 bytes' "$W/bigbody.err" && ok "--max-body 100M: the default cap becomes 200 MB" ||
+	bad "--max-body 100M: $(cat "$W/bigbody.err")"
 for args in "--max-body 16M --max-inflight-bytes 8M" "--request-timeout 0" "--request-timeout soon" \
 	"--threads 0" "--max-connections-per-ip -1" "--max-connections 0"; do
 	# shellcheck disable=SC2086
@@ -566,6 +586,6 @@ done
 SERVER_PIDS=()
 BG_PIDS=()
 
-echo "server limits check: $((($(date +%s) - T_START))) s"
+echo "server limits check: $((($(date +%s) - T_START))) s; ${FIG_SLOW:-}; ${FIG_CAP:-}; ${FIG_MEM:-}"
 echo "server limits check: $PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
