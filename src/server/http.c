@@ -694,8 +694,10 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 						 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 						 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 						 MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-						 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) cfg->threads,
 						 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
+						 /* a pool of one is MHD's single thread (it warns when told "1") */
+						 cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_TIMEOUT,
+						 (unsigned int) (cfg->threads > 1 ? cfg->threads : 60),
 						 MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 						 MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
 						 MHD_OPTION_END);

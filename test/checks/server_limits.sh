@@ -14,7 +14,8 @@
 #     stays under --max-inflight-bytes plus a fixed margin; those over the
 #     cap get 503 with Retry-After; afterwards the cap is free again.
 #  4. A busy pool (every database connection waiting on a lock) does not
-#     delay /health.
+#     delay /health, and requests that wait longer than the request deadline
+#     are not cut (it bounds receiving a request, not running it).
 #  5. With the database unreachable, 503 bodies do not show the socket path
 #     (the log does).
 #
@@ -492,7 +493,8 @@ grep -q '"POST /push" 503 65538 ' "$W/mem.access" && ok "access log: the chunked
 stop_server "$MEM_PID"
 
 # ------------------------------------------------------------------ 4. a busy pool does not delay /health
-start_server busy "$DSN" --pool 1 || bad "busy server did not start"
+# (the deadline is 1 s: it bounds receiving a request, not running it)
+start_server busy "$DSN" --pool 1 --request-timeout 1 || bad "busy server did not start"
 BUSY_PID=$PID
 psql -XAtq -d "$DB" -c "BEGIN; LOCK TABLE feast_online.driver_hourly_stats; SELECT pg_sleep(3); COMMIT;" >/dev/null &
 LOCKER=$!
@@ -520,7 +522,8 @@ for i in $(seq 1 50); do
 	[ "$(grep -c . "$W/busy.statuses")" = 3 ] && break
 	sleep 0.1
 done
-[ "$(grep -c '^200$' "$W/busy.statuses")" = 3 ] && ok "the queued pushes ran once the lock went (3 x 200)" ||
+[ "$(grep -c '^200$' "$W/busy.statuses")" = 3 ] &&
+	ok "the queued pushes ran once the lock went, 3 s, past the 1 s request deadline (3 x 200)" ||
 	bad "queued pushes: $(tr '\n' ' ' <"$W/busy.statuses")"
 stop_server "$BUSY_PID"
 
