@@ -16,8 +16,10 @@
  * connection is busy.
  *
  * The client never sees libpq's own connection messages: they name socket
- * paths, hosts and users.  They go to the server's log (stderr); the client
- * gets a fixed message and the SQLSTATE.
+ * paths, hosts and users.  Nor the messages of PostgreSQL's system and
+ * internal errors (classes 58 and XX: "could not open file ..."), which
+ * name files.  They go to the server's log (stderr); the client gets a
+ * fixed message and the SQLSTATE.
  *-------------------------------------------------------------------------
  */
 #define _GNU_SOURCE				/* vasprintf */
@@ -162,6 +164,14 @@ error_from_result(CfsError *err, CfsConn *c, PGresult *res)
 		fprintf(stderr, "cfeast-server: database error: %s%s", msg,
 				msg[0] && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
 		msg = lost ? "the connection to the database was lost" : "the database call failed";
+	}
+	else if (strncmp(state, "58", 2) == 0 || strncmp(state, "XX", 2) == 0)
+	{
+		/* a system or internal error: its words may name files on the database server */
+		fprintf(stderr, "cfeast-server: database error %s: %s\n", state, msg);
+		cfs_error_set(err, lost ? 503 : 0, state,
+					  "the database failed with an internal error; the server's log has the detail");
+		return;
 	}
 	cfs_error_set(err, lost ? 503 : 0, state ? state : (lost ? "08006" : "XX000"), "%s", msg);
 	if (res)

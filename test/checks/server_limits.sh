@@ -16,8 +16,8 @@
 #  4. A busy pool (every database connection waiting on a lock) does not
 #     delay /health, and requests that wait longer than the request deadline
 #     are not cut (it bounds receiving a request, not running it).
-#  5. With the database unreachable, 503 bodies do not show the socket path
-#     (the log does).
+#  5. With the database unreachable, 503 bodies do not show the socket path,
+#     nor a 500 for a system error (58P01) the file's path (the log does).
 #
 # Needs PGHOST/PGPORT/PGUSER, CF_ROOT, CF_TMP, CF_PGBIN (test/run-all.sh sets
 # them) and python3 (Debian's; the slow-client driver is below).
@@ -325,8 +325,15 @@ SELECT feast_apply_batch_source('driver_stats_source', 'driver_stats', 'event_ti
 SELECT feast_apply_push_source('driver_stats_push_source', 'driver_stats_source');
 SELECT feast_apply_feature_view('driver_hourly_stats', '{driver}',
     '[{"name": "conv_rate", "dtype": "float32"}]', 'driver_stats_push_source');
+-- a batch source that fails as a missing file does, naming a path on the database server
+CREATE FUNCTION broken_stats() RETURNS SETOF driver_stats LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'could not open file "/srv/secret/stats.csv" for reading' USING ERRCODE = '58P01'; END $$;
+CREATE VIEW broken_stats AS SELECT * FROM broken_stats();
+SELECT feast_apply_batch_source('broken_source', 'broken_stats', 'event_timestamp', 'created');
+SELECT feast_apply_feature_view('broken_view', '{driver}', '[{"name": "conv_rate", "dtype": "float32"}]', 'broken_source');
 EOF
 DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=$DB"
+HAVE_MAT=$(q -c "SELECT to_regprocedure('feast_materialize(timestamptz,timestamptz,text[])') IS NOT NULL")
 T_START=$(date +%s)
 
 # ------------------------------------------------------------------ 1. 1,000 slow connections
@@ -525,6 +532,17 @@ done
 [ "$(grep -c '^200$' "$W/busy.statuses")" = 3 ] &&
 	ok "the queued pushes ran once the lock went, 3 s, past the 1 s request deadline (3 x 200)" ||
 	bad "queued pushes: $(tr '\n' ' ' <"$W/busy.statuses")"
+# a system error's message names a file on the database server: logged, not sent
+STATUS=$(curl -s -o "$W/broken.body" -w '%{http_code}' --data-binary \
+	'{"start_ts": "2024-01-01T00:00:00Z", "end_ts": "2024-02-01T00:00:00Z", "feature_views": ["broken_view"]}' \
+	"http://127.0.0.1:$PORT/materialize")
+if [ "$HAVE_MAT" = t ]; then
+	[ "$STATUS" = 500 ] && grep -q '"sqlstate":"58P01"' "$W/broken.body" && ! grep -q '/srv/secret' "$W/broken.body" &&
+		ok "a system error (58P01) answers 500 without the file's path: $(cat "$W/broken.body")" ||
+		bad "system error: $STATUS $(cat "$W/broken.body")"
+	grep -q 'database error 58P01: could not open file "/srv/secret/stats.csv"' "$W/busy.err" &&
+		ok "the log has the system error's message" || bad "log lacks the system error: $(cat "$W/busy.err")"
+fi
 stop_server "$BUSY_PID"
 
 # ------------------------------------------------------------------ 5. no socket path in 503 bodies
