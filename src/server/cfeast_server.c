@@ -6,7 +6,9 @@
  *	  cfeast-server --dsn CONNINFO --listen HOST:PORT [--pool N] [--max-body BYTES]
  *
  * Each setting also comes from the environment (CFEAST_DSN, CFEAST_LISTEN,
- * CFEAST_POOL, CFEAST_MAX_BODY, CFEAST_DRAIN_TIMEOUT); a flag wins over the environment.  The
+ * CFEAST_POOL, CFEAST_MAX_BODY, CFEAST_DRAIN_TIMEOUT, CFEAST_THREADS,
+ * CFEAST_REQUEST_TIMEOUT, CFEAST_MAX_INFLIGHT_BYTES, CFEAST_MAX_CONNECTIONS,
+ * CFEAST_MAX_CONNECTIONS_PER_IP); a flag wins over the environment.  The
  * access log (one line per request) goes to stdout, everything else to
  * stderr.  SIGTERM or SIGINT: stop accepting, let the requests in flight
  * finish (their queries are cancelled after --drain-timeout), close the
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/resource.h>
 
 #define CFS_VERSION "0.1"
 
@@ -32,17 +36,33 @@ usage(FILE *out)
 			"cfeast-server " CFS_VERSION ": Feast's feature-server HTTP API over cfeast\n"
 			"\n"
 			"usage: cfeast-server [--dsn CONNINFO] [--listen HOST:PORT] [--pool N] [--max-body BYTES]\n"
-			"                     [--drain-timeout SECONDS]\n"
+			"                     [--drain-timeout SECONDS] [--threads N] [--request-timeout SECONDS]\n"
+			"                     [--max-inflight-bytes BYTES] [--max-connections N]\n"
+			"                     [--max-connections-per-ip N]\n"
 			"\n"
 			"  --dsn CONNINFO     libpq connection string or URI (CFEAST_DSN; default: libpq's\n"
 			"                     PG* environment)\n"
 			"  --listen HOST:PORT address to serve on (CFEAST_LISTEN; default 127.0.0.1:6566;\n"
 			"                     port 0 picks a free port, printed at start)\n"
-			"  --pool N           database connections (CFEAST_POOL; default 4)\n"
+			"  --pool N           database connections, and threads that run requests on them\n"
+			"                     (CFEAST_POOL; default 4); /health has one more of its own\n"
 			"  --max-body BYTES   largest request body, suffix k/M/G allowed (CFEAST_MAX_BODY;\n"
 			"                     default 16M); larger ones get 413\n"
 			"  --drain-timeout S  on SIGTERM, how long requests in flight may finish before\n"
 			"                     their queries are cancelled (CFEAST_DRAIN_TIMEOUT; default 10)\n"
+			"  --threads N        HTTP threads on epoll; they never wait on the database\n"
+			"                     (CFEAST_THREADS; default 2)\n"
+			"  --request-timeout S  a whole request (headers and body) must arrive within S\n"
+			"                     seconds of the connection opening or the previous response,\n"
+			"                     else the connection is closed (CFEAST_REQUEST_TIMEOUT; default 10)\n"
+			"  --max-inflight-bytes BYTES  request bodies buffered at once, all clients together;\n"
+			"                     past it 503 with Retry-After (CFEAST_MAX_INFLIGHT_BYTES;\n"
+			"                     default 128M, or twice --max-body if that is more; it must be\n"
+			"                     more than --max-body)\n"
+			"  --max-connections N  open connections, all clients (CFEAST_MAX_CONNECTIONS;\n"
+			"                     default 4096)\n"
+			"  --max-connections-per-ip N  open connections from one address, 0 for no cap\n"
+			"                     (CFEAST_MAX_CONNECTIONS_PER_IP; default 128)\n"
 			"\n"
 			"endpoints: GET /health, POST /push, /get-online-features, /write-to-online-store,\n"
 			"           /materialize, /materialize-incremental\n");
@@ -80,6 +100,25 @@ parse_bytes(const char *s)
 	return *end == '\0' ? (size_t) n : 0;
 }
 
+/* an integer setting in [lo, hi], def when unset; false when invalid */
+static bool
+parse_int(const char *s, int def, int lo, int hi, int *out)
+{
+	char	   *end;
+	long		v;
+
+	if (s == NULL)
+	{
+		*out = def;
+		return true;
+	}
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || v < lo || v > hi)
+		return false;
+	*out = (int) v;
+	return true;
+}
+
 static bool
 parse_config(int argc, char **argv, CfsConfig *cfg)
 {
@@ -89,6 +128,11 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 		{"pool", required_argument, NULL, 'p'},
 		{"max-body", required_argument, NULL, 'm'},
 		{"drain-timeout", required_argument, NULL, 't'},
+		{"threads", required_argument, NULL, 'T'},
+		{"request-timeout", required_argument, NULL, 'r'},
+		{"max-inflight-bytes", required_argument, NULL, 'i'},
+		{"max-connections", required_argument, NULL, 'c'},
+		{"max-connections-per-ip", required_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
@@ -96,12 +140,18 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 	const char *pool = getenv("CFEAST_POOL");
 	const char *max_body = getenv("CFEAST_MAX_BODY");
 	const char *drain = getenv("CFEAST_DRAIN_TIMEOUT");
-	int			c;
+	const char *threads = getenv("CFEAST_THREADS");
+	const char *request_timeout = getenv("CFEAST_REQUEST_TIMEOUT");
+	const char *max_inflight = getenv("CFEAST_MAX_INFLIGHT_BYTES");
+	const char *max_conn = getenv("CFEAST_MAX_CONNECTIONS");
+	const char *max_per_ip = getenv("CFEAST_MAX_CONNECTIONS_PER_IP");
+	int			c,
+				n;
 
 	cfg->dsn = getenv("CFEAST_DSN") ? getenv("CFEAST_DSN") : "";
 	cfg->listen = getenv("CFEAST_LISTEN") ? getenv("CFEAST_LISTEN") : "127.0.0.1:6566";
 	cfg->pool_wait_ms = 10000;
-	while ((c = getopt_long(argc, argv, "d:l:p:m:t:hV", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:l:p:m:t:T:r:i:c:I:hV", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -119,6 +169,21 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 				break;
 			case 't':
 				drain = optarg;
+				break;
+			case 'T':
+				threads = optarg;
+				break;
+			case 'r':
+				request_timeout = optarg;
+				break;
+			case 'i':
+				max_inflight = optarg;
+				break;
+			case 'c':
+				max_conn = optarg;
+				break;
+			case 'I':
+				max_per_ip = optarg;
 				break;
 			case 'h':
 				usage(stdout);
@@ -156,7 +221,87 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 				drain);
 		return false;
 	}
+	if (!parse_int(threads, 2, 1, 256, &cfg->threads))
+	{
+		fprintf(stderr, "cfeast-server: --threads must be between 1 and 256, got \"%s\"\n", threads);
+		return false;
+	}
+	if (!parse_int(max_conn, 4096, 1, 1000000, &n))
+	{
+		fprintf(stderr, "cfeast-server: --max-connections must be between 1 and 1000000, got \"%s\"\n",
+				max_conn);
+		return false;
+	}
+	cfg->max_connections = (unsigned) n;
+	if (!parse_int(max_per_ip, 128, 0, 1000000, &n))
+	{
+		fprintf(stderr, "cfeast-server: --max-connections-per-ip must be between 0 and 1000000, "
+				"got \"%s\"\n", max_per_ip);
+		return false;
+	}
+	cfg->max_per_ip = (unsigned) n;
+	if (request_timeout)
+	{
+		char	   *end;
+		double		sec = strtod(request_timeout, &end);
+
+		if (end == request_timeout || *end != '\0' || !(sec > 0 && sec <= 86400))
+		{
+			fprintf(stderr, "cfeast-server: --request-timeout must be a positive number of seconds, "
+					"got \"%s\"\n", request_timeout);
+			return false;
+		}
+		cfg->request_timeout_ms = (int) (sec * 1000 + 0.5);
+		if (cfg->request_timeout_ms < 1)
+			cfg->request_timeout_ms = 1;
+	}
+	else
+		cfg->request_timeout_ms = 10000;
+	cfg->max_inflight = max_inflight ? parse_bytes(max_inflight) :
+		((size_t) 128 << 20) / 2 > cfg->max_body ? (size_t) 128 << 20 : cfg->max_body * 2;
+	if (cfg->max_inflight == 0)
+	{
+		fprintf(stderr, "cfeast-server: --max-inflight-bytes must be a positive byte count, got \"%s\"\n",
+				max_inflight);
+		return false;
+	}
+	if (cfg->max_inflight < cfg->max_body + 1)
+	{
+		fprintf(stderr, "cfeast-server: --max-inflight-bytes (%zu) must be more than --max-body (%zu)\n",
+				cfg->max_inflight, cfg->max_body);
+		return false;
+	}
 	return true;
+}
+
+/*
+ * Open files: one per connection, and some for the pool, epoll and the
+ * threads.  Raise the soft limit as far as the hard one allows; if even
+ * that is short, take fewer connections and say so.
+ */
+static void
+fit_open_files(CfsConfig *cfg)
+{
+	struct rlimit rl;
+	rlim_t		need = (rlim_t) cfg->max_connections + cfg->pool_size + 4 * cfg->threads + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < need)
+	{
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+		(void) getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need)
+	{
+		unsigned	fit = rl.rlim_cur > need - cfg->max_connections + 16 ?
+			(unsigned) (rl.rlim_cur - (need - cfg->max_connections)) : 16;
+
+		fprintf(stderr, "cfeast-server: warning: open files limited to %llu: --max-connections "
+				"lowered from %u to %u\n", (unsigned long long) rl.rlim_cur, cfg->max_connections, fit);
+		cfg->max_connections = fit;
+	}
 }
 
 int
@@ -170,6 +315,9 @@ main(int argc, char **argv)
 
 	if (!parse_config(argc, argv, &cfg))
 		return 2;
+	fit_open_files(&cfg);
+	/* bodies (large blocks) go back to the system when freed, so memory follows what is buffered */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	json_object_seed(0);		/* jansson's hash seed, once, before any thread */
 	signal(SIGPIPE, SIG_IGN);
@@ -190,12 +338,16 @@ main(int argc, char **argv)
 	}
 	fprintf(stderr, "cfeast-server: listening on http://%s (pool %d, max body %zu bytes)\n",
 			bound, cfg.pool_size, cfg.max_body);
+	fprintf(stderr, "cfeast-server: limits: %d HTTP threads, request timeout %d ms, max inflight "
+			"%zu bytes, max connections %u, per address %u%s\n",
+			cfg.threads, cfg.request_timeout_ms, cfg.max_inflight, cfg.max_connections,
+			cfg.max_per_ip, cfg.max_per_ip ? "" : " (no cap)");
 
 	sigwait(&stop, &sig);
 	fprintf(stderr, "cfeast-server: %s received, finishing requests in flight\n",
 			sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	cfs_http_stop(d, cfg.drain_ms);
-	cfs_pool_close();
+	if (cfs_http_stop(d, cfg.drain_ms))
+		cfs_pool_close();
 	fprintf(stderr, "cfeast-server: stopped\n");
 	return 0;
 }

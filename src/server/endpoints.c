@@ -340,7 +340,7 @@ static PGresult *
 run(CfsEndpoint ep, CfsStmt stmt, int n, const char *const *vals, CfsReply *reply)
 {
 	CfsError	err = {0};
-	CfsConn    *c = cfs_pool_acquire(&err);
+	CfsConn    *c = stmt == CFS_STMT_HEALTH ? cfs_pool_acquire_health(&err) : cfs_pool_acquire(&err);
 	PGresult   *res;
 
 	if (c == NULL)

@@ -1,9 +1,34 @@
 /*-------------------------------------------------------------------------
  * http.c
- *	  The HTTP side on libmicrohttpd: one thread per connection (handlers
- *	  block on the database), request bodies gathered up to the size limit,
- *	  routing, responses, an access-log line per request, and the drain on
+ *	  The HTTP side on libmicrohttpd: a few threads on epoll move the bytes
+ *	  of every connection; complete requests go to the workers (work.c),
+ *	  which may block on the database, and come back as responses.
+ *	  Request bodies are gathered up to the size limits, requests are
+ *	  routed, each gets an access-log line, and the server drains on
  *	  shutdown.
+ *
+ * Limits against clients that hold resources:
+ *  - a whole request (headers and body) must arrive within
+ *    request_timeout_ms of the connection opening or of the previous
+ *    response on it.  libmicrohttpd's own timeout only counts idle time (a
+ *    byte every few seconds resets it), so a reaper thread watches every
+ *    connection still receiving and shuts down the socket of one past its
+ *    deadline; libmicrohttpd then sees the end of the stream and closes
+ *    the connection.  The list is changed only under a lock that the
+ *    connection-closed callback also takes, and libmicrohttpd calls that
+ *    callback before it closes the socket, so the reaper never touches a
+ *    descriptor that was closed (and perhaps reused).
+ *  - connections: at most max_connections in all, max_per_ip from one
+ *    address (libmicrohttpd refuses the rest at accept).
+ *  - buffered bodies: the bytes allocated for bodies of all requests at
+ *    once stay under max_inflight.  A request whose Content-Length does not
+ *    fit in what is left is answered 503 with Retry-After before its body
+ *    is read; one that outgrows it while arriving (chunked, or several
+ *    growing at once) has its buffer freed at once, the rest read and
+ *    dropped, and is answered 503 with Retry-After.  A body's buffer is
+ *    freed as soon as its handler is done.
+ *  - GET /health runs on its own worker with its own database connection,
+ *    so neither slow clients (they hold no thread) nor a busy pool delay it.
  *-------------------------------------------------------------------------
  */
 #include "server.h"
@@ -11,25 +36,46 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-/* one request: its body as it arrives, and what the access log needs */
+/* one client connection (libmicrohttpd's socket context), for the deadline */
+typedef struct Conn
+{
+	struct Conn *prev;
+	struct Conn *next;
+	MHD_socket	fd;
+	struct timespec since;		/* the current request's deadline counts from here */
+	bool		receiving;		/* the request is not complete yet: the deadline applies */
+	bool		expired;		/* the reaper shut it down */
+} Conn;
+
+/* one request: its body as it arrives, its reply, and what the access log needs */
 typedef struct Request
 {
+	CfsJob		job;			/* first: the worker gets the request back from it */
+	struct MHD_Connection *conn;
 	struct timespec start;
 	char		method[16];
 	char	   *url;
 	char		client[INET6_ADDRSTRLEN];
 	char	   *body;
 	size_t		len;
-	size_t		cap;
+	size_t		cap;			/* allocated for the body, counted in 'inflight' */
 	size_t		declared;		/* Content-Length, if any */
-	bool		too_large;
+	bool		too_large;		/* over max_body: 413 */
+	bool		over_cap;		/* no room under max_inflight: 503 */
+	bool		retry_after;	/* the answer is 503 for load: say when to come back */
+	int			route;
+	bool		ready;			/* a worker put the reply in 'reply' */
+	CfsReply	reply;
 	int			status;
 	size_t		sent;
 	char		sqlstate[6];
@@ -38,6 +84,192 @@ typedef struct Request
 static const CfsConfig *config;
 static atomic_int in_flight;
 static atomic_bool shutting_down;
+static atomic_size_t inflight_bytes;
+
+static struct
+{
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	Conn	   *head;
+	bool		stop;
+	bool		running;
+	pthread_t	thread;
+} conns = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false, false};
+
+static long
+ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000L + (b->tv_nsec - a->tv_nsec) / 1000000L;
+}
+
+/* ---------------------------------------------------------------- buffered bytes */
+
+/* count n more bytes as buffered, if that stays under the cap */
+static bool
+inflight_take(size_t n)
+{
+	size_t		cur = atomic_load(&inflight_bytes);
+
+	do
+	{
+		if (n > config->max_inflight || cur > config->max_inflight - n)
+			return false;
+	} while (!atomic_compare_exchange_weak(&inflight_bytes, &cur, cur + n));
+	return true;
+}
+
+static bool
+inflight_fits(size_t n)
+{
+	size_t		cur = atomic_load(&inflight_bytes);
+
+	return n <= config->max_inflight && cur <= config->max_inflight - n;
+}
+
+static void
+body_free(Request *req)
+{
+	free(req->body);
+	req->body = NULL;
+	atomic_fetch_sub(&inflight_bytes, req->cap);
+	req->cap = 0;
+}
+
+/* ---------------------------------------------------------------- connections and their deadline */
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	Conn	   *c;
+
+	(void) cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	{
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		c = calloc(1, sizeof(Conn));
+		*socket_context = c;
+		if (c == NULL)
+			return;
+		c->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+		clock_gettime(CLOCK_MONOTONIC, &c->since);
+		c->receiving = true;
+		pthread_mutex_lock(&conns.lock);
+		c->next = conns.head;
+		if (conns.head)
+			conns.head->prev = c;
+		conns.head = c;
+		pthread_mutex_unlock(&conns.lock);
+	}
+	else
+	{
+		/* called before libmicrohttpd closes the socket */
+		c = *socket_context;
+		if (c == NULL)
+			return;
+		pthread_mutex_lock(&conns.lock);
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			conns.head = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		pthread_mutex_unlock(&conns.lock);
+		free(c);
+		*socket_context = NULL;
+	}
+}
+
+/* the request on conn is complete (false), or a new one may begin (true) */
+static void
+set_receiving(struct MHD_Connection *conn, bool receiving)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	Conn	   *c = ci ? ci->socket_context : NULL;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&conns.lock);
+	c->receiving = receiving;
+	if (receiving)
+		clock_gettime(CLOCK_MONOTONIC, &c->since);
+	pthread_mutex_unlock(&conns.lock);
+}
+
+/* every 100 ms: shut down the connections whose request is past its deadline */
+static void *
+reaper_main(void *arg)
+{
+	(void) arg;
+	pthread_mutex_lock(&conns.lock);
+	while (!conns.stop)
+	{
+		struct timespec now,
+					wake;
+		Conn	   *c;
+		int			n = 0;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (c = conns.head; c; c = c->next)
+		{
+			if (c->receiving && !c->expired && c->fd != MHD_INVALID_SOCKET &&
+				ms_between(&c->since, &now) >= config->request_timeout_ms)
+			{
+				(void) shutdown(c->fd, SHUT_RDWR);
+				c->expired = true;
+				n++;
+			}
+		}
+		if (n > 0)
+			fprintf(stderr, "cfeast-server: closed %d connection%s that did not send a whole request "
+					"within %d ms\n", n, n == 1 ? "" : "s", config->request_timeout_ms);
+		clock_gettime(CLOCK_REALTIME, &wake);
+		wake.tv_nsec += 100 * 1000000L;
+		if (wake.tv_nsec >= 1000000000L)
+		{
+			wake.tv_sec++;
+			wake.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&conns.wake, &conns.lock, &wake);
+	}
+	pthread_mutex_unlock(&conns.lock);
+	return NULL;
+}
+
+/* libmicrohttpd's own messages, at most 10 a second (a flood of clients must not flood the log) */
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static time_t window;
+	static int	shown;
+	static long suppressed;
+	time_t		now = time(NULL);
+
+	(void) cls;
+	pthread_mutex_lock(&lock);
+	if (now != window)
+	{
+		if (suppressed > 0)
+			fprintf(stderr, "cfeast-server: libmicrohttpd: %ld more messages not shown\n", suppressed);
+		window = now;
+		shown = 0;
+		suppressed = 0;
+	}
+	if (shown++ < 10)
+	{
+		fputs("cfeast-server: libmicrohttpd: ", stderr);
+		vfprintf(stderr, fmt, ap);
+	}
+	else
+		suppressed++;
+	pthread_mutex_unlock(&lock);
+}
+
+/* ---------------------------------------------------------------- requests */
 
 /* the client's address as text */
 static void
@@ -76,31 +308,55 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 	log_safe(req->url);
 	log_safe(req->method);
 	client_address(conn, req->client, sizeof(req->client));
+	req->conn = conn;
 	atomic_fetch_add(&in_flight, 1);
 	return req;
 }
 
-/* append a chunk of the body; past the limit the rest is only counted */
+/*
+ * Append a chunk of the body.  The buffer grows by doubling (to the
+ * Content-Length at most), each growth counted against max_inflight first.
+ * Past max_body, or with no room left under max_inflight, the buffer is
+ * freed and the rest only counted.
+ */
 static void
 request_append(Request *req, const char *data, size_t n)
 {
-	if (req->too_large || req->len + n > config->max_body)
+	size_t		need;
+
+	if (!req->too_large && !req->over_cap && req->len + n > config->max_body)
 	{
 		req->too_large = true;
+		body_free(req);
+	}
+	if (req->too_large || req->over_cap)
+	{
 		req->len += n;
 		return;
 	}
-	if (req->len + n + 1 > req->cap)
+	need = req->len + n + 1;
+	if (need > req->cap)
 	{
 		size_t		cap = req->cap ? req->cap : 8192;
-		char	   *nb;
+		char	   *nb = NULL;
 
-		while (cap < req->len + n + 1)
+		while (cap < need)
 			cap *= 2;
-		nb = realloc(req->body, cap);
+		if (req->declared >= need - 1 && cap > req->declared + 1)
+			cap = req->declared + 1;
+		if (cap > config->max_body + 1)
+			cap = config->max_body + 1;
+		if (inflight_take(cap - req->cap))
+		{
+			nb = realloc(req->body, cap);
+			if (nb == NULL)
+				atomic_fetch_sub(&inflight_bytes, cap - req->cap);
+		}
 		if (nb == NULL)
 		{
-			req->too_large = true;
+			req->over_cap = true;
+			body_free(req);
+			req->len += n;
 			return;
 		}
 		req->body = nb;
@@ -140,7 +396,9 @@ send_reply(struct MHD_Connection *conn, Request *req, CfsReply *reply)
 	if (reply->status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 								strcmp(req->url, "/health") == 0 ? "GET" : "POST");
-	if (atomic_load(&shutting_down) || req->too_large)
+	if (reply->status == 503 && req->retry_after)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (atomic_load(&shutting_down) || req->too_large || req->over_cap)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (reply->result && !reply->body_in_result)
 		PQclear(reply->result);
@@ -152,20 +410,20 @@ send_reply(struct MHD_Connection *conn, Request *req, CfsReply *reply)
 	return ret;
 }
 
-/* route a complete request to its endpoint */
-static void
-dispatch(Request *req, CfsReply *reply)
+static const struct
 {
-	static const struct
-	{
-		const char *path;
-		bool		post;
-	}			routes[] = {
-		{"/health", false}, {"/push", true}, {"/get-online-features", true},
-		{"/write-to-online-store", true}, {"/materialize", true},
-		{"/materialize-incremental", true}, {NULL, false}
-	};
-	const char *body = req->body ? req->body : "";
+	const char *path;
+	bool		post;
+}			routes[] = {
+	{"/health", false}, {"/push", true}, {"/get-online-features", true},
+	{"/write-to-online-store", true}, {"/materialize", true},
+	{"/materialize-incremental", true}, {NULL, false}
+};
+
+/* the route of a request, or -1 with the reply (404, 405) set */
+static int
+route_of(Request *req, CfsReply *reply)
+{
 	int			i;
 
 	for (i = 0; routes[i].path; i++)
@@ -174,36 +432,59 @@ dispatch(Request *req, CfsReply *reply)
 	if (routes[i].path == NULL)
 	{
 		cfs_reply_detail(reply, 404, "Not Found");
-		return;
+		return -1;
 	}
 	if (strcmp(req->method, routes[i].post ? "POST" : "GET") != 0)
 	{
 		cfs_reply_detail(reply, 405, "Method Not Allowed");
-		return;
+		return -1;
 	}
-	if (atomic_load(&shutting_down))
+	return i;
+}
+
+/* a worker runs the request's handler, then gives the connection back */
+static void
+run_request(CfsJob *job, bool expired)
+{
+	Request    *req = (Request *) job;
+	const char *body = req->body ? req->body : "";
+
+	if (expired)
 	{
-		cfs_reply_detail(reply, 503, "the server is shutting down");
-		return;
+		CfsError	err = {0};
+
+		cfs_error_set(&err, 503, "53300", "all %d database connections stayed busy for %d ms",
+					  config->pool_size, config->pool_wait_ms);
+		cfs_reply_error(&req->reply, CFS_EP_PUSH, &err);
+		req->retry_after = true;
 	}
-	switch (i)
+	else if (atomic_load(&shutting_down))
+		cfs_reply_detail(&req->reply, 503, "the server is shutting down");
+	else
 	{
-		case 0:
-			cfs_handle_health(reply);
-			break;
-		case 1:
-			cfs_handle_push(body, req->len, reply);
-			break;
-		case 2:
-			cfs_handle_read(body, req->len, reply);
-			break;
-		case 3:
-			cfs_handle_write(body, req->len, reply);
-			break;
-		default:
-			cfs_handle_materialize(body, req->len, i == 5, reply);
-			break;
+		switch (req->route)
+		{
+			case 0:
+				cfs_handle_health(&req->reply);
+				break;
+			case 1:
+				cfs_handle_push(body, req->len, &req->reply);
+				break;
+			case 2:
+				cfs_handle_read(body, req->len, &req->reply);
+				break;
+			case 3:
+				cfs_handle_write(body, req->len, &req->reply);
+				break;
+			default:
+				cfs_handle_materialize(body, req->len, req->route == 5, &req->reply);
+				break;
+		}
 	}
+	body_free(req);
+	req->ready = true;
+	/* from here the connection's thread owns req again (and may free it) */
+	MHD_resume_connection(req->conn);
 }
 
 static enum MHD_Result
@@ -216,9 +497,22 @@ reply_too_large(struct MHD_Connection *conn, Request *req, size_t size)
 	return send_reply(conn, req, &reply);
 }
 
+static enum MHD_Result
+reply_over_cap(struct MHD_Connection *conn, Request *req)
+{
+	CfsReply	reply = {0};
+
+	cfs_reply_detail(&reply, 503, "the server is buffering too many request bodies; retry later");
+	req->retry_after = true;
+	return send_reply(conn, req, &reply);
+}
+
 /*
  * libmicrohttpd calls this first with the headers, then with each piece of
- * the body, then once more with nothing: then the request is handled.
+ * the body, then once more with nothing: then the request is routed and,
+ * unless answered here (404, 405, 413, 503), suspended and handed to a
+ * worker.  When the worker resumes the connection, this is called once
+ * more with nothing, and the worker's reply is sent.
  */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -247,6 +541,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			req->too_large = true;
 			return reply_too_large(conn, req, req->declared);
 		}
+		if (req->declared > 0 && !inflight_fits(req->declared + 1))
+		{
+			req->over_cap = true;
+			return reply_over_cap(conn, req);
+		}
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0)
@@ -255,12 +554,33 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (req->ready)
+		return send_reply(conn, req, &req->reply);
 	if (req->status != 0)
-		return MHD_YES;			/* already answered (413) */
+		return MHD_YES;			/* already answered (413, 503 before the body) */
+	set_receiving(conn, false);
 	if (req->too_large)
 		return reply_too_large(conn, req, req->len);
-	dispatch(req, &reply);
-	return send_reply(conn, req, &reply);
+	if (req->over_cap)
+		return reply_over_cap(conn, req);
+	req->route = route_of(req, &reply);
+	if (req->route < 0)
+		return send_reply(conn, req, &reply);
+	if (atomic_load(&shutting_down))
+	{
+		cfs_reply_detail(&reply, 503, "the server is shutting down");
+		return send_reply(conn, req, &reply);
+	}
+	req->job.run = run_request;
+	MHD_suspend_connection(conn);
+	if (!cfs_work_submit(&req->job, req->route == 0))
+	{
+		/* the workers stopped meanwhile */
+		cfs_reply_detail(&req->reply, 503, "the server is shutting down");
+		req->ready = true;
+		MHD_resume_connection(conn);
+	}
+	return MHD_YES;
 }
 
 /* the access log: time client "METHOD path" status bytes-in bytes-out duration [sqlstate] */
@@ -276,7 +596,6 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	double		ms;
 
 	(void) cls;
-	(void) conn;
 	if (req == NULL)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -289,10 +608,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			req->status, req->len, req->sent, ms,
 			req->sqlstate[0] ? " sqlstate=" : "", req->sqlstate,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
-	free(req->body);
+	body_free(req);
 	free(req->url);
 	free(req);
 	*con_cls = NULL;
+	set_receiving(conn, true);	/* the next request on this connection starts its clock */
 	atomic_fetch_sub(&in_flight, 1);
 }
 
@@ -341,10 +661,11 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	struct addrinfo *ai = resolve_listen(cfg->listen);
 	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-		MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	char		addr[INET6_ADDRSTRLEN] = "?";
 	bool		v6;
+	int			rc;
 
 	if (ai == NULL)
 		return NULL;
@@ -357,20 +678,45 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	}
 	else
 		inet_ntop(AF_INET, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, addr, sizeof(addr));
-	/* the port is in the address too; MHD only names it in its own messages */
+	if (!cfs_work_start(cfg->pool_size, cfg->pool_wait_ms))
+	{
+		freeaddrinfo(ai);
+		return NULL;
+	}
+	/*
+	 * The port is in the address too; MHD only names it in its own messages.
+	 * The idle timeout (60 s) still covers a client that stops reading its
+	 * response; while a request arrives, the reaper's deadline is shorter.
+	 */
 	d = MHD_start_daemon(flags, ntohs(((struct sockaddr_in *) ai->ai_addr)->sin_port), NULL, NULL,
 						 on_request, NULL,
+						 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,	/* first, so that it gets every message */
 						 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 						 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+						 MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 						 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
-						 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
+						 /* a pool of one is MHD's single thread (it warns when told "1") */
+						 cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_TIMEOUT,
+						 (unsigned int) (cfg->threads > 1 ? cfg->threads : 60),
+						 MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+						 MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
 						 MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (d == NULL)
 	{
 		fprintf(stderr, "cfeast-server: cannot listen on %s\n", cfg->listen);
+		(void) cfs_work_stop(1000);
 		return NULL;
 	}
+	rc = pthread_create(&conns.thread, NULL, reaper_main, NULL);
+	if (rc != 0)
+	{
+		fprintf(stderr, "cfeast-server: cannot start the deadline thread: error %d\n", rc);
+		MHD_stop_daemon(d);
+		(void) cfs_work_stop(1000);
+		return NULL;
+	}
+	conns.running = true;
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	snprintf(bound, boundlen, v6 ? "[%s]:%u" : "%s:%u", addr, info ? (unsigned) info->port : 0u);
 	return d;
@@ -392,11 +738,25 @@ wait_in_flight(int ms)
 	return atomic_load(&in_flight) == 0;
 }
 
+static void
+stop_reaper(void)
+{
+	if (!conns.running)
+		return;
+	pthread_mutex_lock(&conns.lock);
+	conns.stop = true;
+	pthread_cond_signal(&conns.wake);
+	pthread_mutex_unlock(&conns.lock);
+	pthread_join(conns.thread, NULL);
+	conns.running = false;
+}
+
 /*
  * Stop taking connections, let the requests in flight finish (up to
  * drain_ms; then their queries are cancelled), then close everything.
+ * False if a worker is still inside a database call (the pool must stay).
  */
-void
+bool
 cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
 {
 	MHD_socket	fd;
@@ -412,5 +772,14 @@ cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
 				atomic_load(&in_flight), drain_ms, cfs_pool_cancel_busy());
 		(void) wait_in_flight(2000);
 	}
+	/* every queued request resumes its connection: libmicrohttpd cannot stop with one suspended */
+	if (!cfs_work_stop(5000))
+	{
+		fprintf(stderr, "cfeast-server: a database call did not end; exiting without closing connections\n");
+		stop_reaper();
+		return false;
+	}
 	MHD_stop_daemon(d);
+	stop_reaper();
+	return true;
 }

@@ -10,6 +10,16 @@
  * Statements are prepared on first use on each connection: if a cfeast
  * function is missing, the client gets PostgreSQL's own error (42883) and
  * the next request tries again.
+ *
+ * One more connection than --pool is opened and kept for GET /health alone
+ * (its own worker uses it), so /health answers while every other
+ * connection is busy.
+ *
+ * The client never sees libpq's own connection messages: they name socket
+ * paths, hosts and users.  Nor the messages of PostgreSQL's system and
+ * internal errors (classes 58 and XX: "could not open file ..."), which
+ * name files.  They go to the server's log (stderr); the client gets a
+ * fixed message and the SQLSTATE.
  *-------------------------------------------------------------------------
  */
 #define _GNU_SOURCE				/* vasprintf */
@@ -37,7 +47,7 @@ static struct
 {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
-	CfsConn    *slots;
+	CfsConn    *slots;			/* size + 1: the last one is /health's */
 	int			size;
 	const char *dsn;
 	int			wait_ms;
@@ -120,12 +130,20 @@ cfs_error_free(CfsError *err)
 	memset(err, 0, sizeof(*err));
 }
 
-/* the connection's own error: the database is gone or unreachable (503) */
+/*
+ * The connection's own error: the database is gone or unreachable (503).
+ * libpq's message names the socket path or host: it goes to the log only.
+ */
 static void
 error_from_conn(CfsError *err, PGconn *conn, const char *sqlstate)
 {
-	cfs_error_set(err, 503, sqlstate, "%s",
-				  conn ? PQerrorMessage(conn) : "out of memory opening a connection");
+	const char *msg = conn ? PQerrorMessage(conn) : "out of memory opening a connection";
+	size_t		n = strlen(msg);
+
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		n--;
+	fprintf(stderr, "cfeast-server: database connection failed: %.*s\n", (int) n, msg);
+	cfs_error_set(err, 503, sqlstate, "the database is unavailable");
 }
 
 /* an error result: PostgreSQL's message, SQLSTATE, detail and hint */
@@ -140,6 +158,21 @@ error_from_result(CfsError *err, CfsConn *c, PGresult *res)
 		msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->conn);
 	if (msg == NULL || *msg == '\0')
 		msg = PQerrorMessage(c->conn);
+	if (state == NULL)
+	{
+		/* no error from the server: libpq's own words, which may name paths */
+		fprintf(stderr, "cfeast-server: database error: %s%s", msg,
+				msg[0] && msg[strlen(msg) - 1] == '\n' ? "" : "\n");
+		msg = lost ? "the connection to the database was lost" : "the database call failed";
+	}
+	else if (strncmp(state, "58", 2) == 0 || strncmp(state, "XX", 2) == 0)
+	{
+		/* a system or internal error: its words may name files on the database server */
+		fprintf(stderr, "cfeast-server: database error %s: %s\n", state, msg);
+		cfs_error_set(err, lost ? 503 : 0, state,
+					  "the database failed with an internal error; the server's log has the detail");
+		return;
+	}
 	cfs_error_set(err, lost ? 503 : 0, state ? state : (lost ? "08006" : "XX000"), "%s", msg);
 	if (res)
 	{
@@ -259,11 +292,11 @@ cfs_pool_init(const CfsConfig *cfg)
 	pool.size = cfg->pool_size;
 	pool.dsn = cfg->dsn;
 	pool.wait_ms = cfg->pool_wait_ms;
-	pool.slots = calloc(pool.size, sizeof(CfsConn));
+	pool.slots = calloc(pool.size + 1, sizeof(CfsConn));
 	if (pool.slots == NULL)
 		return false;
 	/* open them now; a database that is down is not fatal, /health says 503 */
-	for (i = 0; i < pool.size; i++)
+	for (i = 0; i <= pool.size; i++)
 	{
 		if (!connect_slot(&pool.slots[i], &err))
 		{
@@ -281,7 +314,7 @@ cfs_pool_close(void)
 	int			i;
 
 	pthread_mutex_lock(&pool.lock);
-	for (i = 0; i < pool.size; i++)
+	for (i = 0; i <= pool.size; i++)
 	{
 		if (pool.slots[i].cancel)
 			PQfreeCancel(pool.slots[i].cancel);
@@ -304,7 +337,7 @@ cfs_pool_cancel_busy(void)
 				i;
 
 	pthread_mutex_lock(&pool.lock);
-	for (i = 0; i < pool.size; i++)
+	for (i = 0; i <= pool.size; i++)
 	{
 		if (pool.slots[i].busy && pool.slots[i].cancel &&
 			PQcancel(pool.slots[i].cancel, errbuf, sizeof(errbuf)))
@@ -364,6 +397,26 @@ cfs_pool_acquire(CfsError *err)
 					  "all %d database connections stayed busy for %d ms", pool.size, pool.wait_ms);
 		return NULL;
 	}
+	if (!idle_conn_ok(c) && !connect_slot(c, err))
+	{
+		cfs_pool_release(c);
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * /health's own connection.  Only the /health worker takes it, one request
+ * at a time, so it is never busy here.
+ */
+CfsConn *
+cfs_pool_acquire_health(CfsError *err)
+{
+	CfsConn    *c = &pool.slots[pool.size];
+
+	pthread_mutex_lock(&pool.lock);
+	c->busy = true;
+	pthread_mutex_unlock(&pool.lock);
 	if (!idle_conn_ok(c) && !connect_slot(c, err))
 	{
 		cfs_pool_release(c);

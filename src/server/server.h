@@ -2,8 +2,9 @@
  * server.h
  *	  cfeast-server: Feast's feature-server HTTP API in front of the cfeast
  *	  SQL functions.  A libpq connection pool (pool.c), the HTTP plumbing
- *	  on libmicrohttpd (http.c), one handler per endpoint (endpoints.c) and
- *	  the command line (cfeast_server.c).
+ *	  on libmicrohttpd (http.c), the worker threads that run requests
+ *	  against the database (work.c), one handler per endpoint (endpoints.c)
+ *	  and the command line (cfeast_server.c).
  *
  * This program runs outside the backend: plain malloc, pthreads, jansson.
  *-------------------------------------------------------------------------
@@ -13,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 #include <libpq-fe.h>
 
 /* the settings of one server (flags and CFEAST_* environment variables) */
@@ -20,8 +22,13 @@ typedef struct CfsConfig
 {
 	const char *dsn;			/* libpq connection string */
 	const char *listen;			/* HOST:PORT */
-	int			pool_size;		/* database connections */
+	int			pool_size;		/* database connections (and worker threads) */
+	int			threads;		/* libmicrohttpd's threads (epoll) */
 	size_t		max_body;		/* request bodies larger than this: 413 */
+	size_t		max_inflight;	/* request bytes buffered at once, all clients: then 503 */
+	int			request_timeout_ms; /* whole request (headers and body) within this */
+	unsigned	max_connections;	/* open client connections, all clients */
+	unsigned	max_per_ip;		/* open client connections from one address; 0: no cap */
 	int			pool_wait_ms;	/* how long a request waits for a free connection */
 	int			drain_ms;		/* on SIGTERM, how long in-flight requests may finish */
 } CfsConfig;
@@ -63,6 +70,15 @@ typedef enum CfsEndpoint
 
 typedef struct CfsConn CfsConn;
 
+/* a request handed to the workers (work.c); embedded in http.c's request */
+typedef struct CfsJob
+{
+	struct CfsJob *next;
+	struct timespec queued;
+	/* runs on a worker; expired: it waited longer than pool_wait_ms */
+	void		(*run) (struct CfsJob *job, bool expired);
+} CfsJob;
+
 /* what a handler hands back to http.c */
 typedef struct CfsReply
 {
@@ -79,6 +95,7 @@ typedef struct CfsReply
 extern bool cfs_pool_init(const CfsConfig *cfg);
 extern void cfs_pool_close(void);
 extern CfsConn *cfs_pool_acquire(CfsError *err);
+extern CfsConn *cfs_pool_acquire_health(CfsError *err);
 extern void cfs_pool_release(CfsConn *c);
 extern int	cfs_pool_cancel_busy(void);
 extern PGresult *cfs_exec(CfsConn *c, CfsStmt stmt, int nparams,
@@ -99,9 +116,14 @@ extern void cfs_reply_error(CfsReply *reply, CfsEndpoint ep, CfsError *err);
 extern void cfs_reply_detail(CfsReply *reply, int status, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
 
+/* ---------- in work.c ---------- */
+extern bool cfs_work_start(int workers, int wait_ms);
+extern bool cfs_work_submit(CfsJob *job, bool health);
+extern bool cfs_work_stop(int timeout_ms);
+
 /* ---------- in http.c ---------- */
 struct MHD_Daemon;
 extern struct MHD_Daemon *cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen);
-extern void cfs_http_stop(struct MHD_Daemon *d, int drain_ms);
+extern bool cfs_http_stop(struct MHD_Daemon *d, int drain_ms);
 
 #endif							/* CFEAST_SERVER_H */

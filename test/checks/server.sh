@@ -427,6 +427,8 @@ call GET /health
 expect "health, database down" 503
 printf '%s' "$BODY" | grep -q '"sqlstate":"\(08\|57P\)' && ok "503 body carries a connection SQLSTATE" ||
 	bad "503 body: $BODY"
+printf '%s' "$BODY" | grep -qF -e "$PGHOST" -e ".s.PGSQL" && bad "503 body shows the socket: $BODY" ||
+	ok "503 body does not show the socket path"
 call POST /push "$PUSH"
 expect "push, database down" 503
 pg_start || bad "could not start the cluster again"
