@@ -822,6 +822,7 @@ typedef struct CfIsoParts
 	int64		usec;			/* the first 6 fraction digits, in microseconds */
 	int			nfrac;			/* fraction digits given */
 	int			tz;				/* seconds east of UTC */
+	bool		zoned;			/* Z or an offset given */
 } CfIsoParts;
 
 #define CF_ISO_HINT "Timestamps are YYYY-MM-DD[THH:MM[:SS[.fraction]][Z|+HH:MM|-HH:MM]] " \
@@ -881,6 +882,7 @@ cf_iso_scan(const char *s, int len, CfIsoParts *p)
 				p->usec *= 10;
 		}
 	}
+	p->zoned = i < len;
 	if (i < len && (s[i] == 'Z' || s[i] == 'z'))
 		i++;
 	else if (i < len && (s[i] == '+' || s[i] == '-'))
@@ -930,10 +932,11 @@ cf_iso_to_timestamp_fast(const CfIsoParts *p, TimestampTz *out)
 
 /*
  * Plain: text that cf_iso_scan accepted, through PostgreSQL's own date
- * parser (as timestamptz_in, except that no zone means UTC, not TimeZone).
+ * parser (as timestamptz_in does, except that no zone means UTC, not
+ * TimeZone: DecodeDateTime gets no zone pointer then).
  */
 static bool
-cf_iso_to_timestamp_plain(const char *s, TimestampTz *out)
+cf_iso_to_timestamp_plain(const char *s, bool zoned, TimestampTz *out)
 {
 	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
 	char	   *field[MAXDATEFIELDS];
@@ -944,24 +947,12 @@ cf_iso_to_timestamp_plain(const char *s, TimestampTz *out)
 	fsec_t		fsec;
 	int			tz = 0;
 
-	if (strlen(s) >= MAXDATELEN)
+	if (strlen(s) >= MAXDATELEN ||
+		ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0 ||
+		DecodeDateTime(field, ftype, nf, &dtype, &tm, &fsec, zoned ? &tz : NULL) != 0 ||
+		dtype != DTK_DATE)
 		return false;
-	if (ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0)
-		return false;
-	/* without a zone pointer, DecodeDateTime refuses text that names a zone */
-	if (DecodeDateTime(field, ftype, nf, &dtype, &tm, &fsec, NULL) == 0)
-		tz = 0;
-	else
-	{
-		if (ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0 ||
-			DecodeDateTime(field, ftype, nf, &dtype, &tm, &fsec, &tz) != 0)
-			return false;
-	}
-	if (dtype != DTK_DATE)
-		return false;
-	if (tm2timestamp(&tm, fsec, &tz, out) != 0 || !IS_VALID_TIMESTAMP(*out))
-		return false;
-	return true;
+	return tm2timestamp(&tm, fsec, &tz, out) == 0 && IS_VALID_TIMESTAMP(*out);
 }
 
 /* the epoch range of timestamptz, in seconds: [CF_EPOCH_MIN, CF_EPOCH_END) */
@@ -1015,7 +1006,8 @@ cf_to_timestamp(JsonbValue *v, CfDtype t, const CfValueSite *site)
 		bool		ok = cf_iso_scan(v->val.string.val, v->val.string.len, &p);
 
 		if (ok && !(cf_fast_paths && cf_iso_to_timestamp_fast(&p, &ts)))
-			ok = cf_iso_to_timestamp_plain(pnstrdup(v->val.string.val, v->val.string.len), &ts);
+			ok = cf_iso_to_timestamp_plain(pnstrdup(v->val.string.val, v->val.string.len),
+										   p.zoned, &ts);
 		if (!ok)
 			cf_reject_hint(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION,
 						   "(not an ISO-8601 timestamp)", CF_ISO_HINT);
