@@ -293,7 +293,7 @@ cf_reject(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate, const
  *
  * Each fast path below shortcuts a plain PostgreSQL routine and must give
  * exactly its answer; test/bench/types.sh measures both in one run through
- * cfeast_conversion_bench(), and sql/push_types.sql compares both on
+ * cfeast_conversion_bench(), and sql/types_strict.sql compares both on
  * generated values through cfeast_conversion_check().  Those two C
  * functions are not part of the extension's SQL: a test creates them itself.
  * ------------------------------------------------------------------------
@@ -723,6 +723,19 @@ cf_to_float(JsonbValue *v, CfDtype t, const CfValueSite *site)
 	return single ? Float4GetDatum((float4) d) : Float8GetDatum(d);
 }
 
+/* a character's value in the standard base64 alphabet, or -1 */
+static inline int
+cf_base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
 /*
  * Strict base64 (RFC 4648, section 4): the standard alphabet, "=" padding
  * to a multiple of 4 characters, padding only at the very end, no
@@ -747,7 +760,7 @@ cf_base64_check(const char *s, int len)
 		}
 		if (pad > 0)
 			return psprintf("(not base64: \"=\" padding at offset %d is not at the end)", i - pad);
-		if (!(isascii(c) && (isalnum(c) || c == '+' || c == '/')))
+		if (cf_base64_value(c) < 0)
 		{
 			if (c == ' ')
 				return psprintf("(not base64: a space at offset %d)", i);
@@ -758,14 +771,11 @@ cf_base64_check(const char *s, int len)
 		}
 	}
 	if (len % 4 != 0)
-		return psprintf("(not base64: %d characters, not a multiple of 4)", len);
+		return psprintf("(not base64: length %d is not a multiple of 4)", len);
 	if (pad > 0)
 	{
 		/* the last data character's bits beyond the last byte must be zero */
-		char		c = s[len - pad - 1];
-		int			b = isupper((unsigned char) c) ? c - 'A' :
-			islower((unsigned char) c) ? c - 'a' + 26 :
-			isdigit((unsigned char) c) ? c - '0' + 52 : c == '+' ? 62 : 63;
+		int			b = cf_base64_value((unsigned char) s[len - pad - 1]);
 
 		if ((b & (pad == 1 ? 0x03 : 0x0f)) != 0)
 			return psprintf("(not base64: nonzero bits in the padding at offset %d)", len - pad - 1);
