@@ -1166,11 +1166,27 @@ cf_json_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site, bool *isnull
  *     RETURNS float8 LANGUAGE C STRICT AS '$libdir/cfeast', 'cfeast_conversion_bench';
  *   CREATE FUNCTION pg_temp.conversion_check(values jsonb, dtype text)
  *     RETURNS text LANGUAGE C STRICT AS '$libdir/cfeast', 'cfeast_conversion_check';
+ *   CREATE FUNCTION pg_temp.conversion_fast_paths(on boolean)
+ *     RETURNS boolean LANGUAGE C STRICT AS '$libdir/cfeast', 'cfeast_conversion_fast_paths';
  * ------------------------------------------------------------------------
  */
 
 PG_FUNCTION_INFO_V1(cfeast_conversion_bench);
 PG_FUNCTION_INFO_V1(cfeast_conversion_check);
+PG_FUNCTION_INFO_V1(cfeast_conversion_fast_paths);
+
+/*
+ * conversion_fast_paths(on): the mode of every later conversion in this
+ * session (feast_push included) until called again; returns the previous.
+ */
+Datum
+cfeast_conversion_fast_paths(PG_FUNCTION_ARGS)
+{
+	bool		old = cf_fast_paths;
+
+	cf_fast_paths = PG_GETARG_BOOL(0);
+	PG_RETURN_BOOL(old);
+}
 
 /* the scalar elements of a JSON array, and the dtype named by text */
 static JsonbValue *

@@ -22,6 +22,8 @@ CREATE FUNCTION conversion_bench(vals jsonb, dtype text, fast boolean, loops int
   LANGUAGE C STRICT AS '\$libdir/cfeast', 'cfeast_conversion_bench';
 CREATE FUNCTION conversion_check(vals jsonb, dtype text) RETURNS text
   LANGUAGE C STRICT AS '\$libdir/cfeast', 'cfeast_conversion_check';
+CREATE FUNCTION conversion_fast_paths(on_ boolean) RETURNS boolean
+  LANGUAGE C STRICT AS '\$libdir/cfeast', 'cfeast_conversion_fast_paths';
 SELECT setseed(0.5);
 -- one row per job: the values (as a client would send them), the dtype, the plain routine
 CREATE TABLE jobs (job text, dtype text, plain text, vals jsonb);
@@ -60,5 +62,47 @@ Q -c "SELECT job FROM jobs ORDER BY ctid" | while IFS= read -r job; do
 		printf "%-38s cfeast %6.1f ns/value   plain %6.1f ns/value   ratio %.2fx %s\n", j, f, p, p / f,
 			(p / f >= 1.15 ? "(earns its place)" : "(below 1.15: remove the fast path)")
 		printf "    plain routine: %s; same data, both modes: %s\n", r, c }'
+done
+
+# the same in whole pushes: PUSH_ROWS rows of 10 features of one dtype, written into an empty
+# online table each time (the second push of a session, so that the registry and plans are
+# loaded), fast paths on and off in turn; the jsonb is stored beforehand (no parsing).  The
+# figure per value is the whole push's time divided by the values converted.
+PUSH_ROWS=${PUSH_ROWS:-10000}
+Q >/dev/null <<SQL
+SELECT feast_apply_entity('k', 'k', 'int64');
+SELECT feast_apply_push_source('src_' || d, NULL) FROM unnest(ARRAY['float64', 'unix_timestamp']) d;
+SELECT feast_apply_feature_view('v_' || d, '{k}',
+  (SELECT jsonb_agg(jsonb_build_object('name', 'f' || i, 'dtype', d)) FROM generate_series(1, 10) i), 'src_' || d)
+  FROM unnest(ARRAY['float64', 'unix_timestamp']) d;
+CREATE TABLE bodies (dtype text, body jsonb);
+INSERT INTO bodies SELECT 'float64', jsonb_agg(jsonb_build_object('k', k, 'event_timestamp', 0,
+  'f1', random(), 'f2', random(), 'f3', random(), 'f4', random(), 'f5', random(),
+  'f6', random(), 'f7', random(), 'f8', random(), 'f9', random(), 'f10', random()))
+  FROM generate_series(1, $PUSH_ROWS) k;
+INSERT INTO bodies SELECT 'unix_timestamp', jsonb_agg(jsonb_build_object('k', k, 'event_timestamp', 0)
+  || (SELECT jsonb_object_agg('f' || i, to_char(timestamptz '2020-01-01' + random() * interval '5 years',
+        'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM generate_series(1, 10 + k * 0) i))
+  FROM generate_series(1, $PUSH_ROWS) k;
+SQL
+push_ms() { # dtype fast
+	psql -qAtX -v ON_ERROR_STOP=1 <<SQL | awk '/^Time:/ {t = $2} END {print t}'
+SELECT conversion_fast_paths($2);
+SELECT feast_push('src_$1', body) FROM bodies WHERE dtype = '$1';
+TRUNCATE feast_online.v_$1;
+\\timing on
+SELECT feast_push('src_$1', body) FROM bodies WHERE dtype = '$1';
+SQL
+}
+for d in float64 unix_timestamp; do
+	fast=
+	plain=
+	for ((r = 0; r < REPEAT; r++)); do
+		fast=$(awk -v a="$fast" -v b="$(push_ms $d true)" 'BEGIN {print (a == "" || b < a) ? b : a}')
+		plain=$(awk -v a="$plain" -v b="$(push_ms $d false)" 'BEGIN {print (a == "" || b < a) ? b : a}')
+	done
+	awk -v j="push $PUSH_ROWS rows x 10 $d" -v f="$fast" -v p="$plain" -v n="$((PUSH_ROWS * 10))" 'BEGIN {
+		printf "%-38s cfeast %6.0f ms (%.0f ns/value)   plain %6.0f ms (%.0f ns/value)   ratio %.2fx (whole push)\n",
+			j, f, f * 1e6 / n, p, p * 1e6 / n, p / f }'
 done
 dropdb $DB
