@@ -1,13 +1,68 @@
 /*-------------------------------------------------------------------------
  * types.c
- *	  cfeast dtypes and the strict JSON-to-Datum conversion of SPEC section 2.
+ *	  cfeast dtypes, and the strict conversion of JSON values to Datums.
  *
- * Values arrive as JsonbValues straight from a jsonb iterator.  Each dtype
- * has one converter that either returns a Datum or raises an error naming
- * the row, the field, the dtype expected and the value received.  Numbers
- * are read from jsonb's numeric digits directly: integers never pass
- * through double, and floats take an exact fast path before falling back
- * to correctly rounded text conversion.
+ * Values arrive as JsonbValues straight from a jsonb iterator (push rows,
+ * entity rows).  Each dtype has one converter that returns a Datum or raises
+ * an error naming the row, the field, the dtype expected and the value
+ * received: "row 3: field "x": expected int32, got number 1.5 (not an
+ * integer)".  JSON null is SQL NULL for every dtype.  The rules:
+ *
+ *	int32, int64	a JSON number that is an integer as written (5 yes; 5.0,
+ *					1.5 no: 22023) and in range (22003); 1e2 is 100.  Exact:
+ *					never through double.
+ *	float32/64		a JSON number, rounded correctly to the nearest value
+ *					(exactly what float4in/float8in give for the same text);
+ *					out of range, or a nonzero value that underflows to zero,
+ *					22003; the strings "NaN", "Infinity", "-Infinity".
+ *	string			a JSON string.
+ *	bytes			a JSON string of strict base64 (RFC 4648 section 4): the
+ *					standard alphabet (A-Z a-z 0-9 + /), padded with "=" to a
+ *					multiple of 4 characters, "=" only at the end, no
+ *					whitespace or line breaks, zero bits in what the padding
+ *					leaves unused (so each value has one spelling).  Anything
+ *					else is 22P02, naming the offset of the first fault.
+ *					(PostgreSQL's decode(..., 'base64') skips whitespace and
+ *					decodes data after "=" as if it were padding: cfeast
+ *					refuses both.)
+ *	bool			true or false.
+ *	unix_timestamp	a JSON number of epoch seconds, integer or fractional
+ *					(rounded to the microsecond, halves away from zero),
+ *					within what timestamptz holds: -210866803200 (4714-11-24
+ *					BC) to below 9224318016000 (294277-01-01 UTC), else
+ *					22008; or ISO-8601 text in exactly this grammar
+ *					(cf_iso_scan), else 22P02 with a hint:
+ *						YYYY-MM-DD
+ *						YYYY-MM-DD{T|t| }HH:MM[:SS[.fraction]][Z|z|{+|-}HH[[:]MM]]
+ *					years 0001-9999, a real calendar date, hours 00-23
+ *					(24:00:00 is the next midnight), seconds 00-59 (60 for a
+ *					leap second, counted as the next minute), fractions
+ *					rounded to the microsecond, offsets up to 15:59; no zone
+ *					means UTC whatever TimeZone says.  No words (now, today,
+ *					epoch, infinity, allballs), no BC, no zone names or
+ *					abbreviations, no space before the zone, no basic format.
+ *	json			any JSON value.
+ *	array(T)		a JSON array of T's (or nulls); nested arrays and objects
+ *					are refused; errors name the element: field "x[2]".
+ *
+ * Fast paths.  Four shortcuts compute, in the common cases, what a plain
+ * PostgreSQL routine computes, and must give exactly its answer:
+ *	- int64 from the numeric's base-10000 digits, instead of numeric_scale,
+ *	  a range check and numeric_int8 (ints and integer epoch seconds);
+ *	- doubles and floats from decimal digits (Clinger: mantissa < 2^53 or
+ *	  2^24, one exact IEEE operation), instead of float8in/float4in on the
+ *	  numeric's text;
+ *	- doubles and floats of 15 to 19 digits through x87 extended precision
+ *	  (one rounding to 64 bits, declined at the narrower format's midpoints,
+ *	  and wherever long double is not really 64-bit: valgrind);
+ *	- ISO-8601 arithmetic from the scanned fields, instead of ParseDateTime
+ *	  and DecodeDateTime (the grammar check itself runs in both modes).
+ * Each stays because test/bench/types.sh measured it, beside the plain
+ * routine on the same values in one run, at least 15% cheaper per value;
+ * its figures are in test/bench/README.md.  The test-only functions at the
+ * end of this file (cfeast_conversion_bench and cfeast_conversion_check,
+ * in cfeast.so but not in the extension's SQL) run either mode;
+ * sql/types_strict.sql checks that both modes agree on generated values.
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
@@ -17,6 +72,7 @@
 #include <float.h>
 #include <math.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "common/int.h"
@@ -24,14 +80,18 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/datetime.h"
 #include "utils/float.h"
 #include "utils/formatting.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(cfeast_dtype_canonical);
@@ -206,14 +266,40 @@ cf_site_prefix(const CfValueSite *site)
 	return psprintf("field \"%s\"", site->field);
 }
 
+static void cf_reject_hint(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate,
+						   const char *why, const char *hint) pg_attribute_noreturn();
+static void cf_reject(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate,
+					  const char *why) pg_attribute_noreturn();
+
 static void
-cf_reject(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate, const char *why)
+cf_reject_hint(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate, const char *why,
+			   const char *hint)
 {
 	ereport(ERROR,
 			(errcode(sqlstate),
 			 errmsg("%s: expected %s, got %s%s%s", cf_site_prefix(site), cf_dtype_name(t),
-					cf_describe_json(v), why ? " " : "", why ? why : "")));
+					cf_describe_json(v), why ? " " : "", why ? why : ""),
+			 hint ? errhint("%s", hint) : 0));
 }
+
+static void
+cf_reject(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate, const char *why)
+{
+	cf_reject_hint(site, t, v, sqlstate, why, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * fast paths
+ *
+ * Each fast path below shortcuts a plain PostgreSQL routine and must give
+ * exactly its answer; test/bench/types.sh measures both in one run through
+ * cfeast_conversion_bench(), and sql/types_strict.sql compares both on
+ * generated values through cfeast_conversion_check().  Those two C
+ * functions are not part of the extension's SQL: a test creates them itself.
+ * ------------------------------------------------------------------------
+ */
+
+static bool cf_fast_paths = true;	/* false: the plain routines only (tests) */
 
 /* ------------------------------------------------------------------------
  * numbers: read jsonb's numeric digits directly
@@ -295,9 +381,9 @@ typedef enum CfIntResult
 	CF_INT_OUT_OF_RANGE
 } CfIntResult;
 
-/* exact int64 from a numeric: no double, no text */
+/* fast path: exact int64 from the numeric's base-10000 digits */
 static CfIntResult
-cf_numeric_to_int64(Numeric num, int64 *out)
+cf_numeric_to_int64_fast(Numeric num, int64 *out)
 {
 	CfNumParts	p;
 	int64		acc = 0;
@@ -329,6 +415,41 @@ cf_numeric_to_int64(Numeric num, int64 *out)
 	}
 	*out = acc;
 	return CF_INT_OK;
+}
+
+/* plain: numeric_scale, a range check against int64's bounds, numeric_int8 */
+static CfIntResult
+cf_numeric_to_int64_plain(Numeric num, int64 *out)
+{
+	static Numeric lo = NULL;
+	static Numeric hi = NULL;
+	Datum		d = NumericGetDatum(num);
+
+	if (lo == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		lo = int64_to_numeric(PG_INT64_MIN);
+		hi = int64_to_numeric(PG_INT64_MAX);
+		MemoryContextSwitchTo(old);
+	}
+	if (numeric_is_nan(num) || numeric_is_inf(num) ||
+		DatumGetInt32(DirectFunctionCall1(numeric_scale, d)) > 0)
+		return CF_INT_NOT_INTEGER;
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, d, NumericGetDatum(lo))) < 0 ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, d, NumericGetDatum(hi))) > 0)
+		return CF_INT_OUT_OF_RANGE;
+	*out = DatumGetInt64(DirectFunctionCall1(numeric_int8, d));
+	return CF_INT_OK;
+}
+
+/* an integer JSON number, exactly; dscale > 0 (5.0, 1.5) is not an integer */
+static CfIntResult
+cf_numeric_to_int64(Numeric num, int64 *out)
+{
+	if (cf_fast_paths)
+		return cf_numeric_to_int64_fast(num, out);
+	return cf_numeric_to_int64_plain(num, out);
 }
 
 static const double cf_pow10[] = {
@@ -382,9 +503,9 @@ cf_decimal_parts(const CfNumParts *p, uint64 *m, int *e10)
 }
 
 /*
- * Exact fast path (Clinger): a mantissa below 2^53 scaled by 10^e with
- * |e| <= 22 is one correctly rounded IEEE operation.  Returns false when
- * the number needs another path.
+ * Fast path (Clinger): a mantissa below 2^53 scaled by 10^e with |e| <= 22
+ * is one correctly rounded IEEE operation.  Returns false when the number
+ * needs another path.
  */
 static bool
 cf_numeric_to_double_fast(const CfNumParts *p, double *out)
@@ -427,18 +548,10 @@ static const long double cf_pow10l[] = {
 };
 
 /*
- * The wide fast path, for the 15 to 19 significant digits that doubles
- * printed in full carry: a mantissa below 2^64 and 10^|e| (|e| <= 27) are
- * both exact in x87 extended precision, so m * 10^e or m / 10^e is one
- * rounding to 64 bits.  Rounding that again to "bits" bits gives the
- * correctly rounded result unless the 64-bit value sits exactly on a
- * midpoint of the narrower format; then we decline and the caller uses the
- * text path.  Returns the value, still in extended precision.
- */
-/*
- * Is long double arithmetic really carried out in 64-bit precision?  It is
- * on x86 hardware; emulators (valgrind among them) may round it to double,
- * and then this path would not be exact: checked once, at run time.
+ * Is long double arithmetic really carried out with a 64-bit mantissa?  It
+ * is on x86 hardware; emulators (valgrind among them) may round it to
+ * double, and then the extended path below would not be exact.  Checked
+ * once, at run time; when it fails, that path always declines.
  */
 static bool
 cf_extended_is_exact(void)
@@ -456,6 +569,17 @@ cf_extended_is_exact(void)
 	return exact == 1;
 }
 
+/*
+ * The extended fast path, for the 15 to 19 significant digits that doubles
+ * printed in full carry: a mantissa below 2^64 and 10^|e| (|e| <= 27) are
+ * both exact in x87 extended precision, so m * 10^e or m / 10^e is one
+ * rounding to 64 bits.  Rounding that again to "bits" bits gives the
+ * correctly rounded result unless the 64-bit value sits exactly on a
+ * midpoint of the narrower format (the narrower format's midpoints are
+ * 64-bit values, so the exact value and its 64-bit rounding lie on the same
+ * side of every other one); then we decline and the caller takes the plain
+ * path.  Returns the value, still in extended precision.
+ */
 static bool
 cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
 {
@@ -485,21 +609,34 @@ cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
 }
 #endif
 
-/* the general path: numeric's text, then strtod/strtof (correctly rounded) */
+/*
+ * Plain: the numeric's text read as float8in / float4in read it (strtod /
+ * strtof, correctly rounded); false if out of range (overflow, or underflow
+ * to zero).
+ */
 static bool
-cf_numeric_to_double_slow(Numeric num, bool single, double *out)
+cf_numeric_to_double_plain(Numeric num, bool single, double *out)
 {
 	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
 	char	   *end;
 	double		d;
+	float		f;
 
 	errno = 0;
-	d = single ? (double) strtof(s, &end) : strtod(s, &end);
-	if (errno == ERANGE && (d == 0.0 || isinf(d)))
+	if (!single)
+	{
+		bool		error = false;
+
+		d = float8in_internal_opt_error(s, &end, "double precision", s, &error);
+		if (error || *end != '\0')
+			return false;
+		*out = d;
+		return true;
+	}
+	f = strtof(s, &end);		/* as float4in */
+	if (end == s || *end != '\0' || (errno == ERANGE && (f == 0.0f || isinf(f))) || isinf(f))
 		return false;
-	if (isinf(d))
-		return false;
-	*out = d;
+	*out = (double) f;
 	return true;
 }
 
@@ -557,38 +694,93 @@ cf_to_float(JsonbValue *v, CfDtype t, const CfValueSite *site)
 	if (v->type != jbvNumeric)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
 
-	if (single)
+	if (cf_fast_paths)
 	{
 		CfNumParts	p;
-		float		f;
-
 		long double x;
 
 		cf_numeric_parts(v->val.numeric, &p);
-		if (cf_numeric_to_float_fast(&p, &f))
-			return Float4GetDatum(f);
-		if (cf_numeric_to_extended(&p, FLT_MANT_DIG, &x) &&
-			fabsl(x) >= FLT_MIN && fabsl(x) <= FLT_MAX)
-			return Float4GetDatum((float) x);
-		if (!cf_numeric_to_double_slow(v->val.numeric, true, &d))
-			cf_reject(site, t, v, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "(out of range)");
-		return Float4GetDatum((float4) d);
+		if (single)
+		{
+			float		f;
+
+			if (cf_numeric_to_float_fast(&p, &f))
+				return Float4GetDatum(f);
+			if (cf_numeric_to_extended(&p, FLT_MANT_DIG, &x) &&
+				fabsl(x) >= FLT_MIN && fabsl(x) <= FLT_MAX)
+				return Float4GetDatum((float) x);
+		}
+		else
+		{
+			if (cf_numeric_to_double_fast(&p, &d))
+				return Float8GetDatum(d);
+			if (cf_numeric_to_extended(&p, DBL_MANT_DIG, &x))
+				return Float8GetDatum((double) x);
+		}
 	}
-	else
+	if (!cf_numeric_to_double_plain(v->val.numeric, single, &d))
+		cf_reject(site, t, v, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "(out of range)");
+	return single ? Float4GetDatum((float4) d) : Float8GetDatum(d);
+}
+
+/* a character's value in the standard base64 alphabet, or -1 */
+static inline int
+cf_base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/*
+ * Strict base64 (RFC 4648, section 4): the standard alphabet, "=" padding
+ * to a multiple of 4 characters, padding only at the very end, no
+ * whitespace, and zero bits in what the padding leaves unused, so that
+ * every value has exactly one spelling.  Returns NULL, or why not.
+ */
+static const char *
+cf_base64_check(const char *s, int len)
+{
+	int			pad = 0;
+
+	for (int i = 0; i < len; i++)
 	{
-		CfNumParts	p;
+		unsigned char c = (unsigned char) s[i];
 
-		long double x;
-
-		cf_numeric_parts(v->val.numeric, &p);
-		if (cf_numeric_to_double_fast(&p, &d))
-			return Float8GetDatum(d);
-		if (cf_numeric_to_extended(&p, DBL_MANT_DIG, &x))
-			return Float8GetDatum((double) x);
-		if (!cf_numeric_to_double_slow(v->val.numeric, false, &d))
-			cf_reject(site, t, v, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "(out of range)");
-		return Float8GetDatum(d);
+		if (c == '=')
+		{
+			if (pad == 0 && i < len - 2)
+				return psprintf("(not base64: \"=\" padding at offset %d is not at the end)", i);
+			pad++;
+			continue;
+		}
+		if (pad > 0)
+			return psprintf("(not base64: \"=\" padding at offset %d is not at the end)", i - pad);
+		if (cf_base64_value(c) < 0)
+		{
+			if (c == ' ')
+				return psprintf("(not base64: a space at offset %d)", i);
+			if (c < ' ' || c == 0x7f)
+				return psprintf("(not base64: character 0x%02X at offset %d)", c, i);
+			return psprintf("(not base64: character \"%.*s\" at offset %d)",
+							pg_mblen(s + i), s + i, i);
+		}
 	}
+	if (len % 4 != 0)
+		return psprintf("(not base64: length %d is not a multiple of 4)", len);
+	if (pad > 0)
+	{
+		/* the last data character's bits beyond the last byte must be zero */
+		int			b = cf_base64_value((unsigned char) s[len - pad - 1]);
+
+		if ((b & (pad == 1 ? 0x03 : 0x0f)) != 0)
+			return psprintf("(not base64: nonzero bits in the padding at offset %d)", len - pad - 1);
+	}
+	return NULL;
 }
 
 static Datum
@@ -597,18 +789,26 @@ cf_to_bytes(JsonbValue *v, CfDtype t, const CfValueSite *site)
 	int			len;
 	int			maxlen;
 	bytea	   *result;
+	const char *why;
 
 	if (v->type != jbvString)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
 	len = v->val.string.len;
+	if ((why = cf_base64_check(v->val.string.val, len)) != NULL)
+		cf_reject(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION, why);
 	maxlen = pg_b64_dec_len(len);
 	result = palloc(VARHDRSZ + maxlen);
 	len = pg_b64_decode(v->val.string.val, len, VARDATA(result), maxlen);
 	if (len < 0)
-		cf_reject(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION, "(not base64)");
+		elog(ERROR, "base64 that passed the check did not decode");
 	SET_VARSIZE(result, VARHDRSZ + len);
 	return PointerGetDatum(result);
 }
+
+/* ------------------------------------------------------------------------
+ * timestamps
+ * ------------------------------------------------------------------------
+ */
 
 /* n decimal digits at s, or -1 */
 static inline int
@@ -625,88 +825,128 @@ cf_digits(const char *s, int n)
 	return v;
 }
 
+/* an ISO-8601 timestamp's fields, as cf_iso_scan found them */
+typedef struct CfIsoParts
+{
+	int			y, mo, d, h, mi, sec;
+	int64		usec;			/* the first 6 fraction digits, in microseconds */
+	int			nfrac;			/* fraction digits given */
+	int			tz;				/* seconds east of UTC */
+	bool		zoned;			/* Z or an offset given */
+} CfIsoParts;
+
+#define CF_ISO_HINT "Timestamps are YYYY-MM-DD[THH:MM[:SS[.fraction]][Z|+HH:MM|-HH:MM]] " \
+	"(T or a space; no zone is UTC), or epoch seconds as a JSON number."
+
 /*
- * The common shapes, without the general date parser:
- * YYYY-MM-DD, YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM|-HH:MM|+HHMM|+HH].
- * Returns false for anything else (the general parser then decides).
+ * The one grammar of timestamp text, the calendar date and time of day in
+ * ISO-8601's extended format (RFC 3339's profile, with reduced precision):
+ *   YYYY-MM-DD
+ *   YYYY-MM-DD{T|t| }HH:MM[:SS[.F...]][Z|z|{+|-}HH[[:]MM]]
+ * Years 0001-9999; hours 00-24 and seconds 00-60 (24:00:00 and leap seconds
+ * are left to PostgreSQL's parser, which knows their rules); offsets up to
+ * 15:59.  Nothing else: no words (now, epoch, infinity, allballs), no BC,
+ * no zone names or abbreviations, no spaces around the zone.  Returns false
+ * for anything outside the grammar.
  */
 static bool
-cf_parse_iso_fast(const char *s, int len, TimestampTz *out)
+cf_iso_scan(const char *s, int len, CfIsoParts *p)
 {
-	int			y, mo, d, h = 0, mi = 0, sec = 0;
-	int64		usec = 0;
-	int			tz = 0;			/* seconds east of UTC */
 	int			i = 10;
-	int64		days;
 
+	memset(p, 0, sizeof(*p));
 	if (len < 10 || s[4] != '-' || s[7] != '-')
 		return false;
-	y = cf_digits(s, 4);
-	mo = cf_digits(s + 5, 2);
-	d = cf_digits(s + 8, 2);
-	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > day_tab[isleap(y)][mo - 1])
+	p->y = cf_digits(s, 4);
+	p->mo = cf_digits(s + 5, 2);
+	p->d = cf_digits(s + 8, 2);
+	if (p->y < 1 || p->mo < 1 || p->mo > 12 || p->d < 1 || p->d > day_tab[isleap(p->y)][p->mo - 1])
 		return false;
-	if (len > 10)
+	if (len == 10)
+		return true;
+	if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || len < 16 || s[13] != ':')
+		return false;
+	p->h = cf_digits(s + 11, 2);
+	p->mi = cf_digits(s + 14, 2);
+	if (p->h < 0 || p->h > 24 || p->mi < 0 || p->mi > 59)
+		return false;
+	i = 16;
+	if (i < len && s[i] == ':')
 	{
-		if ((s[10] != 'T' && s[10] != ' ') || len < 19 || s[13] != ':' || s[16] != ':')
+		if (len - i < 3 || (p->sec = cf_digits(s + i + 1, 2)) < 0 || p->sec > 60)
 			return false;
-		h = cf_digits(s + 11, 2);
-		mi = cf_digits(s + 14, 2);
-		sec = cf_digits(s + 17, 2);
-		if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
-			return false;
-		i = 19;
+		i += 3;
 		if (i < len && s[i] == '.')
 		{
-			int			nd = 0;
-
 			i++;
 			while (i < len && isdigit((unsigned char) s[i]))
 			{
-				if (nd < 6)
-					usec = usec * 10 + (s[i] - '0');
-				nd++;
+				if (p->nfrac < 6)
+					p->usec = p->usec * 10 + (s[i] - '0');
+				p->nfrac++;
 				i++;
 			}
-			if (nd == 0 || nd > 6)
-				return false;	/* rounding below the microsecond: the general parser */
-			for (; nd < 6; nd++)
-				usec *= 10;
-		}
-		if (i < len && s[i] == 'Z')
-			i++;
-		else if (i < len && (s[i] == '+' || s[i] == '-'))
-		{
-			int			sign = s[i] == '-' ? -1 : 1;
-			int			th, tm = 0;
-
-			i++;
-			if (len - i < 2 || (th = cf_digits(s + i, 2)) < 0)
+			if (p->nfrac == 0)
 				return false;
-			i += 2;
-			if (i < len && s[i] == ':')
-				i++;
-			if (len - i >= 2)
-			{
-				if ((tm = cf_digits(s + i, 2)) < 0)
-					return false;
-				i += 2;
-			}
-			if (th > 15 || tm > 59)
-				return false;
-			tz = sign * (th * 3600 + tm * 60);
+			for (int n = p->nfrac; n < 6; n++)
+				p->usec *= 10;
 		}
 	}
-	if (i != len)
+	p->zoned = i < len;
+	if (i < len && (s[i] == 'Z' || s[i] == 'z'))
+		i++;
+	else if (i < len && (s[i] == '+' || s[i] == '-'))
+	{
+		int			sign = s[i] == '-' ? -1 : 1;
+		int			th, tm = 0;
+
+		i++;
+		if (len - i < 2 || (th = cf_digits(s + i, 2)) < 0)
+			return false;
+		i += 2;
+		if (i < len && s[i] == ':')
+		{
+			if (len - i != 3)
+				return false;
+			i++;
+		}
+		if (len - i == 2)
+		{
+			if ((tm = cf_digits(s + i, 2)) < 0)
+				return false;
+			i += 2;
+		}
+		if (th > 15 || tm > 59)
+			return false;
+		p->tz = sign * (th * 3600 + tm * 60);
+	}
+	return i == len;
+}
+
+/*
+ * Fast path: the timestamp from the scanned fields, for the common case
+ * (hour below 24, no leap second, at most microseconds).  False: take the
+ * plain path.
+ */
+static bool
+cf_iso_to_timestamp_fast(const CfIsoParts *p, TimestampTz *out)
+{
+	int64		days;
+
+	if (p->h > 23 || p->sec > 59 || p->nfrac > 6)
 		return false;
-	days = date2j(y, mo, d) - POSTGRES_EPOCH_JDATE;
-	*out = (((days * 24 + h) * 60 + mi) * 60 + sec - tz) * USECS_PER_SEC + usec;
+	days = date2j(p->y, p->mo, p->d) - POSTGRES_EPOCH_JDATE;
+	*out = (((days * 24 + p->h) * 60 + p->mi) * 60 + p->sec - p->tz) * USECS_PER_SEC + p->usec;
 	return IS_VALID_TIMESTAMP(*out);
 }
 
-/* ISO-8601 text: YYYY-MM-DD first; no zone means UTC, whatever TimeZone says */
+/*
+ * Plain: text that cf_iso_scan accepted, through PostgreSQL's own date
+ * parser (as timestamptz_in does, except that no zone means UTC, not
+ * TimeZone: DecodeDateTime gets no zone pointer then).
+ */
 static bool
-cf_parse_timestamp(const char *s, TimestampTz *out)
+cf_iso_to_timestamp_plain(const char *s, bool zoned, TimestampTz *out)
 {
 	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
 	char	   *field[MAXDATEFIELDS];
@@ -717,31 +957,24 @@ cf_parse_timestamp(const char *s, TimestampTz *out)
 	fsec_t		fsec;
 	int			tz = 0;
 
-	if (!(isdigit((unsigned char) s[0]) && isdigit((unsigned char) s[1]) &&
-		  isdigit((unsigned char) s[2]) && isdigit((unsigned char) s[3]) && s[4] == '-' &&
-		  isdigit((unsigned char) s[5]) && isdigit((unsigned char) s[6]) && s[7] == '-'))
+	if (strlen(s) >= MAXDATELEN ||
+		ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0 ||
+		DecodeDateTime(field, ftype, nf, &dtype, &tm, &fsec, zoned ? &tz : NULL) != 0 ||
+		dtype != DTK_DATE)
 		return false;
-	if (strlen(s) >= MAXDATELEN)
-		return false;
-	if (ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0)
-		return false;
-	/* without a zone pointer, DecodeDateTime refuses text that names a zone */
-	if (DecodeDateTime(field, ftype, nf, &dtype, &tm, &fsec, NULL) == 0)
-		tz = 0;
-	else
-	{
-		if (ParseDateTime(s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0 ||
-			DecodeDateTime(field, ftype, nf, &dtype, &tm, &fsec, &tz) != 0)
-			return false;
-	}
-	if (dtype != DTK_DATE)
-		return false;
-	if (tm2timestamp(&tm, fsec, &tz, out) != 0 || !IS_VALID_TIMESTAMP(*out))
-		return false;
-	return true;
+	return tm2timestamp(&tm, fsec, &tz, out) == 0 && IS_VALID_TIMESTAMP(*out);
 }
 
-/* epoch seconds, integer or fractional, to microseconds exactly */
+/* the epoch range of timestamptz, in seconds: [CF_EPOCH_MIN, CF_EPOCH_END) */
+#define CF_EPOCH_OFFSET ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+#define CF_EPOCH_MIN	(MIN_TIMESTAMP / USECS_PER_SEC + CF_EPOCH_OFFSET)
+#define CF_EPOCH_END	(END_TIMESTAMP / USECS_PER_SEC + CF_EPOCH_OFFSET)
+
+/*
+ * Epoch seconds, integer or fractional (rounded to the microsecond, halves
+ * away from zero), exactly.  The shift to PostgreSQL's epoch comes first,
+ * so every second that timestamptz holds fits (up to 294276-12-31).
+ */
 static bool
 cf_epoch_to_timestamp(Numeric num, TimestampTz *out)
 {
@@ -751,14 +984,16 @@ cf_epoch_to_timestamp(Numeric num, TimestampTz *out)
 
 	if (r == CF_INT_OK)
 	{
-		if (pg_mul_s64_overflow(secs, USECS_PER_SEC, &usecs))
+		if (pg_sub_s64_overflow(secs, CF_EPOCH_OFFSET, &secs) ||
+			pg_mul_s64_overflow(secs, USECS_PER_SEC, &usecs))
 			return false;
 	}
 	else if (r == CF_INT_NOT_INTEGER)
 	{
-		Datum		scaled = DirectFunctionCall2(numeric_mul, NumericGetDatum(num),
-												 DirectFunctionCall1(int8_numeric,
-																	 Int64GetDatum(USECS_PER_SEC)));
+		Datum		shifted = DirectFunctionCall2(numeric_sub, NumericGetDatum(num),
+												  NumericGetDatum(int64_to_numeric(CF_EPOCH_OFFSET)));
+		Datum		scaled = DirectFunctionCall2(numeric_mul, shifted,
+												 NumericGetDatum(int64_to_numeric(USECS_PER_SEC)));
 		Datum		rounded = DirectFunctionCall2(numeric_round, scaled, Int32GetDatum(0));
 
 		if (cf_numeric_to_int64(DatumGetNumeric(rounded), &usecs) != CF_INT_OK)
@@ -766,10 +1001,7 @@ cf_epoch_to_timestamp(Numeric num, TimestampTz *out)
 	}
 	else
 		return false;
-	/* Unix epoch to PostgreSQL epoch */
-	if (pg_sub_s64_overflow(usecs, (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY,
-							out))
-		return false;
+	*out = usecs;
 	return IS_VALID_TIMESTAMP(*out);
 }
 
@@ -780,20 +1012,25 @@ cf_to_timestamp(JsonbValue *v, CfDtype t, const CfValueSite *site)
 
 	if (v->type == jbvString)
 	{
-		char	   *s;
+		CfIsoParts	p;
+		bool		ok = cf_iso_scan(v->val.string.val, v->val.string.len, &p);
 
-		if (cf_parse_iso_fast(v->val.string.val, v->val.string.len, &ts))
-			return TimestampTzGetDatum(ts);
-		s = pnstrdup(v->val.string.val, v->val.string.len);
-		if (!cf_parse_timestamp(s, &ts))
-			cf_reject(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION,
-					  "(not an ISO-8601 timestamp)");
+		if (ok && !(cf_fast_paths && cf_iso_to_timestamp_fast(&p, &ts)))
+			ok = cf_iso_to_timestamp_plain(pnstrdup(v->val.string.val, v->val.string.len),
+										   p.zoned, &ts);
+		if (!ok)
+			cf_reject_hint(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION,
+						   "(not an ISO-8601 timestamp)", CF_ISO_HINT);
 		return TimestampTzGetDatum(ts);
 	}
 	if (v->type == jbvNumeric)
 	{
 		if (!cf_epoch_to_timestamp(v->val.numeric, &ts))
-			cf_reject(site, t, v, ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, "(out of range)");
+			cf_reject(site, t, v, ERRCODE_DATETIME_VALUE_OUT_OF_RANGE,
+					  psprintf("(out of range: epoch seconds from " INT64_FORMAT
+							   " to below " INT64_FORMAT
+							   ", that is 4714-11-24 00:00:00 BC to 294276-12-31 23:59:59.999999 UTC)",
+							   CF_EPOCH_MIN, CF_EPOCH_END));
 		return TimestampTzGetDatum(ts);
 	}
 	cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
@@ -919,4 +1156,201 @@ cf_json_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site, bool *isnull
 	if (v->type == jbvBinary && t.base != CF_JSON)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
 	return cf_scalar_to_datum(v, t, site);
+}
+
+/* ------------------------------------------------------------------------
+ * test-only functions: the fast paths against the plain routines
+ *
+ * Not part of the extension's SQL; a superuser's test creates them:
+ *   CREATE FUNCTION pg_temp.conversion_bench(values jsonb, dtype text, fast boolean, loops int)
+ *     RETURNS float8 LANGUAGE C STRICT AS '$libdir/cfeast', 'cfeast_conversion_bench';
+ *   CREATE FUNCTION pg_temp.conversion_check(values jsonb, dtype text)
+ *     RETURNS text LANGUAGE C STRICT AS '$libdir/cfeast', 'cfeast_conversion_check';
+ *   CREATE FUNCTION pg_temp.conversion_fast_paths(on boolean)
+ *     RETURNS boolean LANGUAGE C STRICT AS '$libdir/cfeast', 'cfeast_conversion_fast_paths';
+ * ------------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(cfeast_conversion_bench);
+PG_FUNCTION_INFO_V1(cfeast_conversion_check);
+PG_FUNCTION_INFO_V1(cfeast_conversion_fast_paths);
+
+/*
+ * conversion_fast_paths(on): the mode of every later conversion in this
+ * session (feast_push included) until called again; returns the previous.
+ */
+Datum
+cfeast_conversion_fast_paths(PG_FUNCTION_ARGS)
+{
+	bool		old = cf_fast_paths;
+
+	cf_fast_paths = PG_GETARG_BOOL(0);
+	PG_RETURN_BOOL(old);
+}
+
+/* the scalar elements of a JSON array, and the dtype named by text */
+static JsonbValue *
+cf_test_values(Jsonb *jb, text *dtype, CfDtype *t, int *n)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbValue *vals;
+	int			i = 0;
+
+	if (!cf_parse_dtype(text_to_cstring(dtype), t))
+		elog(ERROR, "invalid dtype \"%s\"", text_to_cstring(dtype));
+	if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
+		elog(ERROR, "values must be a JSON array");
+	vals = palloc(sizeof(JsonbValue) * Max(JB_ROOT_COUNT(jb), 1));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM)
+			vals[i++] = v;
+	*n = i;
+	return vals;
+}
+
+/*
+ * conversion_bench(values, dtype, fast, loops): converts every value loops
+ * times, with the fast paths (fast) or with the plain routines only, and
+ * returns the nanoseconds per value.
+ */
+Datum
+cfeast_conversion_bench(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	bool		fast = PG_GETARG_BOOL(2);
+	int			loops = PG_GETARG_INT32(3);
+	CfDtype		t;
+	int			n;
+	JsonbValue *vals = cf_test_values(jb, PG_GETARG_TEXT_PP(1), &t, &n);
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast bench",
+											  ALLOCSET_DEFAULT_SIZES);
+	bool		saved = cf_fast_paths;
+	instr_time	start,
+				elapsed;
+
+	cf_fast_paths = fast;
+	PG_TRY();
+	{
+		INSTR_TIME_SET_CURRENT(start);
+		for (int l = 0; l < loops; l++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			for (int i = 0; i < n; i++)
+			{
+				CfValueSite site = {i, "value"};
+				bool		isnull;
+
+				(void) cf_json_to_datum(&vals[i], t, &site, &isnull);
+			}
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(cxt);
+			CHECK_FOR_INTERRUPTS();
+		}
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
+	}
+	PG_FINALLY();
+	{
+		cf_fast_paths = saved;
+	}
+	PG_END_TRY();
+	MemoryContextDelete(cxt);
+	PG_RETURN_FLOAT8(INSTR_TIME_GET_DOUBLE(elapsed) * 1e9 / ((double) Max(n, 1) * Max(loops, 1)));
+}
+
+/* one conversion's outcome: a Datum, or an error's SQLSTATE and message */
+static char *
+cf_test_convert(JsonbValue *v, CfDtype t, int row, bool fast, Datum *d)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		saved = cf_fast_paths;
+	char	   *err = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	cf_fast_paths = fast;
+	PG_TRY();
+	{
+		CfValueSite site = {row, "value"};
+		bool		isnull;
+
+		*d = cf_json_to_datum(v, t, &site, &isnull);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		err = psprintf("%s %s", unpack_sql_state(e->sqlerrcode), e->message);
+	}
+	PG_END_TRY();
+	cf_fast_paths = saved;
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return err;
+}
+
+static char *
+cf_test_show(Datum d, CfDtype t)
+{
+	Oid			out;
+	bool		varlena;
+
+	getTypeOutputInfo(cf_dtype_type_oid(t), &out, &varlena);
+	return OidOutputFunctionCall(out, d);
+}
+
+/*
+ * conversion_check(values, dtype): converts every value with the fast paths
+ * and with the plain routines only, and counts the values converted alike
+ * (the same bits), refused alike (the same SQLSTATE and message) and those
+ * that differ; a WARNING shows the first few that differ.
+ */
+Datum
+cfeast_conversion_check(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	CfDtype		t;
+	int			n;
+	JsonbValue *vals = cf_test_values(jb, PG_GETARG_TEXT_PP(1), &t, &n);
+	int16		typlen;
+	bool		typbyval;
+	int64		differ = 0;
+	int64		refused = 0;
+
+	get_typlenbyval(cf_dtype_type_oid(t), &typlen, &typbyval);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		a = (Datum) 0,
+					b = (Datum) 0;
+		char	   *ea = cf_test_convert(&vals[i], t, i, true, &a);
+		char	   *eb = cf_test_convert(&vals[i], t, i, false, &b);
+		bool		same;
+
+		if (ea && eb)
+			refused++;
+		if (ea || eb)
+			same = ea && eb && strcmp(ea, eb) == 0;
+		else
+			same = datumIsEqual(a, b, typbyval, typlen);
+		if (!same && ++differ <= 5)
+			ereport(WARNING,
+					(errmsg("value %d, %s: fast path and plain routine differ", i,
+							cf_describe_json(&vals[i])),
+					 errdetail("fast: %s; plain: %s", ea ? ea : cf_test_show(a, t),
+							   eb ? eb : cf_test_show(b, t))));
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("%d values: " INT64_FORMAT " converted alike, "
+											  INT64_FORMAT " refused alike, " INT64_FORMAT " differ",
+											  n, n - refused - differ, refused, differ)));
 }
