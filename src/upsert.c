@@ -483,6 +483,13 @@ cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
 
 	if (nrows == 0)
 		return 0;
+	/*
+	 * Rows an earlier push of this statement wrote (SELECT feast_push(...)
+	 * FROM batches) carry the current command id: advance it, as SPI does
+	 * before each query, so that they can be updated here.  The probe's dirty
+	 * snapshot sees them either way.
+	 */
+	CommandCounterIncrement();
 	memset(&d, 0, sizeof(d));
 	d.b = b;
 	d.tg = tg;
