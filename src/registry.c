@@ -19,8 +19,8 @@
  * PG_FINALLY.  A pin keeps the cache whole while a caller up the stack (a
  * push firing a trigger that pushes) still uses its entries.  An error
  * caught by a savepoint or an EXCEPTION block therefore leaves no pin, and
- * the (sub)transaction callbacks drop what a rolled-back (sub)transaction
- * may have put in the cache.
+ * the (sub)transaction callbacks drop entries a rolled-back
+ * (sub)transaction added.
  *
  * The registry is read with the latest snapshot, like the catalogs it
  * describes (online tables, batch relations): a call that waited for a lock
@@ -64,6 +64,7 @@ static List *cf_kept_plans = NIL;
 static bool cf_cache_stale = true;
 static uint64 cf_cache_gen = 0;
 static int	cf_cache_pins = 0;
+static SubTransactionId cf_cache_filled_subid = InvalidSubTransactionId;	/* last entry added in */
 static Oid	cf_registry_relid = InvalidOid;
 
 static void cf_cache_refresh(void);
@@ -89,24 +90,42 @@ cf_relcache_callback(Datum arg, Oid relid)
 		cf_cache_invalidate();
 }
 
-/* an aborted transaction holds no pins; what it loaded may describe rolled-back rows */
+/*
+ * An aborted transaction holds no pins.  Entries added in a (sub)transaction
+ * that rolls back may describe rows only it could see: drop them.  (A
+ * registry change it made also sends its invalidation locally at abort; a
+ * cache filled before it began survives a bad push caught or failed.)
+ */
 static void
 cf_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		cf_cache_pins = 0;
-		cf_cache_invalidate();
+		if (cf_cache_filled_subid != InvalidSubTransactionId)
+			cf_cache_invalidate();
 	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+		cf_cache_filled_subid = InvalidSubTransactionId;
 }
 
-/* the same for a rolled-back savepoint or EXCEPTION block (pins are returned by cf_registry_call) */
+/* pins are returned by cf_registry_call's PG_FINALLY; subtransaction ids only grow */
 static void
 cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
+	if (event == SUBXACT_EVENT_ABORT_SUB && cf_cache_filled_subid != InvalidSubTransactionId &&
+		cf_cache_filled_subid >= mySubid)
 		cf_cache_invalidate();
+}
+
+/* an entry was added: remember in which (sub)transaction */
+static void
+cf_cache_note_fill(void)
+{
+	cf_cache_filled_subid = GetCurrentSubTransactionId();
 }
 
 void
@@ -387,6 +406,7 @@ cf_load_views(const char *col, const char *value)
 
 			MemoryContextSwitchTo(old);
 			cf_cache_depend_on(view->online_relid);
+			cf_cache_note_fill();
 			entry = hash_search(cf_views, name, HASH_ENTER, &found);
 			entry->view = view;
 		}
@@ -611,6 +631,7 @@ cf_lookup_push_source(const char *name)
 	src = cf_build_push_source(name, &row, views);
 	MemoryContextSwitchTo(old);
 	cf_cache_depend_on(src->offline_relid);
+	cf_cache_note_fill();
 	entry = hash_search(cf_sources, name, HASH_ENTER, NULL);
 	entry->source = src;
 	return entry->source;
