@@ -47,6 +47,25 @@ SELECT feast_apply_feature_service('rc_svc', '{rc:a}');
 SELECT r -> 'metadata' -> 'feature_names' AS names, r -> 'results' -> 1 -> 'statuses' AS statuses
   FROM feast_get_online_features(feature_service => 'rc_svc', entity_rows => '[{"driver_id": 2}]') r;
 
+-- a savepoint that added feature c and pushed it rolls back: the next push knows no c
+BEGIN;
+SAVEPOINT s;
+SELECT feast_apply_feature_view('rc', '{driver}',
+    '[{"name": "a", "dtype": "int64"}, {"name": "b", "dtype": "string"}, {"name": "c", "dtype": "int64"}]',
+    'rc_push', ttl => '1 hour');
+SELECT feast_push('rc_push', '[{"driver_id": 3, "event_timestamp": "2024-05-01T10:00:00Z", "a": 3, "b": "three", "c": 3}]');
+ROLLBACK TO s;
+SELECT feast_push('rc_push', '[{"driver_id": 3, "event_timestamp": "2024-05-01T10:00:00Z", "a": 3, "b": "three", "c": 3}]');
+ROLLBACK;
+SELECT count(*) FROM feast_online.rc WHERE driver_id = 3;
+
+-- an online column retyped by hand is refused, not coerced into (55000)
+ALTER TABLE feast_online.rc ALTER COLUMN a TYPE numeric;
+SELECT feast_push('rc_push', '[{"driver_id": 4, "event_timestamp": "2024-05-01T10:00:00Z", "a": 4, "b": "four"}]');
+\echo :SQLSTATE
+ALTER TABLE feast_online.rc ALTER COLUMN a TYPE bigint;
+SELECT feast_push('rc_push', '[{"driver_id": 4, "event_timestamp": "2024-05-01T10:00:00Z", "a": 4, "b": "four"}]');
+
 -- the cached offline INSERT follows ALTER TABLE on the batch relation: a retyped event column
 -- (timestamptz to timestamp, read as UTC whatever the session's TimeZone) and a new name
 CREATE TABLE rc_offline (driver_id bigint, ts timestamptz, a bigint);

@@ -888,7 +888,12 @@ cf_lock_push_relations(CfPushSource *src, CfPushTo to)
 		LockRelationOid(relids[i], RowExclusiveLock);
 }
 
-/* each online table, as it is now that the push holds its lock, has the columns the push was built for */
+/*
+ * Each online table, now that the push holds its lock, has the column types
+ * of the definition the push was read with.  A change through the registry
+ * has been reloaded by then; a table retyped by hand is refused, never
+ * coerced into.
+ */
 static void
 cf_check_online_columns(CfPushSource *src, CfPushTo to)
 {
@@ -909,12 +914,11 @@ cf_check_online_columns(CfPushSource *src, CfPushTo to)
 
 			if (have != cf_dtype_type_oid(dt))
 				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("feature view \"%s\" changed while the push waited for its online table", v->name),
-						 errdetail("Column \"%s\" of %s is now %s; the push was read as %s.", name,
-								   v->online_table, OidIsValid(have) ? format_type_be(have) : "missing",
-								   cf_dtype_name(dt)),
-						 errhint("Retry the push.")));
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("online table %s does not match feature view \"%s\"", v->online_table, v->name),
+						 errdetail("Column \"%s\" is %s; the view defines it as %s.", name,
+								   OidIsValid(have) ? format_type_be(have) : "missing", cf_dtype_name(dt)),
+						 errhint("Re-apply the feature view, or restore the column.")));
 		}
 		relation_close(rel, NoLock);
 	}
