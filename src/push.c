@@ -39,7 +39,6 @@ PG_FUNCTION_INFO_V1(cfeast_push);
 PG_FUNCTION_INFO_V1(cfeast_push_batch);
 
 int			cf_unknown_fields = CF_UNKNOWN_ERROR;
-bool		cf_direct_write = true;
 
 typedef enum CfPushTo
 {
@@ -612,7 +611,7 @@ cf_run_with_batch(SPIPlanPtr plan, Tuplestorestate *store, TupleDesc td)
 
 /*
  * A total order on one view's keys, the same in every backend: rows are
- * written in this order on both paths, so concurrent pushers take their
+ * written in this order, so concurrent pushers take their
  * row locks in one order and cannot deadlock each other.
  */
 static int
@@ -657,7 +656,7 @@ cf_key_cmp(const void *a, const void *c, void *arg)
 }
 
 /*
- * The SQL path: INSERT ... ON CONFLICT DO UPDATE ... WHERE <newer> for the
+ * The write: INSERT ... ON CONFLICT DO UPDATE ... WHERE <newer> for the
  * given rows (in the given order), through feast._push_batch().
  */
 uint64
@@ -706,7 +705,6 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	CfView	   *v = tg->view;
 	int64	   *rows;
 	int64		nrows = 0;
-	int64		written;
 	void	   *cmp_arg[2] = {b, tg};
 
 	if (!v->online || v->online_table == NULL)
@@ -719,8 +717,6 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 			rows[nrows++] = r;
 	if (v->nkeys > 0)
 		qsort_arg(rows, nrows, sizeof(int64), cf_key_cmp, cmp_arg);
-	if (cf_direct_write && (written = cf_upsert_direct(b, tg, rows, nrows)) >= 0)
-		return written;
 	return cf_push_upsert_sql(b, tg, rows, nrows);
 }
 
