@@ -6,11 +6,19 @@ OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA        = $(wildcard sql/cfeast--*.sql)
 PGFILEDESC  = "cfeast - feature store for PostgreSQL"
 
-# every sql/*.sql except the extension scripts is a regression test
+# Tests: "make installcheck" runs the regression tests (every sql/*.sql except the extension
+# scripts, against expected/), the isolation specs (test/isolation) and the TAP tests (test/tap,
+# which start clusters of their own and so must run as a non-root user) against the installed
+# extension and the server that PGHOST/PGPORT/PGUSER name.  One part or one test:
+#   make installcheck ISOLATION= TAP_TESTS=          (regression only; REGRESS=push for one)
+#   make installcheck REGRESS= TAP_TESTS=            (isolation only; ISOLATION=push_dtype_race)
+#   make installcheck REGRESS= ISOLATION= PROVE_TESTS=test/tap/001_crash.pl
 REGRESS      = $(sort $(patsubst sql/%.sql,%,$(filter-out sql/cfeast--%,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=.
 ISOLATION      = $(sort $(patsubst test/isolation/specs/%.spec,%,$(wildcard test/isolation/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test/isolation
+TAP_TESTS    = 1
+PROVE_TESTS  = $(wildcard test/tap/*.pl)
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare

@@ -15,8 +15,8 @@ SELECT feast_apply_entity('driver', 'driver_id');
 
 -- file_fdw over test/fixtures/historical_driver_stats.csv (driver 1: 01-01 .1, 01-02 .21 and .2
 -- with created 00:10 / 00:05; driver 2: 01-01 12:00 .6 with no created)
-\getenv fixtures CF_FIXTURES
-\set csvfile :fixtures '/historical_driver_stats.csv'
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set csvfile :abs_srcdir '/test/fixtures/historical_driver_stats.csv'
 CREATE SERVER hist_files FOREIGN DATA WRAPPER file_fdw;
 CREATE FOREIGN TABLE hist_csv (driver_id bigint, event_timestamp timestamptz, created timestamptz, conv_rate real)
     SERVER hist_files OPTIONS (filename :'csvfile', format 'csv', header 'true');

@@ -179,22 +179,17 @@ UPDATE feast.push_activity SET last_push_at = now();
 \echo :SQLSTATE
 RESET ROLE;
 SELECT feature_view, last_push_at IS NOT NULL AS pushed FROM feast.push_activity ORDER BY 1;
--- every one of the three is needed, on both write paths: without UPDATE a push is refused
+-- every one of the three is needed: without UPDATE a push is refused
 REVOKE UPDATE ON feast_online.lonely_view FROM regress_push_writer;
 SET ROLE regress_push_writer;
 SELECT feast_push('lonely', '[{"zone_id": "w", "event_timestamp": "2024-03-02T00:00:00Z", "load": 2, "busy": true}]');
 \echo :SQLSTATE
-SET cfeast.direct_write = off;
-SELECT feast_push('lonely', '[{"zone_id": "w", "event_timestamp": "2024-03-02T00:00:00Z", "load": 2, "busy": true}]');
-\echo :SQLSTATE
-RESET cfeast.direct_write;
 RESET ROLE;
 SELECT zone_id, load FROM feast_online.lonely_view WHERE zone_id = 'w';
 REVOKE ALL ON feast_online.lonely_view, feast_online.global_stats FROM regress_push_writer;
 DROP ROLE regress_push_writer;
 
--- the SQL path (forced, or for tables with triggers or constraints) applies the same rule
-SET cfeast.direct_write = off;
+-- the same rule once more, then on a table with a trigger
 SELECT feast_push('stats_push', '[
   {"driver_id": 40, "zone_id": "a", "event_ts": "2024-05-02T01:00:00", "conv_rate": 1, "trips": 1, "city": "t1"},
   {"driver_id": 40, "zone_id": "a", "event_ts": "2024-05-02T03:00:00", "conv_rate": 3, "trips": 3, "city": "t3"},
@@ -202,7 +197,6 @@ SELECT feast_push('stats_push', '[
   {"driver_id": 41, "zone_id": "a", "event_ts": "2024-05-02T03:00:00", "conv_rate": 0, "trips": 0, "city": "c0"}]');
 SELECT feast_push('stats_push', '[{"driver_id": 40, "zone_id": "a", "event_ts": "2024-05-02T02:00:00", "conv_rate": 2, "trips": 2, "city": "t2"}]');
 SELECT driver_id, conv_rate, trips FROM feast_online.driver_hourly WHERE driver_id IN (40, 41) ORDER BY 1;
-RESET cfeast.direct_write;
 CREATE TABLE push_audit (driver_id bigint, trips int);
 CREATE FUNCTION push_audit_fn() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO push_audit VALUES (NEW.driver_id, NEW.trips); RETURN NEW; END $$;

@@ -30,14 +30,6 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
-	DefineCustomBoolVariable("cfeast.direct_write",
-							 "Lets feast_push write plain online tables directly instead of through INSERT ... ON CONFLICT.",
-							 "Both paths apply the same write rule; off forces the SQL path (for comparison).",
-							 &cf_direct_write,
-							 true,
-							 PGC_USERSET,
-							 0,
-							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("cfeast");
 	cf_registry_init();
 }

@@ -111,19 +111,33 @@ typedef struct CfPushSource
 	CfPushTarget *targets;
 	char	   *batch_source;	/* NULL: online-only push source */
 	char	   *offline_table;	/* quoted qualified batch relation, or NULL */
+	Oid			offline_relid;	/* its OID, or InvalidOid */
 	SPIPlanPtr	offline_plan;	/* built on first use, kept */
 } CfPushSource;
 
-/* look-ups; both need SPI connected; both raise 42704 for unknown names */
+/*
+ * The one way in and out for SQL-callable functions that read the registry:
+ * connects SPI, pins the cache (dropping it first if stale), runs body(arg,
+ * caller) in SPI's procedure context (where every SPI call returns, so the
+ * body never switches back by hand; what must outlive the call goes into
+ * "caller"), then unpins in every case, error or not, and disconnects.
+ */
+typedef void (*CfRegistryBody) (void *arg, MemoryContext caller);
+extern void cf_registry_call(CfRegistryBody body, void *arg);
+
+/* look-ups, inside cf_registry_call; both raise 42704 for unknown names */
 extern CfPushSource *cf_lookup_push_source(const char *name);
 extern CfView *cf_lookup_view(const char *name);
 /* memory context that lives as long as the cache entries (for plans, private state) */
 extern MemoryContext cf_cache_context(void);
 /* SPI_keepplan the plan and free it when the cache is flushed */
 extern void cf_cache_keep_plan(SPIPlanPtr plan);
-/* while pinned, a registry change does not free entries in use (nested calls) */
-extern void cf_cache_pin(void);
-extern void cf_cache_unpin(void);
+/* a relation whose relcache invalidation must drop the cache (plans built over it) */
+extern void cf_cache_depend_on(Oid relid);
+/* counts invalidations that reached the cache: compare before and after taking locks */
+extern uint64 cf_cache_generation(void);
+/* drop the cache now, if no caller up the stack still uses it; false if one does */
+extern bool cf_cache_reload(void);
 extern void cf_registry_init(void);
 /* field_mapping {"source column": "field"} read backwards: the column feeding "field" */
 extern char *cf_mapped_column(Jsonb *mapping, const char *field);
@@ -139,19 +153,10 @@ typedef struct CfBatch
 	bool	  **nulls;			/* [field][row] */
 } CfBatch;
 
-/* the SQL path for rows (batch row numbers, in write order) of one view */
+/* the write for rows (batch row numbers, in key order) of one view */
 extern uint64 cf_push_upsert_sql(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows);
 
-/* ---------- in upsert.c ---------- */
-
-/*
- * Write rows (in key order) of one view straight into its online table
- * (index probe, in-place update, multi-insert) when the table is plain
- * enough.  Returns rows written, or -1 when the table needs the SQL path.
- */
-extern int64 cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows);
 extern int	cf_unknown_fields;	/* GUC cfeast.unknown_fields */
-extern bool cf_direct_write;	/* GUC cfeast.direct_write */
 #define CF_UNKNOWN_ERROR	0
 #define CF_UNKNOWN_IGNORE	1
 

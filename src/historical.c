@@ -800,31 +800,42 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 	return buf.data;
 }
 
-/* the generated SELECT; SPI is connected and the registry cache pinned meanwhile */
+typedef struct CfHistoricalCall
+{
+	text	   *entity_sql;
+	ArrayType  *features;
+	bool		full_names;
+	text	   *service;
+	bool		filter_created;
+	char	   *sql;			/* out, in the caller's context */
+} CfHistoricalCall;
+
+static void
+cf_historical_body(void *arg, MemoryContext caller)
+{
+	CfHistoricalCall *c = (CfHistoricalCall *) arg;
+	CfPitRequest *req;
+	CfEntityInput *in;
+
+	req = cf_build_request(c->features, c->service ? text_to_cstring(c->service) : NULL, c->full_names);
+	in = cf_entity_input(text_to_cstring(c->entity_sql));
+	cf_check_request(req, in);
+	c->sql = MemoryContextStrdup(caller, cf_generate_sql(req, in, c->filter_created, NULL));
+}
+
+/* the generated SELECT, built inside cf_registry_call */
 static char *
 cf_historical_sql(text *entity_sql, ArrayType *features, bool full_names, text *service,
 				  bool filter_created)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	CfPitRequest *req;
-	CfEntityInput *in;
-	char	   *sql;
+	CfHistoricalCall call = {entity_sql, features, full_names, service, filter_created, NULL};
 
 	if (entity_sql == NULL)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("entity_sql must not be null"),
 						errhint("Pass a table or view name, or a SELECT.")));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	cf_cache_pin();
-	req = cf_build_request(features, service ? text_to_cstring(service) : NULL, full_names);
-	in = cf_entity_input(text_to_cstring(entity_sql));
-	cf_check_request(req, in);
-	sql = cf_generate_sql(req, in, filter_created, NULL);
-	sql = MemoryContextStrdup(caller, sql);
-	cf_cache_unpin();
-	SPI_finish();
-	return sql;
+	cf_registry_call(cf_historical_body, &call);
+	return call.sql;
 }
 
 #define ARG_TEXT(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
@@ -892,25 +903,23 @@ cf_range_entity_sql(CfPitRequest *req, const char *start, const char *end)
 	return buf.data;
 }
 
-/* feast_range_features_sql(start_ts, end_ts, features, full_feature_names, feature_service) */
-Datum
-cfeast_range_features_sql(PG_FUNCTION_ARGS)
+typedef struct CfRangeCall
 {
-	MemoryContext caller = CurrentMemoryContext;
+	FunctionCallInfo fcinfo;
+	char	   *sql;			/* out, in the caller's context */
+} CfRangeCall;
+
+static void
+cf_range_body(void *arg, MemoryContext caller)
+{
+	FunctionCallInfo fcinfo = ((CfRangeCall *) arg)->fcinfo;
 	TimestampTz start;
-	TimestampTz end;
+	TimestampTz end = PG_GETARG_TIMESTAMPTZ(1);
 	CfPitRequest *req;
 	CfEntityInput *in;
 	char	   *start_lit;
 	char	   *end_lit;
-	char	   *sql;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("end_ts must not be null")));
-	end = PG_GETARG_TIMESTAMPTZ(1);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	cf_cache_pin();
 	req = cf_build_request(ARG_ARRAY(2), PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)),
 						   ARG_BOOL(3));
 	if (PG_ARGISNULL(0))
@@ -943,10 +952,19 @@ cfeast_range_features_sql(PG_FUNCTION_ARGS)
 	end_lit = cf_timestamptz_literal(end);
 	in = cf_entity_input(cf_range_entity_sql(req, start_lit, end_lit));
 	cf_check_request(req, in);
-	sql = MemoryContextStrdup(caller, cf_generate_sql(req, in, false, start_lit));
-	cf_cache_unpin();
-	SPI_finish();
-	PG_RETURN_TEXT_P(cstring_to_text(sql));
+	((CfRangeCall *) arg)->sql = MemoryContextStrdup(caller, cf_generate_sql(req, in, false, start_lit));
+}
+
+/* feast_range_features_sql(start_ts, end_ts, features, full_feature_names, feature_service) */
+Datum
+cfeast_range_features_sql(PG_FUNCTION_ARGS)
+{
+	CfRangeCall call = {fcinfo, NULL};
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("end_ts must not be null")));
+	cf_registry_call(cf_range_body, &call);
+	PG_RETURN_TEXT_P(cstring_to_text(call.sql));
 }
 
 /* ------------------------------------------------------------------------

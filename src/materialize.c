@@ -569,42 +569,52 @@ cf_incremental_start(CfView *v, TimestampTz end)
 	return cf_minus_ttl(end, &v->ttl);
 }
 
-static int64
-cf_materialize_run(ArrayType *names, bool incremental, TimestampTz start, TimestampTz end)
+typedef struct CfMaterializeCall
 {
-	MemoryContext caller = CurrentMemoryContext;
+	ArrayType  *names;
+	bool		incremental;
+	TimestampTz start;
+	TimestampTz end;
+	int64		total;			/* out */
+} CfMaterializeCall;
+
+static void
+cf_materialize_body(void *arg, MemoryContext caller)
+{
+	CfMaterializeCall *c = (CfMaterializeCall *) arg;
 	List	   *views;
 	List	   *starts = NIL;
 	ListCell   *lc;
 	ListCell   *ls;
-	int64		total = 0;
 
-	if (!incremental)
-		cf_check_range(start, end, NULL);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	cf_cache_pin();
-	views = cf_materialize_views(names);
+	views = cf_materialize_views(c->names);
 	/* every start is found (and checked) before anything is written */
 	foreach(lc, views)
 	{
 		CfView	   *v = lfirst(lc);
 		TimestampTz *s = palloc(sizeof(TimestampTz));
 
-		*s = incremental ? cf_incremental_start(v, end) : start;
-		if (incremental)
-			cf_check_range(*s, end, v->name);
+		*s = c->incremental ? cf_incremental_start(v, c->end) : c->start;
+		if (c->incremental)
+			cf_check_range(*s, c->end, v->name);
 		starts = lappend(starts, s);
 	}
 	forboth(lc, views, ls, starts)
 	{
 		CHECK_FOR_INTERRUPTS();
-		total += cf_materialize_view(lfirst(lc), *(TimestampTz *) lfirst(ls), end);
+		c->total += cf_materialize_view(lfirst(lc), *(TimestampTz *) lfirst(ls), c->end);
 	}
-	cf_cache_unpin();
-	SPI_finish();
-	MemoryContextSwitchTo(caller);
-	return total;
+}
+
+static int64
+cf_materialize_run(ArrayType *names, bool incremental, TimestampTz start, TimestampTz end)
+{
+	CfMaterializeCall call = {names, incremental, start, end, 0};
+
+	if (!incremental)
+		cf_check_range(start, end, NULL);
+	cf_registry_call(cf_materialize_body, &call);
+	return call.total;
 }
 
 /* feast_materialize(start_ts, end_ts, feature_views) RETURNS bigint */

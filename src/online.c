@@ -1735,6 +1735,23 @@ cf_get_online(ArrayType *features, Jsonb *rows, bool full_names, const char *ser
 	return JsonbValueToJsonb(answer);
 }
 
+typedef struct CfOnlineCall
+{
+	ArrayType  *features;
+	Jsonb	   *rows;
+	bool		full_names;
+	char	   *service;
+	Jsonb	   *result;			/* out, in the caller's context */
+} CfOnlineCall;
+
+static void
+cf_get_online_body(void *arg, MemoryContext caller)
+{
+	CfOnlineCall *call = (CfOnlineCall *) arg;
+
+	call->result = cf_get_online(call->features, call->rows, call->full_names, call->service, caller);
+}
+
 /*
  * feast_get_online_features(features text[], entity_rows jsonb,
  *     full_feature_names boolean, feature_service text) RETURNS jsonb
@@ -1746,7 +1763,7 @@ cfeast_get_online_features(PG_FUNCTION_ARGS)
 	Jsonb	   *rows = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	bool		full_names = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
 	char	   *service = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	MemoryContext caller = CurrentMemoryContext;
+	CfOnlineCall call;
 	Jsonb	   *result;
 
 	if (features == NULL && service == NULL)
@@ -1754,23 +1771,12 @@ cfeast_get_online_features(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("give features or feature_service"),
 				 errhint("Give features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
-	/* work memory is SPI's procedure context, freed by SPI_finish */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	/* drop a stale cache before pinning it for the call */
-	(void) cf_cache_context();
-	cf_cache_pin();
-	PG_TRY();
-	{
-		result = cf_get_online(features, rows, full_names, service, caller);
-	}
-	PG_CATCH();
-	{
-		cf_cache_unpin();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	cf_cache_unpin();
-	SPI_finish();
+	call.features = features;
+	call.rows = rows;
+	call.full_names = full_names;
+	call.service = service;
+	/* work memory is SPI's procedure context, freed when the call ends */
+	cf_registry_call(cf_get_online_body, &call);
+	result = call.result;
 	PG_RETURN_JSONB_P(result);
 }

@@ -30,12 +30,15 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "utils/tuplestore.h"
+#include "access/relation.h"
+#include "parser/parse_relation.h"
+#include "storage/lmgr.h"
+#include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(cfeast_push);
 PG_FUNCTION_INFO_V1(cfeast_push_batch);
 
 int			cf_unknown_fields = CF_UNKNOWN_ERROR;
-bool		cf_direct_write = true;
 
 typedef enum CfPushTo
 {
@@ -608,7 +611,7 @@ cf_run_with_batch(SPIPlanPtr plan, Tuplestorestate *store, TupleDesc td)
 
 /*
  * A total order on one view's keys, the same in every backend: rows are
- * written in this order on both paths, so concurrent pushers take their
+ * written in this order, so concurrent pushers take their
  * row locks in one order and cannot deadlock each other.
  */
 static int
@@ -653,7 +656,7 @@ cf_key_cmp(const void *a, const void *c, void *arg)
 }
 
 /*
- * The SQL path: INSERT ... ON CONFLICT DO UPDATE ... WHERE <newer> for the
+ * The write: INSERT ... ON CONFLICT DO UPDATE ... WHERE <newer> for the
  * given rows (in the given order), through feast._push_batch().
  */
 uint64
@@ -702,7 +705,6 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	CfView	   *v = tg->view;
 	int64	   *rows;
 	int64		nrows = 0;
-	int64		written;
 	void	   *cmp_arg[2] = {b, tg};
 
 	if (!v->online || v->online_table == NULL)
@@ -715,8 +717,6 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 			rows[nrows++] = r;
 	if (v->nkeys > 0)
 		qsort_arg(rows, nrows, sizeof(int64), cf_key_cmp, cmp_arg);
-	if (cf_direct_write && (written = cf_upsert_direct(b, tg, rows, nrows)) >= 0)
-		return written;
 	return cf_push_upsert_sql(b, tg, rows, nrows);
 }
 
@@ -729,7 +729,7 @@ cf_offline_plan(CfPushSource *src, int *fields, int n)
 	Oid			relid;
 	SPIPlanPtr	plan;
 
-	relid = DatumGetObjectId(DirectFunctionCall1(to_regclass, CStringGetTextDatum(src->offline_table)));
+	relid = src->offline_relid;
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s (", src->offline_table);
 	for (int i = 0; i < n; i++)
@@ -867,42 +867,110 @@ cf_note_push(CfPushTarget *tg)
  * ------------------------------------------------------------------------
  */
 
-/* feast_push(push_source text, rows jsonb, "to" text DEFAULT 'online') RETURNS bigint */
-Datum
-cfeast_push(PG_FUNCTION_ARGS)
+/* the relations a push writes, locked in OID order as the writes will lock them */
+static void
+cf_lock_push_relations(CfPushSource *src, CfPushTo to)
+{
+	Oid		   *relids = palloc(sizeof(Oid) * (src->ntargets + 1));
+	int			n = 0;
+
+	for (int t = 0; (to & CF_TO_ONLINE) && t < src->ntargets; t++)
+		if (src->targets[t].view->online && OidIsValid(src->targets[t].view->online_relid))
+			relids[n++] = src->targets[t].view->online_relid;
+	if ((to & CF_TO_OFFLINE) && OidIsValid(src->offline_relid))
+		relids[n++] = src->offline_relid;
+	qsort(relids, n, sizeof(Oid), oid_cmp);
+	for (int i = 0; i < n; i++)
+		LockRelationOid(relids[i], RowExclusiveLock);
+}
+
+/*
+ * Each online table, now that the push holds its lock, has the column types
+ * of the definition the push was read with.  A change through the registry
+ * has been reloaded by then; a table retyped by hand is refused, never
+ * coerced into.
+ */
+static void
+cf_check_online_columns(CfPushSource *src, CfPushTo to)
+{
+	for (int t = 0; (to & CF_TO_ONLINE) && t < src->ntargets; t++)
+	{
+		CfView	   *v = src->targets[t].view;
+		Relation	rel;
+
+		if (!v->online || !OidIsValid(v->online_relid))
+			continue;
+		rel = relation_open(v->online_relid, NoLock);
+		for (int i = 0; i < v->nkeys + v->nfeatures; i++)
+		{
+			const char *name = i < v->nkeys ? v->key_names[i] : v->feature_names[i - v->nkeys];
+			CfDtype		dt = i < v->nkeys ? v->key_types[i] : v->feature_types[i - v->nkeys];
+			AttrNumber	att = attnameAttNum(rel, name, false);
+			Oid			have = att > 0 ? TupleDescAttr(RelationGetDescr(rel), att - 1)->atttypid : InvalidOid;
+
+			if (have != cf_dtype_type_oid(dt))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("online table %s does not match feature view \"%s\"", v->online_table, v->name),
+						 errdetail("Column \"%s\" is %s; the view defines it as %s.", name,
+								   OidIsValid(have) ? format_type_be(have) : "missing", cf_dtype_name(dt)),
+						 errhint("Re-apply the feature view, or restore the column.")));
+		}
+		relation_close(rel, NoLock);
+	}
+}
+
+/*
+ * The push source, with every relation the push writes locked, as defined
+ * once those locks are held: a registry change that commits while the push
+ * waits (a retyped feature) arrives as an invalidation when the lock is
+ * granted, and the source is read again.  Nothing has been parsed yet, so
+ * the rows are read with the definition that holds.
+ */
+static CfPushSource *
+cf_push_source_locked(const char *name, CfPushTo to)
+{
+	CfPushSource *src;
+
+	for (int attempt = 0;; attempt++)
+	{
+		uint64		gen = cf_cache_generation();
+
+		src = cf_lookup_push_source(name);
+		cf_lock_push_relations(src, to);
+		if (gen == cf_cache_generation())
+			break;
+		if (attempt == 2 || !cf_cache_reload())
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("push source \"%s\" changed while the push waited for its tables", name),
+					 errhint("Retry the push.")));
+	}
+	cf_check_online_columns(src, to);
+	return src;
+}
+
+typedef struct CfPushCall
 {
 	char	   *source_name;
 	Jsonb	   *rows;
 	CfPushTo	to;
-	MemoryContext push_cxt;
-	MemoryContext old;
+	int64		nrows;			/* out */
+} CfPushCall;
+
+/* the push itself, inside cf_registry_call (in SPI's procedure context) */
+static void
+cf_push_body(void *arg, MemoryContext caller)
+{
+	CfPushCall *call = (CfPushCall *) arg;
 	CfBatch		batch;
 	int64		stale = 0;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("push source name must not be null")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("rows must not be null")));
-	to = cf_parse_to(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
-	source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	rows = PG_GETARG_JSONB_P(1);
-
-	push_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast push", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(push_cxt);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(push_cxt);
-
-	/* drop a stale cache now; while pinned, nested calls do not free what this call uses */
-	cf_cache_pin();
 	memset(&batch, 0, sizeof(batch));
-	batch.src = cf_lookup_push_source(source_name);
-	MemoryContextSwitchTo(push_cxt);
-	cf_parse_rows(&batch, rows);
+	batch.src = cf_push_source_locked(call->source_name, call->to);
+	cf_parse_rows(&batch, call->rows);
 
-	if (batch.nrows > 0 && (to & CF_TO_ONLINE))
+	if (batch.nrows > 0 && (call->to & CF_TO_ONLINE))
 	{
 		bool	   *winner = palloc_extended(sizeof(bool) * batch.nrows, MCXT_ALLOC_HUGE);
 
@@ -916,24 +984,37 @@ cfeast_push(PG_FUNCTION_ARGS)
 				stale += batch.nrows - (int64) written;
 				cf_note_push(tg);
 			}
-			/* SPI calls return in SPI's procedure context */
-			MemoryContextSwitchTo(push_cxt);
 		}
 	}
-	if (batch.nrows > 0 && (to & CF_TO_OFFLINE))
+	if (batch.nrows > 0 && (call->to & CF_TO_OFFLINE))
 		cf_write_offline(&batch);
-	MemoryContextSwitchTo(push_cxt);
 
 	ereport(DEBUG1,
 			(errmsg_internal("cfeast: pushed " INT64_FORMAT " rows to \"%s\" (%d views, " INT64_FORMAT
 							 " stale view rows), batch memory %zu kB",
-							 batch.nrows, source_name, batch.src->ntargets, stale,
-							 MemoryContextMemAllocated(push_cxt, true) / 1024)));
-	cf_cache_unpin();
-	SPI_finish();
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(push_cxt);
-	PG_RETURN_INT64(batch.nrows);
+							 batch.nrows, call->source_name, batch.src->ntargets, stale,
+							 MemoryContextMemAllocated(CurrentMemoryContext, true) / 1024)));
+	call->nrows = batch.nrows;
+}
+
+/* feast_push(push_source text, rows jsonb, "to" text DEFAULT 'online') RETURNS bigint */
+Datum
+cfeast_push(PG_FUNCTION_ARGS)
+{
+	CfPushCall	call;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("push source name must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("rows must not be null")));
+	call.to = cf_parse_to(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
+	call.source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	call.rows = PG_GETARG_JSONB_P(1);
+	call.nrows = 0;
+	cf_registry_call(cf_push_body, &call);
+	PG_RETURN_INT64(call.nrows);
 }
 
 /* feast._push_batch(): the rows of the push in progress, for its INSERT plan */

@@ -4,11 +4,28 @@
  *	  views as C structs, and the plans built for them.
  *
  * Entries are read from the feast.* tables with SPI on first use and kept
- * until the registry changes.  Every registry table has a statement trigger
- * (feast._registry_changed) that sends a relcache invalidation for
- * feast.feature_views; our relcache callback marks the cache stale, and the
- * next look-up drops it whole.  Invalidations travel at commit, so another
- * session's apply is seen by this backend's next push.
+ * until the registry, or a relation they were built over, changes.  Every
+ * registry table has a statement trigger (feast._registry_changed) that
+ * sends a relcache invalidation for feast.feature_views; online tables and
+ * batch relations are recorded as dependencies as entries are built.  Our
+ * relcache callback marks the cache stale when any of these relations
+ * changes (ALTER TABLE ... TYPE, RENAME, a retyped feature), and the next
+ * outermost call drops it whole.  Invalidations travel at commit, so another
+ * session's change is seen by this backend's next call, and by a call that
+ * was waiting on a lock the change held (taking a lock processes them).
+ *
+ * Every SQL-callable function that reads the registry goes through
+ * cf_registry_call: SPI connection, cache pin, and their release in
+ * PG_FINALLY.  A pin keeps the cache whole while a caller up the stack (a
+ * push firing a trigger that pushes) still uses its entries.  An error
+ * caught by a savepoint or an EXCEPTION block therefore leaves no pin, and
+ * the (sub)transaction callbacks drop entries a rolled-back
+ * (sub)transaction added.
+ *
+ * The registry is read with the latest snapshot, like the catalogs it
+ * describes (online tables, batch relations): a call that waited for a lock
+ * while the registry changed reads the definition that holds once it has
+ * the lock.
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
@@ -23,6 +40,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(cfeast_registry_changed);
 
@@ -41,9 +59,12 @@ typedef struct CfSourceEntry
 static MemoryContext cf_cache_cxt = NULL;
 static HTAB *cf_views = NULL;
 static HTAB *cf_sources = NULL;
+static HTAB *cf_deps = NULL;	/* relids the entries were built over */
 static List *cf_kept_plans = NIL;
 static bool cf_cache_stale = true;
+static uint64 cf_cache_gen = 0;
 static int	cf_cache_pins = 0;
+static SubTransactionId cf_cache_filled_subid = InvalidSubTransactionId;	/* last entry added in */
 static Oid	cf_registry_relid = InvalidOid;
 
 static void cf_cache_refresh(void);
@@ -54,17 +75,57 @@ static void cf_cache_refresh(void);
  */
 
 static void
-cf_relcache_callback(Datum arg, Oid relid)
+cf_cache_invalidate(void)
 {
-	if (relid == InvalidOid || relid == cf_registry_relid)
-		cf_cache_stale = true;
+	cf_cache_stale = true;
+	cf_cache_gen++;
 }
 
+/* the registry, or a relation an entry was built over, changed */
+static void
+cf_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cf_registry_relid ||
+		(cf_deps != NULL && hash_search(cf_deps, &relid, HASH_FIND, NULL) != NULL))
+		cf_cache_invalidate();
+}
+
+/*
+ * An aborted transaction holds no pins.  Entries added in a (sub)transaction
+ * that rolls back may describe rows only it could see: drop them.  (A
+ * registry change it made also sends its invalidation locally at abort; a
+ * cache filled before it began survives a bad push caught or failed.)
+ */
 static void
 cf_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
 		cf_cache_pins = 0;
+		if (cf_cache_filled_subid != InvalidSubTransactionId)
+			cf_cache_invalidate();
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+		cf_cache_filled_subid = InvalidSubTransactionId;
+}
+
+/* pins are returned by cf_registry_call's PG_FINALLY; subtransaction ids only grow */
+static void
+cf_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && cf_cache_filled_subid != InvalidSubTransactionId &&
+		cf_cache_filled_subid >= mySubid)
+		cf_cache_invalidate();
+}
+
+/* an entry was added: remember in which (sub)transaction */
+static void
+cf_cache_note_fill(void)
+{
+	cf_cache_filled_subid = GetCurrentSubTransactionId();
 }
 
 void
@@ -72,6 +133,7 @@ cf_registry_init(void)
 {
 	CacheRegisterRelcacheCallback(cf_relcache_callback, (Datum) 0);
 	RegisterXactCallback(cf_xact_callback, NULL);
+	RegisterSubXactCallback(cf_subxact_callback, NULL);
 }
 
 /* trigger on every registry table: tell all backends (at commit) to flush */
@@ -89,7 +151,12 @@ cfeast_registry_changed(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-void
+/* ------------------------------------------------------------------------
+ * the cache's life: pins, refresh, the one entry point
+ * ------------------------------------------------------------------------
+ */
+
+static void
 cf_cache_pin(void)
 {
 	/* the outermost pin first drops a stale cache: pinned, it is kept as is */
@@ -99,10 +166,44 @@ cf_cache_pin(void)
 }
 
 void
-cf_cache_unpin(void)
+cf_registry_call(CfRegistryBody body, void *arg)
 {
-	if (cf_cache_pins > 0)
-		cf_cache_pins--;
+	MemoryContext caller = CurrentMemoryContext;
+	int			pins = cf_cache_pins;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PG_TRY();
+	{
+		cf_cache_pin();
+		body(arg, caller);
+	}
+	PG_FINALLY();
+	{
+		cf_cache_pins = pins;
+	}
+	PG_END_TRY();
+	/* on error, (sub)transaction abort closes the SPI connection */
+	SPI_finish();
+	MemoryContextSwitchTo(caller);
+}
+
+uint64
+cf_cache_generation(void)
+{
+	return cf_cache_gen;
+}
+
+bool
+cf_cache_reload(void)
+{
+	if (cf_cache_pins != 1)
+		return false;			/* not inside cf_registry_call, or nested in another */
+	cf_cache_stale = true;
+	cf_cache_pins = 0;
+	cf_cache_refresh();
+	cf_cache_pins = 1;
+	return true;
 }
 
 /* drop every entry and plan when stale, then make sure the tables exist */
@@ -120,8 +221,10 @@ cf_cache_refresh(void)
 	foreach(lc, cf_kept_plans)
 		SPI_freeplan((SPIPlanPtr) lfirst(lc));
 	cf_kept_plans = NIL;
+	cf_deps = NULL;
 	if (cf_cache_cxt != NULL)
 		MemoryContextDelete(cf_cache_cxt);
+	cf_views = cf_sources = NULL;
 	cf_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "cfeast registry cache",
 										 ALLOCSET_DEFAULT_SIZES);
 	memset(&ctl, 0, sizeof(ctl));
@@ -131,6 +234,8 @@ cf_cache_refresh(void)
 	cf_views = hash_create("cfeast views", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	ctl.entrysize = sizeof(CfSourceEntry);
 	cf_sources = hash_create("cfeast push sources", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	ctl.keysize = ctl.entrysize = sizeof(Oid);
+	cf_deps = hash_create("cfeast cache dependencies", 32, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	cf_registry_relid = get_relname_relid("feature_views", get_namespace_oid("feast", false));
 	cf_cache_stale = false;
 }
@@ -154,6 +259,13 @@ cf_cache_keep_plan(SPIPlanPtr plan)
 	MemoryContextSwitchTo(old);
 }
 
+void
+cf_cache_depend_on(Oid relid)
+{
+	if (OidIsValid(relid))
+		(void) hash_search(cf_deps, &relid, HASH_ENTER, NULL);
+}
+
 /* ------------------------------------------------------------------------
  * reading the registry
  * ------------------------------------------------------------------------
@@ -172,6 +284,31 @@ static const char *cf_views_sql =
 "       WHERE f.feature_view OPERATOR(pg_catalog.=) v.name) k "
 " WHERE %s OPERATOR(pg_catalog.=) $1 "
 " ORDER BY v.name, k.kind, k.ord";
+
+/*
+ * Run a registry query of one text parameter with the latest snapshot.  The
+ * result is SPI's (valid until the next SPI call); CurrentMemoryContext is
+ * SPI's procedure context afterwards, as after any SPI call.
+ */
+static SPITupleTable *
+cf_registry_select(const char *sql, const char *param, long limit, uint64 *nrows)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	SPIPlanPtr	plan;
+	int			rc;
+
+	args[0] = CStringGetTextDatum(param);
+	plan = SPI_prepare(sql, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "preparing a cfeast registry query failed: %s", SPI_result_code_string(SPI_result));
+	rc = SPI_execute_snapshot(plan, args, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, limit);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading the cfeast registry failed: %s", SPI_result_code_string(rc));
+	SPI_freeplan(plan);
+	*nrows = SPI_processed;
+	return SPI_tuptable;
+}
 
 static CfDtype
 cf_registry_dtype(const char *s, const char *what)
@@ -245,25 +382,12 @@ cf_view_from_rows(SPITupleTable *tt, uint64 first, uint64 last)
 static List *
 cf_load_views(const char *col, const char *value)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	MemoryContext old;
 	List	   *result = NIL;
 	SPITupleTable *tt;
 	uint64		n;
 	uint64		first = 0;
-	int			rc;
 
-	MemoryContext caller = CurrentMemoryContext;
-
-	args[0] = CStringGetTextDatum(value);
-	rc = SPI_execute_with_args(psprintf(cf_views_sql, col), 1, argtypes, args, NULL, true, 0);
-	/* SPI calls return in SPI's procedure context; go back to the caller's */
-	MemoryContextSwitchTo(caller);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "reading the cfeast registry failed: %s", SPI_result_code_string(rc));
-	tt = SPI_tuptable;
-	n = SPI_processed;
+	tt = cf_registry_select(psprintf(cf_views_sql, col), value, 0, &n);
 	for (uint64 i = 1; i <= n; i++)
 	{
 		char	   *name;
@@ -277,11 +401,12 @@ cf_load_views(const char *col, const char *value)
 		entry = hash_search(cf_views, name, HASH_FIND, &found);
 		if (!found)
 		{
-			CfView	   *view;
+			MemoryContext old = MemoryContextSwitchTo(cf_cache_cxt);
+			CfView	   *view = cf_view_from_rows(tt, first, i);
 
-			old = MemoryContextSwitchTo(cf_cache_cxt);
-			view = cf_view_from_rows(tt, first, i);
 			MemoryContextSwitchTo(old);
+			cf_cache_depend_on(view->online_relid);
+			cf_cache_note_fill();
 			entry = hash_search(cf_views, name, HASH_ENTER, &found);
 			entry->view = view;
 		}
@@ -382,77 +507,77 @@ static const char *cf_source_sql =
 "  LEFT JOIN feast.data_sources b ON b.name OPERATOR(pg_catalog.=) s.batch_source "
 " WHERE s.name OPERATOR(pg_catalog.=) $1";
 
-static CfPushSource *
-cf_load_push_source(const char *name)
+/* a push source's registry row, read before the source is built */
+typedef struct CfSourceRow
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
+	char	   *batch_source;	/* NULL: online-only */
+	Oid			relid;			/* the batch relation, or InvalidOid */
+	char	   *ts_name;
+	char	   *created_name;	/* or NULL */
+	Jsonb	   *mapping;		/* or NULL */
+} CfSourceRow;
+
+/* read push source "name"'s row (42704 if there is none, or it is a batch source) */
+static void
+cf_read_source_row(const char *name, CfSourceRow *row)
+{
+	uint64		n;
+	SPITupleTable *tt = cf_registry_select(cf_source_sql, name, 1, &n);
 	HeapTuple	tup;
-	TupleDesc	td;
+	TupleDesc	td = tt->tupdesc;
 	bool		isnull;
-	CfPushSource *src;
-	char	   *kind;
-	char	   *ts_name = "event_timestamp";
-	char	   *created_name = NULL;
-	Jsonb	   *mapping = NULL;
-	Oid			relid = InvalidOid;
-	List	   *views;
-	ListCell   *lc;
-	int			maxfields = 16;
-	int			t;
+	Datum		d;
 
-	MemoryContext caller = CurrentMemoryContext;
-
-	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args(cf_source_sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading the cfeast registry failed");
-	MemoryContextSwitchTo(caller);
-	if (SPI_processed == 0)
+	if (n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("push source \"%s\" does not exist", name)));
-	tup = SPI_tuptable->vals[0];
-	td = SPI_tuptable->tupdesc;
-	kind = SPI_getvalue(tup, td, 1);
-	if (strcmp(kind, "push") != 0)
+	tup = tt->vals[0];
+	if (strcmp(SPI_getvalue(tup, td, 1), "push") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("push source \"%s\" does not exist", name),
 				 errdetail("\"%s\" is a batch source; feast_push takes push sources.", name)));
+	memset(row, 0, sizeof(*row));
+	row->batch_source = SPI_getvalue(tup, td, 2);
+	if (row->batch_source == NULL)
+	{
+		row->ts_name = "event_timestamp";
+		row->created_name = "created_timestamp";
+		return;
+	}
+	d = SPI_getbinval(tup, td, 3, &isnull);
+	row->relid = isnull ? InvalidOid : DatumGetObjectId(d);
+	row->ts_name = SPI_getvalue(tup, td, 4);
+	row->created_name = SPI_getvalue(tup, td, 5);
+	d = SPI_getbinval(tup, td, 6, &isnull);
+	if (!isnull)
+		row->mapping = DatumGetJsonbPCopy(d);
+}
 
-	src = palloc0(sizeof(CfPushSource));
+/* build the push source from its row and its views (no SPI here: runs in the cache's context) */
+static CfPushSource *
+cf_build_push_source(const char *name, CfSourceRow *row, List *views)
+{
+	CfPushSource *src = palloc0(sizeof(CfPushSource));
+	CfDtype		tst = {CF_TIMESTAMP, false};
+	ListCell   *lc;
+	int			maxfields = 16;
+	int			t = 0;
+
 	src->name = pstrdup(name);
 	src->fields = palloc(sizeof(CfField) * maxfields);
 	src->created_field = -1;
-	src->batch_source = SPI_getvalue(tup, td, 2);
-	if (src->batch_source)
+	if (row->batch_source)
+		src->batch_source = pstrdup(row->batch_source);
+	if (OidIsValid(row->relid) && get_rel_name(row->relid) != NULL)
 	{
-		Datum		d = SPI_getbinval(tup, td, 3, &isnull);
-
-		relid = isnull ? InvalidOid : DatumGetObjectId(d);
-		ts_name = SPI_getvalue(tup, td, 4);
-		created_name = SPI_getvalue(tup, td, 5);
-		d = SPI_getbinval(tup, td, 6, &isnull);
-		if (!isnull)
-			mapping = DatumGetJsonbPCopy(d);
-		if (OidIsValid(relid) && get_rel_name(relid) != NULL)
-			src->offline_table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-															get_rel_name(relid));
+		src->offline_relid = row->relid;
+		src->offline_table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(row->relid)),
+														get_rel_name(row->relid));
 	}
-	else
-		created_name = "created_timestamp";
-
-	views = cf_load_views("v.source", name);
-	MemoryContextSwitchTo(caller);
-	if (views == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("push source \"%s\" is not read by any feature view", name),
-				 errhint("Apply a feature view with source => '%s' first.", name)));
-
 	src->ntargets = list_length(views);
 	src->targets = palloc0(sizeof(CfPushTarget) * src->ntargets);
-	t = 0;
 	foreach(lc, views)
 	{
 		CfView	   *v = (CfView *) lfirst(lc);
@@ -460,7 +585,7 @@ cf_load_push_source(const char *name)
 
 		tg->view = v;
 		tg->key_fields = palloc(sizeof(int) * Max(v->nkeys, 1));
-		tg->feature_fields = palloc(sizeof(int) * v->nfeatures);
+		tg->feature_fields = palloc(sizeof(int) * Max(v->nfeatures, 1));
 		for (int k = 0; k < v->nkeys; k++)
 			tg->key_fields[k] = cf_source_field(src, &maxfields, v->key_names[k], v->key_types[k],
 												CF_FIELD_KEY, true);
@@ -468,16 +593,12 @@ cf_load_push_source(const char *name)
 			tg->feature_fields[f] = cf_source_field(src, &maxfields, v->feature_names[f],
 													v->feature_types[f], CF_FIELD_FEATURE, true);
 	}
-	{
-		CfDtype		tst = {CF_TIMESTAMP, false};
-
-		src->ts_field = cf_source_field(src, &maxfields, ts_name, tst, CF_FIELD_TIMESTAMP, true);
-		if (created_name)
-			src->created_field = cf_source_field(src, &maxfields, created_name, tst,
-												 CF_FIELD_CREATED, false);
-	}
+	src->ts_field = cf_source_field(src, &maxfields, row->ts_name, tst, CF_FIELD_TIMESTAMP, true);
+	if (row->created_name)
+		src->created_field = cf_source_field(src, &maxfields, row->created_name, tst,
+											 CF_FIELD_CREATED, false);
 	for (int i = 0; i < src->nfields; i++)
-		src->fields[i].offline_column = cf_mapped_column(mapping, src->fields[i].name);
+		src->fields[i].offline_column = cf_mapped_column(row->mapping, src->fields[i].name);
 	return src;
 }
 
@@ -485,7 +606,9 @@ CfPushSource *
 cf_lookup_push_source(const char *name)
 {
 	CfSourceEntry *entry;
-	bool		found;
+	CfSourceRow row;
+	List	   *views;
+	CfPushSource *src;
 	MemoryContext old;
 
 	cf_cache_refresh();
@@ -497,18 +620,19 @@ cf_lookup_push_source(const char *name)
 	if (entry)
 		return entry->source;
 
+	cf_read_source_row(name, &row);
+	views = cf_load_views("v.source", name);
+	if (views == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("push source \"%s\" is not read by any feature view", name),
+				 errhint("Apply a feature view with source => '%s' first.", name)));
 	old = MemoryContextSwitchTo(cf_cache_cxt);
-	PG_TRY();
-	{
-		CfPushSource *src = cf_load_push_source(name);
-
-		entry = hash_search(cf_sources, name, HASH_ENTER, &found);
-		entry->source = src;
-	}
-	PG_FINALLY();
-	{
-		MemoryContextSwitchTo(old);
-	}
-	PG_END_TRY();
+	src = cf_build_push_source(name, &row, views);
+	MemoryContextSwitchTo(old);
+	cf_cache_depend_on(src->offline_relid);
+	cf_cache_note_fill();
+	entry = hash_search(cf_sources, name, HASH_ENTER, NULL);
+	entry->source = src;
 	return entry->source;
 }

@@ -60,7 +60,7 @@ Q -c "VACUUM ANALYZE" >/dev/null
 # best of REPEAT rounds (each from empty tables), so other load on the machine counts less
 REPEAT=${REPEAT:-3}
 best() { awk -v a="$1" -v b="$2" 'BEGIN {print (a == "" || b < a) ? b : a}'; }
-c1=; c2=; c3=; h1=; h2=; h3=; p1=; s1=; s2=; s3=
+c1=; c2=; c3=; h1=; h2=; h3=; p1=
 for ((round = 0; round < REPEAT; round++)); do
 	Q -c "TRUNCATE feast_online.bench, hand" >/dev/null
 	c1=$(best "$c1" "$(run_batches 1 "$CF")"); h1=$(best "$h1" "$(run_batches 1 "$HAND")")
@@ -68,11 +68,6 @@ for ((round = 0; round < REPEAT; round++)); do
 	# stale rows: the 10:00 rows again, every one older than what is stored
 	c3=$(best "$c3" "$(run_batches 1 "$CF")"); h3=$(best "$h3" "$(run_batches 1 "$HAND")")
 	p1=$(best "$p1" "$(run_batches 1 "SELECT (BODY::jsonb) IS NOT NULL;")")
-	# the same passes through the SQL path alone (cfeast.direct_write = off)
-	Q -c "TRUNCATE feast_online.bench" >/dev/null
-	s1=$(best "$s1" "$(PGOPTIONS="-c cfeast.direct_write=off" run_batches 1 "$CF")")
-	s2=$(best "$s2" "$(PGOPTIONS="-c cfeast.direct_write=off" run_batches 2 "$CF")")
-	s3=$(best "$s3" "$(PGOPTIONS="-c cfeast.direct_write=off" run_batches 1 "$CF")")
 done
 report "push ${ROWS} fresh keys (${BATCH}/batch)" "$c1" "$h1"
 report "push ${ROWS} updates (${BATCH}/batch)" "$c2" "$h2"
@@ -83,10 +78,6 @@ awk -v p="$p1" -v n="$ROWS" -v c="$c1" -v h="$h1" 'BEGIN {
 same=$(Q -c "SELECT count(*) FROM feast_online.bench o JOIN hand h USING (driver_id)
              WHERE (o.f1, o.f10, o.event_timestamp) = (h.f1, h.f10, h.event_timestamp)")
 echo "identical rows in both tables: $same of $ROWS"
-
-report "  SQL path only: fresh keys" "$s1" "$h1"
-report "  SQL path only: updates" "$s2" "$h2"
-report "  SQL path only: stale rows" "$s3" "$h3"
 
 # single-row pushes under pgbench, simple protocol for both, the same JSON text for both
 # (ISO timestamps from random days and hours, so some pushes update and some are stale)
