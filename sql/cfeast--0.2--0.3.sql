@@ -429,9 +429,12 @@ BEGIN
                 AND a.privilege_type NOT IN ('SELECT') LOOP
         who := CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END;
-        EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE %s FROM %s CASCADE',
-                                  r.rel, who);
-        EXECUTE pg_catalog.format('REVOKE USAGE, UPDATE ON SEQUENCE feast.materialization_intervals_id_seq FROM %s CASCADE', who);
+        IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) r.rel) OPERATOR(pg_catalog.=) 'S' THEN
+            EXECUTE pg_catalog.format('REVOKE USAGE, UPDATE ON SEQUENCE %s FROM %s CASCADE', r.rel, who);
+        ELSE
+            EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE %s FROM %s CASCADE',
+                                      r.rel, who);
+        END IF;
     END LOOP;
     -- nobody but the owner creates online tables
     FOR r IN SELECT DISTINCT a.grantee
