@@ -280,15 +280,16 @@ cf_unreadable_column(CfSourceSpec *s, Oid role)
 	return NULL;
 }
 
+/* "who" is a format with one %s for the role's name */
 static void
 cf_refuse_materialize(CfSourceSpec *s, Oid role, const char *who, const char *col)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("feature view \"%s\" cannot be materialized: %s %s may not read %s",
-					s->view->name, who, GetUserNameFromId(role, false),
-					col[0] == '(' ? psprintf("the schema of %s", s->relation)
-					: psprintf("column %s of %s", quote_identifier(col), s->relation)),
+			 errmsg("feature view \"%s\" cannot be materialized: %s may not %s",
+					s->view->name, psprintf(who, quote_identifier(GetUserNameFromId(role, false))),
+					col[0] == '(' ? psprintf("use the schema of %s", s->relation)
+					: psprintf("read column %s of %s", quote_identifier(col), s->relation)),
 			 errdetail("Materialization moves only rows that both its caller and the role that applied the view may read."),
 			 errhint("Grant SELECT on the batch relation (feast_grant(role, 'materialize', view)), or re-apply the view as a role that may read it.")));
 }
@@ -301,7 +302,7 @@ cf_priv_begin_materialize_read(CfSourceSpec *s, CfPrivSwitch *sw)
 	const char *col;
 
 	if ((col = cf_unreadable_column(s, caller)) != NULL)
-		cf_refuse_materialize(s, caller, "its caller", col);
+		cf_refuse_materialize(s, caller, "the caller, role %s,", col);
 	if (!OidIsValid(applier) || !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(applier)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -309,7 +310,7 @@ cf_priv_begin_materialize_read(CfSourceSpec *s, CfPrivSwitch *sw)
 						s->view->name),
 				 errhint("Re-apply the view.")));
 	if ((col = cf_unreadable_column(s, applier)) != NULL)
-		cf_refuse_materialize(s, applier, "the role that applied it,", col);
+		cf_refuse_materialize(s, applier, "role %s, which applied it,", col);
 	/* the source's own code (a view's functions, casts) runs with the applier's rights, not the caller's */
 	sw->switched = false;
 	if (applier != caller)

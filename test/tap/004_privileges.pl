@@ -73,7 +73,7 @@ sub check_model
 	($rc, $out, $err) = $node->psql($db, q{
 		REVOKE SELECT ON src FROM regress_tap_applier;
 		SELECT feast_materialize('2000-01-01', '2027-01-01')});
-	like($err, qr/regress_tap_applier may not read column/,
+	like($err, qr/role regress_tap_applier, which applied it, may not read column/,
 		"$where: the superuser's materialization refuses a source the view's owner may not read");
 	$node->safe_psql($db, 'GRANT SELECT ON src TO regress_tap_applier');
 	return;
