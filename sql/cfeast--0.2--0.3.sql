@@ -37,7 +37,10 @@
 --    relation; read (a view): SELECT on its online table; read (a service):
 --    SELECT on the columns the service names (join keys, its features,
 --    event_timestamp), or the whole table for a whole-view reference; train
---    (a view or service): SELECT on the batch relation(s); materialize (a
+--    (a view): SELECT on its batch relation; train (a service): SELECT on
+--    the batch relation columns its features are read from (join keys, the
+--    timestamps, its features), or the whole relation for a whole-view
+--    reference; materialize (a
 --    view): SELECT on the batch relation, SELECT, INSERT, UPDATE on the
 --    online table; apply (*): EXECUTE on the registry functions.  Grants on
 --    cfeast's own tables are made as the extension's owner; grants on the
@@ -326,7 +329,22 @@ BEGIN
                 USING ERRCODE = '55000',
                       HINT = 'Its push source has no batch source; training sets and materialization read batch sources.';
         END IF;
-        RETURN QUERY SELECT g, true FROM feast._grant_relation(b.relation, 'SELECT', grantee) g;
+        IF p_action = 'train' AND svc IS NOT NULL AND NOT vname = ANY (svc) THEN
+            -- exactly the source columns the service's features are read from
+            SELECT array_agg(quote_ident(z.c) ORDER BY z.o) INTO cols FROM (
+                SELECT feast._source_column(b.field_mapping, e.join_key) AS c, u.ord AS o
+                  FROM feast.feature_views v, unnest(v.entities) WITH ORDINALITY AS u(ent, ord)
+                  JOIN feast.entities e ON e.name = u.ent
+                 WHERE v.name = vname
+                UNION ALL SELECT b.timestamp_field, 1000
+                UNION ALL SELECT b.created_timestamp_column, 1001 WHERE b.created_timestamp_column IS NOT NULL
+                UNION ALL SELECT feast._source_column(b.field_mapping, split_part(x.r, ':', 2)), 2000 + x.o
+                  FROM unnest(svc) WITH ORDINALITY AS x(r, o) WHERE split_part(x.r, ':', 1) = vname) z;
+            RETURN QUERY SELECT g, true
+                FROM feast._grant_relation(b.relation, 'SELECT (' || array_to_string(cols, ', ') || ')', grantee) g;
+        ELSE
+            RETURN QUERY SELECT g, true FROM feast._grant_relation(b.relation, 'SELECT', grantee) g;
+        END IF;
         IF p_action = 'materialize' THEN
             stmt := pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON TABLE %s TO %s',
                                       feast._grant_online_table(vname), grantee);

@@ -270,6 +270,18 @@ SELECT feast_grant('regress_sm_reader', 'train', 'sm_view_a');
 SELECT feast_grant('regress_sm_reader', 'read', 'sm_view_a');
 RESET ROLE;
 SELECT has_table_privilege('regress_sm_reader', 'sm_a', 'SELECT') AS reader_reads_sm_a;
+-- train on a service: the batch relation's columns its features come from
+SELECT feast_apply_feature_service('sm_open_conv', '{sm_open_view:conv_rate}');
+SELECT feast_grant('regress_sm_reader', 'train', 'sm_open_conv');
+SET ROLE regress_sm_reader;
+SELECT feast_historical_features_sql('SELECT 1::bigint AS driver_id, ''2026-06-01+00''::timestamptz AS event_timestamp',
+                                     feature_service => 'sm_open_conv') AS q \gset
+:q;
+SELECT feast_historical_features_sql('SELECT 1::bigint AS driver_id, ''2026-06-01+00''::timestamptz AS event_timestamp',
+                                     '{sm_open_view:trips}') AS q \gset
+:q;
+\echo :SQLSTATE
+RESET ROLE;
 
 -------------------------------------------------------------------------------
 -- a feature that a service names cannot be dropped from its view (2BP01)
