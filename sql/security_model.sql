@@ -254,6 +254,18 @@ SELECT driver_id, conv_rate FROM feast_online.sm_stats;
 SELECT count(*) FROM feast_online.sm_view_a;
 \echo :SQLSTATE
 RESET ROLE;
+-- an error inside a read through column grants leaves the caller's identity as it was
+ALTER TABLE feast_online.sm_stats RENAME COLUMN rating TO rating_gone;
+SET ROLE regress_sm_reader;
+DO $$
+BEGIN
+    PERFORM feast_get_online_features('{sm_stats:conv_rate}', '{"driver_id": [1]}');
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'the read failed (%: %); current_user is %', SQLSTATE, SQLERRM, current_user;
+END $$;
+SELECT current_user;
+RESET ROLE;
+ALTER TABLE feast_online.sm_stats RENAME COLUMN rating_gone TO rating;
 -- a whole view named by a service is granted whole
 SELECT feast_grant('regress_sm_reader', 'read', 'sm_conv_and_a');
 SELECT table_name, column_name FROM information_schema.column_privileges

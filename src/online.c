@@ -1215,8 +1215,8 @@ cf_read_direct(CfRequest *req, CfReqView *rv, CfOnlinePlans *plans)
 	return true;
 }
 
-/* one probe for all distinct keys of a view (not inlined: called under PG_TRY) */
-static pg_noinline void
+/* one probe for all distinct keys of a view */
+static void
 cf_read_view(CfRequest *req, CfReqView *rv)
 {
 	CfView	   *view = rv->view;
@@ -1287,15 +1287,8 @@ cf_read_view_granted(CfRequest *req, int v)
 		if (req->features[i].view == v)
 			wanted[req->features[i].feature] = true;
 	cf_priv_begin_online_read(req->views[v].view, wanted, &sw);
-	PG_TRY();
-	{
-		cf_read_view(req, &req->views[v]);
-	}
-	PG_FINALLY();
-	{
-		cf_priv_end(&sw);
-	}
-	PG_END_TRY();
+	cf_read_view(req, &req->views[v]);
+	cf_priv_end(&sw);
 }
 
 /* ------------------------------------------------------------------------

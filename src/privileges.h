@@ -11,7 +11,11 @@
 #include "cfeast.h"
 #include "historical.h"
 
-/* a saved identity, restored by cf_priv_end */
+/*
+ * A saved identity, restored by cf_priv_end.  On an error nothing needs to
+ * run: the (sub)transaction abort restores the user id, as it does for
+ * SECURITY DEFINER functions (fmgr_security_definer relies on the same).
+ */
 typedef struct CfPrivSwitch
 {
 	bool		switched;
