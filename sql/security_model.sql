@@ -182,6 +182,23 @@ SET ROLE regress_sm_materializer;
 SELECT feast_materialize('2000-01-01', '2027-01-01', '{sm_open_view}');
 \echo :SQLSTATE
 RESET ROLE;
+-- a view whose owner of record no longer exists is not materialized until re-applied
+CREATE ROLE regress_sm_gone;
+GRANT SELECT ON sm_open TO regress_sm_gone;
+SELECT count(*) AS statements FROM feast_grant('regress_sm_gone', 'apply', '*');
+SET ROLE regress_sm_gone;
+SELECT feast_apply_feature_view('sm_gone_view', '{driver}', '[{"name": "trips", "dtype": "int32"}]', 'sm_open_batch');
+RESET ROLE;
+DROP OWNED BY regress_sm_gone;
+DROP ROLE regress_sm_gone;
+SELECT feast_materialize('2000-01-01', '2027-01-01', '{sm_gone_view}');
+\echo :SQLSTATE
+SELECT feast_apply_feature_view('sm_gone_view', '{driver}', '[{"name": "trips", "dtype": "int32"}]', 'sm_open_batch',
+                                description => 're-applied');
+SET client_min_messages = warning;
+SELECT feast_materialize('2000-01-01', '2027-01-01', '{sm_gone_view}');
+RESET client_min_messages;
+SELECT feast_delete('feature_view', 'sm_gone_view');
 -- the source is read as the owner of record: its code runs with that role's rights, not the caller's
 CREATE VIEW sm_who AS SELECT driver_id, current_user::text AS reader, event_timestamp FROM sm_open;
 GRANT SELECT ON sm_who TO regress_sm_applier;

@@ -55,7 +55,7 @@ typedef struct CfOwnerCall
  * ------------------------------------------------------------------------
  */
 
-/* become "role" (restricted: no SET ROLE, no temp objects) */
+/* become "role"; extra_sec may add SECURITY_RESTRICTED_OPERATION (no temp objects, no PREPARE...) */
 static void
 cf_priv_become(Oid role, int extra_sec, CfPrivSwitch *sw)
 {
@@ -252,6 +252,9 @@ cf_view_applier(const char *name)
 	return isnull ? InvalidOid : DatumGetObjectId(d);
 }
 
+/* what cf_unreadable_column answers when the schema itself may not be used */
+static const char cf_schema_usage[] = "(schema usage)";
+
 /* the first source column "role" may not SELECT, or NULL if it may read them all */
 static const char *
 cf_unreadable_column(CfSourceSpec *s, Oid role)
@@ -260,7 +263,7 @@ cf_unreadable_column(CfSourceSpec *s, Oid role)
 	ListCell   *lc;
 
 	if (pg_namespace_aclcheck(get_rel_namespace(s->relid), role, ACL_USAGE) != ACLCHECK_OK)
-		return "(schema usage)";
+		return cf_schema_usage;
 	if (pg_class_aclcheck(s->relid, role, ACL_SELECT) == ACLCHECK_OK)
 		return NULL;
 	if (s->created_col)
@@ -288,7 +291,7 @@ cf_refuse_materialize(CfSourceSpec *s, Oid role, const char *who, const char *co
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("feature view \"%s\" cannot be materialized: %s may not %s",
 					s->view->name, psprintf(who, quote_identifier(GetUserNameFromId(role, false))),
-					col[0] == '(' ? psprintf("use the schema of %s", s->relation)
+					col == cf_schema_usage ? psprintf("use the schema of %s", s->relation)
 					: psprintf("read column %s of %s", quote_identifier(col), s->relation)),
 			 errdetail("Materialization moves only rows that both its caller and the role that applied the view may read."),
 			 errhint("Grant SELECT on the batch relation (feast_grant(role, 'materialize', view)), or re-apply the view as a role that may read it.")));
