@@ -23,12 +23,28 @@ SELECT feast_get_online_features(ARRAY['driver_hourly:trips'], '{"driver_id": [1
 \echo :SQLSTATE
 RESET ROLE;
 
--- SELECT on some columns only is not enough either (a read fetches the whole row)
+-- SELECT on the columns read (join keys, the features asked for, event_timestamp) is enough,
+-- for one entity and for a batch; a feature whose column is not granted is refused
 GRANT SELECT (driver_id, trips, event_timestamp) ON feast_online.driver_hourly TO regress_online_reader;
+SET ROLE regress_online_reader;
+SELECT feast_get_online_features(ARRAY['driver_hourly:trips'], '{"driver_id": [1001]}');
+SELECT jsonb_path_query_array(feast_get_online_features(ARRAY['driver_hourly:trips'], '{"driver_id": [1002, 1001, 7]}'),
+                              '$.results[1].values') AS batch;
+SELECT feast_get_online_features(ARRAY['driver_hourly:trips', 'driver_hourly:conv_rate'], '{"driver_id": [1001]}');
+\echo :SQLSTATE
+SELECT feast_get_online_features(ARRAY['driver_hourly:conv_rate'], '{"driver_id": [1001, 1002]}');
+\echo :SQLSTATE
+-- column grants do not let a plain SELECT read the rest
+SELECT conv_rate FROM feast_online.driver_hourly;
+\echo :SQLSTATE
+RESET ROLE;
+-- on a table with row security, column grants do not read (an owner's read would skip the policy)
+ALTER TABLE feast_online.driver_hourly ENABLE ROW LEVEL SECURITY;
 SET ROLE regress_online_reader;
 SELECT feast_get_online_features(ARRAY['driver_hourly:trips'], '{"driver_id": [1001]}');
 \echo :SQLSTATE
 RESET ROLE;
+ALTER TABLE feast_online.driver_hourly DISABLE ROW LEVEL SECURITY;
 
 -- with SELECT: the same answers as the owner's
 GRANT SELECT ON feast_online.driver_hourly TO regress_online_reader;

@@ -121,23 +121,28 @@ SELECT feast_materialize('2025-01-01', '2027-01-01', '{sec_stats}');
 RESET client_min_messages;
 INSERT INTO feast_online.sec_stats VALUES (7, 0.7, '2026-01-02T00:00:00Z', NULL)
     ON CONFLICT (driver_id) DO UPDATE SET conv_rate = EXCLUDED.conv_rate;
+-- the intervals are written by feast_materialize only
 INSERT INTO feast.materialization_intervals (feature_view, start_ts, end_ts, rows_written)
     VALUES ('sec_stats', '2026-01-01', '2026-01-02', 1);
+\echo :SQLSTATE
 DELETE FROM feast_online.sec_stats;
 \echo :SQLSTATE
 SELECT feast_push('sec_trips_push', '[{"driver_id": 3, "conv_rate": 0.5, "event_timestamp": "2026-01-01T00:00:00Z"}]', 'offline');
 \echo :SQLSTATE
 RESET ROLE;
 
--- the applier defines objects (and owns the online tables it creates), but cannot
--- alter an online table another role owns: PostgreSQL's ownership rule
+-- the applier defines objects through the functions; the online tables it creates belong to
+-- the extension's owner, so it neither pushes to nor reads them without those grants, and
+-- it cannot define a view over a batch relation it may not read
 ALTER TABLE sec_trips ADD COLUMN trips bigint;
 SET ROLE regress_applier;
 SELECT feast_apply_entity('rider');
 SELECT feast_apply_push_source('sec_rider_push', NULL);
 SELECT feast_apply_feature_view('sec_rider', '{rider}', '[{"name": "rating", "dtype": "float64"}]', 'sec_rider_push');
 SELECT feast_push('sec_rider_push', '[{"rider": 1, "rating": 4.5, "event_timestamp": "2026-01-01T00:00:00Z"}]');
+\echo :SQLSTATE
 SELECT rider, rating FROM feast_online.sec_rider;
+\echo :SQLSTATE
 SELECT feast_apply_feature_view('sec_stats', '{driver}', '[{"name": "conv_rate", "dtype": "float32"}, {"name": "trips", "dtype": "int64"}]', 'sec_trips_push');
 \echo :SQLSTATE
 SELECT feast_delete('feature_view', 'sec_rider');

@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include "historical.h"
+#include "privileges.h"
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -428,14 +429,20 @@ cf_record_interval(CfView *v, TimestampTz start, TimestampTz end, uint64 rows)
 {
 	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
 	Datum		args[4];
+	CfPrivSwitch sw;
+	int			rc;
 
 	args[0] = CStringGetTextDatum(v->name);
 	args[1] = TimestampTzGetDatum(start);
 	args[2] = TimestampTzGetDatum(end);
 	args[3] = Int64GetDatum((int64) rows);
-	if (SPI_execute_with_args("INSERT INTO feast.materialization_intervals "
-							  "(feature_view, start_ts, end_ts, rows_written) VALUES ($1, $2, $3, $4)",
-							  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
+	/* as the registry's owner: the caller has just written this view's online table (privileges.c) */
+	cf_priv_begin_registry_owner("materialization_intervals", &sw);
+	rc = SPI_execute_with_args("INSERT INTO feast.materialization_intervals "
+							   "(feature_view, start_ts, end_ts, rows_written) VALUES ($1, $2, $3, $4)",
+							   4, types, args, NULL, false, 0);
+	cf_priv_end(&sw);
+	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "cfeast: recording the materialization of \"%s\" failed", v->name);
 }
 
@@ -451,8 +458,12 @@ cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
 	CfLatest   *l = cf_latest_create(v, start, end);
 	uint64		written;
 	double		secs;
+	CfPrivSwitch sw;
 
+	/* checks who may read the source, then reads it as the view's owner of record (privileges.c) */
+	cf_priv_begin_materialize_read(spec, &sw);
 	cf_latest_scan(l, spec);
+	cf_priv_end(&sw);
 	MemoryContextSwitchTo(cxt);
 	written = cf_latest_write(l);
 	MemoryContextSwitchTo(cxt);
