@@ -23,11 +23,11 @@
  *-------------------------------------------------------------------------
  */
 #include "historical.h"
+#include "keys.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -55,82 +55,6 @@ PG_FUNCTION_INFO_V1(cfeast_point_in_time_join);
  * small helpers shared with materialize.c
  * ------------------------------------------------------------------------
  */
-
-void
-cf_check_key_type(Oid type, const char *what)
-{
-	if (type != INT4OID && type != INT8OID && type != TEXTOID && type != BYTEAOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("%s has type %s; join keys are integer, bigint, text or bytea",
-						what, format_type_be(type))));
-}
-
-/* int2, int4 and int8 keys compare and hash by value, whatever their width */
-static inline bool
-cf_is_int_type(Oid t)
-{
-	return t == INT2OID || t == INT4OID || t == INT8OID;
-}
-
-static inline int64
-cf_key_int64(Datum d, Oid t)
-{
-	return t == INT8OID ? DatumGetInt64(d) : t == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d);
-}
-
-uint32
-cf_keys_hash(const Datum *keys, const Oid *types, int nkeys)
-{
-	uint32		h = 0;
-
-	for (int k = 0; k < nkeys; k++)
-	{
-		uint32		hk;
-
-		if (cf_is_int_type(types[k]))
-		{
-			uint64		x = (uint64) cf_key_int64(keys[k], types[k]);
-
-			hk = murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
-		}
-		else
-			hk = hash_bytes((unsigned char *) VARDATA_ANY(DatumGetPointer(keys[k])),
-							VARSIZE_ANY_EXHDR(DatumGetPointer(keys[k])));
-		h = hash_combine(h, hk);
-	}
-	return h;
-}
-
-/* do key tuples a (of types atypes) and b (of types btypes) match? */
-bool
-cf_keys_eq_typed(const Datum *a, const Oid *atypes, const Datum *b, const Oid *btypes, int nkeys)
-{
-	for (int k = 0; k < nkeys; k++)
-	{
-		if (cf_is_int_type(atypes[k]))
-		{
-			if (cf_key_int64(a[k], atypes[k]) != cf_key_int64(b[k], btypes[k]))
-				return false;
-		}
-		else
-		{
-			Pointer		pa = DatumGetPointer(a[k]);
-			Pointer		pb = DatumGetPointer(b[k]);
-
-			if (VARSIZE_ANY_EXHDR(pa) != VARSIZE_ANY_EXHDR(pb) ||
-				memcmp(VARDATA_ANY(pa), VARDATA_ANY(pb), VARSIZE_ANY_EXHDR(pa)) != 0)
-				return false;
-		}
-	}
-	return true;
-}
-
-bool
-cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys)
-{
-	return cf_keys_eq_typed(a, types, b, types, nkeys);
-}
 
 char *
 cf_timestamptz_literal(TimestampTz ts)
@@ -295,8 +219,8 @@ cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower, bo
 	for (int k = 0; k < v->nkeys; k++)
 	{
 		/* an integer key of another width needs no cast: the join compares integers by value */
-		bool		as_is = !exact_key_types && cf_is_int_type(cf_dtype_type_oid(v->key_types[k])) &&
-			cf_is_int_type(cf_source_column_type(s, s->key_cols[k], "join key"));
+		bool		as_is = !exact_key_types && cf_key_is_int(cf_dtype_type_oid(v->key_types[k])) &&
+			cf_key_is_int(cf_source_column_type(s, s->key_cols[k], "join key"));
 
 		appendStringInfo(&buf, "%s AS %s, ",
 						 as_is ? psprintf("s.%s", quote_identifier(s->key_cols[k]))
@@ -1007,13 +931,6 @@ typedef struct CfBucket
 	bool		cnull;
 } CfBucket;
 
-/* a slot of the key-group hash table */
-typedef struct CfGroupSlot
-{
-	int			group;			/* -1: empty */
-	uint32		hash;
-} CfGroupSlot;
-
 typedef struct CfAsof
 {
 	/* entity rows, input order; n of them have keys and a time */
@@ -1030,9 +947,8 @@ typedef struct CfAsof
 	/* key groups: rows sorted by (group, time) in ord[], group g at [group_start[g], group_start[g + 1]) */
 	int			ngroups;
 	int		   *group_start;
-	int		   *group_row;		/* a row of the group, for its keys */
-	CfGroupSlot *slots;
-	int			nslots;
+	CfKeySet   *groups;			/* key tuple -> its group (stored as the group's row) */
+	int		   *row_group;		/* [input row]: its group */
 	int		   *ord;			/* sorted position -> input row */
 	TimestampTz *sorted_ts;		/* sorted position -> time */
 	/* the best source row per sorted position */
@@ -1116,31 +1032,13 @@ cf_asof_load(CfAsof *a, FunctionCallInfo fcinfo, int first_arg)
 		a->has_varlena_key |= a->key_types[k] != INT4OID && a->key_types[k] != INT8OID;
 }
 
-/* find the group of a key tuple; with "add", create it if missing */
-static int
-cf_asof_group(CfAsof *a, Datum *keys, const Oid *types, uint32 h, int row, bool add)
+/* key k of entity row "item" (a CfKeyFetch) */
+static Datum
+cf_asof_key(void *arg, int64 item, int k)
 {
-	uint32		s = h & (a->nslots - 1);
+	CfAsof	   *a = arg;
 
-	for (;;)
-	{
-		CfGroupSlot *slot = &a->slots[s];
-
-		if (slot->group < 0)
-		{
-			if (!add)
-				return -1;
-			slot->group = a->ngroups;
-			slot->hash = h;
-			a->group_row[a->ngroups] = row;
-			return a->ngroups++;
-		}
-		if (slot->hash == h &&
-			cf_keys_eq_typed(&a->keys[a->group_row[slot->group] * a->nkeys], a->key_types,
-							 keys, types, a->nkeys))
-			return slot->group;
-		s = (s + 1) & (a->nslots - 1);
-	}
+	return a->keys[item * a->nkeys + k];
 }
 
 /* (time, row) pairs in order */
@@ -1208,21 +1106,20 @@ cf_asof_index(CfAsof *a)
 	int		   *gid = palloc_extended(sizeof(int) * Max(a->ninput, 1), MCXT_ALLOC_HUGE);
 	int		   *fill;
 
-	a->nslots = 16;
-	while (a->nslots < a->n * 2)
-		a->nslots *= 2;
-	a->slots = palloc_extended(sizeof(CfGroupSlot) * a->nslots, MCXT_ALLOC_HUGE);
-	for (int s = 0; s < a->nslots; s++)
-		a->slots[s].group = -1;
-	a->group_row = palloc_extended(sizeof(int) * Max(a->n, 1), MCXT_ALLOC_HUGE);
+	a->groups = cf_keyset_create(a->nkeys, a->key_types, cf_asof_key, a, a->n);
+	a->row_group = gid;
 	a->group_start = palloc_extended(sizeof(int) * (a->n + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (int r = 0; r < a->ninput; r++)
 	{
-		Datum	   *keys = &a->keys[r * a->nkeys];
+		bool		found;
+		int64	   *first;
 
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (!a->usable[r])
 			continue;
-		gid[r] = cf_asof_group(a, keys, a->key_types, cf_keys_hash(keys, a->key_types, a->nkeys), r, true);
+		first = cf_keyset_enter(a->groups, r, &found);
+		gid[r] = found ? gid[*first] : a->ngroups++;
 		a->group_start[gid[r] + 1]++;
 	}
 	for (int g = 0; g < a->ngroups; g++)
@@ -1252,7 +1149,6 @@ cf_asof_index(CfAsof *a)
 			cf_asof_sort_big_group(a, lo, hi);
 	}
 	pfree(fill);
-	pfree(gid);
 }
 
 /* first sorted position of group g whose time is >= t, or -1 */
@@ -1363,11 +1259,13 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 	}
 	MemoryContextSwitchTo(old);
 	/* sources are often stored key by key: the previous row's group, if the keys are the same */
-	if (a->last_group != -2 && cf_keys_eq_typed(r->keys, a->src_key_types, r->last_keys, a->src_key_types, nk))
+	if (a->last_group != -2 && cf_keys_eq(r->keys, a->src_key_types, r->last_keys, a->src_key_types, nk))
 		g = a->last_group;
 	else
 	{
-		g = cf_asof_group(a, r->keys, a->src_key_types, cf_keys_hash(r->keys, a->src_key_types, nk), -1, false);
+		int64		first = cf_keyset_find(a->groups, r->keys, a->src_key_types);
+
+		g = first < 0 ? -1 : a->row_group[first];
 		if (!a->has_varlena_key)
 		{
 			memcpy(r->last_keys, r->keys, sizeof(Datum) * nk);
@@ -1400,7 +1298,7 @@ cf_asof_startup(DestReceiver *self, int operation, TupleDesc td)
 		Oid			t = TupleDescAttr(td, k)->atttypid;
 
 		a->src_key_types[k] = t;
-		if (t != a->key_types[k] && !(cf_is_int_type(t) && cf_is_int_type(a->key_types[k])))
+		if (t != a->key_types[k] && !(cf_key_is_int(t) && cf_key_is_int(a->key_types[k])))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("source column %d has type %s, but the entity key has type %s", k + 1,

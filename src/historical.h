@@ -41,13 +41,6 @@ extern CfSourceSpec *cf_source_spec(CfView *view);
 extern char *cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower,
 							  bool exact_key_types);
 
-/* hash / compare a join-key tuple of types int2, int4, int8 (by value), text or bytea */
-extern uint32 cf_keys_hash(const Datum *keys, const Oid *types, int nkeys);
-extern bool cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys);
-extern bool cf_keys_eq_typed(const Datum *a, const Oid *atypes, const Datum *b, const Oid *btypes,
-							 int nkeys);
-extern void cf_check_key_type(Oid type, const char *what);
-
 /* (ts, created) ordering of the write rule: NULL created is oldest */
 static inline int
 cf_version_cmp(TimestampTz ts1, bool cnull1, TimestampTz c1,

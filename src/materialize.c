@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include "historical.h"
+#include "keys.h"
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -47,16 +48,13 @@ typedef struct CfLatest
 	/* entries */
 	int			n;
 	int			cap;
-	Datum	   *keys;			/* [e * nkeys + k] */
-	uint32	   *hash;
+	Datum	   *keys;			/* [e * nkeys + k]; entry n: the row being read */
 	TimestampTz *ts;
 	TimestampTz *created;
 	bool	   *cnull;
 	Datum	   *values;			/* [e * nfeat + f] */
 	bool	   *nulls;
-	/* open addressing over entries */
-	int		   *slots;
-	int			nslots;
+	CfKeySet   *set;			/* entries by key */
 	MemoryContext values_cxt;
 	MemoryContext row_cxt;
 	int64		rows_read;
@@ -66,7 +64,6 @@ typedef struct CfLatestReceiver
 {
 	DestReceiver pub;
 	CfLatest   *latest;
-	Datum	   *keys;
 } CfLatestReceiver;
 
 /* the tuplestore that feast._materialize_batch() hands to the running INSERT */
@@ -88,27 +85,22 @@ cf_latest_grow(CfLatest *l)
 {
 	int			cap = l->cap * 2;
 
-	l->keys = repalloc_huge(l->keys, sizeof(Datum) * cap * Max(l->nkeys, 1));
-	l->hash = repalloc_huge(l->hash, sizeof(uint32) * cap);
+	l->keys = repalloc_huge(l->keys, sizeof(Datum) * (cap + 1) * Max(l->nkeys, 1));
 	l->ts = repalloc_huge(l->ts, sizeof(TimestampTz) * cap);
 	l->created = repalloc_huge(l->created, sizeof(TimestampTz) * cap);
 	l->cnull = repalloc_huge(l->cnull, sizeof(bool) * cap);
 	l->values = repalloc_huge(l->values, sizeof(Datum) * cap * Max(l->nfeat, 1));
 	l->nulls = repalloc_huge(l->nulls, sizeof(bool) * cap * Max(l->nfeat, 1));
 	l->cap = cap;
+}
 
-	/* rehash into twice the slots */
-	l->nslots *= 2;
-	l->slots = repalloc_huge(l->slots, sizeof(int) * l->nslots);
-	memset(l->slots, -1, sizeof(int) * l->nslots);
-	for (int e = 0; e < l->n; e++)
-	{
-		uint32		s = l->hash[e] & (l->nslots - 1);
+/* key k of entry "item" (a CfKeyFetch) */
+static Datum
+cf_latest_key(void *arg, int64 item, int k)
+{
+	CfLatest   *l = arg;
 
-		while (l->slots[s] >= 0)
-			s = (s + 1) & (l->nslots - 1);
-		l->slots[s] = e;
-	}
+	return l->keys[item * l->nkeys + k];
 }
 
 static CfLatest *
@@ -129,16 +121,13 @@ cf_latest_create(CfView *view, TimestampTz start, TimestampTz end)
 	for (int f = 0; f < l->nfeat; f++)
 		get_typlenbyval(cf_dtype_type_oid(view->feature_types[f]), &l->typlen[f], &l->typbyval[f]);
 	l->cap = 1024;
-	l->keys = palloc(sizeof(Datum) * l->cap * Max(l->nkeys, 1));
-	l->hash = palloc(sizeof(uint32) * l->cap);
+	l->keys = palloc(sizeof(Datum) * (l->cap + 1) * Max(l->nkeys, 1));
 	l->ts = palloc(sizeof(TimestampTz) * l->cap);
 	l->created = palloc(sizeof(TimestampTz) * l->cap);
 	l->cnull = palloc(sizeof(bool) * l->cap);
 	l->values = palloc(sizeof(Datum) * l->cap * Max(l->nfeat, 1));
 	l->nulls = palloc(sizeof(bool) * l->cap * Max(l->nfeat, 1));
-	l->nslots = l->cap * 2;
-	l->slots = palloc(sizeof(int) * l->nslots);
-	memset(l->slots, -1, sizeof(int) * l->nslots);
+	l->set = cf_keyset_create(l->nkeys, l->key_types, cf_latest_key, l, l->cap);
 	l->values_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize values",
 										  ALLOCSET_DEFAULT_SIZES);
 	l->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize row",
@@ -179,20 +168,20 @@ cf_latest_set(CfLatest *l, int e, TimestampTz ts, bool cnull, TimestampTz create
 	l->created[e] = created;
 }
 
-/* a new entry for keys (copied) */
+/* entry n, whose keys the receiver has set, becomes a real entry: its keys copied */
 static int
-cf_latest_add(CfLatest *l, Datum *keys, uint32 h, uint32 slot)
+cf_latest_add(CfLatest *l)
 {
 	int			e = l->n++;
 	MemoryContext old = MemoryContextSwitchTo(l->values_cxt);
 
 	for (int k = 0; k < l->nkeys; k++)
-		l->keys[e * l->nkeys + k] = l->key_types[k] == INT4OID || l->key_types[k] == INT8OID
-			? keys[k]
-			: PointerGetDatum(pg_detoast_datum_copy((struct varlena *) DatumGetPointer(keys[k])));
+		if (!cf_key_is_int(l->key_types[k]))
+			l->keys[e * l->nkeys + k] =
+				PointerGetDatum(pg_detoast_datum_copy((struct varlena *) DatumGetPointer(l->keys[e * l->nkeys + k])));
 	MemoryContextSwitchTo(old);
-	l->hash[e] = h;
-	l->slots[slot] = e;
+	if (l->n == l->cap)
+		cf_latest_grow(l);
 	return e;
 }
 
@@ -205,8 +194,8 @@ cf_latest_receive(TupleTableSlot *slot, DestReceiver *self)
 	TimestampTz ts;
 	TimestampTz created = 0;
 	bool		cnull;
-	uint32		h;
-	uint32		s;
+	bool		found;
+	int64	   *e;
 	MemoryContext old;
 
 	if ((++l->rows_read & 4095) == 0)
@@ -221,6 +210,7 @@ cf_latest_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (!cnull)
 		created = DatumGetTimestampTz(slot->tts_values[nk + 1]);
 
+	/* the row's keys go to entry n, which it takes if the key is new */
 	MemoryContextReset(l->row_cxt);
 	old = MemoryContextSwitchTo(l->row_cxt);
 	for (int k = 0; k < nk; k++)
@@ -230,42 +220,21 @@ cf_latest_receive(TupleTableSlot *slot, DestReceiver *self)
 			MemoryContextSwitchTo(old);
 			return true;		/* no key: nothing to write */
 		}
-		r->keys[k] = l->key_types[k] == INT4OID || l->key_types[k] == INT8OID
+		l->keys[l->n * nk + k] = cf_key_is_int(l->key_types[k])
 			? slot->tts_values[k]
 			: PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]));
 	}
 	MemoryContextSwitchTo(old);
 
-	h = cf_keys_hash(r->keys, l->key_types, nk);
-	s = h & (l->nslots - 1);
-	for (;;)
-	{
-		int			e = l->slots[s];
-
-		if (e < 0)
-		{
-			if (l->n == l->cap)
-			{
-				cf_latest_grow(l);
-				s = h & (l->nslots - 1);
-				while (l->slots[s] >= 0)
-					s = (s + 1) & (l->nslots - 1);
-			}
-			e = cf_latest_add(l, r->keys, h, s);
-			cf_latest_set(l, e, ts, cnull, created, &slot->tts_values[nk + 2],
-						  &slot->tts_isnull[nk + 2], false);
-			return true;
-		}
-		if (l->hash[e] == h && cf_keys_eq(&l->keys[e * nk], r->keys, l->key_types, nk))
-		{
-			/* the write rule: newer event time, or equal and newer-or-equal created */
-			if (cf_version_cmp(ts, cnull, created, l->ts[e], l->cnull[e], l->created[e]) >= 0)
-				cf_latest_set(l, e, ts, cnull, created, &slot->tts_values[nk + 2],
-							  &slot->tts_isnull[nk + 2], true);
-			return true;
-		}
-		s = (s + 1) & (l->nslots - 1);
-	}
+	e = cf_keyset_enter(l->set, l->n, &found);
+	if (!found)
+		cf_latest_set(l, cf_latest_add(l), ts, cnull, created, &slot->tts_values[nk + 2],
+					  &slot->tts_isnull[nk + 2], false);
+	/* the write rule: newer event time, or equal and newer-or-equal created */
+	else if (cf_version_cmp(ts, cnull, created, l->ts[*e], l->cnull[*e], l->created[*e]) >= 0)
+		cf_latest_set(l, (int) *e, ts, cnull, created, &slot->tts_values[nk + 2],
+					  &slot->tts_isnull[nk + 2], true);
+	return true;
 }
 
 static void
@@ -294,7 +263,6 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 	r.pub.rDestroy = cf_latest_noop;
 	r.pub.mydest = DestNone;
 	r.latest = l;
-	r.keys = palloc(sizeof(Datum) * Max(l->nkeys, 1));
 
 	params->numParams = 2;
 	params->params[0].value = TimestampTzGetDatum(l->end);
@@ -396,6 +364,8 @@ cf_latest_write(CfLatest *l)
 	store = tuplestore_begin_heap(false, false, work_mem);
 	for (int e = 0; e < l->n; e++)
 	{
+		if ((e & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		memcpy(values, &l->keys[e * l->nkeys], sizeof(Datum) * l->nkeys);
 		memset(nulls, false, sizeof(bool) * l->nkeys);
 		memcpy(&values[l->nkeys], &l->values[e * l->nfeat], sizeof(Datum) * l->nfeat);

@@ -17,6 +17,7 @@
  */
 #include "cfeast.h"
 #include "historical.h"
+#include "keys.h"
 
 #include <math.h>
 
@@ -793,55 +794,14 @@ cf_parse_entity_rows(CfRequest *req, Jsonb *rows)
  * ------------------------------------------------------------------------
  */
 
-/* hash of a join-key value (int32, int64, text or bytea) */
-static inline uint32
-cf_hash_datum(Datum d, CfBaseType base)
+/* view key k of entity row "item" (a CfKeyFetch) */
+static Datum
+cf_entity_key(void *arg, int64 item, int k)
 {
-	switch (base)
-	{
-		case CF_INT32:
-			return murmurhash32((uint32) DatumGetInt32(d));
-		case CF_INT64:
-			{
-				uint64		x = (uint64) DatumGetInt64(d);
+	CfRequest  *req = ((void **) arg)[0];
+	CfReqView  *rv = ((void **) arg)[1];
 
-				return murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
-			}
-		default:
-			return hash_bytes((unsigned char *) VARDATA_ANY(DatumGetPointer(d)),
-							  VARSIZE_ANY_EXHDR(DatumGetPointer(d)));
-	}
-}
-
-/* are two join-key values equal (bytewise for text and bytea)? */
-static inline bool
-cf_datum_equal(Datum a, Datum b, CfBaseType base)
-{
-	switch (base)
-	{
-		case CF_INT32:
-			return DatumGetInt32(a) == DatumGetInt32(b);
-		case CF_INT64:
-			return DatumGetInt64(a) == DatumGetInt64(b);
-		default:
-			return VARSIZE_ANY_EXHDR(DatumGetPointer(a)) == VARSIZE_ANY_EXHDR(DatumGetPointer(b)) &&
-				memcmp(VARDATA_ANY(DatumGetPointer(a)), VARDATA_ANY(DatumGetPointer(b)),
-					   VARSIZE_ANY_EXHDR(DatumGetPointer(a))) == 0;
-	}
-}
-
-/* do entity rows r and s give the same key of the view? */
-static bool
-cf_rows_same_key(CfRequest *req, CfReqView *rv, int r, int s)
-{
-	for (int k = 0; k < rv->view->nkeys; k++)
-	{
-		CfReqKey   *key = &req->keys[rv->keys[k]];
-
-		if (!cf_datum_equal(key->values[r], key->values[s], key->dtype.base))
-			return false;
-	}
-	return true;
+	return req->keys[rv->keys[k]].values[item];
 }
 
 /* number the distinct entity keys of one view (one probe each) */
@@ -849,8 +809,9 @@ static void
 cf_distinct_keys(CfRequest *req, CfReqView *rv)
 {
 	int			n = req->nrows;
-	int			size = 16;
-	int		   *slots;
+	void	   *arg[2] = {req, rv};
+	Oid		   *types;
+	CfKeySet   *set;
 
 	rv->row_distinct = palloc(sizeof(int) * Max(n, 1));
 	rv->distinct_row = palloc(sizeof(int) * Max(n, 1));
@@ -864,40 +825,26 @@ cf_distinct_keys(CfRequest *req, CfReqView *rv)
 		rv->ndistinct = 1;
 		return;
 	}
-	while (size < n * 2)
-		size *= 2;
-	slots = palloc(sizeof(int) * size);
-	memset(slots, -1, sizeof(int) * size);
+	types = palloc(sizeof(Oid) * rv->view->nkeys);
+	for (int k = 0; k < rv->view->nkeys; k++)
+		types[k] = cf_dtype_type_oid(rv->view->key_types[k]);
+	set = cf_keyset_create(rv->view->nkeys, types, cf_entity_key, arg, n);
 	for (int r = 0; r < n; r++)
 	{
-		uint32		h = 0;
-		int			i;
+		bool		found;
+		int64	   *first = cf_keyset_enter(set, r, &found);
 
-		for (int k = 0; k < rv->view->nkeys; k++)
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (found)
+			rv->row_distinct[r] = rv->row_distinct[*first];
+		else
 		{
-			CfReqKey   *key = &req->keys[rv->keys[k]];
-
-			h = hash_combine(h, cf_hash_datum(key->values[r], key->dtype.base));
-		}
-		for (i = h & (size - 1);; i = (i + 1) & (size - 1))
-		{
-			int			d = slots[i];
-
-			if (d < 0)
-			{
-				slots[i] = rv->ndistinct;
-				rv->distinct_row[rv->ndistinct] = r;
-				rv->row_distinct[r] = rv->ndistinct++;
-				break;
-			}
-			if (cf_rows_same_key(req, rv, r, rv->distinct_row[d]))
-			{
-				rv->row_distinct[r] = d;
-				break;
-			}
+			rv->distinct_row[rv->ndistinct] = r;
+			rv->row_distinct[r] = rv->ndistinct++;
 		}
 	}
-	pfree(slots);
+	cf_keyset_destroy(set);
 }
 
 /* ------------------------------------------------------------------------

@@ -14,10 +14,10 @@
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
+#include "keys.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -362,67 +362,25 @@ cf_row_replaces(CfBatch *b, int64 r, int64 s)
 	return DatumGetTimestampTz(b->values[cf][r]) >= DatumGetTimestampTz(b->values[cf][s]);
 }
 
-static inline uint32
-cf_hash_key(CfBatch *b, CfPushTarget *tg, int64 r)
+/* key k of batch row "item" of a target (a CfKeyFetch) */
+static Datum
+cf_target_key(void *arg, int64 item, int k)
 {
-	uint32		h = 0;
+	CfBatch    *b = ((void **) arg)[0];
+	CfPushTarget *tg = ((void **) arg)[1];
 
-	for (int k = 0; k < tg->view->nkeys; k++)
-	{
-		int			f = tg->key_fields[k];
-		Datum		d = b->values[f][r];
-		uint32		hk;
-
-		switch (b->src->fields[f].dtype.base)
-		{
-			case CF_INT32:
-				hk = murmurhash32((uint32) DatumGetInt32(d));
-				break;
-			case CF_INT64:
-				{
-					uint64		x = (uint64) DatumGetInt64(d);
-
-					hk = murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
-				}
-				break;
-			default:
-				hk = hash_bytes((unsigned char *) VARDATA_ANY(DatumGetPointer(d)),
-								VARSIZE_ANY_EXHDR(DatumGetPointer(d)));
-				break;
-		}
-		h = hash_combine(h, hk);
-	}
-	return h;
+	return b->values[tg->key_fields[k]][item];
 }
 
-static inline bool
-cf_keys_equal(CfBatch *b, CfPushTarget *tg, int64 r, int64 s)
+/* the key types of a target */
+static Oid *
+cf_target_key_types(CfPushTarget *tg)
 {
-	for (int k = 0; k < tg->view->nkeys; k++)
-	{
-		int			f = tg->key_fields[k];
-		Datum		a = b->values[f][r];
-		Datum		c = b->values[f][s];
+	Oid		   *types = palloc(sizeof(Oid) * Max(tg->view->nkeys, 1));
 
-		switch (b->src->fields[f].dtype.base)
-		{
-			case CF_INT32:
-				if (DatumGetInt32(a) != DatumGetInt32(c))
-					return false;
-				break;
-			case CF_INT64:
-				if (DatumGetInt64(a) != DatumGetInt64(c))
-					return false;
-				break;
-			default:
-				if (VARSIZE_ANY_EXHDR(DatumGetPointer(a)) != VARSIZE_ANY_EXHDR(DatumGetPointer(c)) ||
-					memcmp(VARDATA_ANY(DatumGetPointer(a)), VARDATA_ANY(DatumGetPointer(c)),
-						   VARSIZE_ANY_EXHDR(DatumGetPointer(a))) != 0)
-					return false;
-				break;
-		}
-	}
-	return true;
+	for (int k = 0; k < tg->view->nkeys; k++)
+		types[k] = cf_dtype_type_oid(tg->view->key_types[k]);
+	return types;
 }
 
 /*
@@ -434,56 +392,34 @@ static int64
 cf_resolve_duplicates(CfBatch *b, CfPushTarget *tg, bool *winner)
 {
 	int64		n = b->nrows;
-	int64		size = 16;
-	int64	   *slots;
 	int64		nwin = 0;
+	void	   *arg[2] = {b, tg};
+	CfKeySet   *set;
 
 	memset(winner, false, sizeof(bool) * Max(n, 1));
 	if (n == 0)
 		return 0;
-	if (tg->view->nkeys == 0)
-	{
-		int64		best = 0;
-
-		for (int64 r = 1; r < n; r++)
-			if (cf_row_replaces(b, r, best))
-				best = r;
-		winner[best] = true;
-		return 1;
-	}
-	while (size < n * 2)
-		size *= 2;
-	slots = palloc_extended(sizeof(int64) * size, MCXT_ALLOC_HUGE);
-	memset(slots, -1, sizeof(int64) * size);
+	set = cf_keyset_create(tg->view->nkeys, cf_target_key_types(tg), cf_target_key, arg, n);
 	for (int64 r = 0; r < n; r++)
 	{
-		int64		i = cf_hash_key(b, tg, r) & (size - 1);
+		bool		found;
+		int64	   *s = cf_keyset_enter(set, r, &found);
 
-		for (;;)
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!found)
 		{
-			int64		s = slots[i];
-
-			if (s < 0)
-			{
-				slots[i] = r;
-				winner[r] = true;
-				nwin++;
-				break;
-			}
-			if (cf_keys_equal(b, tg, r, s))
-			{
-				if (cf_row_replaces(b, r, s))
-				{
-					winner[s] = false;
-					winner[r] = true;
-					slots[i] = r;
-				}
-				break;
-			}
-			i = (i + 1) & (size - 1);
+			winner[r] = true;
+			nwin++;
+		}
+		else if (cf_row_replaces(b, r, *s))
+		{
+			winner[*s] = false;
+			winner[r] = true;
+			*s = r;
 		}
 	}
-	pfree(slots);
+	cf_keyset_destroy(set);
 	return nwin;
 }
 
@@ -612,40 +548,17 @@ cf_run_with_batch(SPIPlanPtr plan, Tuplestorestate *store, TupleDesc td)
  * row locks in one order and cannot deadlock each other.
  */
 static int
-cf_key_cmp(const void *a, const void *c, void *arg)
+cf_key_order(const void *a, const void *c, void *arg)
 {
-	CfBatch    *b = ((void **) arg)[0];
 	CfPushTarget *tg = ((void **) arg)[1];
+	Oid		   *types = ((void **) arg)[2];
 	int64		r = *(const int64 *) a;
 	int64		s = *(const int64 *) c;
 
 	for (int k = 0; k < tg->view->nkeys; k++)
 	{
-		int			f = tg->key_fields[k];
-		Datum		x = b->values[f][r];
-		Datum		y = b->values[f][s];
-		int			cmp;
+		int			cmp = cf_key_cmp(cf_target_key(arg, r, k), cf_target_key(arg, s, k), types[k]);
 
-		switch (b->src->fields[f].dtype.base)
-		{
-			case CF_INT32:
-				cmp = DatumGetInt32(x) < DatumGetInt32(y) ? -1 : DatumGetInt32(x) > DatumGetInt32(y);
-				break;
-			case CF_INT64:
-				cmp = DatumGetInt64(x) < DatumGetInt64(y) ? -1 : DatumGetInt64(x) > DatumGetInt64(y);
-				break;
-			default:
-				{
-					int			lx = VARSIZE_ANY_EXHDR(DatumGetPointer(x));
-					int			ly = VARSIZE_ANY_EXHDR(DatumGetPointer(y));
-
-					cmp = memcmp(VARDATA_ANY(DatumGetPointer(x)), VARDATA_ANY(DatumGetPointer(y)),
-								 Min(lx, ly));
-					if (cmp == 0)
-						cmp = lx < ly ? -1 : lx > ly;
-				}
-				break;
-		}
 		if (cmp != 0)
 			return cmp;
 	}
@@ -675,6 +588,8 @@ cf_push_upsert_sql(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
 	{
 		int64		r = rows[i];
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int c = 0; c < n; c++)
 		{
 			if (fields[c] < 0)
@@ -703,7 +618,7 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	int64	   *rows;
 	int64		nrows = 0;
 	int64		written;
-	void	   *cmp_arg[2] = {b, tg};
+	void	   *cmp_arg[3] = {b, tg, cf_target_key_types(tg)};
 
 	if (!v->online || v->online_table == NULL)
 		return 0;
@@ -713,8 +628,9 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	for (int64 r = 0; r < b->nrows; r++)
 		if (winner[r])
 			rows[nrows++] = r;
+	CHECK_FOR_INTERRUPTS();
 	if (v->nkeys > 0)
-		qsort_arg(rows, nrows, sizeof(int64), cf_key_cmp, cmp_arg);
+		qsort_arg(rows, nrows, sizeof(int64), cf_key_order, cmp_arg);
 	if (cf_direct_write && (written = cf_upsert_direct(b, tg, rows, nrows)) >= 0)
 		return written;
 	return cf_push_upsert_sql(b, tg, rows, nrows);
@@ -780,6 +696,8 @@ cf_write_offline(CfBatch *b)
 	store = tuplestore_begin_heap(false, false, MAX_KILOBYTES);
 	for (int64 r = 0; r < b->nrows; r++)
 	{
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < n; i++)
 		{
 			values[i] = b->values[i][r];
