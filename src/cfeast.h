@@ -130,26 +130,6 @@ extern char *cf_mapped_column(Jsonb *mapping, const char *field);
 
 /* ---------- in push.c ---------- */
 
-/* the validated rows of one push, one array per field */
-typedef struct CfBatch
-{
-	CfPushSource *src;
-	int64		nrows;
-	Datum	  **values;			/* [field][row] */
-	bool	  **nulls;			/* [field][row] */
-} CfBatch;
-
-/* the SQL path for rows (batch row numbers, in write order) of one view */
-extern uint64 cf_push_upsert_sql(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows);
-
-/* ---------- in upsert.c ---------- */
-
-/*
- * Write rows (in key order) of one view straight into its online table
- * (index probe, in-place update, multi-insert) when the table is plain
- * enough.  Returns rows written, or -1 when the table needs the SQL path.
- */
-extern int64 cf_upsert_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows);
 extern int	cf_unknown_fields;	/* GUC cfeast.unknown_fields */
 extern bool cf_direct_write;	/* GUC cfeast.direct_write */
 #define CF_UNKNOWN_ERROR	0

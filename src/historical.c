@@ -24,6 +24,7 @@
  */
 #include "historical.h"
 #include "keys.h"
+#include "version.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -72,25 +73,6 @@ cf_timestamptz_literal(TimestampTz ts)
 	return psprintf("'%04d-%02d-%02d %02d:%02d:%02d.%06d+00%s'::pg_catalog.timestamptz",
 					tm.tm_year > 0 ? tm.tm_year : -(tm.tm_year - 1), tm.tm_mon, tm.tm_mday,
 					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec, tm.tm_year > 0 ? "" : " BC");
-}
-
-/*
- * t - ttl, with the ttl taken as a fixed length (a day is 24 hours, a month
- * 30 days), as Feast's ttl is a duration; saturates instead of overflowing
- */
-TimestampTz
-cf_minus_ttl(TimestampTz t, const Interval *ttl)
-{
-	int64		span = ttl->time;
-	int64		days = (int64) ttl->day + (int64) ttl->month * DAYS_PER_MONTH;
-
-	if (TIMESTAMP_NOT_FINITE(t))
-		return t;
-	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &days) ||
-		pg_add_s64_overflow(span, days, &span) ||
-		pg_sub_s64_overflow(t, span, &t) || t < MIN_TIMESTAMP)
-		return span > 0 ? DT_NOBEGIN : DT_NOEND;
-	return t;
 }
 
 /* ------------------------------------------------------------------------
@@ -1181,7 +1163,7 @@ cf_asof_offer(CfAsof *a, int pos, TimestampTz ts, bool cnull, TimestampTz create
 	bool	   *bn = &a->best_nulls[pos * a->nfeat];
 	MemoryContext old;
 
-	if (b->has && cf_version_cmp(ts, cnull, created, b->ts, b->cnull, b->created) < 0)
+	if (b->has && !cf_version_replaces(ts, cnull, created, b->ts, b->cnull, b->created))
 		return;
 	old = MemoryContextSwitchTo(a->values_cxt);
 	for (int f = 0; f < a->nfeat; f++)
@@ -1394,9 +1376,9 @@ cf_asof_answers(CfAsof *a, Interval *ttl)
 			int			r = a->ord[p];
 
 			if (a->best[p].has &&
-				(cur < 0 || cf_version_cmp(a->best[p].ts, a->best[p].cnull, a->best[p].created,
-										   a->best[cur].ts, a->best[cur].cnull,
-										   a->best[cur].created) >= 0))
+				(cur < 0 || cf_version_replaces(a->best[p].ts, a->best[p].cnull, a->best[p].created,
+												a->best[cur].ts, a->best[cur].cnull,
+												a->best[cur].created)))
 				cur = p;
 			if (cur < 0)
 				continue;

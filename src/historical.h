@@ -41,23 +41,6 @@ extern CfSourceSpec *cf_source_spec(CfView *view);
 extern char *cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower,
 							  bool exact_key_types);
 
-/* (ts, created) ordering of the write rule: NULL created is oldest */
-static inline int
-cf_version_cmp(TimestampTz ts1, bool cnull1, TimestampTz c1,
-			   TimestampTz ts2, bool cnull2, TimestampTz c2)
-{
-	if (ts1 != ts2)
-		return ts1 < ts2 ? -1 : 1;
-	if (cnull1 || cnull2)
-		return (cnull1 ? 0 : 1) - (cnull2 ? 0 : 1);
-	if (c1 != c2)
-		return c1 < c2 ? -1 : 1;
-	return 0;
-}
-
-/* t - ttl, the ttl as a fixed length (1 day = 24 h, 1 month = 30 days) */
-extern TimestampTz cf_minus_ttl(TimestampTz t, const Interval *ttl);
-
 /* a timestamptz as an ISO 8601 UTC literal: '2024-01-01 00:00:00+00' */
 extern char *cf_timestamptz_literal(TimestampTz ts);
 

@@ -15,6 +15,8 @@
  */
 #include "historical.h"
 #include "keys.h"
+#include "version.h"
+#include "write.h"
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -32,7 +34,6 @@
 
 PG_FUNCTION_INFO_V1(cfeast_materialize);
 PG_FUNCTION_INFO_V1(cfeast_materialize_incremental);
-PG_FUNCTION_INFO_V1(cfeast_materialize_batch);
 
 /* the latest row per key of one view */
 typedef struct CfLatest
@@ -65,15 +66,6 @@ typedef struct CfLatestReceiver
 	DestReceiver pub;
 	CfLatest   *latest;
 } CfLatestReceiver;
-
-/* the tuplestore that feast._materialize_batch() hands to the running INSERT */
-typedef struct CfPendingRows
-{
-	Tuplestorestate *store;
-	TupleDesc	tupdesc;
-} CfPendingRows;
-
-static CfPendingRows *cf_pending_rows = NULL;
 
 /* ------------------------------------------------------------------------
  * the latest row per key
@@ -230,8 +222,7 @@ cf_latest_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (!found)
 		cf_latest_set(l, cf_latest_add(l), ts, cnull, created, &slot->tts_values[nk + 2],
 					  &slot->tts_isnull[nk + 2], false);
-	/* the write rule: newer event time, or equal and newer-or-equal created */
-	else if (cf_version_cmp(ts, cnull, created, l->ts[*e], l->cnull[*e], l->created[*e]) >= 0)
+	else if (cf_version_replaces(ts, cnull, created, l->ts[*e], l->cnull[*e], l->created[*e]))
 		cf_latest_set(l, (int) *e, ts, cnull, created, &slot->tts_values[nk + 2],
 					  &slot->tts_isnull[nk + 2], true);
 	return true;
@@ -289,63 +280,6 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
  * ------------------------------------------------------------------------
  */
 
-/* online table columns: keys, features, event_timestamp, created_timestamp */
-static TupleDesc
-cf_online_tupdesc(CfView *v)
-{
-	TupleDesc	td = CreateTemplateTupleDesc(v->nkeys + v->nfeatures + 2);
-	int			a = 1;
-
-	for (int k = 0; k < v->nkeys; k++)
-		TupleDescInitEntry(td, a++, v->key_names[k], cf_dtype_type_oid(v->key_types[k]), -1, 0);
-	for (int f = 0; f < v->nfeatures; f++)
-		TupleDescInitEntry(td, a++, v->feature_names[f], cf_dtype_type_oid(v->feature_types[f]), -1, 0);
-	TupleDescInitEntry(td, a++, "event_timestamp", TIMESTAMPTZOID, -1, 0);
-	TupleDescInitEntry(td, a++, "created_timestamp", TIMESTAMPTZOID, -1, 0);
-	return td;
-}
-
-/* INSERT ... SELECT * FROM feast._materialize_batch() ... ON CONFLICT ... DO UPDATE ... WHERE */
-static char *
-cf_upsert_sql(CfView *v, TupleDesc td)
-{
-	StringInfoData sql;
-	int			n = td->natts;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s AS t (", v->online_table);
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(NameStr(TupleDescAttr(td, i)->attname)));
-	appendStringInfoString(&sql, ") SELECT * FROM feast._materialize_batch() AS b(");
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&sql, "%s%s %s", i ? ", " : "", quote_identifier(NameStr(TupleDescAttr(td, i)->attname)),
-						 format_type_extended(TupleDescAttr(td, i)->atttypid, -1, FORMAT_TYPE_FORCE_QUALIFY));
-	appendStringInfoChar(&sql, ')');
-	if (v->nkeys == 0)
-		appendStringInfoString(&sql, " ON CONFLICT ((true))");
-	else
-	{
-		appendStringInfoString(&sql, " ON CONFLICT (");
-		for (int k = 0; k < v->nkeys; k++)
-			appendStringInfo(&sql, "%s%s", k ? ", " : "", quote_identifier(v->key_names[k]));
-		appendStringInfoChar(&sql, ')');
-	}
-	appendStringInfoString(&sql, " DO UPDATE SET ");
-	for (int i = v->nkeys; i < n; i++)
-	{
-		const char *c = quote_identifier(NameStr(TupleDescAttr(td, i)->attname));
-
-		appendStringInfo(&sql, "%s%s = EXCLUDED.%s", i > v->nkeys ? ", " : "", c, c);
-	}
-	/* the write rule of SPEC section 4, exactly as push.c's upsert */
-	appendStringInfoString(&sql,
-						   " WHERE EXCLUDED.event_timestamp OPERATOR(pg_catalog.>) t.event_timestamp"
-						   " OR (EXCLUDED.event_timestamp OPERATOR(pg_catalog.=) t.event_timestamp"
-						   " AND (t.created_timestamp IS NULL"
-						   " OR EXCLUDED.created_timestamp OPERATOR(pg_catalog.>=) t.created_timestamp))");
-	return sql.data;
-}
-
 /* write the winners; returns the rows written (stale ones are not) */
 static uint64
 cf_latest_write(CfLatest *l)
@@ -356,8 +290,6 @@ cf_latest_write(CfLatest *l)
 	Datum	   *values = palloc(sizeof(Datum) * n);
 	bool	   *nulls = palloc(sizeof(bool) * n);
 	Tuplestorestate *store;
-	CfPendingRows pending;
-	int			rc;
 
 	if (l->n == 0)
 		return 0;
@@ -376,21 +308,7 @@ cf_latest_write(CfLatest *l)
 		nulls[n - 1] = l->cnull[e];
 		tuplestore_putvalues(store, td, values, nulls);
 	}
-	pending.store = store;
-	pending.tupdesc = td;
-	cf_pending_rows = &pending;
-	PG_TRY();
-	{
-		rc = SPI_execute(cf_upsert_sql(v, td), false, 0);
-	}
-	PG_FINALLY();
-	{
-		cf_pending_rows = NULL;
-	}
-	PG_END_TRY();
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "cfeast: writing %s failed: %s", v->online_table, SPI_result_code_string(rc));
-	return SPI_processed;
+	return cf_write_store(v, store, td, NULL);
 }
 
 static void
@@ -599,26 +517,4 @@ cfeast_materialize_incremental(PG_FUNCTION_ARGS)
 				 errmsg("end_ts must not be null")));
 	PG_RETURN_INT64(cf_materialize_run(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), true,
 									   0, PG_GETARG_TIMESTAMPTZ(0)));
-}
-
-/* feast._materialize_batch(): the rows of the materialization in progress */
-Datum
-cfeast_materialize_batch(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	if (cf_pending_rows == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("feast._materialize_batch() is internal to feast_materialize")));
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("feast._materialize_batch() must be called in FROM")));
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = cf_pending_rows->store;
-	rsinfo->setDesc = cf_pending_rows->tupdesc;
-	cf_pending_rows = NULL;
-	return (Datum) 0;
 }

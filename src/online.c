@@ -18,6 +18,7 @@
 #include "cfeast.h"
 #include "historical.h"
 #include "keys.h"
+#include "version.h"
 
 #include <math.h>
 

@@ -13,8 +13,10 @@
  * the stored rows.
  *-------------------------------------------------------------------------
  */
-#include "cfeast.h"
+#include "write.h"
 #include "keys.h"
+#include "upsert.h"
+#include "version.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -32,7 +34,6 @@
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(cfeast_push);
-PG_FUNCTION_INFO_V1(cfeast_push_batch);
 
 int			cf_unknown_fields = CF_UNKNOWN_ERROR;
 bool		cf_direct_write = true;
@@ -43,15 +44,6 @@ typedef enum CfPushTo
 	CF_TO_OFFLINE = 2,
 	CF_TO_BOTH = 3
 } CfPushTo;
-
-/* the tuplestore that feast._push_batch() hands to the running plan */
-typedef struct CfPendingBatch
-{
-	Tuplestorestate *store;
-	TupleDesc	tupdesc;
-} CfPendingBatch;
-
-static CfPendingBatch *cf_pending = NULL;
 
 /* ------------------------------------------------------------------------
  * arguments
@@ -338,28 +330,20 @@ cf_parse_rows(CfBatch *b, Jsonb *jb)
  * ------------------------------------------------------------------------
  */
 
-/* does row r replace row s?  newer event time, or equal and newer-or-equal created */
+/* does batch row r replace row s under the write rule? */
 static bool
 cf_row_replaces(CfBatch *b, int64 r, int64 s)
 {
-	int			tf = b->src->ts_field;
-	int			cf = b->src->created_field;
-	TimestampTz er = DatumGetTimestampTz(b->values[tf][r]);
-	TimestampTz es = DatumGetTimestampTz(b->values[tf][s]);
-	bool		rn;
-	bool		sn;
+	TimestampTz er,
+				es,
+				cr,
+				cs;
+	bool		rn,
+				sn;
 
-	if (er != es)
-		return er > es;
-	if (cf < 0)
-		return true;
-	rn = b->nulls[cf][r];
-	sn = b->nulls[cf][s];
-	if (sn)
-		return true;
-	if (rn)
-		return false;
-	return DatumGetTimestampTz(b->values[cf][r]) >= DatumGetTimestampTz(b->values[cf][s]);
+	cf_batch_version(b, r, &er, &rn, &cr);
+	cf_batch_version(b, s, &es, &sn, &cs);
+	return cf_version_replaces(er, rn, cr, es, sn, cs);
 }
 
 /* key k of batch row "item" of a target (a CfKeyFetch) */
@@ -428,120 +412,6 @@ cf_resolve_duplicates(CfBatch *b, CfPushTarget *tg, bool *winner)
  * ------------------------------------------------------------------------
  */
 
-/* the columns a target writes: keys, features, event and created timestamps */
-static int
-cf_target_columns(CfPushSource *src, CfPushTarget *tg, int *fields)
-{
-	int			n = 0;
-
-	for (int k = 0; k < tg->view->nkeys; k++)
-		fields[n++] = tg->key_fields[k];
-	for (int f = 0; f < tg->view->nfeatures; f++)
-		fields[n++] = tg->feature_fields[f];
-	fields[n++] = src->ts_field;
-	fields[n++] = src->created_field;	/* may be -1: always NULL */
-	return n;
-}
-
-/* "AS b(col type, ...)" for feast._push_batch() */
-static void
-cf_append_coldefs(StringInfo buf, CfPushSource *src, int *fields, int n, char **names)
-{
-	CfDtype		tst = {CF_TIMESTAMP, false};
-
-	appendStringInfoString(buf, "feast._push_batch() AS b(");
-	for (int i = 0; i < n; i++)
-		appendStringInfo(buf, "%s%s %s", i ? ", " : "", quote_identifier(names[i]),
-						 cf_dtype_sql(fields[i] >= 0 ? src->fields[fields[i]].dtype : tst));
-	appendStringInfoChar(buf, ')');
-}
-
-static SPIPlanPtr
-cf_upsert_plan(CfPushSource *src, CfPushTarget *tg)
-{
-	CfView	   *v = tg->view;
-	int		   *fields = palloc(sizeof(int) * (v->nkeys + v->nfeatures + 2));
-	char	  **names = palloc(sizeof(char *) * (v->nkeys + v->nfeatures + 2));
-	int			n = cf_target_columns(src, tg, fields);
-	StringInfoData sql;
-	SPIPlanPtr	plan;
-
-	for (int i = 0; i < v->nkeys; i++)
-		names[i] = v->key_names[i];
-	for (int i = 0; i < v->nfeatures; i++)
-		names[v->nkeys + i] = v->feature_names[i];
-	names[n - 2] = "event_timestamp";
-	names[n - 1] = "created_timestamp";
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s AS t (", v->online_table);
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(names[i]));
-	appendStringInfoString(&sql, ") SELECT * FROM ");
-	cf_append_coldefs(&sql, src, fields, n, names);
-	if (v->nkeys == 0)
-		appendStringInfoString(&sql, " ON CONFLICT ((true))");
-	else
-	{
-		appendStringInfoString(&sql, " ON CONFLICT (");
-		for (int i = 0; i < v->nkeys; i++)
-			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(names[i]));
-		appendStringInfoChar(&sql, ')');
-	}
-	appendStringInfoString(&sql, " DO UPDATE SET ");
-	for (int i = v->nkeys; i < n; i++)
-		appendStringInfo(&sql, "%s%s = EXCLUDED.%s", i > v->nkeys ? ", " : "",
-						 quote_identifier(names[i]), quote_identifier(names[i]));
-	appendStringInfoString(&sql,
-						   " WHERE EXCLUDED.event_timestamp OPERATOR(pg_catalog.>) t.event_timestamp"
-						   " OR (EXCLUDED.event_timestamp OPERATOR(pg_catalog.=) t.event_timestamp"
-						   " AND (t.created_timestamp IS NULL"
-						   " OR EXCLUDED.created_timestamp OPERATOR(pg_catalog.>=) t.created_timestamp))");
-	plan = SPI_prepare(sql.data, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "cfeast: preparing the upsert for %s failed: %s", v->online_table,
-			 SPI_result_code_string(SPI_result));
-	cf_cache_keep_plan(plan);
-	return plan;
-}
-
-static TupleDesc
-cf_batch_tupdesc(CfPushSource *src, int *fields, int n)
-{
-	TupleDesc	td = CreateTemplateTupleDesc(n);
-	CfDtype		tst = {CF_TIMESTAMP, false};
-
-	for (int i = 0; i < n; i++)
-	{
-		CfDtype		t = fields[i] >= 0 ? src->fields[fields[i]].dtype : tst;
-
-		TupleDescInitEntry(td, (AttrNumber) (i + 1), psprintf("c%d", i), cf_dtype_type_oid(t), -1, 0);
-	}
-	return td;
-}
-
-/* run "plan" with feast._push_batch() returning "store" */
-static uint64
-cf_run_with_batch(SPIPlanPtr plan, Tuplestorestate *store, TupleDesc td)
-{
-	CfPendingBatch pending = {store, td};
-	int			rc;
-
-	cf_pending = &pending;
-	PG_TRY();
-	{
-		rc = SPI_execute_plan(plan, NULL, NULL, false, 0);
-	}
-	PG_FINALLY();
-	{
-		cf_pending = NULL;
-	}
-	PG_END_TRY();
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "cfeast: write failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
 /*
  * A total order on one view's keys, the same in every backend: rows are
  * written in this order on both paths, so concurrent pushers take their
@@ -563,51 +433,6 @@ cf_key_order(const void *a, const void *c, void *arg)
 			return cmp;
 	}
 	return 0;
-}
-
-/*
- * The SQL path: INSERT ... ON CONFLICT DO UPDATE ... WHERE <newer> for the
- * given rows (in the given order), through feast._push_batch().
- */
-uint64
-cf_push_upsert_sql(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
-{
-	CfPushSource *src = b->src;
-	CfView	   *v = tg->view;
-	int		   *fields = palloc(sizeof(int) * (v->nkeys + v->nfeatures + 2));
-	int			n = cf_target_columns(src, tg, fields);
-	TupleDesc	td = cf_batch_tupdesc(src, fields, n);
-	Datum	   *values = palloc(sizeof(Datum) * n);
-	bool	   *nulls = palloc(sizeof(bool) * n);
-	Tuplestorestate *store;
-
-	if (nrows == 0)
-		return 0;
-	store = tuplestore_begin_heap(false, false, MAX_KILOBYTES);
-	for (int64 i = 0; i < nrows; i++)
-	{
-		int64		r = rows[i];
-
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		for (int c = 0; c < n; c++)
-		{
-			if (fields[c] < 0)
-			{
-				values[c] = (Datum) 0;
-				nulls[c] = true;
-			}
-			else
-			{
-				values[c] = b->values[fields[c]][r];
-				nulls[c] = b->nulls[fields[c]][r];
-			}
-		}
-		tuplestore_putvalues(store, td, values, nulls);
-	}
-	if (tg->upsert_plan == NULL)
-		tg->upsert_plan = cf_upsert_plan(src, tg);
-	return cf_run_with_batch(tg->upsert_plan, store, td);
 }
 
 /* write one view's online table; returns rows written (the rest were stale) */
@@ -633,14 +458,27 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 		qsort_arg(rows, nrows, sizeof(int64), cf_key_order, cmp_arg);
 	if (cf_direct_write && (written = cf_upsert_direct(b, tg, rows, nrows)) >= 0)
 		return written;
-	return cf_push_upsert_sql(b, tg, rows, nrows);
+	return cf_write_rows_sql(b, tg, rows, nrows);
+}
+
+/* every field, named by its batch relation column */
+static TupleDesc
+cf_offline_tupdesc(CfPushSource *src)
+{
+	TupleDesc	td = CreateTemplateTupleDesc(src->nfields);
+
+	for (int f = 0; f < src->nfields; f++)
+		TupleDescInitEntry(td, (AttrNumber) (f + 1), src->fields[f].offline_column,
+						   cf_dtype_type_oid(src->fields[f].dtype), -1, 0);
+	return td;
 }
 
 /* the batch relation's columns, with timestamp-without-zone columns read as UTC */
 static SPIPlanPtr
-cf_offline_plan(CfPushSource *src, int *fields, int n)
+cf_offline_plan(CfPushSource *src, TupleDesc td)
 {
 	StringInfoData sql;
+	int			n = td->natts;
 	char	  **names = palloc(sizeof(char *) * n);
 	Oid			relid;
 	SPIPlanPtr	plan;
@@ -650,7 +488,7 @@ cf_offline_plan(CfPushSource *src, int *fields, int n)
 	appendStringInfo(&sql, "INSERT INTO %s (", src->offline_table);
 	for (int i = 0; i < n; i++)
 	{
-		names[i] = src->fields[fields[i]].offline_column;
+		names[i] = src->fields[i].offline_column;
 		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(names[i]));
 	}
 	appendStringInfoString(&sql, ") SELECT ");
@@ -664,7 +502,7 @@ cf_offline_plan(CfPushSource *src, int *fields, int n)
 						 quote_identifier(names[i]), naive ? ")" : "");
 	}
 	appendStringInfoString(&sql, " FROM ");
-	cf_append_coldefs(&sql, src, fields, n, names);
+	cf_append_batch_call(&sql, td);
 	plan = SPI_prepare(sql.data, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "cfeast: preparing the offline insert into %s failed: %s", src->offline_table,
@@ -678,8 +516,7 @@ static void
 cf_write_offline(CfBatch *b)
 {
 	CfPushSource *src = b->src;
-	int		   *fields = palloc(sizeof(int) * src->nfields);
-	int			n = 0;
+	int			n = src->nfields;
 	TupleDesc	td;
 	Datum	   *values = palloc(sizeof(Datum) * src->nfields);
 	bool	   *nulls = palloc(sizeof(bool) * src->nfields);
@@ -690,9 +527,7 @@ cf_write_offline(CfBatch *b)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("push source \"%s\" has no batch source to write offline rows to", src->name),
 				 errhint("Use \"to\" => 'online', or apply the push source with a batch source.")));
-	for (int f = 0; f < src->nfields; f++)
-		fields[n++] = f;
-	td = cf_batch_tupdesc(src, fields, n);
+	td = cf_offline_tupdesc(src);
 	store = tuplestore_begin_heap(false, false, MAX_KILOBYTES);
 	for (int64 r = 0; r < b->nrows; r++)
 	{
@@ -706,7 +541,7 @@ cf_write_offline(CfBatch *b)
 		tuplestore_putvalues(store, td, values, nulls);
 	}
 	if (src->offline_plan == NULL)
-		src->offline_plan = cf_offline_plan(src, fields, n);
+		src->offline_plan = cf_offline_plan(src, td);
 	(void) cf_run_with_batch(src->offline_plan, store, td);
 }
 
@@ -852,26 +687,4 @@ cfeast_push(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(push_cxt);
 	PG_RETURN_INT64(batch.nrows);
-}
-
-/* feast._push_batch(): the rows of the push in progress, for its INSERT plan */
-Datum
-cfeast_push_batch(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	if (cf_pending == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("feast._push_batch() is internal to feast_push")));
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("feast._push_batch() must be called in FROM")));
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = cf_pending->store;
-	rsinfo->setDesc = cf_pending->tupdesc;
-	cf_pending = NULL;
-	return (Datum) 0;
 }

@@ -10,7 +10,7 @@
  * and UPDATE on it (what the SQL path needs).  Rows that would break a NOT NULL constraint also go to the
  * SQL path, which reports them.  Anything else, and any row whose key another transaction is
  * writing at the same moment, is left to the INSERT ... ON CONFLICT plan of
- * push.c, which is always correct; that plan also raises PostgreSQL's own
+ * write.c, which is always correct; that plan also raises PostgreSQL's own
  * permission errors.
  *
  * Rows come sorted by key, and are written in that order on this path and
@@ -24,7 +24,8 @@
  * rolled back and those rows go through the SQL path, still in order.
  *-------------------------------------------------------------------------
  */
-#include "cfeast.h"
+#include "upsert.h"
+#include "version.h"
 
 #include "access/heapam.h"
 #include "access/tableam.h"
@@ -215,24 +216,19 @@ cf_fill_slot(CfDirect *d, TupleTableSlot *slot, int64 r)
 	ExecStoreVirtualTuple(slot);
 }
 
-/* does batch row r replace the stored row in "stored"?  (SPEC 4: newer event, or equal and newer-or-equal created) */
+/* does batch row r replace the stored row in "stored" under the write rule? */
 static bool
 cf_replaces_stored(CfDirect *d, int64 r, TupleTableSlot *stored)
 {
-	CfBatch    *b = d->b;
 	bool		isnull;
 	TimestampTz ev = DatumGetTimestampTz(slot_getattr(stored, d->event_att + 1, &isnull));
 	Datum		cr = slot_getattr(stored, d->created_att + 1, &isnull);
-	TimestampTz new_ev = DatumGetTimestampTz(b->values[b->src->ts_field][r]);
-	int			cf = b->src->created_field;
+	TimestampTz new_ev;
+	TimestampTz new_cr;
+	bool		new_cnull;
 
-	if (new_ev != ev)
-		return new_ev > ev;
-	if (isnull)
-		return true;
-	if (cf < 0 || b->nulls[cf][r])
-		return false;
-	return DatumGetTimestampTz(b->values[cf][r]) >= DatumGetTimestampTz(cr);
+	cf_batch_version(d->b, r, &new_ev, &new_cnull, &new_cr);
+	return cf_version_replaces(new_ev, new_cnull, new_cr, ev, isnull, isnull ? 0 : DatumGetTimestampTz(cr));
 }
 
 /* would row r put a NULL into a NOT NULL column (one a user added to a feature)? */
@@ -387,7 +383,7 @@ cf_flush_inserts(CfDirect *d, int64 *ins, int *nins)
 	PG_END_TRY();
 	if (!conflict)
 		return n;
-	return (int64) cf_push_upsert_sql(d->b, d->tg, ins, n);
+	return (int64) cf_write_rows_sql(d->b, d->tg, ins, n);
 }
 
 /* write the rows in order: probe, wait, update, gather inserts */
@@ -411,7 +407,7 @@ cf_write_rows(CfDirect *d, const int64 *rows, int64 nrows)
 		{
 			/* the SQL path raises PostgreSQL's own error for it */
 			written += cf_flush_inserts(d, ins, &nins);
-			written += cf_push_upsert_sql(d->b, d->tg, &rows[i], 1);
+			written += cf_write_rows_sql(d->b, d->tg, &rows[i], 1);
 			continue;
 		}
 		for (;;)
