@@ -2,18 +2,19 @@
  * materialize.c
  *	  feast_materialize(start, end, views) and feast_materialize_incremental:
  *	  the latest batch-source row per key with start <= event time <= end,
- *	  written to the online table under the write rule of SPEC section 4.
+ *	  written to the online table under the write rule (version.c).
  *
- * The source is read once, streamed from the executor into a DestReceiver
- * that keeps one row per key in a hash table (the later row wins on equal
- * (event, created) pairs, as with feast_push).  The winners go into a
- * tuplestore that one INSERT ... ON CONFLICT ... DO UPDATE ... WHERE reads
- * through feast._materialize_batch(); the WHERE is push.c's, so a fresher
- * pushed row is never overwritten.  Each view's run is recorded in
+ * The source (source.c) is read once, streamed from the executor into a
+ * DestReceiver that keeps one row per key: entries in arrays, found by a
+ * key set of keys.c (the later row wins on equal (event, created) pairs,
+ * as with feast_push).  The winners go into a tuplestore that write.c's
+ * INSERT ... ON CONFLICT ... DO UPDATE ... WHERE <write rule> reads, the
+ * same writer as feast_push's, so a fresher pushed row is never
+ * overwritten.  Each view's run is recorded in
  * feast.materialization_intervals and reported with a NOTICE.
  *-------------------------------------------------------------------------
  */
-#include "historical.h"
+#include "source.h"
 #include "keys.h"
 #include "version.h"
 #include "write.h"
@@ -244,7 +245,6 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 {
 	CfLatestReceiver r;
 	SPIExecuteOptions opts;
-	ParamListInfo params = makeParamList(2);
 	int			rc;
 
 	memset(&r, 0, sizeof(r));
@@ -255,18 +255,8 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 	r.pub.mydest = DestNone;
 	r.latest = l;
 
-	params->numParams = 2;
-	params->params[0].value = TimestampTzGetDatum(l->end);
-	params->params[0].isnull = false;
-	params->params[0].pflags = PARAM_FLAG_CONST;
-	params->params[0].ptype = TIMESTAMPTZOID;
-	params->params[1].value = TimestampTzGetDatum(l->start);
-	params->params[1].isnull = false;
-	params->params[1].pflags = PARAM_FLAG_CONST;
-	params->params[1].ptype = TIMESTAMPTZOID;
-
 	memset(&opts, 0, sizeof(opts));
-	opts.params = params;
+	opts.params = cf_source_params(l->end, l->start);
 	opts.read_only = false;
 	opts.dest = (DestReceiver *) &r;
 	rc = SPI_execute_extended(cf_source_select(spec, spec->view->nfeatures, NULL, true, true), &opts);

@@ -7,20 +7,20 @@
  * A call resolves its feature references against the registry cache
  * (registry.c), converts every join key of every entity row once
  * (types.c), and then, for each view asked for, removes duplicate entity
- * keys and reads all of them with one probe: for a single key, straight
+ * keys (a key set of keys.c) and reads all of them with one probe: for a single key, straight
  * through the primary key index (or a cached "key = $1" plan when the
  * caller's rights or row security need the executor); for a batch, one
  * cached plan that joins the unnested key arrays (WITH ORDINALITY) to the
  * online table.  The answer is Feast's column-oriented response, built
- * with pushJsonbValue from the fetched Datums.
+ * with pushJsonbValue from the fetched Datums (jsonout.c writes each value).
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
-#include "historical.h"
+#include "source.h"
 #include "keys.h"
 #include "version.h"
+#include "jsonout.h"
 
-#include <math.h>
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -30,10 +30,8 @@
 #include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
-#include "common/base64.h"
 #include "common/hashfn.h"
 #include "common/int.h"
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -44,7 +42,6 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
@@ -67,9 +64,6 @@ static const char *const cf_status_names[] = {
 
 /* join-key columns and missing rows carry the epoch, as in Feast */
 #define CF_EPOCH_RFC3339 "1970-01-01T00:00:00Z"
-
-/* room for any RFC 3339 timestamp cf_format_timestamp writes */
-#define CF_TS_LEN 64
 
 /*
  * How to probe a view's primary key directly for one entity: the index, the
@@ -171,8 +165,6 @@ typedef struct CfResolved
 } CfResolved;
 
 #define CF_MAX_RESOLVED 64
-
-static int	cf_format_timestamp(TimestampTz ts, char *buf);
 
 /*
  * Feature services by name, and resolved feature lists, all in the registry
@@ -1224,303 +1216,6 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 }
 
 /* ------------------------------------------------------------------------
- * Datum to JSON
- * ------------------------------------------------------------------------
- */
-
-/* append a JSON string element */
-static void
-cf_push_cstring(JsonbParseState **st, const char *s, int len)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) s;
-	v.val.string.len = len;
-	pushJsonbValue(st, WJB_ELEM, &v);
-}
-
-/* append an object key */
-static void
-cf_push_key(JsonbParseState **st, const char *key)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) key;
-	v.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &v);
-}
-
-/* append a JSON number element */
-static void
-cf_push_numeric(JsonbParseState **st, Numeric n)
-{
-	JsonbValue	v;
-
-	v.type = jbvNumeric;
-	v.val.numeric = n;
-	pushJsonbValue(st, WJB_ELEM, &v);
-}
-
-/* write "n" as exactly "width" digits, return the end */
-static inline char *
-cf_put_digits(char *p, int n, int width)
-{
-	for (int i = width - 1; i >= 0; i--)
-	{
-		p[i] = '0' + n % 10;
-		n /= 10;
-	}
-	return p + width;
-}
-
-/* RFC 3339 in UTC with 0, 3 or 6 fractional digits, ending in Z; returns the length */
-static int
-cf_format_timestamp(TimestampTz ts, char *buf)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-	char	   *p = buf;
-
-	if (TIMESTAMP_IS_NOBEGIN(ts))
-		return sprintf(buf, "-infinity");
-	if (TIMESTAMP_IS_NOEND(ts))
-		return sprintf(buf, "infinity");
-	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	if (tm.tm_year < 1 || tm.tm_year > 9999)
-		p += sprintf(p, "%+05d", tm.tm_year);	/* ISO 8601 expanded year */
-	else
-		p = cf_put_digits(p, tm.tm_year, 4);
-	*p++ = '-';
-	p = cf_put_digits(p, tm.tm_mon, 2);
-	*p++ = '-';
-	p = cf_put_digits(p, tm.tm_mday, 2);
-	*p++ = 'T';
-	p = cf_put_digits(p, tm.tm_hour, 2);
-	*p++ = ':';
-	p = cf_put_digits(p, tm.tm_min, 2);
-	*p++ = ':';
-	p = cf_put_digits(p, tm.tm_sec, 2);
-	if (fsec != 0)
-	{
-		*p++ = '.';
-		if (fsec % 1000 == 0)
-			p = cf_put_digits(p, fsec / 1000, 3);
-		else
-			p = cf_put_digits(p, fsec, 6);
-	}
-	*p++ = 'Z';
-	*p = '\0';
-	return p - buf;
-}
-
-/* append a timestamp as an RFC 3339 string */
-static void
-cf_push_timestamp(JsonbParseState **st, TimestampTz ts)
-{
-	char	   *buf = palloc(CF_TS_LEN);
-	int			len = cf_format_timestamp(ts, buf);
-
-	cf_push_cstring(st, buf, len);
-}
-
-/*
- * The numeric of a shortest float text ("-1.25e-07", "0.5", "1e+21"): its
- * digits (at most 17) as an integer, scaled by a power of ten.  The same
- * value and display scale as numeric_in would give, without its parsing.
- */
-static Numeric
-cf_decimal_to_numeric(const char *s)
-{
-	const char *p = s;
-	bool		negative = false;
-	bool		point = false;
-	int64		digits = 0;
-	int			ndigits = 0;
-	int			fraction = 0;
-	int			exponent = 0;
-
-	if (*p == '-')
-	{
-		negative = true;
-		p++;
-	}
-	for (; *p != '\0' && *p != 'e'; p++)
-	{
-		if (*p == '.')
-			point = true;
-		else
-		{
-			digits = digits * 10 + (*p - '0');
-			ndigits++;
-			fraction += point ? 1 : 0;
-		}
-	}
-	if (*p == 'e')
-		exponent = atoi(p + 1);
-	if (ndigits > 18)			/* not a shortest float text: let numeric_in read it */
-		return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
-												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-	return int64_div_fast_to_numeric(negative ? -digits : digits, fraction - exponent);
-}
-
-/* floats: the shortest text that reads back exactly; NaN and infinities as strings */
-static void
-cf_push_float(JsonbParseState **st, double d, bool single)
-{
-	char		buf[64];
-
-	if (isnan(d))
-		cf_push_cstring(st, "NaN", 3);
-	else if (isinf(d))
-		cf_push_cstring(st, d > 0 ? "Infinity" : "-Infinity", d > 0 ? 8 : 9);
-	else
-	{
-		if (single)
-			float_to_shortest_decimal_buf((float) d, buf);
-		else
-			double_to_shortest_decimal_buf(d, buf);
-		cf_push_numeric(st, cf_decimal_to_numeric(buf));
-	}
-}
-
-/* append bytes as a base64 string */
-static void
-cf_push_bytes(JsonbParseState **st, bytea *b)
-{
-	int			len = VARSIZE_ANY_EXHDR(b);
-	int			maxlen = pg_b64_enc_len(len);
-	char	   *out = palloc(maxlen + 1);
-	int			n = pg_b64_encode(VARDATA_ANY(b), len, out, maxlen);
-
-	if (n < 0)
-		elog(ERROR, "cfeast: base64 encoding failed");
-	cf_push_cstring(st, out, n);
-}
-
-/* append one non-null value of a scalar dtype */
-static void
-cf_push_scalar(JsonbParseState **st, Datum d, CfBaseType base)
-{
-	JsonbValue	v;
-
-	switch (base)
-	{
-		case CF_INT32:
-			cf_push_numeric(st, int64_to_numeric(DatumGetInt32(d)));
-			break;
-		case CF_INT64:
-			cf_push_numeric(st, int64_to_numeric(DatumGetInt64(d)));
-			break;
-		case CF_FLOAT32:
-			cf_push_float(st, DatumGetFloat4(d), true);
-			break;
-		case CF_FLOAT64:
-			cf_push_float(st, DatumGetFloat8(d), false);
-			break;
-		case CF_STRING:
-			{
-				text	   *t = DatumGetTextPP(d);
-
-				cf_push_cstring(st, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-			}
-			break;
-		case CF_BYTES:
-			cf_push_bytes(st, DatumGetByteaPP(d));
-			break;
-		case CF_BOOL:
-			v.type = jbvBool;
-			v.val.boolean = DatumGetBool(d);
-			pushJsonbValue(st, WJB_ELEM, &v);
-			break;
-		case CF_TIMESTAMP:
-			cf_push_timestamp(st, DatumGetTimestampTz(d));
-			break;
-		case CF_JSON:
-			{
-				Jsonb	   *jb = DatumGetJsonbP(d);
-
-				v.type = jbvBinary;
-				v.val.binary.data = &jb->root;
-				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				pushJsonbValue(st, WJB_ELEM, &v);
-			}
-			break;
-	}
-}
-
-/* append a JSON null element */
-static void
-cf_push_null(JsonbParseState **st)
-{
-	JsonbValue	v;
-
-	v.type = jbvNull;
-	pushJsonbValue(st, WJB_ELEM, &v);
-}
-
-/* one dimension of an array (nested for multi-dimensional ones); returns the next element */
-static int
-cf_push_array_dim(JsonbParseState **st, int dim, int ndim, int *dims, Datum *elems, bool *nulls,
-				  int next, CfBaseType base)
-{
-	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < dims[dim]; i++)
-	{
-		if (dim + 1 < ndim)
-			next = cf_push_array_dim(st, dim + 1, ndim, dims, elems, nulls, next, base);
-		else
-		{
-			if (nulls[next])
-				cf_push_null(st);
-			else
-				cf_push_scalar(st, elems[next], base);
-			next++;
-		}
-	}
-	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	return next;
-}
-
-/* append an array value as a JSON array (nested when multi-dimensional) */
-static void
-cf_push_array(JsonbParseState **st, Datum d, CfBaseType base)
-{
-	ArrayType  *arr = DatumGetArrayTypeP(d);
-	Oid			elemtype = ARR_ELEMTYPE(arr);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
-	if (ARR_NDIM(arr) == 0)
-	{
-		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-		pushJsonbValue(st, WJB_END_ARRAY, NULL);
-		return;
-	}
-	(void) cf_push_array_dim(st, 0, ARR_NDIM(arr), ARR_DIMS(arr), elems, nulls, 0, base);
-}
-
-/* append one non-null value of dtype t */
-static void
-cf_push_datum(JsonbParseState **st, Datum d, CfDtype t)
-{
-	if (t.is_array)
-		cf_push_array(st, d, t.base);
-	else
-		cf_push_scalar(st, d, t.base);
-}
-
-/* ------------------------------------------------------------------------
  * the response
  * ------------------------------------------------------------------------
  */
@@ -1543,7 +1238,7 @@ cf_status(CfReqView *rv, int d, int feature, int nfeatures)
 static void
 cf_push_status(JsonbParseState **st, CfStatus s)
 {
-	cf_push_cstring(st, cf_status_names[s], strlen(cf_status_names[s]));
+	cf_jsonb_string(st, cf_status_names[s], strlen(cf_status_names[s]));
 }
 
 /* {"values": [...], "statuses": [...], "event_timestamps": [...]} of a join key */
@@ -1551,20 +1246,20 @@ static void
 cf_push_key_result(JsonbParseState **st, CfRequest *req, CfReqKey *key)
 {
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	cf_push_key(st, "values");
+	cf_jsonb_key(st, "values");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
-		cf_push_datum(st, key->values[r], key->dtype);
+		cf_jsonb_datum(st, key->values[r], key->dtype);
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	cf_push_key(st, "statuses");
+	cf_jsonb_key(st, "statuses");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
 		cf_push_status(st, CF_PRESENT);
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	cf_push_key(st, "event_timestamps");
+	cf_jsonb_key(st, "event_timestamps");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
-		cf_push_cstring(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
+		cf_jsonb_string(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
@@ -1578,33 +1273,33 @@ cf_push_feature_result(JsonbParseState **st, CfRequest *req, CfReqFeature *f)
 	CfDtype		t = rv->view->feature_types[f->feature];
 
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	cf_push_key(st, "values");
+	cf_jsonb_key(st, "values");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
 	{
 		int			d = rv->row_distinct[r];
 
 		if (cf_status(rv, d, f->feature, nf) == CF_PRESENT)
-			cf_push_datum(st, rv->values[d][f->feature], t);
+			cf_jsonb_datum(st, rv->values[d][f->feature], t);
 		else
-			cf_push_null(st);
+			cf_jsonb_null(st);
 	}
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	cf_push_key(st, "statuses");
+	cf_jsonb_key(st, "statuses");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
 		cf_push_status(st, cf_status(rv, rv->row_distinct[r], f->feature, nf));
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	cf_push_key(st, "event_timestamps");
+	cf_jsonb_key(st, "event_timestamps");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
 	{
 		int			d = rv->row_distinct[r];
 
 		if (rv->event_ts[d] == NULL)
-			cf_push_cstring(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
+			cf_jsonb_string(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
 		else
-			cf_push_cstring(st, rv->event_ts[d], rv->event_ts_len[d]);
+			cf_jsonb_string(st, rv->event_ts[d], rv->event_ts_len[d]);
 	}
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
@@ -1617,17 +1312,17 @@ cf_build_response(CfRequest *req)
 	JsonbParseState *st = NULL;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	cf_push_key(&st, "metadata");
+	cf_jsonb_key(&st, "metadata");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	cf_push_key(&st, "feature_names");
+	cf_jsonb_key(&st, "feature_names");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int k = 0; k < req->nkeys; k++)
-		cf_push_cstring(&st, req->keys[k].name, strlen(req->keys[k].name));
+		cf_jsonb_string(&st, req->keys[k].name, strlen(req->keys[k].name));
 	for (int f = 0; f < req->nfeatures; f++)
-		cf_push_cstring(&st, req->features[f].name, strlen(req->features[f].name));
+		cf_jsonb_string(&st, req->features[f].name, strlen(req->features[f].name));
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	cf_push_key(&st, "results");
+	cf_jsonb_key(&st, "results");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int k = 0; k < req->nkeys; k++)
 		cf_push_key_result(&st, req, &req->keys[k]);

@@ -7,10 +7,10 @@
  * The jsonb is walked once.  Each value goes straight to its Datum
  * (types.c), into one column array per push field.  Nothing is written
  * until every row has passed.  Then, for each view, rows that share a key
- * are resolved by the write rule of SPEC section 4, the winners are put in
- * a tuplestore, and one cached INSERT ... ON CONFLICT plan reads that
- * tuplestore through feast._push_batch() and applies the same rule against
- * the stored rows.
+ * are resolved by the write rule (version.c) in a key set (keys.c), the
+ * winners are sorted by key, and either the direct path (upsert.c) or
+ * write.c's cached INSERT ... ON CONFLICT plan applies the same rule
+ * against the stored rows.
  *-------------------------------------------------------------------------
  */
 #include "write.h"

@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
- * historical.h
- *	  Declarations shared by historical.c (point-in-time joins) and
- *	  materialize.c: how a feature view's batch source is read, and how
- *	  join-key tuples are hashed and compared.
+ * source.h
+ *	  Reading a feature view's batch source.
  *-------------------------------------------------------------------------
  */
-#ifndef CFEAST_HISTORICAL_H
-#define CFEAST_HISTORICAL_H
+#ifndef CFEAST_SOURCE_H
+#define CFEAST_SOURCE_H
 
 #include "cfeast.h"
+
+#include "nodes/params.h"
 
 /* a feature view's batch source, as the generated SQL reads it */
 typedef struct CfSourceSpec
@@ -25,7 +25,7 @@ typedef struct CfSourceSpec
 	char	  **feature_cols;	/* source column of each feature */
 } CfSourceSpec;
 
-/* ---------- in historical.c ---------- */
+/* ---------- in source.c ---------- */
 
 /* read the batch source of "view" from the registry (SPI connected) */
 extern CfSourceSpec *cf_source_spec(CfView *view);
@@ -40,8 +40,12 @@ extern CfSourceSpec *cf_source_spec(CfView *view);
  */
 extern char *cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower,
 							  bool exact_key_types);
+/* the parameters of that SELECT: $1 = upper, $2 = lower */
+extern ParamListInfo cf_source_params(TimestampTz upper, TimestampTz lower);
 
-/* a timestamptz as an ISO 8601 UTC literal: '2024-01-01 00:00:00+00' */
-extern char *cf_timestamptz_literal(TimestampTz ts);
+/* a timestamp column (quoted "alias.col") of type "type" as timestamptz */
+extern char *cf_ts_expr(const char *qcol, Oid type);
+/* "s.col" cast to dtype t unless it already has that type; "what" names it in errors */
+extern char *cf_cast_column(CfSourceSpec *s, const char *col, CfDtype t, const char *what);
 
-#endif							/* CFEAST_HISTORICAL_H */
+#endif							/* CFEAST_SOURCE_H */
