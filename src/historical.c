@@ -16,6 +16,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
+#include "request.h"
 #include "source.h"
 
 #include "access/htup_details.h"
@@ -55,7 +56,7 @@ cf_timestamptz_literal(TimestampTz ts)
 }
 
 /* ------------------------------------------------------------------------
- * feature references
+ * the features asked for, by view
  * ------------------------------------------------------------------------
  */
 
@@ -71,25 +72,18 @@ typedef struct CfPitView
 
 typedef struct CfPitRequest
 {
+	const CfFeatureList *features;	/* as asked (request.c) */
 	int			nviews;
 	CfPitView  *views;
-	/* output order of features: (view, position in view's list) */
+	/* output order of features (that of "features"): (view, position in view's list) */
 	int			nout;
 	int		   *out_view;
 	int		   *out_pos;
 } CfPitRequest;
 
-static int
-cf_find_feature(CfView *v, const char *name)
-{
-	for (int f = 0; f < v->nfeatures; f++)
-		if (strcmp(v->feature_names[f], name) == 0)
-			return f;
-	return -1;
-}
-
+/* the request's view "view", added on first use */
 static CfPitView *
-cf_request_view(CfPitRequest *req, CfView *view)
+cf_pit_view(CfPitRequest *req, CfView *view)
 {
 	for (int i = 0; i < req->nviews; i++)
 		if (req->views[i].view == view)
@@ -103,105 +97,25 @@ cf_request_view(CfPitRequest *req, CfView *view)
 	return &req->views[req->nviews++];
 }
 
-static void
-cf_request_add(CfPitRequest *req, CfView *view, int f, bool full_names)
-{
-	CfPitView  *pv = cf_request_view(req, view);
-	int			vi = pv - req->views;
-
-	for (int i = 0; i < pv->nfeat; i++)
-		if (pv->feat_idx[i] == f)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("feature \"%s:%s\" is requested twice", view->name, view->feature_names[f])));
-	pv->feat_idx[pv->nfeat] = f;
-	pv->out_names[pv->nfeat] = full_names
-		? psprintf("%s__%s", view->name, view->feature_names[f])
-		: view->feature_names[f];
-	req->out_view = req->nout == 0 ? palloc(sizeof(int)) : repalloc(req->out_view, sizeof(int) * (req->nout + 1));
-	req->out_pos = req->nout == 0 ? palloc(sizeof(int)) : repalloc(req->out_pos, sizeof(int) * (req->nout + 1));
-	req->out_view[req->nout] = vi;
-	req->out_pos[req->nout++] = pv->nfeat++;
-}
-
-/* "view:feature", or "view" for all of its features */
-static void
-cf_request_ref(CfPitRequest *req, const char *ref, bool full_names)
-{
-	const char *colon = strchr(ref, ':');
-	char	   *vname = colon ? pnstrdup(ref, colon - ref) : pstrdup(ref);
-	CfView	   *view = cf_lookup_view(vname);
-
-	if (colon == NULL)
-	{
-		for (int f = 0; f < view->nfeatures; f++)
-			cf_request_add(req, view, f, full_names);
-		return;
-	}
-	{
-		int			f = cf_find_feature(view, colon + 1);
-
-		if (f < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("feature view \"%s\" has no feature \"%s\"", vname, colon + 1),
-					 errhint("Feature references are written \"view:feature\".")));
-		cf_request_add(req, view, f, full_names);
-	}
-}
-
-static ArrayType *
-cf_service_features(const char *service)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
-
-	args[0] = CStringGetTextDatum(service);
-	if (SPI_execute_with_args("SELECT s.features FROM feast.feature_services AS s "
-							  "WHERE s.name OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading the cfeast registry failed");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("feature service \"%s\" does not exist", service)));
-	return DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 static CfPitRequest *
 cf_build_request(ArrayType *features, const char *service, bool full_names)
 {
 	CfPitRequest *req = palloc0(sizeof(CfPitRequest));
-	Datum	   *refs;
-	bool	   *nulls;
-	int			n;
 
-	if (features != NULL && service != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give either features or feature_service, not both")));
-	if (features == NULL && service == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("no features requested"),
-				 errhint("Pass features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
-	if (service != NULL)
-		features = cf_service_features(service);
-	deconstruct_array(features, TEXTOID, -1, false, TYPALIGN_INT, &refs, &nulls, &n);
-	for (int i = 0; i < n; i++)
+	req->features = cf_resolve_features(features, service, full_names);
+	req->out_view = palloc(sizeof(int) * req->features->n);
+	req->out_pos = palloc(sizeof(int) * req->features->n);
+	for (int o = 0; o < req->features->n; o++)
 	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("feature reference %d is null", i + 1)));
-		cf_request_ref(req, TextDatumGetCString(refs[i]), full_names);
+		const CfFeatureRef *ref = &req->features->refs[o];
+		CfPitView  *pv = cf_pit_view(req, ref->view);
+
+		pv->feat_idx[pv->nfeat] = ref->feature;
+		pv->out_names[pv->nfeat] = ref->name;
+		req->out_view[o] = pv - req->views;
+		req->out_pos[o] = pv->nfeat++;
 	}
-	if (req->nout == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("no features requested"),
-				 errhint("Pass features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
+	req->nout = req->features->n;
 	for (int i = 0; i < req->nviews; i++)
 		req->views[i].src = cf_source_spec(req->views[i].view);
 	return req;
@@ -343,7 +257,7 @@ cf_entity_columns_list(CfEntityInput *in)
 	return buf.data;
 }
 
-/* every view's join keys are entity columns; output names are unique */
+/* every view's join keys are entity columns; no feature takes an entity column's name or a name too long for a column */
 static void
 cf_check_request(CfPitRequest *req, CfEntityInput *in)
 {
@@ -361,26 +275,17 @@ cf_check_request(CfPitRequest *req, CfEntityInput *in)
 	}
 	for (int o = 0; o < req->nout; o++)
 	{
-		CfPitView  *pv = &req->views[req->out_view[o]];
-		const char *name = pv->out_names[req->out_pos[o]];
+		const CfFeatureRef *ref = &req->features->refs[o];
 
-		if (cf_entity_column(in, name) >= 0)
+		if (cf_entity_column(in, ref->name) >= 0)
+			cf_feature_named_like_column(ref, ref->name);
+		if (strlen(ref->name) >= NAMEDATALEN)
 			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("feature \"%s:%s\" has the name of an entity column", pv->view->name,
-							pv->view->feature_names[pv->feat_idx[req->out_pos[o]]]),
-					 errhint("Use full_feature_names => true to name features view__feature.")));
-		for (int p = 0; p < o; p++)
-		{
-			CfPitView  *pp = &req->views[req->out_view[p]];
-
-			if (strcmp(pp->out_names[req->out_pos[p]], name) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_COLUMN),
-						 errmsg("feature name \"%s\" is requested from feature views \"%s\" and \"%s\"",
-								name, pp->view->name, pv->view->name),
-						 errhint("Use full_feature_names => true to name features view__feature.")));
-		}
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("feature name \"%s\" is too long for a column", ref->name),
+					 errdetail("Column names are at most %d bytes; longer ones would be truncated.",
+							   NAMEDATALEN - 1),
+					 errhint("Shorten the feature view's name, or pass full_feature_names => false.")));
 	}
 }
 

@@ -20,6 +20,7 @@
 #include "keys.h"
 #include "version.h"
 #include "jsonout.h"
+#include "request.h"
 
 
 #include "access/genam.h"
@@ -30,7 +31,6 @@
 #include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "common/int.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -140,170 +140,6 @@ typedef struct CfRequest
 	int			nrows;
 } CfRequest;
 
-/* a feature service as cached: its references, view and feature (NULL: all) */
-typedef struct CfService
-{
-	char		name[NAMEDATALEN];
-	int			nrefs;
-	char	  **views;
-	char	  **features;
-} CfService;
-
-/* the features a request named, resolved, kept for the next request that names them alike */
-typedef struct CfResolved
-{
-	struct CfResolved *next;
-	uint32		hash;
-	bool		service;		/* key: a service name; else a text[] as sent */
-	bool		full_names;
-	int			keylen;
-	char	   *key;
-	int			nfeatures;
-	CfView	  **views;
-	int		   *features;
-	char	  **names;
-} CfResolved;
-
-#define CF_MAX_RESOLVED 64
-
-/*
- * Feature services by name, and resolved feature lists, all in the registry
- * cache's context: a reset callback forgets them when the cache is dropped.
- */
-static bool cf_online_cache_ready = false;
-static HTAB *cf_services = NULL;
-static CfResolved *cf_resolved = NULL;
-static int	cf_nresolved = 0;
-
-/* ------------------------------------------------------------------------
- * feature services
- * ------------------------------------------------------------------------
- */
-
-/* the registry cache was dropped, and this file's caches with it */
-static void
-cf_online_cache_reset(void *arg)
-{
-	cf_online_cache_ready = false;
-	cf_services = NULL;
-	cf_resolved = NULL;
-	cf_nresolved = 0;
-}
-
-/* make the caches of this file live in the registry cache's current context */
-static void
-cf_online_cache_init(void)
-{
-	MemoryContext cxt = cf_cache_context();
-	MemoryContextCallback *cb;
-	HASHCTL		ctl;
-
-	if (cf_online_cache_ready)
-		return;
-	cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
-	cb->func = cf_online_cache_reset;
-	MemoryContextRegisterResetCallback(cxt, cb);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = NAMEDATALEN;
-	ctl.entrysize = sizeof(CfService);
-	ctl.hcxt = cxt;
-	cf_services = hash_create("cfeast feature services", 16, &ctl,
-							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	cf_resolved = NULL;
-	cf_nresolved = 0;
-	cf_online_cache_ready = true;
-}
-
-/* raise 42704 for a service name */
-static void
-cf_unknown_service(const char *name)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("feature service \"%s\" does not exist", name)));
-}
-
-/* split "view:feature" (or "view" when bare is allowed) into its parts */
-static bool
-cf_split_ref(const char *ref, bool bare, char **view, char **feature)
-{
-	const char *colon = strchr(ref, ':');
-
-	if (colon == NULL)
-	{
-		*view = pstrdup(ref);
-		*feature = NULL;
-		return bare && ref[0] != '\0';
-	}
-	if (colon == ref || colon[1] == '\0' || strchr(colon + 1, ':') != NULL)
-		return false;
-	*view = pnstrdup(ref, colon - ref);
-	*feature = pstrdup(colon + 1);
-	return true;
-}
-
-/* read one service's references into the cache */
-static void
-cf_load_service(CfService *svc, const char *name)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
-	Datum	   *refs;
-	bool	   *refnulls;
-	int			nrefs;
-	MemoryContext old;
-
-	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args("SELECT s.features FROM feast.feature_services s "
-							  " WHERE s.name OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading the cfeast registry failed");
-	if (SPI_processed == 0)
-		cf_unknown_service(name);
-	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 1, &isnull)),
-					  TEXTOID, -1, false, TYPALIGN_INT, &refs, &refnulls, &nrefs);
-
-	old = MemoryContextSwitchTo(cf_cache_context());
-	svc->views = palloc(sizeof(char *) * Max(nrefs, 1));
-	svc->features = palloc(sizeof(char *) * Max(nrefs, 1));
-	for (int i = 0; i < nrefs; i++)
-	{
-		char	   *ref = TextDatumGetCString(refs[i]);
-
-		if (refnulls[i] || !cf_split_ref(ref, true, &svc->views[i], &svc->features[i]))
-			elog(ERROR, "feature service \"%s\" holds an invalid reference \"%s\"", name, ref);
-	}
-	svc->nrefs = nrefs;
-	MemoryContextSwitchTo(old);
-}
-
-/* a feature service from the cache, read on first use */
-static CfService *
-cf_lookup_service(const char *name)
-{
-	CfService  *svc;
-	bool		found;
-
-	if (strlen(name) >= NAMEDATALEN)
-		cf_unknown_service(name);
-	cf_online_cache_init();
-	svc = hash_search(cf_services, name, HASH_FIND, NULL);
-	if (svc != NULL)
-		return svc;
-	svc = palloc0(sizeof(CfService));
-	cf_load_service(svc, name);
-	{
-		CfService  *entry = hash_search(cf_services, name, HASH_ENTER, &found);
-
-		entry->nrefs = svc->nrefs;
-		entry->views = svc->views;
-		entry->features = svc->features;
-		return entry;
-	}
-}
-
 /* ------------------------------------------------------------------------
  * resolving the features asked for
  * ------------------------------------------------------------------------
@@ -335,50 +171,8 @@ cf_request_view(CfRequest *req, CfView *view)
 	return req->nviews++;
 }
 
-/* "a, b, c" (the first 20, then "..."), for messages */
-static char *
-cf_feature_list(CfView *view)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (int i = 0; i < view->nfeatures && i < 20; i++)
-		appendStringInfo(&buf, "%s%s", i ? ", " : "", view->feature_names[i]);
-	if (view->nfeatures > 20)
-		appendStringInfoString(&buf, ", ...");
-	return buf.data;
-}
-
-/* the index of "feature" in "view", or a 42704 naming it */
-static int
-cf_view_feature(CfView *view, const char *feature, const char *service)
-{
-	for (int i = 0; i < view->nfeatures; i++)
-		if (strcmp(view->feature_names[i], feature) == 0)
-			return i;
-	if (service)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("feature \"%s\" of view \"%s\" (in service \"%s\") does not exist",
-						feature, view->name, service)));
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("feature \"%s\" of view \"%s\" does not exist", feature, view->name),
-			 errdetail("Its features are: %s.", cf_feature_list(view))));
-	return -1;					/* not reached */
-}
-
-/* "view:feature" of a requested feature, for messages */
-static char *
-cf_feature_ref(CfRequest *req, CfReqFeature *f)
-{
-	CfView	   *view = req->views[f->view].view;
-
-	return psprintf("%s:%s", view->name, view->feature_names[f->feature]);
-}
-
 /* append feature "feature" of request view "rv" under "name" */
-static CfReqFeature *
+static void
 cf_append_feature(CfRequest *req, int rv, int feature, char *name)
 {
 	CfReqFeature *f;
@@ -392,158 +186,17 @@ cf_append_feature(CfRequest *req, int rv, int feature, char *name)
 	f->view = rv;
 	f->feature = feature;
 	f->name = name;
-	return f;
 }
 
-/* add one feature; its output name must not be taken */
+/* the features asked for, each under its view */
 static void
-cf_add_feature(CfRequest *req, int rv, int feature)
+cf_request_features(CfRequest *req, ArrayType *features, const char *service)
 {
-	CfView	   *view = req->views[rv].view;
-	const char *fname = view->feature_names[feature];
-	char	   *name = req->full_names ? psprintf("%s__%s", view->name, fname) : (char *) fname;
-	CfReqFeature *f = cf_append_feature(req, rv, feature, name);
+	const CfFeatureList *list = cf_resolve_features(features, service, req->full_names);
 
-	for (int i = 0; i < req->nfeatures - 1; i++)
-	{
-		CfReqFeature *other = &req->features[i];
-
-		if (strcmp(other->name, name) != 0)
-			continue;
-		if (other->view == rv && other->feature == feature)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("feature \"%s\" is asked for twice", cf_feature_ref(req, f))));
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_COLUMN),
-				 errmsg("features \"%s\" and \"%s\" would both be named \"%s\"",
-						cf_feature_ref(req, other), cf_feature_ref(req, f), name),
-				 errhint("Pass full_feature_names => true to name features view__feature.")));
-	}
-}
-
-/* add "view:feature", or all of a view's features when feature is NULL */
-static void
-cf_add_ref(CfRequest *req, const char *viewname, const char *feature, const char *service)
-{
-	CfView	   *view;
-	int			rv;
-
-	view = cf_lookup_view(viewname);
-	rv = cf_request_view(req, view);
-	if (feature == NULL)
-	{
-		for (int i = 0; i < view->nfeatures; i++)
-			cf_add_feature(req, rv, i);
-	}
-	else
-		cf_add_feature(req, rv, cf_view_feature(view, feature, service));
-}
-
-/* the features of a service or of a text[] of references, checked */
-static void
-cf_resolve_uncached(CfRequest *req, ArrayType *features, const char *service)
-{
-	if (service != NULL)
-	{
-		CfService  *svc = cf_lookup_service(service);
-
-		for (int i = 0; i < svc->nrefs; i++)
-			cf_add_ref(req, svc->views[i], svc->features[i], service);
-	}
-	else
-	{
-		Datum	   *refs;
-		bool	   *nulls;
-		int			nrefs;
-
-		deconstruct_array(features, TEXTOID, -1, false, TYPALIGN_INT, &refs, &nulls, &nrefs);
-		for (int i = 0; i < nrefs; i++)
-		{
-			char	   *ref = nulls[i] ? NULL : TextDatumGetCString(refs[i]);
-			char	   *view;
-			char	   *feature;
-
-			if (ref == NULL || !cf_split_ref(ref, false, &view, &feature))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid feature reference %s",
-								ref ? quote_literal_cstr(ref) : "NULL"),
-						 errhint("Feature references are written \"view:feature\".")));
-			cf_add_ref(req, view, feature, NULL);
-		}
-	}
-}
-
-/* keep a resolved request for the next one that names the same features */
-static void
-cf_remember_resolved(CfRequest *req, const char *key, int keylen, uint32 hash, bool service)
-{
-	MemoryContext old;
-	CfResolved *r;
-
-	if (cf_nresolved >= CF_MAX_RESOLVED)
-		return;
-	old = MemoryContextSwitchTo(cf_cache_context());
-	r = palloc(sizeof(CfResolved));
-	r->hash = hash;
-	r->service = service;
-	r->full_names = req->full_names;
-	r->keylen = keylen;
-	r->key = palloc(keylen);
-	memcpy(r->key, key, keylen);
-	r->nfeatures = req->nfeatures;
-	r->views = palloc(sizeof(CfView *) * req->nfeatures);
-	r->features = palloc(sizeof(int) * req->nfeatures);
-	r->names = palloc(sizeof(char *) * req->nfeatures);
-	for (int i = 0; i < req->nfeatures; i++)
-	{
-		r->views[i] = req->views[req->features[i].view].view;
-		r->features[i] = req->features[i].feature;
-		r->names[i] = pstrdup(req->features[i].name);
-	}
-	r->next = cf_resolved;
-	cf_resolved = r;
-	cf_nresolved++;
-	MemoryContextSwitchTo(old);
-}
-
-/*
- * Resolve the features asked for.  The same text[] (byte for byte) or
- * service, with the same full_feature_names, resolves as before until the
- * registry changes: the checks already passed.
- */
-static void
-cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
-{
-	const char *key;
-	int			keylen;
-	uint32		hash;
-
-	if (features != NULL && service != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give either features or feature_service, not both")));
-	key = service ? service : (const char *) features;
-	keylen = service ? strlen(service) : VARSIZE(features);
-	hash = hash_bytes((const unsigned char *) key, keylen) ^ (service ? 1 : 0) ^ (req->full_names ? 2 : 0);
-	cf_online_cache_init();
-	for (CfResolved *r = cf_resolved; r != NULL; r = r->next)
-	{
-		if (r->hash != hash || r->keylen != keylen || r->service != (service != NULL) ||
-			r->full_names != req->full_names || memcmp(r->key, key, keylen) != 0)
-			continue;
-		for (int i = 0; i < r->nfeatures; i++)
-			cf_append_feature(req, cf_request_view(req, r->views[i]), r->features[i], r->names[i]);
-		return;
-	}
-	cf_resolve_uncached(req, features, service);
-	if (req->nfeatures == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("no features asked for"),
-				 errhint("Give features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
-	cf_remember_resolved(req, key, keylen, hash, service != NULL);
+	for (int i = 0; i < list->n; i++)
+		cf_append_feature(req, cf_request_view(req, list->refs[i].view), list->refs[i].feature,
+						  list->refs[i].name);
 }
 
 /* collect the join keys of every view asked for, in order of first use */
@@ -596,11 +249,12 @@ cf_resolve_keys(CfRequest *req)
 	for (int f = 0; f < req->nfeatures; f++)
 		for (int k = 0; k < req->nkeys; k++)
 			if (strcmp(req->features[f].name, req->keys[k].name) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_COLUMN),
-						 errmsg("feature \"%s\" would be named like join key \"%s\"",
-								cf_feature_ref(req, &req->features[f]), req->keys[k].name),
-						 errhint("Pass full_feature_names => true to name features view__feature.")));
+			{
+				CfFeatureRef ref = {req->views[req->features[f].view].view, req->features[f].feature,
+				req->features[f].name};
+
+				cf_feature_named_like_column(&ref, req->keys[k].name);
+			}
 }
 
 /* ------------------------------------------------------------------------
@@ -1364,7 +1018,7 @@ cf_get_online(ArrayType *features, Jsonb *rows, bool full_names, const char *ser
 	JsonbValue *answer;
 
 	cf_request_init(&req, full_names);
-	cf_resolve_features(&req, features, service);
+	cf_request_features(&req, features, service);
 	cf_resolve_keys(&req);
 	cf_parse_entity_rows(&req, rows);
 	for (int v = 0; v < req.nviews; v++)
@@ -1392,11 +1046,6 @@ cfeast_get_online_features(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 	Jsonb	   *result;
 
-	if (features == NULL && service == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give features or feature_service"),
-				 errhint("Give features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
 	/* work memory is SPI's procedure context, freed by SPI_finish */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
