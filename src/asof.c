@@ -256,6 +256,8 @@ cf_asof_index(CfAsof *a)
 	{
 		int			p;
 
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (!a->usable[r])
 			continue;
 		p = fill[gid[r]]++;
@@ -267,6 +269,8 @@ cf_asof_index(CfAsof *a)
 		int			lo = a->group_start[g];
 		int			hi = a->group_start[g + 1];
 
+		if ((g & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (hi - lo <= 32)
 			cf_asof_sort_group(a, lo, hi);
 		else

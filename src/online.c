@@ -610,7 +610,11 @@ cf_key_array(CfRequest *req, CfReqView *rv, int k)
 	char		typalign;
 
 	for (int d = 0; d < rv->ndistinct; d++)
+	{
+		if ((d & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		elems[d] = key->values[rv->distinct_row[d]];
+	}
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	return construct_array(elems, rv->ndistinct, elemtype, typlen, typbyval, typalign);
 }
@@ -856,6 +860,8 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 		elog(ERROR, "cfeast: reading %s failed: %s", view->online_table, SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		int			d = 0;
 
@@ -903,7 +909,11 @@ cf_push_key_result(JsonbParseState **st, CfRequest *req, CfReqKey *key)
 	cf_jsonb_key(st, "values");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
+	{
+		if ((r & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
 		cf_jsonb_datum(st, key->values[r], key->dtype);
+	}
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	cf_jsonb_key(st, "statuses");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
@@ -933,6 +943,8 @@ cf_push_feature_result(JsonbParseState **st, CfRequest *req, CfReqFeature *f)
 	{
 		int			d = rv->row_distinct[r];
 
+		if ((r & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
 		if (cf_status(rv, d, f->feature, nf) == CF_PRESENT)
 			cf_jsonb_datum(st, rv->values[d][f->feature], t);
 		else
