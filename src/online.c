@@ -860,11 +860,11 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 		elog(ERROR, "cfeast: reading %s failed: %s", view->online_table, SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		int			d = 0;
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (many)
 		{
 			bool		isnull;
