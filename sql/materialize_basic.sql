@@ -96,3 +96,32 @@ SELECT feast_materialize(NULL, '2024-01-02');
 \echo :SQLSTATE
 -- still the 8 intervals above
 SELECT count(*) FROM feast.materialization_intervals;
+
+-- bounds: infinite times and future ends are refused, and nothing is recorded
+SELECT feast_materialize('-infinity', '2024-01-02', ARRAY['driver_mat']);
+\echo :SQLSTATE
+SELECT feast_materialize('2024-01-01', 'infinity', ARRAY['driver_mat']);
+\echo :SQLSTATE
+SELECT feast_materialize_incremental('infinity', ARRAY['driver_mat']);
+\echo :SQLSTATE
+-- (the message names the time: only the SQLSTATE is shown)
+\set VERBOSITY sqlstate
+SELECT feast_materialize('2024-01-01', now() + interval '1 hour', ARRAY['driver_mat']);
+SELECT feast_materialize_incremental(now() + interval '1 day', ARRAY['driver_mat']);
+\set VERBOSITY terse
+SELECT count(*) FROM feast.materialization_intervals;
+-- now() is not in the future
+SELECT feast_materialize_incremental(now(), ARRAY['driver_mat']) >= 0 AS ran;
+
+-- a ttl beyond the timestamp range (about 292,000 years) means no expiry: an incremental run
+-- of a view never materialized starts at -infinity instead of failing
+SELECT feast_apply_feature_view('ancient_mat', '{driver}', '[{"name": "conv", "dtype": "float32"}]', 'mat_src',
+                                interval '300000 years');
+SELECT feast_materialize_incremental('2024-01-05', ARRAY['ancient_mat']);
+SELECT * FROM feast_online.ancient_mat ORDER BY driver_id;
+SELECT start_ts, end_ts FROM feast.materialization_intervals WHERE feature_view = 'ancient_mat';
+-- ... online reads answer PRESENT, and the point-in-time join finds the rows
+SELECT feast_get_online_features('{ancient_mat:conv}', '{"driver_id": [1, 3]}') -> 'results' -> 1 -> 'statuses';
+SELECT feast_historical_features_sql('SELECT 1::bigint AS driver_id, timestamptz ''2024-01-05'' AS event_timestamp',
+                                     '{ancient_mat:conv}') AS q \gset
+SELECT driver_id, conv FROM (:q) AS j;

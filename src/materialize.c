@@ -400,6 +400,29 @@ cf_materialize_views(ArrayType *names)
 	return result;
 }
 
+/*
+ * A bound given by the caller is finite, and an end is not in the future:
+ * the recorded interval says that every row up to end is done, so a later
+ * row with an event time in it would never reach an incremental run.
+ */
+static void
+cf_check_bound(TimestampTz t, const char *what, bool is_end)
+{
+	if (TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite time, not %s", what,
+						TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity"),
+				 errhint("Pass the earliest and latest event times to materialize; now() for the present.")));
+	if (is_end && t > GetCurrentTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %s is in the future", what, timestamptz_to_str(t)),
+				 errdetail("A materialization records that every row up to %s is done; rows written later with earlier event times would never be materialized.",
+						   what),
+				 errhint("Pass now() or an earlier time.")));
+}
+
 static void
 cf_check_range(TimestampTz start, TimestampTz end, const char *view)
 {
@@ -457,6 +480,9 @@ cf_materialize_run(ArrayType *names, bool incremental, TimestampTz start, Timest
 	ListCell   *ls;
 	int64		total = 0;
 
+	if (!incremental)
+		cf_check_bound(start, "start_ts", false);
+	cf_check_bound(end, "end_ts", true);
 	if (!incremental)
 		cf_check_range(start, end, NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
