@@ -321,6 +321,7 @@ cf_record_interval(CfView *v, TimestampTz start, TimestampTz end, uint64 rows)
 static uint64
 cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
 {
+	TimestampTz done;
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize view",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -334,7 +335,14 @@ cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
 	MemoryContextSwitchTo(cxt);
 	written = cf_latest_write(l);
 	MemoryContextSwitchTo(cxt);
-	cf_record_interval(v, start, end, written);
+	/*
+	 * What is recorded is the part of [start, end] that has passed: a row
+	 * written later with an event time before end, but after now, is still
+	 * ahead of the next incremental run, which starts where this one is
+	 * recorded to end.
+	 */
+	done = Min(end, GetCurrentTimestamp());
+	cf_record_interval(v, Min(start, done), done, written);
 	secs = (double) (GetCurrentTimestamp() - t0) / USECS_PER_SEC;
 	ereport(NOTICE,
 			(errmsg("materialized feature view \"%s\": " UINT64_FORMAT " rows written (" INT64_FORMAT
@@ -400,13 +408,9 @@ cf_materialize_views(ArrayType *names)
 	return result;
 }
 
-/*
- * A bound given by the caller is finite, and an end is not in the future:
- * the recorded interval says that every row up to end is done, so a later
- * row with an event time in it would never reach an incremental run.
- */
+/* a bound given by the caller is a finite time */
 static void
-cf_check_bound(TimestampTz t, const char *what, bool is_end)
+cf_check_bound(TimestampTz t, const char *what)
 {
 	if (TIMESTAMP_NOT_FINITE(t))
 		ereport(ERROR,
@@ -414,13 +418,6 @@ cf_check_bound(TimestampTz t, const char *what, bool is_end)
 				 errmsg("%s must be a finite time, not %s", what,
 						TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity"),
 				 errhint("Pass the earliest and latest event times to materialize; now() for the present.")));
-	if (is_end && t > GetCurrentTimestamp())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s %s is in the future", what, timestamptz_to_str(t)),
-				 errdetail("A materialization records that every row up to %s is done; rows written later with earlier event times would never be materialized.",
-						   what),
-				 errhint("Pass now() or an earlier time.")));
 }
 
 static void
@@ -481,8 +478,8 @@ cf_materialize_run(ArrayType *names, bool incremental, TimestampTz start, Timest
 	int64		total = 0;
 
 	if (!incremental)
-		cf_check_bound(start, "start_ts", false);
-	cf_check_bound(end, "end_ts", true);
+		cf_check_bound(start, "start_ts");
+	cf_check_bound(end, "end_ts");
 	if (!incremental)
 		cf_check_range(start, end, NULL);
 	if (SPI_connect() != SPI_OK_CONNECT)
