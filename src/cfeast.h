@@ -135,4 +135,8 @@ extern bool cf_direct_write;	/* GUC cfeast.direct_write */
 #define CF_UNKNOWN_ERROR	0
 #define CF_UNKNOWN_IGNORE	1
 
+/* ---------- in online.c ---------- */
+
+extern bool cf_direct_read;		/* GUC cfeast.direct_read (hidden) */
+
 #endif							/* CFEAST_H */

@@ -49,6 +49,8 @@
 
 PG_FUNCTION_INFO_V1(cfeast_get_online_features);
 
+bool		cf_direct_read = true;
+
 /* statuses of Feast's serving API */
 typedef enum CfStatus
 {
@@ -847,7 +849,7 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 	}
 	else
 	{
-		if (view->nkeys > 0 && cf_read_direct(req, rv, plans))
+		if (view->nkeys > 0 && cf_direct_read && cf_read_direct(req, rv, plans))
 			return;
 		if (plans->one == NULL)
 			plans->one = cf_plan_one(view);
