@@ -349,43 +349,32 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 	CfAsof	   *a = r->asof;
 	int			nk = a->nkeys;
 	TimestampTz ts;
-	TimestampTz created = 0;
+	TimestampTz created;
 	bool		cnull;
 	TimestampTz at;
 	int			g;
 	int			pos;
+	CfSourceRow row;
+	bool		usable;
 	MemoryContext old;
 
 	if ((++a->rows_read & 4095) == 0)
 		CHECK_FOR_INTERRUPTS();
-	slot_getallattrs(slot);
-	if (slot->tts_isnull[nk])
-		return true;			/* no event time: never a candidate */
-	ts = DatumGetTimestampTz(slot->tts_values[nk]);
-	cnull = slot->tts_isnull[nk + 1];
-	if (!cnull)
-		created = DatumGetTimestampTz(slot->tts_values[nk + 1]);
+	if (a->has_varlena_key)
+		MemoryContextReset(a->row_cxt);
+	old = MemoryContextSwitchTo(a->row_cxt);
+	usable = cf_source_row(slot, nk, r->keys, &row);
+	MemoryContextSwitchTo(old);
+	if (!usable)
+		return true;			/* no event time or no key: never a candidate */
+	ts = row.event;
+	cnull = row.created_null;
+	created = row.created;
 	if (a->has_lower && ts < a->lower)
 		return true;
 	if (a->filter_created && cnull)
 		return true;
 	at = a->filter_created && created > ts ? created : ts;
-
-	if (a->has_varlena_key)
-		MemoryContextReset(a->row_cxt);
-	old = MemoryContextSwitchTo(a->row_cxt);
-	for (int k = 0; k < nk; k++)
-	{
-		if (slot->tts_isnull[k])
-		{
-			MemoryContextSwitchTo(old);
-			return true;
-		}
-		r->keys[k] = a->key_types[k] == INT4OID || a->key_types[k] == INT8OID
-			? slot->tts_values[k]
-			: PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]));
-	}
-	MemoryContextSwitchTo(old);
 	/* sources are often stored key by key: the previous row's group, if the keys are the same */
 	if (a->last_group != -2 && cf_keys_eq(r->keys, a->src_key_types, r->last_keys, a->src_key_types, nk))
 		g = a->last_group;

@@ -185,39 +185,28 @@ cf_latest_receive(TupleTableSlot *slot, DestReceiver *self)
 	CfLatest   *l = r->latest;
 	int			nk = l->nkeys;
 	TimestampTz ts;
-	TimestampTz created = 0;
+	TimestampTz created;
 	bool		cnull;
 	bool		found;
 	int64	   *e;
+	CfSourceRow row;
+	bool		usable;
 	MemoryContext old;
 
 	if ((++l->rows_read & 4095) == 0)
 		CHECK_FOR_INTERRUPTS();
-	slot_getallattrs(slot);
-	if (slot->tts_isnull[nk])
-		return true;
-	ts = DatumGetTimestampTz(slot->tts_values[nk]);
-	if (ts < l->start || ts > l->end)
-		return true;			/* the SQL bound can be loose for date columns */
-	cnull = slot->tts_isnull[nk + 1];
-	if (!cnull)
-		created = DatumGetTimestampTz(slot->tts_values[nk + 1]);
-
 	/* the row's keys go to entry n, which it takes if the key is new */
 	MemoryContextReset(l->row_cxt);
 	old = MemoryContextSwitchTo(l->row_cxt);
-	for (int k = 0; k < nk; k++)
-	{
-		if (slot->tts_isnull[k])
-		{
-			MemoryContextSwitchTo(old);
-			return true;		/* no key: nothing to write */
-		}
-		l->keys[l->n * nk + k] = cf_key_is_int(l->key_types[k])
-			? slot->tts_values[k]
-			: PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]));
-	}
+	usable = cf_source_row(slot, nk, &l->keys[l->n * nk], &row);
 	MemoryContextSwitchTo(old);
+	if (!usable)
+		return true;			/* no event time or no key: nothing to write */
+	ts = row.event;
+	cnull = row.created_null;
+	created = row.created;
+	if (ts < l->start || ts > l->end)
+		return true;			/* the SQL bound can be loose for date columns */
 
 	e = cf_keyset_enter(l->set, l->n, &found);
 	if (!found)

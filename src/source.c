@@ -185,3 +185,25 @@ cf_source_params(TimestampTz upper, TimestampTz lower)
 	}
 	return params;
 }
+
+bool
+cf_source_row(TupleTableSlot *slot, int nkeys, Datum *keys, CfSourceRow *row)
+{
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[nkeys])
+		return false;
+	row->event = DatumGetTimestampTz(slot->tts_values[nkeys]);
+	row->created_null = slot->tts_isnull[nkeys + 1];
+	row->created = row->created_null ? 0 : DatumGetTimestampTz(slot->tts_values[nkeys + 1]);
+	for (int k = 0; k < nkeys; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor, k);
+
+		if (slot->tts_isnull[k])
+			return false;
+		keys[k] = att->attlen == -1
+			? PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]))
+			: slot->tts_values[k];
+	}
+	return true;
+}

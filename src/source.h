@@ -8,6 +8,7 @@
 
 #include "cfeast.h"
 
+#include "executor/tuptable.h"
 #include "nodes/params.h"
 
 /* a feature view's batch source, as the generated SQL reads it */
@@ -25,6 +26,14 @@ typedef struct CfSourceSpec
 	char	  **feature_cols;	/* source column of each feature */
 } CfSourceSpec;
 
+/* the version of a row of that SELECT */
+typedef struct CfSourceRow
+{
+	TimestampTz event;
+	bool		created_null;
+	TimestampTz created;
+} CfSourceRow;
+
 /* ---------- in source.c ---------- */
 
 /* read the batch source of "view" from the registry (SPI connected) */
@@ -40,6 +49,13 @@ extern CfSourceSpec *cf_source_spec(CfView *view);
  */
 extern char *cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower,
 							  bool exact_key_types);
+/*
+ * Read a row of that SELECT: its version into *row, its keys into keys[]
+ * (text and bytea detoasted in the current memory context, integers as
+ * they come); false if it has no event time or a NULL key.  Features
+ * follow at slot->tts_values[nkeys + 2].
+ */
+extern bool cf_source_row(TupleTableSlot *slot, int nkeys, Datum *keys, CfSourceRow *row);
 /* the parameters of that SELECT: $1 = upper, $2 = lower */
 extern ParamListInfo cf_source_params(TimestampTz upper, TimestampTz lower);
 
