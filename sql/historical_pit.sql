@@ -282,3 +282,6 @@ SELECT feast_historical_features_sql('hist_orders', '{driver_ancient:trips, driv
                                      full_feature_names => true) AS q \gset
 SELECT count(*) FILTER (WHERE driver_ancient__trips IS NOT DISTINCT FROM driver_forever__trips) AS same,
        count(*) AS total FROM (:q) AS j;
+-- ... and entity-less retrieval's default start (end minus the longest ttl) saturates too
+SELECT feast_range_features_sql(end_ts => '2024-01-03 12:00', features => '{driver_ancient:trips}') AS q \gset
+SELECT driver_id, trips FROM (:q) AS j ORDER BY driver_id;

@@ -18,6 +18,7 @@
 #include "cfeast.h"
 #include "request.h"
 #include "source.h"
+#include "version.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -565,9 +566,8 @@ cfeast_range_features_sql(PG_FUNCTION_ARGS)
 				any = true;
 			}
 		}
-		start = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-														TimestampTzGetDatum(end),
-														IntervalPGetDatum(&longest)));
+		/* the ttl as everywhere: a fixed length, saturating (no expiry) beyond the range */
+		start = cf_minus_ttl(end, &longest);
 	}
 	else
 		start = PG_GETARG_TIMESTAMPTZ(0);
