@@ -221,7 +221,7 @@ cf_asof_sort_big_group(CfAsof *a, int lo, int hi)
 }
 
 /*
- * Group the rows by key tuple (hash table, O(n)), lay the groups out one
+ * Group the rows by key tuple (a key set of keys.c, O(n)), lay the groups out one
  * after another (counting sort), then sort each group by time.
  */
 static void
