@@ -490,3 +490,9 @@ BEGIN
                   HINT = 'Drop it unless you created it on purpose.';
     END LOOP;
 END $$;
+
+-- == one SQL writer for push and materialize ==
+-- feast_push and feast_materialize write through one INSERT ... ON CONFLICT
+-- plan that reads feast._push_batch(); feast._materialize_batch() (the same
+-- function under a second name) is no longer used.
+DROP FUNCTION feast._materialize_batch();

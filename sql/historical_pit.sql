@@ -260,3 +260,28 @@ SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), 5', NUL
 SELECT * FROM feast._point_in_time_join('SELECT 1::bigint, now(), now(), 5', NULL, false, NULL,
                                         ARRAY[1::bigint], ARRAY[1::bigint]) AS (x integer);
 \echo :SQLSTATE
+-- a feature list names features (view:feature); a bare view is for feature services
+SELECT feast_historical_features_sql('hist_orders', '{driver_hourly}');
+\echo :SQLSTATE
+-- a view__feature name longer than a column name may be is refused, not truncated
+SELECT feast_apply_batch_source('hist_long_src', 'hist_driver_stats', 'ts', 'created',
+                                '{"id": "driver_id", "conv": "conversion_rate_over_the_last_hour"}');
+SELECT feast_apply_feature_view('driver_hourly_stats_with_a_rather_long_view_name', '{driver}',
+    '[{"name": "conversion_rate_over_the_last_hour", "dtype": "float32"}]', 'hist_long_src', online => false);
+SELECT feast_historical_features_sql('hist_orders',
+    '{driver_hourly_stats_with_a_rather_long_view_name:conversion_rate_over_the_last_hour}',
+    full_feature_names => true);
+\echo :SQLSTATE
+-- ... and the same feature without full names is fine
+SELECT feast_historical_features_sql('hist_orders',
+    '{driver_hourly_stats_with_a_rather_long_view_name:conversion_rate_over_the_last_hour}') IS NOT NULL AS ok;
+-- a ttl beyond the timestamp range means no expiry (the cutoff saturates instead of overflowing)
+SELECT feast_apply_feature_view('driver_ancient', '{driver}', '[{"name": "trips", "dtype": "int32"}]',
+                                'hist_driver_src', interval '300000 years', online => false);
+SELECT feast_historical_features_sql('hist_orders', '{driver_ancient:trips, driver_forever:trips}',
+                                     full_feature_names => true) AS q \gset
+SELECT count(*) FILTER (WHERE driver_ancient__trips IS NOT DISTINCT FROM driver_forever__trips) AS same,
+       count(*) AS total FROM (:q) AS j;
+-- ... and entity-less retrieval's default start (end minus the longest ttl) saturates too
+SELECT feast_range_features_sql(end_ts => '2024-01-03 12:00', features => '{driver_ancient:trips}') AS q \gset
+SELECT driver_id, trips FROM (:q) AS j ORDER BY driver_id;

@@ -96,3 +96,32 @@ SELECT feast_materialize(NULL, '2024-01-02');
 \echo :SQLSTATE
 -- still the 8 intervals above
 SELECT count(*) FROM feast.materialization_intervals;
+
+-- bounds: infinite times are refused, and nothing is recorded
+SELECT feast_materialize('-infinity', '2024-01-02', ARRAY['driver_mat']);
+\echo :SQLSTATE
+SELECT feast_materialize('2024-01-01', 'infinity', ARRAY['driver_mat']);
+\echo :SQLSTATE
+SELECT feast_materialize_incremental('infinity', ARRAY['driver_mat']);
+\echo :SQLSTATE
+SELECT count(*) FROM feast.materialization_intervals;
+-- a future end materializes up to it, but records only the part that has passed, so the
+-- next incremental run (which starts where the last one is recorded to end) still works
+SELECT feast_materialize('2024-01-01', now() + interval '1 day', ARRAY['driver_mat']) >= 0 AS ran;
+SELECT end_ts <= now() AND end_ts > now() - interval '1 minute' AS end_is_now
+  FROM feast.materialization_intervals ORDER BY id DESC LIMIT 1;
+SELECT feast_materialize_incremental(now(), ARRAY['driver_mat']) >= 0 AS ran;
+SELECT feast_materialize_incremental(now() + interval '1 hour', ARRAY['driver_mat']) >= 0 AS ran;
+
+-- a ttl beyond the timestamp range (about 292,000 years) means no expiry: an incremental run
+-- of a view never materialized starts at -infinity instead of failing
+SELECT feast_apply_feature_view('ancient_mat', '{driver}', '[{"name": "conv", "dtype": "float32"}]', 'mat_src',
+                                interval '300000 years');
+SELECT feast_materialize_incremental('2024-01-05', ARRAY['ancient_mat']);
+SELECT * FROM feast_online.ancient_mat ORDER BY driver_id;
+SELECT start_ts, end_ts FROM feast.materialization_intervals WHERE feature_view = 'ancient_mat';
+-- ... online reads answer PRESENT, and the point-in-time join finds the rows
+SELECT feast_get_online_features('{ancient_mat:conv}', '{"driver_id": [1, 3]}') -> 'results' -> 1 -> 'statuses';
+SELECT feast_historical_features_sql('SELECT 1::bigint AS driver_id, timestamptz ''2024-01-05'' AS event_timestamp',
+                                     '{ancient_mat:conv}') AS q \gset
+SELECT driver_id, conv FROM (:q) AS j;

@@ -50,6 +50,19 @@ SELECT feast_get_online_features(ARRAY['driver_hourly:conv_rate', 'driver_hourly
      = feast_get_online_features(ARRAY['driver_hourly:conv_rate', 'driver_hourly:avg_daily_trips'],
            '{"driver_id": [1001, 1002, 1003, 9999]}') AS same;
 
+-- one entity at a time, the direct primary-key probe (the default) and the cached SPI plan
+-- (cfeast.direct_read = off) give the same answers, for every status
+CREATE TEMP TABLE direct_answers AS
+SELECT k, feast_get_online_features(ARRAY['driver_hourly:conv_rate', 'driver_hourly:avg_daily_trips'],
+                                    jsonb_build_object('driver_id', jsonb_build_array(k))) AS a
+  FROM unnest(ARRAY[1001, 1002, 1003, 9999]) k;
+SET cfeast.direct_read = off;
+SELECT count(*) FILTER (WHERE a = feast_get_online_features(ARRAY['driver_hourly:conv_rate', 'driver_hourly:avg_daily_trips'],
+                                                            jsonb_build_object('driver_id', jsonb_build_array(k)))) AS same,
+       count(*) AS total
+  FROM direct_answers;
+RESET cfeast.direct_read;
+
 -- features in the order asked (not the view's order); a repeated entity gets the same values
 SELECT r -> 'metadata' AS metadata,
        jsonb_path_query_array(r, '$.results[*].values') AS values

@@ -236,7 +236,7 @@ UPDATE feast.materialization_intervals SET end_ts = '2027-01-01' WHERE feature_v
 \echo :SQLSTATE
 -- materializing its own view records the interval; the other view is not its to materialize
 SET client_min_messages = warning;
-SELECT feast_materialize('2025-01-01', '2027-01-01', '{sm_view_a}');
+SELECT feast_materialize('2025-01-01', '2026-06-01', '{sm_view_a}');
 RESET client_min_messages;
 SELECT feast_materialize('2025-01-01', '2027-01-01', '{sm_view_b}');
 \echo :SQLSTATE

@@ -81,7 +81,7 @@ SELECT feast_push('sp_push', '[{"driver_id": "x", "conv_rate": 0.5, "trips": 3, 
 -- reads, materialization and training sets too
 SELECT feast_get_online_features('{sp_stats:conv_rate, sp_stats:tag}', '{"driver_id": [1, 2, 4]}');
 SET client_min_messages = warning;   -- materialize's progress NOTICE carries a rate
-SELECT feast_materialize('2025-01-01', '2027-01-01', '{sp_stats}');
+SELECT feast_materialize('2025-01-01', '2026-06-01', '{sp_stats}');
 RESET client_min_messages;
 SELECT feast_create_training_set('public.sp_ts',
        'SELECT * FROM (VALUES (1::bigint, ''2026-01-01 12:00+00''::timestamptz), (2, ''2026-01-03+00''), (9, ''2026-01-03+00'')) e(driver_id, event_timestamp)',
@@ -116,7 +116,7 @@ SELECT public.feast_create_training_set('public.sp_ts2',
        'SELECT 1::pg_catalog.int8 AS driver_id, ''2026-01-02+00''::pg_catalog.timestamptz AS event_timestamp',
        '{sp_stats:trips}');
 SET client_min_messages = warning;
-SELECT public.feast_materialize_incremental('2027-01-02', '{sp_stats}');
+SELECT public.feast_materialize_incremental('2026-06-02', '{sp_stats}');
 RESET client_min_messages;
 RESET search_path;
 SELECT driver_id, event_timestamp, trips FROM sp_ts2;

@@ -1,4 +1,4 @@
--- upgrade_0_2: ALTER EXTENSION cfeast UPDATE from 0.1 keeps the registry and the online rows
+-- upgrade_0_2: ALTER EXTENSION cfeast UPDATE from 0.1 (through 0.2 to 0.3) keeps the registry and the online rows
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
@@ -18,6 +18,9 @@ SELECT feast_push('up_push', '[{"driver_id": 1, "conv_rate": 0.5, "event_timesta
 
 ALTER EXTENSION cfeast UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'cfeast';
+-- 0.3: push and materialize share feast._push_batch(); feast._materialize_batch() is gone
+SELECT to_regprocedure('feast._materialize_batch()') IS NULL AS materialize_batch_dropped,
+       to_regprocedure('feast._push_batch()') IS NOT NULL AS push_batch_kept;
 -- the data and the registry are untouched, the registry tables still dumped with the database
 SELECT driver_id, conv_rate, event_timestamp FROM feast_online.up_stats ORDER BY driver_id;
 SELECT name, online_table FROM feast.feature_views;

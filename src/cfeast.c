@@ -30,6 +30,14 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("cfeast.direct_read",
+							 "Lets feast_get_online_features probe a plain online table's primary key directly for one entity.",
+							 "Both ways give the same answer; off forces the cached SPI plan (for comparison).",
+							 &cf_direct_read,
+							 true,
+							 PGC_USERSET,
+							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("cfeast");
 	cf_registry_init();
 }

@@ -144,20 +144,12 @@ extern char *cf_mapped_column(Jsonb *mapping, const char *field);
 
 /* ---------- in push.c ---------- */
 
-/* the validated rows of one push, one array per field */
-typedef struct CfBatch
-{
-	CfPushSource *src;
-	int64		nrows;
-	Datum	  **values;			/* [field][row] */
-	bool	  **nulls;			/* [field][row] */
-} CfBatch;
-
-/* the write for rows (batch row numbers, in key order) of one view */
-extern uint64 cf_push_upsert_sql(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows);
-
 extern int	cf_unknown_fields;	/* GUC cfeast.unknown_fields */
 #define CF_UNKNOWN_ERROR	0
 #define CF_UNKNOWN_IGNORE	1
+
+/* ---------- in online.c ---------- */
+
+extern bool cf_direct_read;		/* GUC cfeast.direct_read (hidden) */
 
 #endif							/* CFEAST_H */

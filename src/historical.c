@@ -1,138 +1,44 @@
 /*-------------------------------------------------------------------------
  * historical.c
- *	  Point-in-time joins: feast_historical_features_sql builds one readable
- *	  SELECT; feast_create_training_set runs it into a table.
+ *	  Point-in-time retrieval as SQL: feast_historical_features_sql builds
+ *	  one readable SELECT, feast_range_features_sql the same for the latest
+ *	  rows in a time range (no entity rows), and feast_create_training_set
+ *	  runs it into a table.
  *
- * The SELECT numbers the entity rows once (a MATERIALIZED CTE), hands their
- * keys and timestamps to feast._point_in_time_join() as arrays, and joins
- * each view's answer back by row number.  feast._point_in_time_join() is an
- * as-of join in C whose cost grows like reading the source once plus
- * sorting the entity rows:
- *
- *	 1. sort the entity rows by (key tuple, time) and index the key tuples;
- *	 2. stream the source rows once (executor -> our DestReceiver); a row with
- *		time t can only answer entity rows of its key with time >= t, so it
- *		goes to the "bucket" of the first such entity row (binary search),
- *		and each bucket keeps only its latest (event, created) row;
- *	 3. walk each key's entity rows in time order carrying the latest row
- *		seen so far (a prefix maximum); the ttl bound is checked last, since
- *		if the latest row is too old, every other candidate is older still.
- *
- * With filter_by_created_timestamp a row may only answer entity rows with
- * time >= max(event, created); bucketing by that value keeps step 3 exact.
+ * The SELECT collects the entity rows once (a CTE of arrays: whole rows,
+ * times, keys), hands their keys and times to feast._point_in_time_join()
+ * (asof.c), once per feature view, with that view's source query
+ * (source.c), and zips the unnested entity rows with each view's answers
+ * by position (ROWS FROM).  The entity input is a table, a view or a
+ * query; its event time column is "event_timestamp", or its only
+ * timestamp column.  Entity-less mode takes as entity rows the distinct
+ * keys of every view's source rows in [start, end], each at time end.
  *-------------------------------------------------------------------------
  */
-#include "historical.h"
+#include "cfeast.h"
+#include "request.h"
+#include "source.h"
+#include "version.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
-#include "common/int.h"
 #include "fmgr.h"
-#include "funcapi.h"
 #include "lib/stringinfo.h"
-#include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "parser/parse_func.h"
-#include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/timestamp.h"
-#include "utils/tuplestore.h"
 #include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(cfeast_historical_features_sql);
 PG_FUNCTION_INFO_V1(cfeast_range_features_sql);
 PG_FUNCTION_INFO_V1(cfeast_create_training_set);
-PG_FUNCTION_INFO_V1(cfeast_point_in_time_join);
 
-/* ------------------------------------------------------------------------
- * small helpers shared with materialize.c
- * ------------------------------------------------------------------------
- */
-
-void
-cf_check_key_type(Oid type, const char *what)
-{
-	if (type != INT4OID && type != INT8OID && type != TEXTOID && type != BYTEAOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("%s has type %s; join keys are integer, bigint, text or bytea",
-						what, format_type_be(type))));
-}
-
-/* int2, int4 and int8 keys compare and hash by value, whatever their width */
-static inline bool
-cf_is_int_type(Oid t)
-{
-	return t == INT2OID || t == INT4OID || t == INT8OID;
-}
-
-static inline int64
-cf_key_int64(Datum d, Oid t)
-{
-	return t == INT8OID ? DatumGetInt64(d) : t == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d);
-}
-
-uint32
-cf_keys_hash(const Datum *keys, const Oid *types, int nkeys)
-{
-	uint32		h = 0;
-
-	for (int k = 0; k < nkeys; k++)
-	{
-		uint32		hk;
-
-		if (cf_is_int_type(types[k]))
-		{
-			uint64		x = (uint64) cf_key_int64(keys[k], types[k]);
-
-			hk = murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
-		}
-		else
-			hk = hash_bytes((unsigned char *) VARDATA_ANY(DatumGetPointer(keys[k])),
-							VARSIZE_ANY_EXHDR(DatumGetPointer(keys[k])));
-		h = hash_combine(h, hk);
-	}
-	return h;
-}
-
-/* do key tuples a (of types atypes) and b (of types btypes) match? */
-bool
-cf_keys_eq_typed(const Datum *a, const Oid *atypes, const Datum *b, const Oid *btypes, int nkeys)
-{
-	for (int k = 0; k < nkeys; k++)
-	{
-		if (cf_is_int_type(atypes[k]))
-		{
-			if (cf_key_int64(a[k], atypes[k]) != cf_key_int64(b[k], btypes[k]))
-				return false;
-		}
-		else
-		{
-			Pointer		pa = DatumGetPointer(a[k]);
-			Pointer		pb = DatumGetPointer(b[k]);
-
-			if (VARSIZE_ANY_EXHDR(pa) != VARSIZE_ANY_EXHDR(pb) ||
-				memcmp(VARDATA_ANY(pa), VARDATA_ANY(pb), VARSIZE_ANY_EXHDR(pa)) != 0)
-				return false;
-		}
-	}
-	return true;
-}
-
-bool
-cf_keys_eq(const Datum *a, const Datum *b, const Oid *types, int nkeys)
-{
-	return cf_keys_eq_typed(a, types, b, types, nkeys);
-}
-
-char *
+/* a timestamptz as an ISO 8601 UTC literal: '2024-01-01 00:00:00+00' */
+static char *
 cf_timestamptz_literal(TimestampTz ts)
 {
 	struct pg_tm tm;
@@ -150,181 +56,8 @@ cf_timestamptz_literal(TimestampTz ts)
 					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec, tm.tm_year > 0 ? "" : " BC");
 }
 
-/*
- * t - ttl, with the ttl taken as a fixed length (a day is 24 hours, a month
- * 30 days), as Feast's ttl is a duration; saturates instead of overflowing
- */
-TimestampTz
-cf_minus_ttl(TimestampTz t, const Interval *ttl)
-{
-	int64		span = ttl->time;
-	int64		days = (int64) ttl->day + (int64) ttl->month * DAYS_PER_MONTH;
-
-	if (TIMESTAMP_NOT_FINITE(t))
-		return t;
-	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &days) ||
-		pg_add_s64_overflow(span, days, &span) ||
-		pg_sub_s64_overflow(t, span, &t) || t < MIN_TIMESTAMP)
-		return span > 0 ? DT_NOBEGIN : DT_NOEND;
-	return t;
-}
-
 /* ------------------------------------------------------------------------
- * the batch source of a view
- * ------------------------------------------------------------------------
- */
-
-/* the type of column "col" of the source relation, or an error naming it */
-static Oid
-cf_source_column_type(CfSourceSpec *s, const char *col, const char *what)
-{
-	AttrNumber	att = get_attnum(s->relid, col);
-
-	if (att == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" (%s of feature view \"%s\") does not exist in %s",
-						col, what, s->view->name, s->relation),
-				 errhint("Re-apply batch source \"%s\" or the feature view to match the relation.",
-						 s->batch_name)));
-	return get_atttype(s->relid, att);
-}
-
-static const char *cf_batch_source_sql =
-"SELECT b.name, b.relation::pg_catalog.oid, b.timestamp_field, b.created_timestamp_column, "
-"       b.field_mapping "
-"  FROM feast._view_batch_source($1) AS b";
-
-CfSourceSpec *
-cf_source_spec(CfView *view)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	CfSourceSpec *s = palloc0(sizeof(CfSourceSpec));
-	TupleDesc	td;
-	HeapTuple	tup;
-	bool		isnull;
-	Datum		d;
-	Jsonb	   *mapping = NULL;
-	char	   *nsp;
-	char	   *rel;
-
-	args[0] = CStringGetTextDatum(view->name);
-	if (SPI_execute_with_args(cf_batch_source_sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading the cfeast registry failed");
-	td = SPI_tuptable->tupdesc;
-	tup = SPI_processed > 0 ? SPI_tuptable->vals[0] : NULL;
-	if (tup == NULL || SPI_getvalue(tup, td, 1) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("feature view \"%s\" has no batch source to read offline rows from", view->name),
-				 errdetail("Its source \"%s\" is a push source without a batch source.", view->source),
-				 errhint("Apply the push source with a batch source.")));
-	s->view = view;
-	s->batch_name = SPI_getvalue(tup, td, 1);
-	s->relid = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
-	nsp = get_namespace_name(get_rel_namespace(s->relid));
-	rel = get_rel_name(s->relid);
-	if (nsp == NULL || rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the relation of batch source \"%s\" no longer exists", s->batch_name),
-				 errhint("Re-apply the batch source with its new relation.")));
-	s->relation = quote_qualified_identifier(nsp, rel);
-	s->ts_col = SPI_getvalue(tup, td, 3);
-	s->created_col = SPI_getvalue(tup, td, 4);
-	d = SPI_getbinval(tup, td, 5, &isnull);
-	if (!isnull)
-		mapping = DatumGetJsonbPCopy(d);
-
-	s->ts_type = cf_source_column_type(s, s->ts_col, "timestamp_field");
-	if (s->created_col)
-		s->created_type = cf_source_column_type(s, s->created_col, "created_timestamp_column");
-	s->key_cols = palloc(sizeof(char *) * Max(view->nkeys, 1));
-	s->feature_cols = palloc(sizeof(char *) * Max(view->nfeatures, 1));
-	for (int k = 0; k < view->nkeys; k++)
-		s->key_cols[k] = cf_mapped_column(mapping, view->key_names[k]);
-	for (int f = 0; f < view->nfeatures; f++)
-		s->feature_cols[f] = cf_mapped_column(mapping, view->feature_names[f]);
-	return s;
-}
-
-/* a source timestamp column as timestamptz (timestamp and date are UTC) */
-static char *
-cf_ts_expr(const char *qcol, Oid type)
-{
-	if (type == TIMESTAMPOID)
-		return psprintf("pg_catalog.timezone('UTC', %s)", qcol);
-	if (type == DATEOID)
-		return psprintf("pg_catalog.timezone('UTC', CAST(%s AS pg_catalog.timestamp))", qcol);
-	return pstrdup(qcol);
-}
-
-/* "col <op> $n" with $n converted to the column's own type, so indexes apply */
-static char *
-cf_ts_bound(const char *qcol, Oid type, const char *op, int param)
-{
-	if (type == TIMESTAMPOID)
-		return psprintf("%s OPERATOR(pg_catalog.%s) pg_catalog.timezone('UTC', $%d)", qcol, op, param);
-	if (type == DATEOID)
-		return psprintf("%s OPERATOR(pg_catalog.%s) CAST(pg_catalog.timezone('UTC', $%d) AS pg_catalog.date)",
-						qcol, op, param);
-	return psprintf("%s OPERATOR(pg_catalog.%s) $%d", qcol, op, param);
-}
-
-/* "s.col" cast to dtype t unless it already has that type */
-static char *
-cf_cast_column(CfSourceSpec *s, const char *col, CfDtype t, const char *what)
-{
-	char	   *q = psprintf("s.%s", quote_identifier(col));
-
-	if (cf_source_column_type(s, col, what) == cf_dtype_type_oid(t))
-		return q;
-	return psprintf("CAST(%s AS %s)", q, cf_dtype_sql(t));
-}
-
-char *
-cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower, bool exact_key_types)
-{
-	StringInfoData buf;
-	CfView	   *v = s->view;
-	char	   *qts = psprintf("s.%s", quote_identifier(s->ts_col));
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "SELECT ");
-	for (int k = 0; k < v->nkeys; k++)
-	{
-		/* an integer key of another width needs no cast: the join compares integers by value */
-		bool		as_is = !exact_key_types && cf_is_int_type(cf_dtype_type_oid(v->key_types[k])) &&
-			cf_is_int_type(cf_source_column_type(s, s->key_cols[k], "join key"));
-
-		appendStringInfo(&buf, "%s AS %s, ",
-						 as_is ? psprintf("s.%s", quote_identifier(s->key_cols[k]))
-						 : cf_cast_column(s, s->key_cols[k], v->key_types[k], "join key"),
-						 quote_identifier(v->key_names[k]));
-	}
-	appendStringInfo(&buf, "%s AS event_timestamp, ", cf_ts_expr(qts, s->ts_type));
-	if (s->created_col)
-		appendStringInfo(&buf, "%s AS created_timestamp",
-						 cf_ts_expr(psprintf("s.%s", quote_identifier(s->created_col)), s->created_type));
-	else
-		appendStringInfoString(&buf, "CAST(NULL AS pg_catalog.timestamptz) AS created_timestamp");
-	for (int i = 0; i < nfeat; i++)
-	{
-		int			f = feat_idx ? feat_idx[i] : i;
-
-		appendStringInfo(&buf, ", %s AS %s",
-						 cf_cast_column(s, s->feature_cols[f], v->feature_types[f], "feature"),
-						 quote_identifier(v->feature_names[f]));
-	}
-	appendStringInfo(&buf, " FROM %s AS s WHERE %s", s->relation, cf_ts_bound(qts, s->ts_type, "<=", 1));
-	if (lower)
-		appendStringInfo(&buf, " AND %s", cf_ts_bound(qts, s->ts_type, ">=", 2));
-	return buf.data;
-}
-
-/* ------------------------------------------------------------------------
- * feature references
+ * the features asked for, by view
  * ------------------------------------------------------------------------
  */
 
@@ -340,25 +73,18 @@ typedef struct CfPitView
 
 typedef struct CfPitRequest
 {
+	const CfFeatureList *features;	/* as asked (request.c) */
 	int			nviews;
 	CfPitView  *views;
-	/* output order of features: (view, position in view's list) */
+	/* output order of features (that of "features"): (view, position in view's list) */
 	int			nout;
 	int		   *out_view;
 	int		   *out_pos;
 } CfPitRequest;
 
-static int
-cf_find_feature(CfView *v, const char *name)
-{
-	for (int f = 0; f < v->nfeatures; f++)
-		if (strcmp(v->feature_names[f], name) == 0)
-			return f;
-	return -1;
-}
-
+/* the request's view "view", added on first use */
 static CfPitView *
-cf_request_view(CfPitRequest *req, CfView *view)
+cf_pit_view(CfPitRequest *req, CfView *view)
 {
 	for (int i = 0; i < req->nviews; i++)
 		if (req->views[i].view == view)
@@ -372,105 +98,25 @@ cf_request_view(CfPitRequest *req, CfView *view)
 	return &req->views[req->nviews++];
 }
 
-static void
-cf_request_add(CfPitRequest *req, CfView *view, int f, bool full_names)
-{
-	CfPitView  *pv = cf_request_view(req, view);
-	int			vi = pv - req->views;
-
-	for (int i = 0; i < pv->nfeat; i++)
-		if (pv->feat_idx[i] == f)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("feature \"%s:%s\" is requested twice", view->name, view->feature_names[f])));
-	pv->feat_idx[pv->nfeat] = f;
-	pv->out_names[pv->nfeat] = full_names
-		? psprintf("%s__%s", view->name, view->feature_names[f])
-		: view->feature_names[f];
-	req->out_view = req->nout == 0 ? palloc(sizeof(int)) : repalloc(req->out_view, sizeof(int) * (req->nout + 1));
-	req->out_pos = req->nout == 0 ? palloc(sizeof(int)) : repalloc(req->out_pos, sizeof(int) * (req->nout + 1));
-	req->out_view[req->nout] = vi;
-	req->out_pos[req->nout++] = pv->nfeat++;
-}
-
-/* "view:feature", or "view" for all of its features */
-static void
-cf_request_ref(CfPitRequest *req, const char *ref, bool full_names)
-{
-	const char *colon = strchr(ref, ':');
-	char	   *vname = colon ? pnstrdup(ref, colon - ref) : pstrdup(ref);
-	CfView	   *view = cf_lookup_view(vname);
-
-	if (colon == NULL)
-	{
-		for (int f = 0; f < view->nfeatures; f++)
-			cf_request_add(req, view, f, full_names);
-		return;
-	}
-	{
-		int			f = cf_find_feature(view, colon + 1);
-
-		if (f < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("feature view \"%s\" has no feature \"%s\"", vname, colon + 1),
-					 errhint("Feature references are written \"view:feature\".")));
-		cf_request_add(req, view, f, full_names);
-	}
-}
-
-static ArrayType *
-cf_service_features(const char *service)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
-
-	args[0] = CStringGetTextDatum(service);
-	if (SPI_execute_with_args("SELECT s.features FROM feast.feature_services AS s "
-							  "WHERE s.name OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading the cfeast registry failed");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("feature service \"%s\" does not exist", service)));
-	return DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 static CfPitRequest *
 cf_build_request(ArrayType *features, const char *service, bool full_names)
 {
 	CfPitRequest *req = palloc0(sizeof(CfPitRequest));
-	Datum	   *refs;
-	bool	   *nulls;
-	int			n;
 
-	if (features != NULL && service != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give either features or feature_service, not both")));
-	if (features == NULL && service == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("no features requested"),
-				 errhint("Pass features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
-	if (service != NULL)
-		features = cf_service_features(service);
-	deconstruct_array(features, TEXTOID, -1, false, TYPALIGN_INT, &refs, &nulls, &n);
-	for (int i = 0; i < n; i++)
+	req->features = cf_resolve_features(features, service, full_names);
+	req->out_view = palloc(sizeof(int) * req->features->n);
+	req->out_pos = palloc(sizeof(int) * req->features->n);
+	for (int o = 0; o < req->features->n; o++)
 	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("feature reference %d is null", i + 1)));
-		cf_request_ref(req, TextDatumGetCString(refs[i]), full_names);
+		const CfFeatureRef *ref = &req->features->refs[o];
+		CfPitView  *pv = cf_pit_view(req, ref->view);
+
+		pv->feat_idx[pv->nfeat] = ref->feature;
+		pv->out_names[pv->nfeat] = ref->name;
+		req->out_view[o] = pv - req->views;
+		req->out_pos[o] = pv->nfeat++;
 	}
-	if (req->nout == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("no features requested"),
-				 errhint("Pass features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
+	req->nout = req->features->n;
 	for (int i = 0; i < req->nviews; i++)
 		req->views[i].src = cf_source_spec(req->views[i].view);
 	return req;
@@ -612,7 +258,7 @@ cf_entity_columns_list(CfEntityInput *in)
 	return buf.data;
 }
 
-/* every view's join keys are entity columns; output names are unique */
+/* every view's join keys are entity columns; no feature takes an entity column's name or a name too long for a column */
 static void
 cf_check_request(CfPitRequest *req, CfEntityInput *in)
 {
@@ -630,26 +276,17 @@ cf_check_request(CfPitRequest *req, CfEntityInput *in)
 	}
 	for (int o = 0; o < req->nout; o++)
 	{
-		CfPitView  *pv = &req->views[req->out_view[o]];
-		const char *name = pv->out_names[req->out_pos[o]];
+		const CfFeatureRef *ref = &req->features->refs[o];
 
-		if (cf_entity_column(in, name) >= 0)
+		if (cf_entity_column(in, ref->name) >= 0)
+			cf_feature_named_like_column(ref, ref->name);
+		if (strlen(ref->name) >= NAMEDATALEN)
 			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("feature \"%s:%s\" has the name of an entity column", pv->view->name,
-							pv->view->feature_names[pv->feat_idx[req->out_pos[o]]]),
-					 errhint("Use full_feature_names => true to name features view__feature.")));
-		for (int p = 0; p < o; p++)
-		{
-			CfPitView  *pp = &req->views[req->out_view[p]];
-
-			if (strcmp(pp->out_names[req->out_pos[p]], name) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_COLUMN),
-						 errmsg("feature name \"%s\" is requested from feature views \"%s\" and \"%s\"",
-								name, pp->view->name, pv->view->name),
-						 errhint("Use full_feature_names => true to name features view__feature.")));
-		}
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("feature name \"%s\" is too long for a column", ref->name),
+					 errdetail("Column names are at most %d bytes; longer ones would be truncated.",
+							   NAMEDATALEN - 1),
+					 errhint("Shorten the feature view's name, or pass full_feature_names => false.")));
 	}
 }
 
@@ -938,9 +575,8 @@ cf_range_body(void *arg, MemoryContext caller)
 				any = true;
 			}
 		}
-		start = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-														TimestampTzGetDatum(end),
-														IntervalPGetDatum(&longest)));
+		/* the ttl as everywhere: a fixed length, saturating (no expiry) beyond the range */
+		start = cf_minus_ttl(end, &longest);
 	}
 	else
 		start = PG_GETARG_TIMESTAMPTZ(0);
@@ -1009,662 +645,4 @@ cfeast_create_training_set(PG_FUNCTION_ARGS)
 	relid = RangeVarGetRelid(rv, NoLock, false);
 	SPI_finish();
 	PG_RETURN_OID(relid);
-}
-
-/* ------------------------------------------------------------------------
- * feast._point_in_time_join: the as-of join
- * ------------------------------------------------------------------------
- */
-
-/* the latest source row offered to one entity position so far */
-typedef struct CfBucket
-{
-	TimestampTz ts;
-	TimestampTz created;
-	bool		has;
-	bool		cnull;
-} CfBucket;
-
-/* a slot of the key-group hash table */
-typedef struct CfGroupSlot
-{
-	int			group;			/* -1: empty */
-	uint32		hash;
-} CfGroupSlot;
-
-typedef struct CfAsof
-{
-	/* entity rows, input order; n of them have keys and a time */
-	int			ninput;
-	int			n;
-	int			nkeys;
-	Oid		   *key_types;
-	Datum	   *keys;			/* [row * nkeys + k] */
-	TimestampTz *ts;
-	bool	   *usable;
-	bool		has_varlena_key;
-	Oid		   *src_key_types;	/* the source query's key types */
-	int			last_group;		/* group of the previous source row, -2: none */
-	/* key groups: rows sorted by (group, time) in ord[], group g at [group_start[g], group_start[g + 1]) */
-	int			ngroups;
-	int		   *group_start;
-	int		   *group_row;		/* a row of the group, for its keys */
-	CfGroupSlot *slots;
-	int			nslots;
-	int		   *ord;			/* sorted position -> input row */
-	TimestampTz *sorted_ts;		/* sorted position -> time */
-	/* the best source row per sorted position */
-	CfBucket   *best;
-	int			nfeat;
-	Datum	   *best_values;	/* [pos * nfeat + f] */
-	bool	   *best_nulls;
-	Oid		   *feat_types;
-	int16	   *typlen;
-	bool	   *typbyval;
-	/* options */
-	bool		filter_created;
-	bool		has_lower;
-	TimestampTz lower;
-	MemoryContext values_cxt;
-	MemoryContext row_cxt;
-	int64		rows_read;
-} CfAsof;
-
-/* read the entity arrays; rows with a NULL key or time take no part */
-static void
-cf_asof_load(CfAsof *a, FunctionCallInfo fcinfo, int first_arg)
-{
-	int			nargs = PG_NARGS() - first_arg;
-	Datum	   *d;
-	bool	   *nulls;
-	int			n;
-	bool	   *usable;
-
-	a->ninput = 0;
-	a->n = 0;
-	if (nargs < 1 || PG_ARGISNULL(first_arg))
-		return;
-	a->nkeys = nargs - 1;
-	a->key_types = palloc(sizeof(Oid) * Max(a->nkeys, 1));
-	if (get_fn_expr_argtype(fcinfo->flinfo, first_arg) != TIMESTAMPTZARRAYOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("the entity times passed to feast._point_in_time_join must be a timestamptz[]")));
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(first_arg), TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE,
-					  &d, &nulls, &n);
-	a->n = a->ninput = n;
-	usable = palloc_extended(sizeof(bool) * Max(n, 1), MCXT_ALLOC_HUGE);
-	a->ts = palloc_extended(sizeof(TimestampTz) * Max(n, 1), MCXT_ALLOC_HUGE);
-	for (int i = 0; i < n; i++)
-	{
-		a->ts[i] = nulls[i] ? 0 : DatumGetTimestampTz(d[i]);
-		usable[i] = !nulls[i];
-	}
-	a->keys = palloc_extended(sizeof(Datum) * Max(n * a->nkeys, 1), MCXT_ALLOC_HUGE);
-	for (int k = 0; k < a->nkeys; k++)
-	{
-		Oid			at = get_fn_expr_argtype(fcinfo->flinfo, first_arg + 1 + k);
-		Oid			et = OidIsValid(at) ? get_element_type(at) : InvalidOid;
-		int16		len;
-		bool		byval;
-		char		align;
-
-		cf_check_key_type(et, psprintf("join key argument %d", k + 1));
-		a->key_types[k] = et;
-		if (PG_ARGISNULL(first_arg + 1 + k))
-		{
-			a->n = 0;
-			return;
-		}
-		get_typlenbyvalalign(et, &len, &byval, &align);
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(first_arg + 1 + k), et, len, byval, align, &d, &nulls, &n);
-		if (n != a->n)
-			elog(ERROR, "feast._point_in_time_join: arrays of different lengths");
-		for (int i = 0; i < n; i++)
-		{
-			a->keys[i * a->nkeys + k] = d[i];
-			usable[i] &= !nulls[i];
-		}
-	}
-	a->usable = usable;
-	a->n = 0;
-	for (int i = 0; i < a->ninput; i++)
-		a->n += usable[i];
-	for (int k = 0; k < a->nkeys; k++)
-		a->has_varlena_key |= a->key_types[k] != INT4OID && a->key_types[k] != INT8OID;
-}
-
-/* find the group of a key tuple; with "add", create it if missing */
-static int
-cf_asof_group(CfAsof *a, Datum *keys, const Oid *types, uint32 h, int row, bool add)
-{
-	uint32		s = h & (a->nslots - 1);
-
-	for (;;)
-	{
-		CfGroupSlot *slot = &a->slots[s];
-
-		if (slot->group < 0)
-		{
-			if (!add)
-				return -1;
-			slot->group = a->ngroups;
-			slot->hash = h;
-			a->group_row[a->ngroups] = row;
-			return a->ngroups++;
-		}
-		if (slot->hash == h &&
-			cf_keys_eq_typed(&a->keys[a->group_row[slot->group] * a->nkeys], a->key_types,
-							 keys, types, a->nkeys))
-			return slot->group;
-		s = (s + 1) & (a->nslots - 1);
-	}
-}
-
-/* (time, row) pairs in order */
-static int
-cf_ts_row_cmp(const void *x, const void *y)
-{
-	const TimestampTz *a = x;
-	const TimestampTz *b = y;
-
-	if (a[0] != b[0])
-		return a[0] < b[0] ? -1 : 1;
-	return a[1] < b[1] ? -1 : (a[1] > b[1] ? 1 : 0);
-}
-
-/* sort one group's positions [lo, hi) by time (insertion sort: groups are small) */
-static void
-cf_asof_sort_group(CfAsof *a, int lo, int hi)
-{
-	for (int i = lo + 1; i < hi; i++)
-	{
-		TimestampTz t = a->sorted_ts[i];
-		int			r = a->ord[i];
-		int			j = i - 1;
-
-		while (j >= lo && a->sorted_ts[j] > t)
-		{
-			a->sorted_ts[j + 1] = a->sorted_ts[j];
-			a->ord[j + 1] = a->ord[j];
-			j--;
-		}
-		a->sorted_ts[j + 1] = t;
-		a->ord[j + 1] = r;
-	}
-}
-
-/* a big group: sort (time, row) pairs with qsort */
-static void
-cf_asof_sort_big_group(CfAsof *a, int lo, int hi)
-{
-	int			n = hi - lo;
-	TimestampTz *pairs = palloc_extended(sizeof(TimestampTz) * 2 * n, MCXT_ALLOC_HUGE);
-
-	for (int i = 0; i < n; i++)
-	{
-		pairs[2 * i] = a->sorted_ts[lo + i];
-		pairs[2 * i + 1] = a->ord[lo + i];
-	}
-	/* the row number breaks ties, so the order is stable */
-	qsort(pairs, n, sizeof(TimestampTz) * 2, cf_ts_row_cmp);
-	for (int i = 0; i < n; i++)
-	{
-		a->sorted_ts[lo + i] = pairs[2 * i];
-		a->ord[lo + i] = (int) pairs[2 * i + 1];
-	}
-	pfree(pairs);
-}
-
-/*
- * Group the rows by key tuple (hash table, O(n)), lay the groups out one
- * after another (counting sort), then sort each group by time.
- */
-static void
-cf_asof_index(CfAsof *a)
-{
-	int		   *gid = palloc_extended(sizeof(int) * Max(a->ninput, 1), MCXT_ALLOC_HUGE);
-	int		   *fill;
-
-	a->nslots = 16;
-	while (a->nslots < a->n * 2)
-		a->nslots *= 2;
-	a->slots = palloc_extended(sizeof(CfGroupSlot) * a->nslots, MCXT_ALLOC_HUGE);
-	for (int s = 0; s < a->nslots; s++)
-		a->slots[s].group = -1;
-	a->group_row = palloc_extended(sizeof(int) * Max(a->n, 1), MCXT_ALLOC_HUGE);
-	a->group_start = palloc_extended(sizeof(int) * (a->n + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (int r = 0; r < a->ninput; r++)
-	{
-		Datum	   *keys = &a->keys[r * a->nkeys];
-
-		if (!a->usable[r])
-			continue;
-		gid[r] = cf_asof_group(a, keys, a->key_types, cf_keys_hash(keys, a->key_types, a->nkeys), r, true);
-		a->group_start[gid[r] + 1]++;
-	}
-	for (int g = 0; g < a->ngroups; g++)
-		a->group_start[g + 1] += a->group_start[g];
-	fill = palloc_extended(sizeof(int) * Max(a->ngroups, 1), MCXT_ALLOC_HUGE);
-	memcpy(fill, a->group_start, sizeof(int) * a->ngroups);
-	a->ord = palloc_extended(sizeof(int) * Max(a->n, 1), MCXT_ALLOC_HUGE);
-	a->sorted_ts = palloc_extended(sizeof(TimestampTz) * Max(a->n, 1), MCXT_ALLOC_HUGE);
-	for (int r = 0; r < a->ninput; r++)
-	{
-		int			p;
-
-		if (!a->usable[r])
-			continue;
-		p = fill[gid[r]]++;
-		a->ord[p] = r;
-		a->sorted_ts[p] = a->ts[r];
-	}
-	for (int g = 0; g < a->ngroups; g++)
-	{
-		int			lo = a->group_start[g];
-		int			hi = a->group_start[g + 1];
-
-		if (hi - lo <= 32)
-			cf_asof_sort_group(a, lo, hi);
-		else
-			cf_asof_sort_big_group(a, lo, hi);
-	}
-	pfree(fill);
-	pfree(gid);
-}
-
-/* first sorted position of group g whose time is >= t, or -1 */
-static inline int
-cf_asof_bucket(CfAsof *a, int g, TimestampTz t)
-{
-	int			lo = a->group_start[g];
-	int			end = a->group_start[g + 1];
-	int			hi = end;
-
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (a->sorted_ts[mid] < t)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < end ? lo : -1;
-}
-
-/* keep source row (values at "vals") in bucket "pos" if it is the latest there */
-static void
-cf_asof_offer(CfAsof *a, int pos, TimestampTz ts, bool cnull, TimestampTz created,
-			  Datum *vals, bool *nulls)
-{
-	CfBucket   *b = &a->best[pos];
-	Datum	   *bv = &a->best_values[pos * a->nfeat];
-	bool	   *bn = &a->best_nulls[pos * a->nfeat];
-	MemoryContext old;
-
-	if (b->has && cf_version_cmp(ts, cnull, created, b->ts, b->cnull, b->created) < 0)
-		return;
-	old = MemoryContextSwitchTo(a->values_cxt);
-	for (int f = 0; f < a->nfeat; f++)
-	{
-		if (b->has && !bn[f] && !a->typbyval[f])
-			pfree(DatumGetPointer(bv[f]));
-		bn[f] = nulls[f];
-		if (nulls[f])
-			bv[f] = (Datum) 0;
-		else if (a->typbyval[f])
-			bv[f] = vals[f];
-		else if (a->typlen[f] == -1)
-			bv[f] = PointerGetDatum(pg_detoast_datum_copy((struct varlena *) DatumGetPointer(vals[f])));
-		else
-			bv[f] = datumCopy(vals[f], false, a->typlen[f]);
-	}
-	MemoryContextSwitchTo(old);
-	b->has = true;
-	b->ts = ts;
-	b->cnull = cnull;
-	b->created = created;
-}
-
-/* the DestReceiver that the source query's executor feeds */
-typedef struct CfAsofReceiver
-{
-	DestReceiver pub;
-	CfAsof	   *asof;
-	Datum	   *keys;
-	Datum	   *last_keys;		/* integer keys of the previous row */
-} CfAsofReceiver;
-
-static bool
-cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	CfAsofReceiver *r = (CfAsofReceiver *) self;
-	CfAsof	   *a = r->asof;
-	int			nk = a->nkeys;
-	TimestampTz ts;
-	TimestampTz created = 0;
-	bool		cnull;
-	TimestampTz at;
-	int			g;
-	int			pos;
-	MemoryContext old;
-
-	if ((++a->rows_read & 4095) == 0)
-		CHECK_FOR_INTERRUPTS();
-	slot_getallattrs(slot);
-	if (slot->tts_isnull[nk])
-		return true;			/* no event time: never a candidate */
-	ts = DatumGetTimestampTz(slot->tts_values[nk]);
-	cnull = slot->tts_isnull[nk + 1];
-	if (!cnull)
-		created = DatumGetTimestampTz(slot->tts_values[nk + 1]);
-	if (a->has_lower && ts < a->lower)
-		return true;
-	if (a->filter_created && cnull)
-		return true;
-	at = a->filter_created && created > ts ? created : ts;
-
-	if (a->has_varlena_key)
-		MemoryContextReset(a->row_cxt);
-	old = MemoryContextSwitchTo(a->row_cxt);
-	for (int k = 0; k < nk; k++)
-	{
-		if (slot->tts_isnull[k])
-		{
-			MemoryContextSwitchTo(old);
-			return true;
-		}
-		r->keys[k] = a->key_types[k] == INT4OID || a->key_types[k] == INT8OID
-			? slot->tts_values[k]
-			: PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]));
-	}
-	MemoryContextSwitchTo(old);
-	/* sources are often stored key by key: the previous row's group, if the keys are the same */
-	if (a->last_group != -2 && cf_keys_eq_typed(r->keys, a->src_key_types, r->last_keys, a->src_key_types, nk))
-		g = a->last_group;
-	else
-	{
-		g = cf_asof_group(a, r->keys, a->src_key_types, cf_keys_hash(r->keys, a->src_key_types, nk), -1, false);
-		if (!a->has_varlena_key)
-		{
-			memcpy(r->last_keys, r->keys, sizeof(Datum) * nk);
-			a->last_group = g;
-		}
-	}
-	if (g < 0)
-		return true;
-	pos = cf_asof_bucket(a, g, at);
-	if (pos < 0)
-		return true;
-	cf_asof_offer(a, pos, ts, cnull, created, &slot->tts_values[nk + 2], &slot->tts_isnull[nk + 2]);
-	return true;
-}
-
-static void
-cf_asof_startup(DestReceiver *self, int operation, TupleDesc td)
-{
-	CfAsofReceiver *r = (CfAsofReceiver *) self;
-	CfAsof	   *a = r->asof;
-
-	if (td->natts != a->nkeys + 2 + a->nfeat)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("the source query returns %d columns, expected %d (keys, event and created timestamps, features)",
-						td->natts, a->nkeys + 2 + a->nfeat)));
-	a->src_key_types = palloc(sizeof(Oid) * Max(a->nkeys, 1));
-	for (int k = 0; k < a->nkeys; k++)
-	{
-		Oid			t = TupleDescAttr(td, k)->atttypid;
-
-		a->src_key_types[k] = t;
-		if (t != a->key_types[k] && !(cf_is_int_type(t) && cf_is_int_type(a->key_types[k])))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("source column %d has type %s, but the entity key has type %s", k + 1,
-							format_type_be(TupleDescAttr(td, k)->atttypid), format_type_be(a->key_types[k]))));
-	}
-	for (int i = 0; i < 2; i++)
-		if (TupleDescAttr(td, a->nkeys + i)->atttypid != TIMESTAMPTZOID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("source column %d must be timestamptz", a->nkeys + i + 1)));
-	for (int f = 0; f < a->nfeat; f++)
-	{
-		Oid			t = TupleDescAttr(td, a->nkeys + 2 + f)->atttypid;
-
-		if (t != a->feat_types[f])
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("source column %d has type %s, but the column definition list says %s",
-							a->nkeys + 3 + f, format_type_be(t), format_type_be(a->feat_types[f]))));
-	}
-}
-
-static void
-cf_asof_noop(DestReceiver *self)
-{
-}
-
-/* run the source query, feeding every row to the receiver */
-static void
-cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz lower)
-{
-	CfAsofReceiver r;
-	SPIExecuteOptions opts;
-	ParamListInfo params = makeParamList(2);
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	SPIPlanPtr	plan;
-	int			rc;
-
-	memset(&r, 0, sizeof(r));
-	r.pub.receiveSlot = cf_asof_receive;
-	r.pub.rStartup = cf_asof_startup;
-	r.pub.rShutdown = cf_asof_noop;
-	r.pub.rDestroy = cf_asof_noop;
-	r.pub.mydest = DestNone;
-	r.asof = a;
-	r.keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
-	r.last_keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
-	a->last_group = -2;			/* none yet */
-
-	params->numParams = 2;
-	params->params[0].value = TimestampTzGetDatum(upper);
-	params->params[0].isnull = false;
-	params->params[0].pflags = PARAM_FLAG_CONST;
-	params->params[0].ptype = TIMESTAMPTZOID;
-	params->params[1].value = TimestampTzGetDatum(lower);
-	params->params[1].isnull = false;
-	params->params[1].pflags = PARAM_FLAG_CONST;
-	params->params[1].ptype = TIMESTAMPTZOID;
-
-	memset(&opts, 0, sizeof(opts));
-	opts.params = params;
-	opts.read_only = true;
-	opts.dest = (DestReceiver *) &r;
-	/* the scan may run in parallel workers; our receiver runs in the leader */
-	plan = SPI_prepare_cursor(source_sql, 2, argtypes, CURSOR_OPT_PARALLEL_OK);
-	if (plan == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the source query of feast._point_in_time_join is invalid: %s",
-						SPI_result_code_string(SPI_result))));
-	rc = SPI_execute_plan_extended(plan, &opts);
-	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the source query of feast._point_in_time_join must be a SELECT")));
-}
-
-/* walk each group in time order, carrying the latest row: answer[input row] */
-static int *
-cf_asof_answers(CfAsof *a, Interval *ttl)
-{
-	int		   *answer = palloc_extended(sizeof(int) * Max(a->ninput, 1), MCXT_ALLOC_HUGE);
-
-	for (int i = 0; i < a->ninput; i++)
-		answer[i] = -1;
-	for (int g = 0; g < a->ngroups; g++)
-	{
-		int			cur = -1;
-
-		CHECK_FOR_INTERRUPTS();
-		for (int p = a->group_start[g]; p < a->group_start[g + 1]; p++)
-		{
-			int			r = a->ord[p];
-
-			if (a->best[p].has &&
-				(cur < 0 || cf_version_cmp(a->best[p].ts, a->best[p].cnull, a->best[p].created,
-										   a->best[cur].ts, a->best[cur].cnull,
-										   a->best[cur].created) >= 0))
-				cur = p;
-			if (cur < 0)
-				continue;
-			if (ttl != NULL && a->best[cur].ts < cf_minus_ttl(a->sorted_ts[p], ttl))
-				continue;
-			answer[r] = cur;
-		}
-	}
-	return answer;
-}
-
-/* one output row per entity row, in the order given */
-static void
-cf_asof_emit(CfAsof *a, int *answer, ReturnSetInfo *rsinfo)
-{
-	bool	   *all_null = palloc(sizeof(bool) * Max(a->nfeat, 1));
-	Datum	   *zero = palloc0(sizeof(Datum) * Max(a->nfeat, 1));
-
-	memset(all_null, true, sizeof(bool) * Max(a->nfeat, 1));
-	for (int r = 0; r < a->ninput; r++)
-	{
-		int			p = answer[r];
-
-		if ((r & 4095) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (p < 0)
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, zero, all_null);
-		else
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &a->best_values[p * a->nfeat],
-								 &a->best_nulls[p * a->nfeat]);
-	}
-}
-
-static void
-cf_asof_alloc_best(CfAsof *a, TupleDesc out)
-{
-	int			n = Max(a->n, 1);
-
-	a->nfeat = out->natts;
-	a->typlen = palloc(sizeof(int16) * Max(a->nfeat, 1));
-	a->typbyval = palloc(sizeof(bool) * Max(a->nfeat, 1));
-	a->feat_types = palloc(sizeof(Oid) * Max(a->nfeat, 1));
-	for (int f = 0; f < a->nfeat; f++)
-	{
-		a->feat_types[f] = TupleDescAttr(out, f)->atttypid;
-		get_typlenbyval(a->feat_types[f], &a->typlen[f], &a->typbyval[f]);
-	}
-	a->best = palloc_extended(sizeof(CfBucket) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	a->best_values = palloc_extended(sizeof(Datum) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
-	a->best_nulls = palloc_extended(sizeof(bool) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
-}
-
-/*
- * Like InitMaterializedSRF, but the tuplestore may hold all the answers in
- * memory: they are in memory already, and spilling them to disk only to
- * read them back at once would cost more than it saves.
- */
-static void
-cf_asof_init_result(FunctionCallInfo fcinfo, int nrows)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext old;
-	int64		kb;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize) || rsinfo->expectedDesc == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("feast._point_in_time_join() must be called in FROM with a column definition list")));
-	kb = (int64) nrows * (32 + 16 * rsinfo->expectedDesc->natts) / 1024 + 1024;
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setDesc = CreateTupleDescCopy(rsinfo->expectedDesc);
-	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false,
-											  (int) Min(Max(kb, work_mem), MAX_KILOBYTES));
-	MemoryContextSwitchTo(old);
-}
-
-/*
- * feast._point_in_time_join(source_sql text, ttl interval, filter_created boolean,
- *		lower_bound timestamptz, VARIADIC event_timestamps timestamptz[], keys anyarray...)
- *		RETURNS SETOF record (features...): one row per entity row, in their order
- *
- * source_sql returns (keys..., event_timestamp, created_timestamp, features...),
- * all timestamptz, keys of the arrays' element types; $1 is the latest entity
- * time, $2 the earliest time a candidate may have.
- */
-Datum
-cfeast_point_in_time_join(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext join_cxt;
-	MemoryContext old;
-	CfAsof	   *a;
-	Interval   *ttl = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
-	TimestampTz upper = DT_NOBEGIN;
-	TimestampTz lower = DT_NOEND;
-	TimestampTz t0,
-				t1,
-				t2,
-				t3;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("source_sql must not be null")));
-	join_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast point-in-time join",
-									 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(join_cxt);
-	a = palloc0(sizeof(CfAsof));
-	a->filter_created = ARG_BOOL(2);
-	a->has_lower = !PG_ARGISNULL(3);
-	if (a->has_lower)
-		a->lower = PG_GETARG_TIMESTAMPTZ(3);
-	a->values_cxt = AllocSetContextCreate(join_cxt, "cfeast join values", ALLOCSET_DEFAULT_SIZES);
-	a->row_cxt = AllocSetContextCreate(join_cxt, "cfeast join row", ALLOCSET_SMALL_SIZES);
-	t0 = GetCurrentTimestamp();
-	cf_asof_load(a, fcinfo, 4);
-	cf_asof_init_result(fcinfo, a->ninput);
-	cf_asof_alloc_best(a, rsinfo->setDesc);
-	t1 = GetCurrentTimestamp();
-	if (a->n == 0)
-		cf_asof_emit(a, cf_asof_answers(a, ttl), rsinfo);
-	else
-	{
-		cf_asof_index(a);
-		t2 = GetCurrentTimestamp();
-		for (int i = 0; i < a->n; i++)
-		{
-			upper = Max(upper, a->sorted_ts[i]);
-			lower = Min(lower, a->sorted_ts[i]);
-		}
-		lower = ttl != NULL ? cf_minus_ttl(lower, ttl) : DT_NOBEGIN;
-		if (a->has_lower)
-			lower = Max(lower, a->lower);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		cf_asof_scan(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), upper, lower);
-		SPI_finish();
-		MemoryContextSwitchTo(join_cxt);
-		t3 = GetCurrentTimestamp();
-		cf_asof_emit(a, cf_asof_answers(a, ttl), rsinfo);
-		ereport(DEBUG1,
-				(errmsg_internal("cfeast as-of join: %d entity rows in %d key groups, " INT64_FORMAT
-								 " source rows; load %ld ms, sort %ld ms, scan %ld ms, answer %ld ms",
-								 a->ninput, a->ngroups, a->rows_read,
-								 (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
-								 (long) ((t3 - t2) / 1000), (long) ((GetCurrentTimestamp() - t3) / 1000))));
-	}
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(join_cxt);
-	return (Datum) 0;
 }

@@ -2,19 +2,23 @@
  * materialize.c
  *	  feast_materialize(start, end, views) and feast_materialize_incremental:
  *	  the latest batch-source row per key with start <= event time <= end,
- *	  written to the online table under the write rule of SPEC section 4.
+ *	  written to the online table under the write rule (version.c).
  *
- * The source is read once, streamed from the executor into a DestReceiver
- * that keeps one row per key in a hash table (the later row wins on equal
- * (event, created) pairs, as with feast_push).  The winners go into a
- * tuplestore that one INSERT ... ON CONFLICT ... DO UPDATE ... WHERE reads
- * through feast._materialize_batch(); the WHERE is push.c's, so a fresher
- * pushed row is never overwritten.  Each view's run is recorded in
+ * The source (source.c) is read once, streamed from the executor into a
+ * DestReceiver that keeps one row per key: entries in arrays, found by a
+ * key set of keys.c (the later row wins on equal (event, created) pairs,
+ * as with feast_push).  The winners go into a tuplestore that write.c's
+ * INSERT ... ON CONFLICT ... DO UPDATE ... WHERE <write rule> reads, the
+ * same writer as feast_push's, so a fresher pushed row is never
+ * overwritten.  Each view's run is recorded in
  * feast.materialization_intervals and reported with a NOTICE.
  *-------------------------------------------------------------------------
  */
-#include "historical.h"
+#include "source.h"
+#include "keys.h"
 #include "privileges.h"
+#include "version.h"
+#include "write.h"
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -32,7 +36,6 @@
 
 PG_FUNCTION_INFO_V1(cfeast_materialize);
 PG_FUNCTION_INFO_V1(cfeast_materialize_incremental);
-PG_FUNCTION_INFO_V1(cfeast_materialize_batch);
 
 /* the latest row per key of one view */
 typedef struct CfLatest
@@ -48,16 +51,13 @@ typedef struct CfLatest
 	/* entries */
 	int			n;
 	int			cap;
-	Datum	   *keys;			/* [e * nkeys + k] */
-	uint32	   *hash;
+	Datum	   *keys;			/* [e * nkeys + k]; entry n: the row being read */
 	TimestampTz *ts;
 	TimestampTz *created;
 	bool	   *cnull;
 	Datum	   *values;			/* [e * nfeat + f] */
 	bool	   *nulls;
-	/* open addressing over entries */
-	int		   *slots;
-	int			nslots;
+	CfKeySet   *set;			/* entries by key */
 	MemoryContext values_cxt;
 	MemoryContext row_cxt;
 	int64		rows_read;
@@ -67,17 +67,7 @@ typedef struct CfLatestReceiver
 {
 	DestReceiver pub;
 	CfLatest   *latest;
-	Datum	   *keys;
 } CfLatestReceiver;
-
-/* the tuplestore that feast._materialize_batch() hands to the running INSERT */
-typedef struct CfPendingRows
-{
-	Tuplestorestate *store;
-	TupleDesc	tupdesc;
-} CfPendingRows;
-
-static CfPendingRows *cf_pending_rows = NULL;
 
 /* ------------------------------------------------------------------------
  * the latest row per key
@@ -89,27 +79,22 @@ cf_latest_grow(CfLatest *l)
 {
 	int			cap = l->cap * 2;
 
-	l->keys = repalloc_huge(l->keys, sizeof(Datum) * cap * Max(l->nkeys, 1));
-	l->hash = repalloc_huge(l->hash, sizeof(uint32) * cap);
+	l->keys = repalloc_huge(l->keys, sizeof(Datum) * (cap + 1) * Max(l->nkeys, 1));
 	l->ts = repalloc_huge(l->ts, sizeof(TimestampTz) * cap);
 	l->created = repalloc_huge(l->created, sizeof(TimestampTz) * cap);
 	l->cnull = repalloc_huge(l->cnull, sizeof(bool) * cap);
 	l->values = repalloc_huge(l->values, sizeof(Datum) * cap * Max(l->nfeat, 1));
 	l->nulls = repalloc_huge(l->nulls, sizeof(bool) * cap * Max(l->nfeat, 1));
 	l->cap = cap;
+}
 
-	/* rehash into twice the slots */
-	l->nslots *= 2;
-	l->slots = repalloc_huge(l->slots, sizeof(int) * l->nslots);
-	memset(l->slots, -1, sizeof(int) * l->nslots);
-	for (int e = 0; e < l->n; e++)
-	{
-		uint32		s = l->hash[e] & (l->nslots - 1);
+/* key k of entry "item" (a CfKeyFetch) */
+static Datum
+cf_latest_key(void *arg, int64 item, int k)
+{
+	CfLatest   *l = arg;
 
-		while (l->slots[s] >= 0)
-			s = (s + 1) & (l->nslots - 1);
-		l->slots[s] = e;
-	}
+	return l->keys[item * l->nkeys + k];
 }
 
 static CfLatest *
@@ -130,16 +115,13 @@ cf_latest_create(CfView *view, TimestampTz start, TimestampTz end)
 	for (int f = 0; f < l->nfeat; f++)
 		get_typlenbyval(cf_dtype_type_oid(view->feature_types[f]), &l->typlen[f], &l->typbyval[f]);
 	l->cap = 1024;
-	l->keys = palloc(sizeof(Datum) * l->cap * Max(l->nkeys, 1));
-	l->hash = palloc(sizeof(uint32) * l->cap);
+	l->keys = palloc(sizeof(Datum) * (l->cap + 1) * Max(l->nkeys, 1));
 	l->ts = palloc(sizeof(TimestampTz) * l->cap);
 	l->created = palloc(sizeof(TimestampTz) * l->cap);
 	l->cnull = palloc(sizeof(bool) * l->cap);
 	l->values = palloc(sizeof(Datum) * l->cap * Max(l->nfeat, 1));
 	l->nulls = palloc(sizeof(bool) * l->cap * Max(l->nfeat, 1));
-	l->nslots = l->cap * 2;
-	l->slots = palloc(sizeof(int) * l->nslots);
-	memset(l->slots, -1, sizeof(int) * l->nslots);
+	l->set = cf_keyset_create(l->nkeys, l->key_types, cf_latest_key, l, l->cap);
 	l->values_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize values",
 										  ALLOCSET_DEFAULT_SIZES);
 	l->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize row",
@@ -180,20 +162,20 @@ cf_latest_set(CfLatest *l, int e, TimestampTz ts, bool cnull, TimestampTz create
 	l->created[e] = created;
 }
 
-/* a new entry for keys (copied) */
+/* entry n, whose keys the receiver has set, becomes a real entry: its keys copied */
 static int
-cf_latest_add(CfLatest *l, Datum *keys, uint32 h, uint32 slot)
+cf_latest_add(CfLatest *l)
 {
 	int			e = l->n++;
 	MemoryContext old = MemoryContextSwitchTo(l->values_cxt);
 
 	for (int k = 0; k < l->nkeys; k++)
-		l->keys[e * l->nkeys + k] = l->key_types[k] == INT4OID || l->key_types[k] == INT8OID
-			? keys[k]
-			: PointerGetDatum(pg_detoast_datum_copy((struct varlena *) DatumGetPointer(keys[k])));
+		if (!cf_key_is_int(l->key_types[k]))
+			l->keys[e * l->nkeys + k] =
+				PointerGetDatum(pg_detoast_datum_copy((struct varlena *) DatumGetPointer(l->keys[e * l->nkeys + k])));
 	MemoryContextSwitchTo(old);
-	l->hash[e] = h;
-	l->slots[slot] = e;
+	if (l->n == l->cap)
+		cf_latest_grow(l);
 	return e;
 }
 
@@ -204,69 +186,37 @@ cf_latest_receive(TupleTableSlot *slot, DestReceiver *self)
 	CfLatest   *l = r->latest;
 	int			nk = l->nkeys;
 	TimestampTz ts;
-	TimestampTz created = 0;
+	TimestampTz created;
 	bool		cnull;
-	uint32		h;
-	uint32		s;
+	bool		found;
+	int64	   *e;
+	CfSourceRow row;
+	bool		usable;
 	MemoryContext old;
 
 	if ((++l->rows_read & 4095) == 0)
 		CHECK_FOR_INTERRUPTS();
-	slot_getallattrs(slot);
-	if (slot->tts_isnull[nk])
-		return true;
-	ts = DatumGetTimestampTz(slot->tts_values[nk]);
-	if (ts < l->start || ts > l->end)
-		return true;			/* the SQL bound can be loose for date columns */
-	cnull = slot->tts_isnull[nk + 1];
-	if (!cnull)
-		created = DatumGetTimestampTz(slot->tts_values[nk + 1]);
-
+	/* the row's keys go to entry n, which it takes if the key is new */
 	MemoryContextReset(l->row_cxt);
 	old = MemoryContextSwitchTo(l->row_cxt);
-	for (int k = 0; k < nk; k++)
-	{
-		if (slot->tts_isnull[k])
-		{
-			MemoryContextSwitchTo(old);
-			return true;		/* no key: nothing to write */
-		}
-		r->keys[k] = l->key_types[k] == INT4OID || l->key_types[k] == INT8OID
-			? slot->tts_values[k]
-			: PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]));
-	}
+	usable = cf_source_row(slot, nk, &l->keys[l->n * nk], &row);
 	MemoryContextSwitchTo(old);
+	if (!usable)
+		return true;			/* no event time or no key: nothing to write */
+	ts = row.event;
+	cnull = row.created_null;
+	created = row.created;
+	if (ts < l->start || ts > l->end)
+		return true;			/* the SQL bound can be loose for date columns */
 
-	h = cf_keys_hash(r->keys, l->key_types, nk);
-	s = h & (l->nslots - 1);
-	for (;;)
-	{
-		int			e = l->slots[s];
-
-		if (e < 0)
-		{
-			if (l->n == l->cap)
-			{
-				cf_latest_grow(l);
-				s = h & (l->nslots - 1);
-				while (l->slots[s] >= 0)
-					s = (s + 1) & (l->nslots - 1);
-			}
-			e = cf_latest_add(l, r->keys, h, s);
-			cf_latest_set(l, e, ts, cnull, created, &slot->tts_values[nk + 2],
-						  &slot->tts_isnull[nk + 2], false);
-			return true;
-		}
-		if (l->hash[e] == h && cf_keys_eq(&l->keys[e * nk], r->keys, l->key_types, nk))
-		{
-			/* the write rule: newer event time, or equal and newer-or-equal created */
-			if (cf_version_cmp(ts, cnull, created, l->ts[e], l->cnull[e], l->created[e]) >= 0)
-				cf_latest_set(l, e, ts, cnull, created, &slot->tts_values[nk + 2],
-							  &slot->tts_isnull[nk + 2], true);
-			return true;
-		}
-		s = (s + 1) & (l->nslots - 1);
-	}
+	e = cf_keyset_enter(l->set, l->n, &found);
+	if (!found)
+		cf_latest_set(l, cf_latest_add(l), ts, cnull, created, &slot->tts_values[nk + 2],
+					  &slot->tts_isnull[nk + 2], false);
+	else if (cf_version_replaces(ts, cnull, created, l->ts[*e], l->cnull[*e], l->created[*e]))
+		cf_latest_set(l, (int) *e, ts, cnull, created, &slot->tts_values[nk + 2],
+					  &slot->tts_isnull[nk + 2], true);
+	return true;
 }
 
 static void
@@ -285,7 +235,6 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 {
 	CfLatestReceiver r;
 	SPIExecuteOptions opts;
-	ParamListInfo params = makeParamList(2);
 	int			rc;
 
 	memset(&r, 0, sizeof(r));
@@ -295,20 +244,9 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 	r.pub.rDestroy = cf_latest_noop;
 	r.pub.mydest = DestNone;
 	r.latest = l;
-	r.keys = palloc(sizeof(Datum) * Max(l->nkeys, 1));
-
-	params->numParams = 2;
-	params->params[0].value = TimestampTzGetDatum(l->end);
-	params->params[0].isnull = false;
-	params->params[0].pflags = PARAM_FLAG_CONST;
-	params->params[0].ptype = TIMESTAMPTZOID;
-	params->params[1].value = TimestampTzGetDatum(l->start);
-	params->params[1].isnull = false;
-	params->params[1].pflags = PARAM_FLAG_CONST;
-	params->params[1].ptype = TIMESTAMPTZOID;
 
 	memset(&opts, 0, sizeof(opts));
-	opts.params = params;
+	opts.params = cf_source_params(l->end, l->start);
 	opts.read_only = false;
 	opts.dest = (DestReceiver *) &r;
 	rc = SPI_execute_extended(cf_source_select(spec, spec->view->nfeatures, NULL, true, true), &opts);
@@ -322,63 +260,6 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
  * ------------------------------------------------------------------------
  */
 
-/* online table columns: keys, features, event_timestamp, created_timestamp */
-static TupleDesc
-cf_online_tupdesc(CfView *v)
-{
-	TupleDesc	td = CreateTemplateTupleDesc(v->nkeys + v->nfeatures + 2);
-	int			a = 1;
-
-	for (int k = 0; k < v->nkeys; k++)
-		TupleDescInitEntry(td, a++, v->key_names[k], cf_dtype_type_oid(v->key_types[k]), -1, 0);
-	for (int f = 0; f < v->nfeatures; f++)
-		TupleDescInitEntry(td, a++, v->feature_names[f], cf_dtype_type_oid(v->feature_types[f]), -1, 0);
-	TupleDescInitEntry(td, a++, "event_timestamp", TIMESTAMPTZOID, -1, 0);
-	TupleDescInitEntry(td, a++, "created_timestamp", TIMESTAMPTZOID, -1, 0);
-	return td;
-}
-
-/* INSERT ... SELECT * FROM feast._materialize_batch() ... ON CONFLICT ... DO UPDATE ... WHERE */
-static char *
-cf_upsert_sql(CfView *v, TupleDesc td)
-{
-	StringInfoData sql;
-	int			n = td->natts;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s AS t (", v->online_table);
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(NameStr(TupleDescAttr(td, i)->attname)));
-	appendStringInfoString(&sql, ") SELECT * FROM feast._materialize_batch() AS b(");
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&sql, "%s%s %s", i ? ", " : "", quote_identifier(NameStr(TupleDescAttr(td, i)->attname)),
-						 format_type_extended(TupleDescAttr(td, i)->atttypid, -1, FORMAT_TYPE_FORCE_QUALIFY));
-	appendStringInfoChar(&sql, ')');
-	if (v->nkeys == 0)
-		appendStringInfoString(&sql, " ON CONFLICT ((true))");
-	else
-	{
-		appendStringInfoString(&sql, " ON CONFLICT (");
-		for (int k = 0; k < v->nkeys; k++)
-			appendStringInfo(&sql, "%s%s", k ? ", " : "", quote_identifier(v->key_names[k]));
-		appendStringInfoChar(&sql, ')');
-	}
-	appendStringInfoString(&sql, " DO UPDATE SET ");
-	for (int i = v->nkeys; i < n; i++)
-	{
-		const char *c = quote_identifier(NameStr(TupleDescAttr(td, i)->attname));
-
-		appendStringInfo(&sql, "%s%s = EXCLUDED.%s", i > v->nkeys ? ", " : "", c, c);
-	}
-	/* the write rule of SPEC section 4, exactly as push.c's upsert */
-	appendStringInfoString(&sql,
-						   " WHERE EXCLUDED.event_timestamp OPERATOR(pg_catalog.>) t.event_timestamp"
-						   " OR (EXCLUDED.event_timestamp OPERATOR(pg_catalog.=) t.event_timestamp"
-						   " AND (t.created_timestamp IS NULL"
-						   " OR EXCLUDED.created_timestamp OPERATOR(pg_catalog.>=) t.created_timestamp))");
-	return sql.data;
-}
-
 /* write the winners; returns the rows written (stale ones are not) */
 static uint64
 cf_latest_write(CfLatest *l)
@@ -389,14 +270,14 @@ cf_latest_write(CfLatest *l)
 	Datum	   *values = palloc(sizeof(Datum) * n);
 	bool	   *nulls = palloc(sizeof(bool) * n);
 	Tuplestorestate *store;
-	CfPendingRows pending;
-	int			rc;
 
 	if (l->n == 0)
 		return 0;
 	store = tuplestore_begin_heap(false, false, work_mem);
 	for (int e = 0; e < l->n; e++)
 	{
+		if ((e & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		memcpy(values, &l->keys[e * l->nkeys], sizeof(Datum) * l->nkeys);
 		memset(nulls, false, sizeof(bool) * l->nkeys);
 		memcpy(&values[l->nkeys], &l->values[e * l->nfeat], sizeof(Datum) * l->nfeat);
@@ -407,21 +288,7 @@ cf_latest_write(CfLatest *l)
 		nulls[n - 1] = l->cnull[e];
 		tuplestore_putvalues(store, td, values, nulls);
 	}
-	pending.store = store;
-	pending.tupdesc = td;
-	cf_pending_rows = &pending;
-	PG_TRY();
-	{
-		rc = SPI_execute(cf_upsert_sql(v, td), false, 0);
-	}
-	PG_FINALLY();
-	{
-		cf_pending_rows = NULL;
-	}
-	PG_END_TRY();
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "cfeast: writing %s failed: %s", v->online_table, SPI_result_code_string(rc));
-	return SPI_processed;
+	return cf_write_store(v, store, td, NULL);
 }
 
 static void
@@ -450,6 +317,7 @@ cf_record_interval(CfView *v, TimestampTz start, TimestampTz end, uint64 rows)
 static uint64
 cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
 {
+	TimestampTz done;
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize view",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -467,7 +335,14 @@ cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
 	MemoryContextSwitchTo(cxt);
 	written = cf_latest_write(l);
 	MemoryContextSwitchTo(cxt);
-	cf_record_interval(v, start, end, written);
+	/*
+	 * What is recorded is the part of [start, end] that has passed: a row
+	 * written later with an event time before end, but after now, is still
+	 * ahead of the next incremental run, which starts where this one is
+	 * recorded to end.
+	 */
+	done = Min(end, GetCurrentTimestamp());
+	cf_record_interval(v, Min(start, done), done, written);
 	secs = (double) (GetCurrentTimestamp() - t0) / USECS_PER_SEC;
 	ereport(NOTICE,
 			(errmsg("materialized feature view \"%s\": " UINT64_FORMAT " rows written (" INT64_FORMAT
@@ -531,6 +406,18 @@ cf_materialize_views(ArrayType *names)
 		result = lappend(result, v);
 	}
 	return result;
+}
+
+/* a bound given by the caller is a finite time */
+static void
+cf_check_bound(TimestampTz t, const char *what)
+{
+	if (TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite time, not %s", what,
+						TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity"),
+				 errhint("Pass the earliest and latest event times to materialize; now() for the present.")));
 }
 
 static void
@@ -623,6 +510,9 @@ cf_materialize_run(ArrayType *names, bool incremental, TimestampTz start, Timest
 	CfMaterializeCall call = {names, incremental, start, end, 0};
 
 	if (!incremental)
+		cf_check_bound(start, "start_ts");
+	cf_check_bound(end, "end_ts");
+	if (!incremental)
 		cf_check_range(start, end, NULL);
 	cf_registry_call(cf_materialize_body, &call);
 	return call.total;
@@ -650,26 +540,4 @@ cfeast_materialize_incremental(PG_FUNCTION_ARGS)
 				 errmsg("end_ts must not be null")));
 	PG_RETURN_INT64(cf_materialize_run(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), true,
 									   0, PG_GETARG_TIMESTAMPTZ(0)));
-}
-
-/* feast._materialize_batch(): the rows of the materialization in progress */
-Datum
-cfeast_materialize_batch(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	if (cf_pending_rows == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("feast._materialize_batch() is internal to feast_materialize")));
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("feast._materialize_batch() must be called in FROM")));
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = cf_pending_rows->store;
-	rsinfo->setDesc = cf_pending_rows->tupdesc;
-	cf_pending_rows = NULL;
-	return (Datum) 0;
 }

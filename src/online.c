@@ -7,19 +7,22 @@
  * A call resolves its feature references against the registry cache
  * (registry.c), converts every join key of every entity row once
  * (types.c), and then, for each view asked for, removes duplicate entity
- * keys and reads all of them with one probe: for a single key, straight
+ * keys (a key set of keys.c) and reads all of them with one probe: for a single key, straight
  * through the primary key index (or a cached "key = $1" plan when the
  * caller's rights or row security need the executor); for a batch, one
  * cached plan that joins the unnested key arrays (WITH ORDINALITY) to the
  * online table.  The answer is Feast's column-oriented response, built
- * with pushJsonbValue from the fetched Datums.
+ * with pushJsonbValue from the fetched Datums (jsonout.c writes each value).
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
-#include "historical.h"
+#include "source.h"
+#include "keys.h"
+#include "version.h"
+#include "jsonout.h"
 #include "privileges.h"
+#include "request.h"
 
-#include <math.h>
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -29,10 +32,7 @@
 #include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
-#include "common/base64.h"
-#include "common/hashfn.h"
 #include "common/int.h"
-#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -43,13 +43,14 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(cfeast_get_online_features);
+
+bool		cf_direct_read = true;
 
 /* statuses of Feast's serving API */
 typedef enum CfStatus
@@ -66,9 +67,6 @@ static const char *const cf_status_names[] = {
 
 /* join-key columns and missing rows carry the epoch, as in Feast */
 #define CF_EPOCH_RFC3339 "1970-01-01T00:00:00Z"
-
-/* room for any RFC 3339 timestamp cf_format_timestamp writes */
-#define CF_TS_LEN 64
 
 /*
  * How to probe a view's primary key directly for one entity: the index, the
@@ -145,172 +143,6 @@ typedef struct CfRequest
 	int			nrows;
 } CfRequest;
 
-/* a feature service as cached: its references, view and feature (NULL: all) */
-typedef struct CfService
-{
-	char		name[NAMEDATALEN];
-	int			nrefs;
-	char	  **views;
-	char	  **features;
-} CfService;
-
-/* the features a request named, resolved, kept for the next request that names them alike */
-typedef struct CfResolved
-{
-	struct CfResolved *next;
-	uint32		hash;
-	bool		service;		/* key: a service name; else a text[] as sent */
-	bool		full_names;
-	int			keylen;
-	char	   *key;
-	int			nfeatures;
-	CfView	  **views;
-	int		   *features;
-	char	  **names;
-} CfResolved;
-
-#define CF_MAX_RESOLVED 64
-
-static int	cf_format_timestamp(TimestampTz ts, char *buf);
-
-/*
- * Feature services by name, and resolved feature lists, all in the registry
- * cache's context: a reset callback forgets them when the cache is dropped.
- */
-static bool cf_online_cache_ready = false;
-static HTAB *cf_services = NULL;
-static CfResolved *cf_resolved = NULL;
-static int	cf_nresolved = 0;
-
-/* ------------------------------------------------------------------------
- * feature services
- * ------------------------------------------------------------------------
- */
-
-/* the registry cache was dropped, and this file's caches with it */
-static void
-cf_online_cache_reset(void *arg)
-{
-	cf_online_cache_ready = false;
-	cf_services = NULL;
-	cf_resolved = NULL;
-	cf_nresolved = 0;
-}
-
-/* make the caches of this file live in the registry cache's current context */
-static void
-cf_online_cache_init(void)
-{
-	MemoryContext cxt = cf_cache_context();
-	MemoryContextCallback *cb;
-	HASHCTL		ctl;
-
-	if (cf_online_cache_ready)
-		return;
-	cb = MemoryContextAllocZero(cxt, sizeof(MemoryContextCallback));
-	cb->func = cf_online_cache_reset;
-	MemoryContextRegisterResetCallback(cxt, cb);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = NAMEDATALEN;
-	ctl.entrysize = sizeof(CfService);
-	ctl.hcxt = cxt;
-	cf_services = hash_create("cfeast feature services", 16, &ctl,
-							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	cf_resolved = NULL;
-	cf_nresolved = 0;
-	cf_online_cache_ready = true;
-}
-
-/* raise 42704 for a service name */
-static void
-cf_unknown_service(const char *name)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("feature service \"%s\" does not exist", name)));
-}
-
-/* split "view:feature" (or "view" when bare is allowed) into its parts */
-static bool
-cf_split_ref(const char *ref, bool bare, char **view, char **feature)
-{
-	const char *colon = strchr(ref, ':');
-
-	if (colon == NULL)
-	{
-		*view = pstrdup(ref);
-		*feature = NULL;
-		return bare && ref[0] != '\0';
-	}
-	if (colon == ref || colon[1] == '\0' || strchr(colon + 1, ':') != NULL)
-		return false;
-	*view = pnstrdup(ref, colon - ref);
-	*feature = pstrdup(colon + 1);
-	return true;
-}
-
-/* read one service's references into the cache */
-static void
-cf_load_service(CfService *svc, const char *name)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
-	Datum	   *refs;
-	bool	   *refnulls;
-	int			nrefs;
-	MemoryContext old;
-
-	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args("SELECT s.features FROM feast.feature_services s "
-							  " WHERE s.name OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading the cfeast registry failed");
-	if (SPI_processed == 0)
-		cf_unknown_service(name);
-	deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 1, &isnull)),
-					  TEXTOID, -1, false, TYPALIGN_INT, &refs, &refnulls, &nrefs);
-
-	old = MemoryContextSwitchTo(cf_cache_context());
-	svc->views = palloc(sizeof(char *) * Max(nrefs, 1));
-	svc->features = palloc(sizeof(char *) * Max(nrefs, 1));
-	for (int i = 0; i < nrefs; i++)
-	{
-		char	   *ref = TextDatumGetCString(refs[i]);
-
-		if (refnulls[i] || !cf_split_ref(ref, true, &svc->views[i], &svc->features[i]))
-			elog(ERROR, "feature service \"%s\" holds an invalid reference \"%s\"", name, ref);
-	}
-	svc->nrefs = nrefs;
-	MemoryContextSwitchTo(old);
-}
-
-/* a feature service from the cache, read on first use */
-static CfService *
-cf_lookup_service(const char *name)
-{
-	CfService  *svc;
-	bool		found;
-
-	if (strlen(name) >= NAMEDATALEN)
-		cf_unknown_service(name);
-	cf_online_cache_init();
-	svc = hash_search(cf_services, name, HASH_FIND, NULL);
-	if (svc != NULL)
-		return svc;
-	svc = palloc0(sizeof(CfService));
-	cf_load_service(svc, name);
-	{
-		CfService  *entry = hash_search(cf_services, name, HASH_ENTER, &found);
-
-		entry->nrefs = svc->nrefs;
-		entry->views = svc->views;
-		entry->features = svc->features;
-		return entry;
-	}
-}
-
 /* ------------------------------------------------------------------------
  * resolving the features asked for
  * ------------------------------------------------------------------------
@@ -342,50 +174,8 @@ cf_request_view(CfRequest *req, CfView *view)
 	return req->nviews++;
 }
 
-/* "a, b, c" (the first 20, then "..."), for messages */
-static char *
-cf_feature_list(CfView *view)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (int i = 0; i < view->nfeatures && i < 20; i++)
-		appendStringInfo(&buf, "%s%s", i ? ", " : "", view->feature_names[i]);
-	if (view->nfeatures > 20)
-		appendStringInfoString(&buf, ", ...");
-	return buf.data;
-}
-
-/* the index of "feature" in "view", or a 42704 naming it */
-static int
-cf_view_feature(CfView *view, const char *feature, const char *service)
-{
-	for (int i = 0; i < view->nfeatures; i++)
-		if (strcmp(view->feature_names[i], feature) == 0)
-			return i;
-	if (service)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("feature \"%s\" of view \"%s\" (in service \"%s\") does not exist",
-						feature, view->name, service)));
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("feature \"%s\" of view \"%s\" does not exist", feature, view->name),
-			 errdetail("Its features are: %s.", cf_feature_list(view))));
-	return -1;					/* not reached */
-}
-
-/* "view:feature" of a requested feature, for messages */
-static char *
-cf_feature_ref(CfRequest *req, CfReqFeature *f)
-{
-	CfView	   *view = req->views[f->view].view;
-
-	return psprintf("%s:%s", view->name, view->feature_names[f->feature]);
-}
-
 /* append feature "feature" of request view "rv" under "name" */
-static CfReqFeature *
+static void
 cf_append_feature(CfRequest *req, int rv, int feature, char *name)
 {
 	CfReqFeature *f;
@@ -399,158 +189,17 @@ cf_append_feature(CfRequest *req, int rv, int feature, char *name)
 	f->view = rv;
 	f->feature = feature;
 	f->name = name;
-	return f;
 }
 
-/* add one feature; its output name must not be taken */
+/* the features asked for, each under its view */
 static void
-cf_add_feature(CfRequest *req, int rv, int feature)
+cf_request_features(CfRequest *req, ArrayType *features, const char *service)
 {
-	CfView	   *view = req->views[rv].view;
-	const char *fname = view->feature_names[feature];
-	char	   *name = req->full_names ? psprintf("%s__%s", view->name, fname) : (char *) fname;
-	CfReqFeature *f = cf_append_feature(req, rv, feature, name);
+	const CfFeatureList *list = cf_resolve_features(features, service, req->full_names);
 
-	for (int i = 0; i < req->nfeatures - 1; i++)
-	{
-		CfReqFeature *other = &req->features[i];
-
-		if (strcmp(other->name, name) != 0)
-			continue;
-		if (other->view == rv && other->feature == feature)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("feature \"%s\" is asked for twice", cf_feature_ref(req, f))));
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_COLUMN),
-				 errmsg("features \"%s\" and \"%s\" would both be named \"%s\"",
-						cf_feature_ref(req, other), cf_feature_ref(req, f), name),
-				 errhint("Pass full_feature_names => true to name features view__feature.")));
-	}
-}
-
-/* add "view:feature", or all of a view's features when feature is NULL */
-static void
-cf_add_ref(CfRequest *req, const char *viewname, const char *feature, const char *service)
-{
-	CfView	   *view;
-	int			rv;
-
-	view = cf_lookup_view(viewname);
-	rv = cf_request_view(req, view);
-	if (feature == NULL)
-	{
-		for (int i = 0; i < view->nfeatures; i++)
-			cf_add_feature(req, rv, i);
-	}
-	else
-		cf_add_feature(req, rv, cf_view_feature(view, feature, service));
-}
-
-/* the features of a service or of a text[] of references, checked */
-static void
-cf_resolve_uncached(CfRequest *req, ArrayType *features, const char *service)
-{
-	if (service != NULL)
-	{
-		CfService  *svc = cf_lookup_service(service);
-
-		for (int i = 0; i < svc->nrefs; i++)
-			cf_add_ref(req, svc->views[i], svc->features[i], service);
-	}
-	else
-	{
-		Datum	   *refs;
-		bool	   *nulls;
-		int			nrefs;
-
-		deconstruct_array(features, TEXTOID, -1, false, TYPALIGN_INT, &refs, &nulls, &nrefs);
-		for (int i = 0; i < nrefs; i++)
-		{
-			char	   *ref = nulls[i] ? NULL : TextDatumGetCString(refs[i]);
-			char	   *view;
-			char	   *feature;
-
-			if (ref == NULL || !cf_split_ref(ref, false, &view, &feature))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid feature reference %s",
-								ref ? quote_literal_cstr(ref) : "NULL"),
-						 errhint("Feature references are written \"view:feature\".")));
-			cf_add_ref(req, view, feature, NULL);
-		}
-	}
-}
-
-/* keep a resolved request for the next one that names the same features */
-static void
-cf_remember_resolved(CfRequest *req, const char *key, int keylen, uint32 hash, bool service)
-{
-	MemoryContext old;
-	CfResolved *r;
-
-	if (cf_nresolved >= CF_MAX_RESOLVED)
-		return;
-	old = MemoryContextSwitchTo(cf_cache_context());
-	r = palloc(sizeof(CfResolved));
-	r->hash = hash;
-	r->service = service;
-	r->full_names = req->full_names;
-	r->keylen = keylen;
-	r->key = palloc(keylen);
-	memcpy(r->key, key, keylen);
-	r->nfeatures = req->nfeatures;
-	r->views = palloc(sizeof(CfView *) * req->nfeatures);
-	r->features = palloc(sizeof(int) * req->nfeatures);
-	r->names = palloc(sizeof(char *) * req->nfeatures);
-	for (int i = 0; i < req->nfeatures; i++)
-	{
-		r->views[i] = req->views[req->features[i].view].view;
-		r->features[i] = req->features[i].feature;
-		r->names[i] = pstrdup(req->features[i].name);
-	}
-	r->next = cf_resolved;
-	cf_resolved = r;
-	cf_nresolved++;
-	MemoryContextSwitchTo(old);
-}
-
-/*
- * Resolve the features asked for.  The same text[] (byte for byte) or
- * service, with the same full_feature_names, resolves as before until the
- * registry changes: the checks already passed.
- */
-static void
-cf_resolve_features(CfRequest *req, ArrayType *features, const char *service)
-{
-	const char *key;
-	int			keylen;
-	uint32		hash;
-
-	if (features != NULL && service != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give either features or feature_service, not both")));
-	key = service ? service : (const char *) features;
-	keylen = service ? strlen(service) : VARSIZE(features);
-	hash = hash_bytes((const unsigned char *) key, keylen) ^ (service ? 1 : 0) ^ (req->full_names ? 2 : 0);
-	cf_online_cache_init();
-	for (CfResolved *r = cf_resolved; r != NULL; r = r->next)
-	{
-		if (r->hash != hash || r->keylen != keylen || r->service != (service != NULL) ||
-			r->full_names != req->full_names || memcmp(r->key, key, keylen) != 0)
-			continue;
-		for (int i = 0; i < r->nfeatures; i++)
-			cf_append_feature(req, cf_request_view(req, r->views[i]), r->features[i], r->names[i]);
-		return;
-	}
-	cf_resolve_uncached(req, features, service);
-	if (req->nfeatures == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("no features asked for"),
-				 errhint("Give features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
-	cf_remember_resolved(req, key, keylen, hash, service != NULL);
+	for (int i = 0; i < list->n; i++)
+		cf_append_feature(req, cf_request_view(req, list->refs[i].view), list->refs[i].feature,
+						  list->refs[i].name);
 }
 
 /* collect the join keys of every view asked for, in order of first use */
@@ -603,11 +252,12 @@ cf_resolve_keys(CfRequest *req)
 	for (int f = 0; f < req->nfeatures; f++)
 		for (int k = 0; k < req->nkeys; k++)
 			if (strcmp(req->features[f].name, req->keys[k].name) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_COLUMN),
-						 errmsg("feature \"%s\" would be named like join key \"%s\"",
-								cf_feature_ref(req, &req->features[f]), req->keys[k].name),
-						 errhint("Pass full_feature_names => true to name features view__feature.")));
+			{
+				CfFeatureRef ref = {req->views[req->features[f].view].view, req->features[f].feature,
+				req->features[f].name};
+
+				cf_feature_named_like_column(&ref, req->keys[k].name);
+			}
 }
 
 /* ------------------------------------------------------------------------
@@ -794,55 +444,14 @@ cf_parse_entity_rows(CfRequest *req, Jsonb *rows)
  * ------------------------------------------------------------------------
  */
 
-/* hash of a join-key value (int32, int64, text or bytea) */
-static inline uint32
-cf_hash_datum(Datum d, CfBaseType base)
+/* view key k of entity row "item" (a CfKeyFetch) */
+static Datum
+cf_entity_key(void *arg, int64 item, int k)
 {
-	switch (base)
-	{
-		case CF_INT32:
-			return murmurhash32((uint32) DatumGetInt32(d));
-		case CF_INT64:
-			{
-				uint64		x = (uint64) DatumGetInt64(d);
+	CfRequest  *req = ((void **) arg)[0];
+	CfReqView  *rv = ((void **) arg)[1];
 
-				return murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
-			}
-		default:
-			return hash_bytes((unsigned char *) VARDATA_ANY(DatumGetPointer(d)),
-							  VARSIZE_ANY_EXHDR(DatumGetPointer(d)));
-	}
-}
-
-/* are two join-key values equal (bytewise for text and bytea)? */
-static inline bool
-cf_datum_equal(Datum a, Datum b, CfBaseType base)
-{
-	switch (base)
-	{
-		case CF_INT32:
-			return DatumGetInt32(a) == DatumGetInt32(b);
-		case CF_INT64:
-			return DatumGetInt64(a) == DatumGetInt64(b);
-		default:
-			return VARSIZE_ANY_EXHDR(DatumGetPointer(a)) == VARSIZE_ANY_EXHDR(DatumGetPointer(b)) &&
-				memcmp(VARDATA_ANY(DatumGetPointer(a)), VARDATA_ANY(DatumGetPointer(b)),
-					   VARSIZE_ANY_EXHDR(DatumGetPointer(a))) == 0;
-	}
-}
-
-/* do entity rows r and s give the same key of the view? */
-static bool
-cf_rows_same_key(CfRequest *req, CfReqView *rv, int r, int s)
-{
-	for (int k = 0; k < rv->view->nkeys; k++)
-	{
-		CfReqKey   *key = &req->keys[rv->keys[k]];
-
-		if (!cf_datum_equal(key->values[r], key->values[s], key->dtype.base))
-			return false;
-	}
-	return true;
+	return req->keys[rv->keys[k]].values[item];
 }
 
 /* number the distinct entity keys of one view (one probe each) */
@@ -850,8 +459,9 @@ static void
 cf_distinct_keys(CfRequest *req, CfReqView *rv)
 {
 	int			n = req->nrows;
-	int			size = 16;
-	int		   *slots;
+	void	   *arg[2] = {req, rv};
+	Oid		   *types;
+	CfKeySet   *set;
 
 	rv->row_distinct = palloc(sizeof(int) * Max(n, 1));
 	rv->distinct_row = palloc(sizeof(int) * Max(n, 1));
@@ -865,40 +475,26 @@ cf_distinct_keys(CfRequest *req, CfReqView *rv)
 		rv->ndistinct = 1;
 		return;
 	}
-	while (size < n * 2)
-		size *= 2;
-	slots = palloc(sizeof(int) * size);
-	memset(slots, -1, sizeof(int) * size);
+	types = palloc(sizeof(Oid) * rv->view->nkeys);
+	for (int k = 0; k < rv->view->nkeys; k++)
+		types[k] = cf_dtype_type_oid(rv->view->key_types[k]);
+	set = cf_keyset_create(rv->view->nkeys, types, cf_entity_key, arg, n);
 	for (int r = 0; r < n; r++)
 	{
-		uint32		h = 0;
-		int			i;
+		bool		found;
+		int64	   *first = cf_keyset_enter(set, r, &found);
 
-		for (int k = 0; k < rv->view->nkeys; k++)
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (found)
+			rv->row_distinct[r] = rv->row_distinct[*first];
+		else
 		{
-			CfReqKey   *key = &req->keys[rv->keys[k]];
-
-			h = hash_combine(h, cf_hash_datum(key->values[r], key->dtype.base));
-		}
-		for (i = h & (size - 1);; i = (i + 1) & (size - 1))
-		{
-			int			d = slots[i];
-
-			if (d < 0)
-			{
-				slots[i] = rv->ndistinct;
-				rv->distinct_row[rv->ndistinct] = r;
-				rv->row_distinct[r] = rv->ndistinct++;
-				break;
-			}
-			if (cf_rows_same_key(req, rv, r, rv->distinct_row[d]))
-			{
-				rv->row_distinct[r] = d;
-				break;
-			}
+			rv->distinct_row[rv->ndistinct] = r;
+			rv->row_distinct[r] = rv->ndistinct++;
 		}
 	}
-	pfree(slots);
+	cf_keyset_destroy(set);
 }
 
 /* ------------------------------------------------------------------------
@@ -1017,7 +613,11 @@ cf_key_array(CfRequest *req, CfReqView *rv, int k)
 	char		typalign;
 
 	for (int d = 0; d < rv->ndistinct; d++)
+	{
+		if ((d & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		elems[d] = key->values[rv->distinct_row[d]];
+	}
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	return construct_array(elems, rv->ndistinct, elemtype, typlen, typbyval, typalign);
 }
@@ -1250,7 +850,7 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 	}
 	else
 	{
-		if (view->nkeys > 0 && cf_read_direct(req, rv, plans))
+		if (view->nkeys > 0 && cf_direct_read && cf_read_direct(req, rv, plans))
 			return;
 		if (plans->one == NULL)
 			plans->one = cf_plan_one(view);
@@ -1266,6 +866,8 @@ cf_read_view(CfRequest *req, CfReqView *rv)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		int			d = 0;
 
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (many)
 		{
 			bool		isnull;
@@ -1292,303 +894,6 @@ cf_read_view_granted(CfRequest *req, int v)
 }
 
 /* ------------------------------------------------------------------------
- * Datum to JSON
- * ------------------------------------------------------------------------
- */
-
-/* append a JSON string element */
-static void
-cf_push_cstring(JsonbParseState **st, const char *s, int len)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) s;
-	v.val.string.len = len;
-	pushJsonbValue(st, WJB_ELEM, &v);
-}
-
-/* append an object key */
-static void
-cf_push_key(JsonbParseState **st, const char *key)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) key;
-	v.val.string.len = strlen(key);
-	pushJsonbValue(st, WJB_KEY, &v);
-}
-
-/* append a JSON number element */
-static void
-cf_push_numeric(JsonbParseState **st, Numeric n)
-{
-	JsonbValue	v;
-
-	v.type = jbvNumeric;
-	v.val.numeric = n;
-	pushJsonbValue(st, WJB_ELEM, &v);
-}
-
-/* write "n" as exactly "width" digits, return the end */
-static inline char *
-cf_put_digits(char *p, int n, int width)
-{
-	for (int i = width - 1; i >= 0; i--)
-	{
-		p[i] = '0' + n % 10;
-		n /= 10;
-	}
-	return p + width;
-}
-
-/* RFC 3339 in UTC with 0, 3 or 6 fractional digits, ending in Z; returns the length */
-static int
-cf_format_timestamp(TimestampTz ts, char *buf)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-	char	   *p = buf;
-
-	if (TIMESTAMP_IS_NOBEGIN(ts))
-		return sprintf(buf, "-infinity");
-	if (TIMESTAMP_IS_NOEND(ts))
-		return sprintf(buf, "infinity");
-	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
-	if (tm.tm_year < 1 || tm.tm_year > 9999)
-		p += sprintf(p, "%+05d", tm.tm_year);	/* ISO 8601 expanded year */
-	else
-		p = cf_put_digits(p, tm.tm_year, 4);
-	*p++ = '-';
-	p = cf_put_digits(p, tm.tm_mon, 2);
-	*p++ = '-';
-	p = cf_put_digits(p, tm.tm_mday, 2);
-	*p++ = 'T';
-	p = cf_put_digits(p, tm.tm_hour, 2);
-	*p++ = ':';
-	p = cf_put_digits(p, tm.tm_min, 2);
-	*p++ = ':';
-	p = cf_put_digits(p, tm.tm_sec, 2);
-	if (fsec != 0)
-	{
-		*p++ = '.';
-		if (fsec % 1000 == 0)
-			p = cf_put_digits(p, fsec / 1000, 3);
-		else
-			p = cf_put_digits(p, fsec, 6);
-	}
-	*p++ = 'Z';
-	*p = '\0';
-	return p - buf;
-}
-
-/* append a timestamp as an RFC 3339 string */
-static void
-cf_push_timestamp(JsonbParseState **st, TimestampTz ts)
-{
-	char	   *buf = palloc(CF_TS_LEN);
-	int			len = cf_format_timestamp(ts, buf);
-
-	cf_push_cstring(st, buf, len);
-}
-
-/*
- * The numeric of a shortest float text ("-1.25e-07", "0.5", "1e+21"): its
- * digits (at most 17) as an integer, scaled by a power of ten.  The same
- * value and display scale as numeric_in would give, without its parsing.
- */
-static Numeric
-cf_decimal_to_numeric(const char *s)
-{
-	const char *p = s;
-	bool		negative = false;
-	bool		point = false;
-	int64		digits = 0;
-	int			ndigits = 0;
-	int			fraction = 0;
-	int			exponent = 0;
-
-	if (*p == '-')
-	{
-		negative = true;
-		p++;
-	}
-	for (; *p != '\0' && *p != 'e'; p++)
-	{
-		if (*p == '.')
-			point = true;
-		else
-		{
-			digits = digits * 10 + (*p - '0');
-			ndigits++;
-			fraction += point ? 1 : 0;
-		}
-	}
-	if (*p == 'e')
-		exponent = atoi(p + 1);
-	if (ndigits > 18)			/* not a shortest float text: let numeric_in read it */
-		return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
-												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-	return int64_div_fast_to_numeric(negative ? -digits : digits, fraction - exponent);
-}
-
-/* floats: the shortest text that reads back exactly; NaN and infinities as strings */
-static void
-cf_push_float(JsonbParseState **st, double d, bool single)
-{
-	char		buf[64];
-
-	if (isnan(d))
-		cf_push_cstring(st, "NaN", 3);
-	else if (isinf(d))
-		cf_push_cstring(st, d > 0 ? "Infinity" : "-Infinity", d > 0 ? 8 : 9);
-	else
-	{
-		if (single)
-			float_to_shortest_decimal_buf((float) d, buf);
-		else
-			double_to_shortest_decimal_buf(d, buf);
-		cf_push_numeric(st, cf_decimal_to_numeric(buf));
-	}
-}
-
-/* append bytes as a base64 string */
-static void
-cf_push_bytes(JsonbParseState **st, bytea *b)
-{
-	int			len = VARSIZE_ANY_EXHDR(b);
-	int			maxlen = pg_b64_enc_len(len);
-	char	   *out = palloc(maxlen + 1);
-	int			n = pg_b64_encode(VARDATA_ANY(b), len, out, maxlen);
-
-	if (n < 0)
-		elog(ERROR, "cfeast: base64 encoding failed");
-	cf_push_cstring(st, out, n);
-}
-
-/* append one non-null value of a scalar dtype */
-static void
-cf_push_scalar(JsonbParseState **st, Datum d, CfBaseType base)
-{
-	JsonbValue	v;
-
-	switch (base)
-	{
-		case CF_INT32:
-			cf_push_numeric(st, int64_to_numeric(DatumGetInt32(d)));
-			break;
-		case CF_INT64:
-			cf_push_numeric(st, int64_to_numeric(DatumGetInt64(d)));
-			break;
-		case CF_FLOAT32:
-			cf_push_float(st, DatumGetFloat4(d), true);
-			break;
-		case CF_FLOAT64:
-			cf_push_float(st, DatumGetFloat8(d), false);
-			break;
-		case CF_STRING:
-			{
-				text	   *t = DatumGetTextPP(d);
-
-				cf_push_cstring(st, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-			}
-			break;
-		case CF_BYTES:
-			cf_push_bytes(st, DatumGetByteaPP(d));
-			break;
-		case CF_BOOL:
-			v.type = jbvBool;
-			v.val.boolean = DatumGetBool(d);
-			pushJsonbValue(st, WJB_ELEM, &v);
-			break;
-		case CF_TIMESTAMP:
-			cf_push_timestamp(st, DatumGetTimestampTz(d));
-			break;
-		case CF_JSON:
-			{
-				Jsonb	   *jb = DatumGetJsonbP(d);
-
-				v.type = jbvBinary;
-				v.val.binary.data = &jb->root;
-				v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-				pushJsonbValue(st, WJB_ELEM, &v);
-			}
-			break;
-	}
-}
-
-/* append a JSON null element */
-static void
-cf_push_null(JsonbParseState **st)
-{
-	JsonbValue	v;
-
-	v.type = jbvNull;
-	pushJsonbValue(st, WJB_ELEM, &v);
-}
-
-/* one dimension of an array (nested for multi-dimensional ones); returns the next element */
-static int
-cf_push_array_dim(JsonbParseState **st, int dim, int ndim, int *dims, Datum *elems, bool *nulls,
-				  int next, CfBaseType base)
-{
-	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < dims[dim]; i++)
-	{
-		if (dim + 1 < ndim)
-			next = cf_push_array_dim(st, dim + 1, ndim, dims, elems, nulls, next, base);
-		else
-		{
-			if (nulls[next])
-				cf_push_null(st);
-			else
-				cf_push_scalar(st, elems[next], base);
-			next++;
-		}
-	}
-	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	return next;
-}
-
-/* append an array value as a JSON array (nested when multi-dimensional) */
-static void
-cf_push_array(JsonbParseState **st, Datum d, CfBaseType base)
-{
-	ArrayType  *arr = DatumGetArrayTypeP(d);
-	Oid			elemtype = ARR_ELEMTYPE(arr);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, &elems, &nulls, &n);
-	if (ARR_NDIM(arr) == 0)
-	{
-		pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-		pushJsonbValue(st, WJB_END_ARRAY, NULL);
-		return;
-	}
-	(void) cf_push_array_dim(st, 0, ARR_NDIM(arr), ARR_DIMS(arr), elems, nulls, 0, base);
-}
-
-/* append one non-null value of dtype t */
-static void
-cf_push_datum(JsonbParseState **st, Datum d, CfDtype t)
-{
-	if (t.is_array)
-		cf_push_array(st, d, t.base);
-	else
-		cf_push_scalar(st, d, t.base);
-}
-
-/* ------------------------------------------------------------------------
  * the response
  * ------------------------------------------------------------------------
  */
@@ -1611,7 +916,7 @@ cf_status(CfReqView *rv, int d, int feature, int nfeatures)
 static void
 cf_push_status(JsonbParseState **st, CfStatus s)
 {
-	cf_push_cstring(st, cf_status_names[s], strlen(cf_status_names[s]));
+	cf_jsonb_string(st, cf_status_names[s], strlen(cf_status_names[s]));
 }
 
 /* {"values": [...], "statuses": [...], "event_timestamps": [...]} of a join key */
@@ -1619,20 +924,24 @@ static void
 cf_push_key_result(JsonbParseState **st, CfRequest *req, CfReqKey *key)
 {
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	cf_push_key(st, "values");
+	cf_jsonb_key(st, "values");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
-		cf_push_datum(st, key->values[r], key->dtype);
+	{
+		if ((r & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
+		cf_jsonb_datum(st, key->values[r], key->dtype);
+	}
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	cf_push_key(st, "statuses");
+	cf_jsonb_key(st, "statuses");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
 		cf_push_status(st, CF_PRESENT);
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	cf_push_key(st, "event_timestamps");
+	cf_jsonb_key(st, "event_timestamps");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
-		cf_push_cstring(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
+		cf_jsonb_string(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
@@ -1646,33 +955,35 @@ cf_push_feature_result(JsonbParseState **st, CfRequest *req, CfReqFeature *f)
 	CfDtype		t = rv->view->feature_types[f->feature];
 
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-	cf_push_key(st, "values");
+	cf_jsonb_key(st, "values");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
 	{
 		int			d = rv->row_distinct[r];
 
+		if ((r & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
 		if (cf_status(rv, d, f->feature, nf) == CF_PRESENT)
-			cf_push_datum(st, rv->values[d][f->feature], t);
+			cf_jsonb_datum(st, rv->values[d][f->feature], t);
 		else
-			cf_push_null(st);
+			cf_jsonb_null(st);
 	}
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	cf_push_key(st, "statuses");
+	cf_jsonb_key(st, "statuses");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
 		cf_push_status(st, cf_status(rv, rv->row_distinct[r], f->feature, nf));
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-	cf_push_key(st, "event_timestamps");
+	cf_jsonb_key(st, "event_timestamps");
 	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
 	for (int r = 0; r < req->nrows; r++)
 	{
 		int			d = rv->row_distinct[r];
 
 		if (rv->event_ts[d] == NULL)
-			cf_push_cstring(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
+			cf_jsonb_string(st, CF_EPOCH_RFC3339, strlen(CF_EPOCH_RFC3339));
 		else
-			cf_push_cstring(st, rv->event_ts[d], rv->event_ts_len[d]);
+			cf_jsonb_string(st, rv->event_ts[d], rv->event_ts_len[d]);
 	}
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
@@ -1685,17 +996,17 @@ cf_build_response(CfRequest *req)
 	JsonbParseState *st = NULL;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	cf_push_key(&st, "metadata");
+	cf_jsonb_key(&st, "metadata");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	cf_push_key(&st, "feature_names");
+	cf_jsonb_key(&st, "feature_names");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int k = 0; k < req->nkeys; k++)
-		cf_push_cstring(&st, req->keys[k].name, strlen(req->keys[k].name));
+		cf_jsonb_string(&st, req->keys[k].name, strlen(req->keys[k].name));
 	for (int f = 0; f < req->nfeatures; f++)
-		cf_push_cstring(&st, req->features[f].name, strlen(req->features[f].name));
+		cf_jsonb_string(&st, req->features[f].name, strlen(req->features[f].name));
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	cf_push_key(&st, "results");
+	cf_jsonb_key(&st, "results");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int k = 0; k < req->nkeys; k++)
 		cf_push_key_result(&st, req, &req->keys[k]);
@@ -1737,7 +1048,7 @@ cf_get_online(ArrayType *features, Jsonb *rows, bool full_names, const char *ser
 	JsonbValue *answer;
 
 	cf_request_init(&req, full_names);
-	cf_resolve_features(&req, features, service);
+	cf_request_features(&req, features, service);
 	cf_resolve_keys(&req);
 	cf_parse_entity_rows(&req, rows);
 	for (int v = 0; v < req.nviews; v++)
@@ -1782,11 +1093,6 @@ cfeast_get_online_features(PG_FUNCTION_ARGS)
 	CfOnlineCall call;
 	Jsonb	   *result;
 
-	if (features == NULL && service == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give features or feature_service"),
-				 errhint("Give features => ARRAY['view:feature', ...] or feature_service => 'name'.")));
 	call.features = features;
 	call.rows = rows;
 	call.full_names = full_names;

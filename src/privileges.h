@@ -9,7 +9,7 @@
 #define CFEAST_PRIVILEGES_H
 
 #include "cfeast.h"
-#include "historical.h"
+#include "source.h"
 
 /*
  * A saved identity, restored by cf_priv_end.  On an error nothing needs to

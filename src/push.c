@@ -7,17 +7,19 @@
  * The jsonb is walked once.  Each value goes straight to its Datum
  * (types.c), into one column array per push field.  Nothing is written
  * until every row has passed.  Then, for each view, rows that share a key
- * are resolved by the write rule of SPEC section 4, the winners are put in
- * a tuplestore, and one cached INSERT ... ON CONFLICT plan reads that
- * tuplestore through feast._push_batch() and applies the same rule against
- * the stored rows.
+ * are resolved by the write rule (version.c) in a key set (keys.c), the
+ * winners are sorted by key (so concurrent pushers lock rows in one order
+ * and cannot deadlock), and write.c's cached INSERT ... ON CONFLICT ...
+ * DO UPDATE ... WHERE <newer> plan applies the same rule against the
+ * stored rows.
  *-------------------------------------------------------------------------
  */
-#include "cfeast.h"
+#include "write.h"
+#include "keys.h"
+#include "version.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -36,7 +38,6 @@
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(cfeast_push);
-PG_FUNCTION_INFO_V1(cfeast_push_batch);
 
 int			cf_unknown_fields = CF_UNKNOWN_ERROR;
 
@@ -46,15 +47,6 @@ typedef enum CfPushTo
 	CF_TO_OFFLINE = 2,
 	CF_TO_BOTH = 3
 } CfPushTo;
-
-/* the tuplestore that feast._push_batch() hands to the running plan */
-typedef struct CfPendingBatch
-{
-	Tuplestorestate *store;
-	TupleDesc	tupdesc;
-} CfPendingBatch;
-
-static CfPendingBatch *cf_pending = NULL;
 
 /* ------------------------------------------------------------------------
  * arguments
@@ -341,91 +333,41 @@ cf_parse_rows(CfBatch *b, Jsonb *jb)
  * ------------------------------------------------------------------------
  */
 
-/* does row r replace row s?  newer event time, or equal and newer-or-equal created */
+/* does batch row r replace row s under the write rule? */
 static bool
 cf_row_replaces(CfBatch *b, int64 r, int64 s)
 {
-	int			tf = b->src->ts_field;
-	int			cf = b->src->created_field;
-	TimestampTz er = DatumGetTimestampTz(b->values[tf][r]);
-	TimestampTz es = DatumGetTimestampTz(b->values[tf][s]);
-	bool		rn;
-	bool		sn;
+	TimestampTz er,
+				es,
+				cr,
+				cs;
+	bool		rn,
+				sn;
 
-	if (er != es)
-		return er > es;
-	if (cf < 0)
-		return true;
-	rn = b->nulls[cf][r];
-	sn = b->nulls[cf][s];
-	if (sn)
-		return true;
-	if (rn)
-		return false;
-	return DatumGetTimestampTz(b->values[cf][r]) >= DatumGetTimestampTz(b->values[cf][s]);
+	cf_batch_version(b, r, &er, &rn, &cr);
+	cf_batch_version(b, s, &es, &sn, &cs);
+	return cf_version_replaces(er, rn, cr, es, sn, cs);
 }
 
-static inline uint32
-cf_hash_key(CfBatch *b, CfPushTarget *tg, int64 r)
+/* key k of batch row "item" of a target (a CfKeyFetch) */
+static Datum
+cf_target_key(void *arg, int64 item, int k)
 {
-	uint32		h = 0;
+	CfBatch    *b = ((void **) arg)[0];
+	CfPushTarget *tg = ((void **) arg)[1];
 
-	for (int k = 0; k < tg->view->nkeys; k++)
-	{
-		int			f = tg->key_fields[k];
-		Datum		d = b->values[f][r];
-		uint32		hk;
-
-		switch (b->src->fields[f].dtype.base)
-		{
-			case CF_INT32:
-				hk = murmurhash32((uint32) DatumGetInt32(d));
-				break;
-			case CF_INT64:
-				{
-					uint64		x = (uint64) DatumGetInt64(d);
-
-					hk = murmurhash32((uint32) x ^ murmurhash32((uint32) (x >> 32)));
-				}
-				break;
-			default:
-				hk = hash_bytes((unsigned char *) VARDATA_ANY(DatumGetPointer(d)),
-								VARSIZE_ANY_EXHDR(DatumGetPointer(d)));
-				break;
-		}
-		h = hash_combine(h, hk);
-	}
-	return h;
+	return b->values[tg->key_fields[k]][item];
 }
 
-static inline bool
-cf_keys_equal(CfBatch *b, CfPushTarget *tg, int64 r, int64 s)
+/* the key types of a target */
+static Oid *
+cf_target_key_types(CfPushTarget *tg)
 {
-	for (int k = 0; k < tg->view->nkeys; k++)
-	{
-		int			f = tg->key_fields[k];
-		Datum		a = b->values[f][r];
-		Datum		c = b->values[f][s];
+	Oid		   *types = palloc(sizeof(Oid) * Max(tg->view->nkeys, 1));
 
-		switch (b->src->fields[f].dtype.base)
-		{
-			case CF_INT32:
-				if (DatumGetInt32(a) != DatumGetInt32(c))
-					return false;
-				break;
-			case CF_INT64:
-				if (DatumGetInt64(a) != DatumGetInt64(c))
-					return false;
-				break;
-			default:
-				if (VARSIZE_ANY_EXHDR(DatumGetPointer(a)) != VARSIZE_ANY_EXHDR(DatumGetPointer(c)) ||
-					memcmp(VARDATA_ANY(DatumGetPointer(a)), VARDATA_ANY(DatumGetPointer(c)),
-						   VARSIZE_ANY_EXHDR(DatumGetPointer(a))) != 0)
-					return false;
-				break;
-		}
-	}
-	return true;
+	for (int k = 0; k < tg->view->nkeys; k++)
+		types[k] = cf_dtype_type_oid(tg->view->key_types[k]);
+	return types;
 }
 
 /*
@@ -437,56 +379,34 @@ static int64
 cf_resolve_duplicates(CfBatch *b, CfPushTarget *tg, bool *winner)
 {
 	int64		n = b->nrows;
-	int64		size = 16;
-	int64	   *slots;
 	int64		nwin = 0;
+	void	   *arg[2] = {b, tg};
+	CfKeySet   *set;
 
 	memset(winner, false, sizeof(bool) * Max(n, 1));
 	if (n == 0)
 		return 0;
-	if (tg->view->nkeys == 0)
-	{
-		int64		best = 0;
-
-		for (int64 r = 1; r < n; r++)
-			if (cf_row_replaces(b, r, best))
-				best = r;
-		winner[best] = true;
-		return 1;
-	}
-	while (size < n * 2)
-		size *= 2;
-	slots = palloc_extended(sizeof(int64) * size, MCXT_ALLOC_HUGE);
-	memset(slots, -1, sizeof(int64) * size);
+	set = cf_keyset_create(tg->view->nkeys, cf_target_key_types(tg), cf_target_key, arg, n);
 	for (int64 r = 0; r < n; r++)
 	{
-		int64		i = cf_hash_key(b, tg, r) & (size - 1);
+		bool		found;
+		int64	   *s = cf_keyset_enter(set, r, &found);
 
-		for (;;)
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!found)
 		{
-			int64		s = slots[i];
-
-			if (s < 0)
-			{
-				slots[i] = r;
-				winner[r] = true;
-				nwin++;
-				break;
-			}
-			if (cf_keys_equal(b, tg, r, s))
-			{
-				if (cf_row_replaces(b, r, s))
-				{
-					winner[s] = false;
-					winner[r] = true;
-					slots[i] = r;
-				}
-				break;
-			}
-			i = (i + 1) & (size - 1);
+			winner[r] = true;
+			nwin++;
+		}
+		else if (cf_row_replaces(b, r, *s))
+		{
+			winner[*s] = false;
+			winner[r] = true;
+			*s = r;
 		}
 	}
-	pfree(slots);
+	cf_keyset_destroy(set);
 	return nwin;
 }
 
@@ -495,207 +415,27 @@ cf_resolve_duplicates(CfBatch *b, CfPushTarget *tg, bool *winner)
  * ------------------------------------------------------------------------
  */
 
-/* the columns a target writes: keys, features, event and created timestamps */
-static int
-cf_target_columns(CfPushSource *src, CfPushTarget *tg, int *fields)
-{
-	int			n = 0;
-
-	for (int k = 0; k < tg->view->nkeys; k++)
-		fields[n++] = tg->key_fields[k];
-	for (int f = 0; f < tg->view->nfeatures; f++)
-		fields[n++] = tg->feature_fields[f];
-	fields[n++] = src->ts_field;
-	fields[n++] = src->created_field;	/* may be -1: always NULL */
-	return n;
-}
-
-/* "AS b(col type, ...)" for feast._push_batch() */
-static void
-cf_append_coldefs(StringInfo buf, CfPushSource *src, int *fields, int n, char **names)
-{
-	CfDtype		tst = {CF_TIMESTAMP, false};
-
-	appendStringInfoString(buf, "feast._push_batch() AS b(");
-	for (int i = 0; i < n; i++)
-		appendStringInfo(buf, "%s%s %s", i ? ", " : "", quote_identifier(names[i]),
-						 cf_dtype_sql(fields[i] >= 0 ? src->fields[fields[i]].dtype : tst));
-	appendStringInfoChar(buf, ')');
-}
-
-static SPIPlanPtr
-cf_upsert_plan(CfPushSource *src, CfPushTarget *tg)
-{
-	CfView	   *v = tg->view;
-	int		   *fields = palloc(sizeof(int) * (v->nkeys + v->nfeatures + 2));
-	char	  **names = palloc(sizeof(char *) * (v->nkeys + v->nfeatures + 2));
-	int			n = cf_target_columns(src, tg, fields);
-	StringInfoData sql;
-	SPIPlanPtr	plan;
-
-	for (int i = 0; i < v->nkeys; i++)
-		names[i] = v->key_names[i];
-	for (int i = 0; i < v->nfeatures; i++)
-		names[v->nkeys + i] = v->feature_names[i];
-	names[n - 2] = "event_timestamp";
-	names[n - 1] = "created_timestamp";
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s AS t (", v->online_table);
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(names[i]));
-	appendStringInfoString(&sql, ") SELECT * FROM ");
-	cf_append_coldefs(&sql, src, fields, n, names);
-	if (v->nkeys == 0)
-		appendStringInfoString(&sql, " ON CONFLICT ((true))");
-	else
-	{
-		appendStringInfoString(&sql, " ON CONFLICT (");
-		for (int i = 0; i < v->nkeys; i++)
-			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(names[i]));
-		appendStringInfoChar(&sql, ')');
-	}
-	appendStringInfoString(&sql, " DO UPDATE SET ");
-	for (int i = v->nkeys; i < n; i++)
-		appendStringInfo(&sql, "%s%s = EXCLUDED.%s", i > v->nkeys ? ", " : "",
-						 quote_identifier(names[i]), quote_identifier(names[i]));
-	appendStringInfoString(&sql,
-						   " WHERE EXCLUDED.event_timestamp OPERATOR(pg_catalog.>) t.event_timestamp"
-						   " OR (EXCLUDED.event_timestamp OPERATOR(pg_catalog.=) t.event_timestamp"
-						   " AND (t.created_timestamp IS NULL"
-						   " OR EXCLUDED.created_timestamp OPERATOR(pg_catalog.>=) t.created_timestamp))");
-	plan = SPI_prepare(sql.data, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "cfeast: preparing the upsert for %s failed: %s", v->online_table,
-			 SPI_result_code_string(SPI_result));
-	cf_cache_keep_plan(plan);
-	return plan;
-}
-
-static TupleDesc
-cf_batch_tupdesc(CfPushSource *src, int *fields, int n)
-{
-	TupleDesc	td = CreateTemplateTupleDesc(n);
-	CfDtype		tst = {CF_TIMESTAMP, false};
-
-	for (int i = 0; i < n; i++)
-	{
-		CfDtype		t = fields[i] >= 0 ? src->fields[fields[i]].dtype : tst;
-
-		TupleDescInitEntry(td, (AttrNumber) (i + 1), psprintf("c%d", i), cf_dtype_type_oid(t), -1, 0);
-	}
-	return td;
-}
-
-/* run "plan" with feast._push_batch() returning "store" */
-static uint64
-cf_run_with_batch(SPIPlanPtr plan, Tuplestorestate *store, TupleDesc td)
-{
-	CfPendingBatch pending = {store, td};
-	int			rc;
-
-	cf_pending = &pending;
-	PG_TRY();
-	{
-		rc = SPI_execute_plan(plan, NULL, NULL, false, 0);
-	}
-	PG_FINALLY();
-	{
-		cf_pending = NULL;
-	}
-	PG_END_TRY();
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "cfeast: write failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
-}
-
 /*
  * A total order on one view's keys, the same in every backend: rows are
  * written in this order, so concurrent pushers take their
  * row locks in one order and cannot deadlock each other.
  */
 static int
-cf_key_cmp(const void *a, const void *c, void *arg)
+cf_key_order(const void *a, const void *c, void *arg)
 {
-	CfBatch    *b = ((void **) arg)[0];
 	CfPushTarget *tg = ((void **) arg)[1];
+	Oid		   *types = ((void **) arg)[2];
 	int64		r = *(const int64 *) a;
 	int64		s = *(const int64 *) c;
 
 	for (int k = 0; k < tg->view->nkeys; k++)
 	{
-		int			f = tg->key_fields[k];
-		Datum		x = b->values[f][r];
-		Datum		y = b->values[f][s];
-		int			cmp;
+		int			cmp = cf_key_cmp(cf_target_key(arg, r, k), cf_target_key(arg, s, k), types[k]);
 
-		switch (b->src->fields[f].dtype.base)
-		{
-			case CF_INT32:
-				cmp = DatumGetInt32(x) < DatumGetInt32(y) ? -1 : DatumGetInt32(x) > DatumGetInt32(y);
-				break;
-			case CF_INT64:
-				cmp = DatumGetInt64(x) < DatumGetInt64(y) ? -1 : DatumGetInt64(x) > DatumGetInt64(y);
-				break;
-			default:
-				{
-					int			lx = VARSIZE_ANY_EXHDR(DatumGetPointer(x));
-					int			ly = VARSIZE_ANY_EXHDR(DatumGetPointer(y));
-
-					cmp = memcmp(VARDATA_ANY(DatumGetPointer(x)), VARDATA_ANY(DatumGetPointer(y)),
-								 Min(lx, ly));
-					if (cmp == 0)
-						cmp = lx < ly ? -1 : lx > ly;
-				}
-				break;
-		}
 		if (cmp != 0)
 			return cmp;
 	}
 	return 0;
-}
-
-/*
- * The write: INSERT ... ON CONFLICT DO UPDATE ... WHERE <newer> for the
- * given rows (in the given order), through feast._push_batch().
- */
-uint64
-cf_push_upsert_sql(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
-{
-	CfPushSource *src = b->src;
-	CfView	   *v = tg->view;
-	int		   *fields = palloc(sizeof(int) * (v->nkeys + v->nfeatures + 2));
-	int			n = cf_target_columns(src, tg, fields);
-	TupleDesc	td = cf_batch_tupdesc(src, fields, n);
-	Datum	   *values = palloc(sizeof(Datum) * n);
-	bool	   *nulls = palloc(sizeof(bool) * n);
-	Tuplestorestate *store;
-
-	if (nrows == 0)
-		return 0;
-	store = tuplestore_begin_heap(false, false, MAX_KILOBYTES);
-	for (int64 i = 0; i < nrows; i++)
-	{
-		int64		r = rows[i];
-
-		for (int c = 0; c < n; c++)
-		{
-			if (fields[c] < 0)
-			{
-				values[c] = (Datum) 0;
-				nulls[c] = true;
-			}
-			else
-			{
-				values[c] = b->values[fields[c]][r];
-				nulls[c] = b->nulls[fields[c]][r];
-			}
-		}
-		tuplestore_putvalues(store, td, values, nulls);
-	}
-	if (tg->upsert_plan == NULL)
-		tg->upsert_plan = cf_upsert_plan(src, tg);
-	return cf_run_with_batch(tg->upsert_plan, store, td);
 }
 
 /* write one view's online table; returns rows written (the rest were stale) */
@@ -705,7 +445,7 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	CfView	   *v = tg->view;
 	int64	   *rows;
 	int64		nrows = 0;
-	void	   *cmp_arg[2] = {b, tg};
+	void	   *cmp_arg[3] = {b, tg, cf_target_key_types(tg)};
 
 	if (!v->online || v->online_table == NULL)
 		return 0;
@@ -715,16 +455,30 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	for (int64 r = 0; r < b->nrows; r++)
 		if (winner[r])
 			rows[nrows++] = r;
+	CHECK_FOR_INTERRUPTS();
 	if (v->nkeys > 0)
-		qsort_arg(rows, nrows, sizeof(int64), cf_key_cmp, cmp_arg);
-	return cf_push_upsert_sql(b, tg, rows, nrows);
+		qsort_arg(rows, nrows, sizeof(int64), cf_key_order, cmp_arg);
+	return cf_write_rows_sql(b, tg, rows, nrows);
+}
+
+/* every field, named by its batch relation column */
+static TupleDesc
+cf_offline_tupdesc(CfPushSource *src)
+{
+	TupleDesc	td = CreateTemplateTupleDesc(src->nfields);
+
+	for (int f = 0; f < src->nfields; f++)
+		TupleDescInitEntry(td, (AttrNumber) (f + 1), src->fields[f].offline_column,
+						   cf_dtype_type_oid(src->fields[f].dtype), -1, 0);
+	return td;
 }
 
 /* the batch relation's columns, with timestamp-without-zone columns read as UTC */
 static SPIPlanPtr
-cf_offline_plan(CfPushSource *src, int *fields, int n)
+cf_offline_plan(CfPushSource *src, TupleDesc td)
 {
 	StringInfoData sql;
+	int			n = td->natts;
 	char	  **names = palloc(sizeof(char *) * n);
 	Oid			relid;
 	SPIPlanPtr	plan;
@@ -734,7 +488,7 @@ cf_offline_plan(CfPushSource *src, int *fields, int n)
 	appendStringInfo(&sql, "INSERT INTO %s (", src->offline_table);
 	for (int i = 0; i < n; i++)
 	{
-		names[i] = src->fields[fields[i]].offline_column;
+		names[i] = src->fields[i].offline_column;
 		appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(names[i]));
 	}
 	appendStringInfoString(&sql, ") SELECT ");
@@ -748,7 +502,7 @@ cf_offline_plan(CfPushSource *src, int *fields, int n)
 						 quote_identifier(names[i]), naive ? ")" : "");
 	}
 	appendStringInfoString(&sql, " FROM ");
-	cf_append_coldefs(&sql, src, fields, n, names);
+	cf_append_batch_call(&sql, td);
 	plan = SPI_prepare(sql.data, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "cfeast: preparing the offline insert into %s failed: %s", src->offline_table,
@@ -762,8 +516,7 @@ static void
 cf_write_offline(CfBatch *b)
 {
 	CfPushSource *src = b->src;
-	int		   *fields = palloc(sizeof(int) * src->nfields);
-	int			n = 0;
+	int			n = src->nfields;
 	TupleDesc	td;
 	Datum	   *values = palloc(sizeof(Datum) * src->nfields);
 	bool	   *nulls = palloc(sizeof(bool) * src->nfields);
@@ -774,12 +527,12 @@ cf_write_offline(CfBatch *b)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("push source \"%s\" has no batch source to write offline rows to", src->name),
 				 errhint("Use \"to\" => 'online', or apply the push source with a batch source.")));
-	for (int f = 0; f < src->nfields; f++)
-		fields[n++] = f;
-	td = cf_batch_tupdesc(src, fields, n);
+	td = cf_offline_tupdesc(src);
 	store = tuplestore_begin_heap(false, false, MAX_KILOBYTES);
 	for (int64 r = 0; r < b->nrows; r++)
 	{
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < n; i++)
 		{
 			values[i] = b->values[i][r];
@@ -788,7 +541,7 @@ cf_write_offline(CfBatch *b)
 		tuplestore_putvalues(store, td, values, nulls);
 	}
 	if (src->offline_plan == NULL)
-		src->offline_plan = cf_offline_plan(src, fields, n);
+		src->offline_plan = cf_offline_plan(src, td);
 	(void) cf_run_with_batch(src->offline_plan, store, td);
 }
 
@@ -1015,26 +768,4 @@ cfeast_push(PG_FUNCTION_ARGS)
 	call.nrows = 0;
 	cf_registry_call(cf_push_body, &call);
 	PG_RETURN_INT64(call.nrows);
-}
-
-/* feast._push_batch(): the rows of the push in progress, for its INSERT plan */
-Datum
-cfeast_push_batch(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	if (cf_pending == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("feast._push_batch() is internal to feast_push")));
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("feast._push_batch() must be called in FROM")));
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = cf_pending->store;
-	rsinfo->setDesc = cf_pending->tupdesc;
-	cf_pending = NULL;
-	return (Datum) 0;
 }

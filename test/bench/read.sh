@@ -9,8 +9,10 @@
 #   1. TPS of feast_get_online_features for 1 entity x 10 features, against
 #      SELECT to_jsonb(t) FROM t WHERE key = $1 on the plain table, both running
 #      side by side in each of ROUNDS rounds; prints each round and the median ratio;
-#   2. the same two reads timed inside the server (no client or network), per read;
-#   3. latency (p50, p99) of a 100-entity x 10-feature read.
+#   2. the direct index probe for 1 entity against the cached SPI plan
+#      (cfeast.direct_read = off), side by side, the median ratio;
+#   3. the reads of 1 and 2 timed inside the server (no client or network), per read;
+#   4. latency (p50, p99) of a 100-entity x 10-feature read.
 # Environment: ROWS (default 100000), RUN_SECONDS (3), ROUNDS (3), CLIENTS (1),
 # PGBIN (the directory of pgbench and psql).
 set -eu
@@ -104,6 +106,23 @@ done
 MEDIAN=$(echo $RATIOS | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 echo "  median ratio feast / plain: ${MEDIAN}x (goal >= 0.70x)"
 
+# the direct index probe against the cached SPI plan (cfeast.direct_read = off), the same
+# read side by side as above: the probe stays only where it gains at least 15%
+RATIOS=""
+echo "1 entity x 10 features, direct probe vs cached SPI plan, $ROUNDS rounds of ${SECONDS_PER_RUN}s, side by side:"
+for r in $(seq 1 "$ROUNDS"); do
+	tps "$WORK/feast1.sql" >"$WORK/direct.tps" &
+	PGOPTIONS="-c cfeast.direct_read=off" tps "$WORK/feast1.sql" >"$WORK/spi.tps" &
+	wait
+	D=$(cat "$WORK/direct.tps")
+	S=$(cat "$WORK/spi.tps")
+	R=$(awk -v a="$D" -v b="$S" 'BEGIN { printf "%.2f", a / b }')
+	RATIOS="$RATIOS $R"
+	echo "  round $r: direct probe $D tps; SPI plan $S tps; ratio $R"
+done
+MEDIAN=$(echo $RATIOS | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+echo "  median ratio direct / SPI plan: ${MEDIAN}x (kept if >= 1.15x)"
+
 # the same two reads inside the server (a loop in one transaction: no client, no network,
 # no per-transaction work), best of 3 rounds of 20000 reads each: microseconds per read
 psql_ -d $DB -At <<SQL
@@ -128,6 +147,11 @@ SELECT format('in the server, best of 3 x 20000: plain %s us per read, feast_get
               min(p), min(f))
   FROM (SELECT pg_temp.us_per_read(false, 20000) AS p, pg_temp.us_per_read(true, 20000) AS f
           FROM generate_series(1, 3)) x;
+CREATE FUNCTION pg_temp.us_direct(direct boolean) RETURNS numeric LANGUAGE sql AS
+\$\$ SELECT set_config('cfeast.direct_read', direct::text, false); SELECT pg_temp.us_per_read(true, 20000) \$\$;
+SELECT format('in the server, best of 3 x 20000: direct probe %s us per read, SPI plan %s us per read, ratio %s',
+              min(d), min(s), round(min(s) / min(d), 2))
+  FROM (SELECT pg_temp.us_direct(true) AS d, pg_temp.us_direct(false) AS s FROM generate_series(1, 3)) x;
 SQL
 
 # latency of 100-entity reads from pgbench's per-transaction log (microseconds, column 3)

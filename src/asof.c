@@ -1,0 +1,656 @@
+/*-------------------------------------------------------------------------
+ * asof.c
+ *	  feast._point_in_time_join(): the as-of join behind point-in-time
+ *	  retrieval, for one feature view.
+ *
+ * It gets the entity rows' times and keys as arrays and a source query
+ * (source.c) returning the view's rows, and answers, for each entity row
+ * in input order, the features of the latest source row of its key at or
+ * before its time (the write rule of version.c decides between rows of
+ * one time), or NULLs.  Its cost grows like reading the source once plus
+ * sorting the entity rows:
+ *
+ *	 1. group the entity rows by key tuple (a key set of keys.c), lay the
+ *		groups out one after another and sort each by time;
+ *	 2. stream the source rows once (executor -> our DestReceiver); a row with
+ *		time t can only answer entity rows of its key with time >= t, so it
+ *		goes to the "bucket" of the first such entity row (binary search),
+ *		and each bucket keeps only its latest (event, created) row;
+ *	 3. walk each key's entity rows in time order carrying the latest row
+ *		seen so far (a prefix maximum); the ttl bound is checked last, since
+ *		if the latest row is too old, every other candidate is older still.
+ *
+ * With filter_by_created_timestamp a row may only answer entity rows with
+ * time >= max(event, created); bucketing by that value keeps step 3 exact.
+ *-------------------------------------------------------------------------
+ */
+#include "cfeast.h"
+#include "keys.h"
+#include "source.h"
+#include "version.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(cfeast_point_in_time_join);
+
+#define ARG_BOOL(n) (PG_ARGISNULL(n) ? false : PG_GETARG_BOOL(n))
+
+/* the latest source row offered to one entity position so far */
+typedef struct CfBucket
+{
+	TimestampTz ts;
+	TimestampTz created;
+	bool		has;
+	bool		cnull;
+} CfBucket;
+
+typedef struct CfAsof
+{
+	/* entity rows, input order; n of them have keys and a time */
+	int			ninput;
+	int			n;
+	int			nkeys;
+	Oid		   *key_types;
+	Datum	   *keys;			/* [row * nkeys + k] */
+	TimestampTz *ts;
+	bool	   *usable;
+	bool		has_varlena_key;
+	Oid		   *src_key_types;	/* the source query's key types */
+	int			last_group;		/* group of the previous source row, -2: none */
+	/* key groups: rows sorted by (group, time) in ord[], group g at [group_start[g], group_start[g + 1]) */
+	int			ngroups;
+	int		   *group_start;
+	CfKeySet   *groups;			/* key tuple -> its group (stored as the group's row) */
+	int		   *row_group;		/* [input row]: its group */
+	int		   *ord;			/* sorted position -> input row */
+	TimestampTz *sorted_ts;		/* sorted position -> time */
+	/* the best source row per sorted position */
+	CfBucket   *best;
+	int			nfeat;
+	Datum	   *best_values;	/* [pos * nfeat + f] */
+	bool	   *best_nulls;
+	Oid		   *feat_types;
+	int16	   *typlen;
+	bool	   *typbyval;
+	/* options */
+	bool		filter_created;
+	bool		has_lower;
+	TimestampTz lower;
+	MemoryContext values_cxt;
+	MemoryContext row_cxt;
+	int64		rows_read;
+} CfAsof;
+
+/* read the entity arrays; rows with a NULL key or time take no part */
+static void
+cf_asof_load(CfAsof *a, FunctionCallInfo fcinfo, int first_arg)
+{
+	int			nargs = PG_NARGS() - first_arg;
+	Datum	   *d;
+	bool	   *nulls;
+	int			n;
+	bool	   *usable;
+
+	a->ninput = 0;
+	a->n = 0;
+	if (nargs < 1 || PG_ARGISNULL(first_arg))
+		return;
+	a->nkeys = nargs - 1;
+	a->key_types = palloc(sizeof(Oid) * Max(a->nkeys, 1));
+	if (get_fn_expr_argtype(fcinfo->flinfo, first_arg) != TIMESTAMPTZARRAYOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the entity times passed to feast._point_in_time_join must be a timestamptz[]")));
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(first_arg), TIMESTAMPTZOID, 8, true, TYPALIGN_DOUBLE,
+					  &d, &nulls, &n);
+	a->n = a->ninput = n;
+	usable = palloc_extended(sizeof(bool) * Max(n, 1), MCXT_ALLOC_HUGE);
+	a->ts = palloc_extended(sizeof(TimestampTz) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < n; i++)
+	{
+		a->ts[i] = nulls[i] ? 0 : DatumGetTimestampTz(d[i]);
+		usable[i] = !nulls[i];
+	}
+	a->keys = palloc_extended(sizeof(Datum) * Max(n * a->nkeys, 1), MCXT_ALLOC_HUGE);
+	for (int k = 0; k < a->nkeys; k++)
+	{
+		Oid			at = get_fn_expr_argtype(fcinfo->flinfo, first_arg + 1 + k);
+		Oid			et = OidIsValid(at) ? get_element_type(at) : InvalidOid;
+		int16		len;
+		bool		byval;
+		char		align;
+
+		cf_check_key_type(et, psprintf("join key argument %d", k + 1));
+		a->key_types[k] = et;
+		if (PG_ARGISNULL(first_arg + 1 + k))
+		{
+			a->n = 0;
+			return;
+		}
+		get_typlenbyvalalign(et, &len, &byval, &align);
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(first_arg + 1 + k), et, len, byval, align, &d, &nulls, &n);
+		if (n != a->n)
+			elog(ERROR, "feast._point_in_time_join: arrays of different lengths");
+		for (int i = 0; i < n; i++)
+		{
+			a->keys[i * a->nkeys + k] = d[i];
+			usable[i] &= !nulls[i];
+		}
+	}
+	a->usable = usable;
+	a->n = 0;
+	for (int i = 0; i < a->ninput; i++)
+		a->n += usable[i];
+	for (int k = 0; k < a->nkeys; k++)
+		a->has_varlena_key |= a->key_types[k] != INT4OID && a->key_types[k] != INT8OID;
+}
+
+/* key k of entity row "item" (a CfKeyFetch) */
+static Datum
+cf_asof_key(void *arg, int64 item, int k)
+{
+	CfAsof	   *a = arg;
+
+	return a->keys[item * a->nkeys + k];
+}
+
+/* (time, row) pairs in order */
+static int
+cf_ts_row_cmp(const void *x, const void *y)
+{
+	const TimestampTz *a = x;
+	const TimestampTz *b = y;
+
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	return a[1] < b[1] ? -1 : (a[1] > b[1] ? 1 : 0);
+}
+
+/* sort one group's positions [lo, hi) by time (insertion sort: groups are small) */
+static void
+cf_asof_sort_group(CfAsof *a, int lo, int hi)
+{
+	for (int i = lo + 1; i < hi; i++)
+	{
+		TimestampTz t = a->sorted_ts[i];
+		int			r = a->ord[i];
+		int			j = i - 1;
+
+		while (j >= lo && a->sorted_ts[j] > t)
+		{
+			a->sorted_ts[j + 1] = a->sorted_ts[j];
+			a->ord[j + 1] = a->ord[j];
+			j--;
+		}
+		a->sorted_ts[j + 1] = t;
+		a->ord[j + 1] = r;
+	}
+}
+
+/* a big group: sort (time, row) pairs with qsort */
+static void
+cf_asof_sort_big_group(CfAsof *a, int lo, int hi)
+{
+	int			n = hi - lo;
+	TimestampTz *pairs = palloc_extended(sizeof(TimestampTz) * 2 * n, MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < n; i++)
+	{
+		pairs[2 * i] = a->sorted_ts[lo + i];
+		pairs[2 * i + 1] = a->ord[lo + i];
+	}
+	/* the row number breaks ties, so the order is stable */
+	qsort(pairs, n, sizeof(TimestampTz) * 2, cf_ts_row_cmp);
+	for (int i = 0; i < n; i++)
+	{
+		a->sorted_ts[lo + i] = pairs[2 * i];
+		a->ord[lo + i] = (int) pairs[2 * i + 1];
+	}
+	pfree(pairs);
+}
+
+/*
+ * Group the rows by key tuple (a key set of keys.c, O(n)), lay the groups out one
+ * after another (counting sort), then sort each group by time.
+ */
+static void
+cf_asof_index(CfAsof *a)
+{
+	int		   *gid = palloc_extended(sizeof(int) * Max(a->ninput, 1), MCXT_ALLOC_HUGE);
+	int		   *fill;
+
+	a->groups = cf_keyset_create(a->nkeys, a->key_types, cf_asof_key, a, a->n);
+	a->row_group = gid;
+	a->group_start = palloc_extended(sizeof(int) * (a->n + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int r = 0; r < a->ninput; r++)
+	{
+		bool		found;
+		int64	   *first;
+
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!a->usable[r])
+			continue;
+		first = cf_keyset_enter(a->groups, r, &found);
+		gid[r] = found ? gid[*first] : a->ngroups++;
+		a->group_start[gid[r] + 1]++;
+	}
+	for (int g = 0; g < a->ngroups; g++)
+		a->group_start[g + 1] += a->group_start[g];
+	fill = palloc_extended(sizeof(int) * Max(a->ngroups, 1), MCXT_ALLOC_HUGE);
+	memcpy(fill, a->group_start, sizeof(int) * a->ngroups);
+	a->ord = palloc_extended(sizeof(int) * Max(a->n, 1), MCXT_ALLOC_HUGE);
+	a->sorted_ts = palloc_extended(sizeof(TimestampTz) * Max(a->n, 1), MCXT_ALLOC_HUGE);
+	for (int r = 0; r < a->ninput; r++)
+	{
+		int			p;
+
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!a->usable[r])
+			continue;
+		p = fill[gid[r]]++;
+		a->ord[p] = r;
+		a->sorted_ts[p] = a->ts[r];
+	}
+	for (int g = 0; g < a->ngroups; g++)
+	{
+		int			lo = a->group_start[g];
+		int			hi = a->group_start[g + 1];
+
+		if ((g & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (hi - lo <= 32)
+			cf_asof_sort_group(a, lo, hi);
+		else
+			cf_asof_sort_big_group(a, lo, hi);
+	}
+	pfree(fill);
+}
+
+/* first sorted position of group g whose time is >= t, or -1 */
+static inline int
+cf_asof_bucket(CfAsof *a, int g, TimestampTz t)
+{
+	int			lo = a->group_start[g];
+	int			end = a->group_start[g + 1];
+	int			hi = end;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (a->sorted_ts[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < end ? lo : -1;
+}
+
+/* keep source row (values at "vals") in bucket "pos" if it is the latest there */
+static void
+cf_asof_offer(CfAsof *a, int pos, TimestampTz ts, bool cnull, TimestampTz created,
+			  Datum *vals, bool *nulls)
+{
+	CfBucket   *b = &a->best[pos];
+	Datum	   *bv = &a->best_values[pos * a->nfeat];
+	bool	   *bn = &a->best_nulls[pos * a->nfeat];
+	MemoryContext old;
+
+	if (b->has && !cf_version_replaces(ts, cnull, created, b->ts, b->cnull, b->created))
+		return;
+	old = MemoryContextSwitchTo(a->values_cxt);
+	for (int f = 0; f < a->nfeat; f++)
+	{
+		if (b->has && !bn[f] && !a->typbyval[f])
+			pfree(DatumGetPointer(bv[f]));
+		bn[f] = nulls[f];
+		if (nulls[f])
+			bv[f] = (Datum) 0;
+		else if (a->typbyval[f])
+			bv[f] = vals[f];
+		else if (a->typlen[f] == -1)
+			bv[f] = PointerGetDatum(pg_detoast_datum_copy((struct varlena *) DatumGetPointer(vals[f])));
+		else
+			bv[f] = datumCopy(vals[f], false, a->typlen[f]);
+	}
+	MemoryContextSwitchTo(old);
+	b->has = true;
+	b->ts = ts;
+	b->cnull = cnull;
+	b->created = created;
+}
+
+/* the DestReceiver that the source query's executor feeds */
+typedef struct CfAsofReceiver
+{
+	DestReceiver pub;
+	CfAsof	   *asof;
+	Datum	   *keys;
+	Datum	   *last_keys;		/* integer keys of the previous row */
+} CfAsofReceiver;
+
+static bool
+cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CfAsofReceiver *r = (CfAsofReceiver *) self;
+	CfAsof	   *a = r->asof;
+	int			nk = a->nkeys;
+	TimestampTz ts;
+	TimestampTz created;
+	bool		cnull;
+	TimestampTz at;
+	int			g;
+	int			pos;
+	CfSourceRow row;
+	bool		usable;
+	MemoryContext old;
+
+	if ((++a->rows_read & 4095) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (a->has_varlena_key)
+		MemoryContextReset(a->row_cxt);
+	old = MemoryContextSwitchTo(a->row_cxt);
+	usable = cf_source_row(slot, nk, r->keys, &row);
+	MemoryContextSwitchTo(old);
+	if (!usable)
+		return true;			/* no event time or no key: never a candidate */
+	ts = row.event;
+	cnull = row.created_null;
+	created = row.created;
+	if (a->has_lower && ts < a->lower)
+		return true;
+	if (a->filter_created && cnull)
+		return true;
+	at = a->filter_created && created > ts ? created : ts;
+	/* sources are often stored key by key: the previous row's group, if the keys are the same */
+	if (a->last_group != -2 && cf_keys_eq(r->keys, a->src_key_types, r->last_keys, a->src_key_types, nk))
+		g = a->last_group;
+	else
+	{
+		int64		first = cf_keyset_find(a->groups, r->keys, a->src_key_types);
+
+		g = first < 0 ? -1 : a->row_group[first];
+		if (!a->has_varlena_key)
+		{
+			memcpy(r->last_keys, r->keys, sizeof(Datum) * nk);
+			a->last_group = g;
+		}
+	}
+	if (g < 0)
+		return true;
+	pos = cf_asof_bucket(a, g, at);
+	if (pos < 0)
+		return true;
+	cf_asof_offer(a, pos, ts, cnull, created, &slot->tts_values[nk + 2], &slot->tts_isnull[nk + 2]);
+	return true;
+}
+
+static void
+cf_asof_startup(DestReceiver *self, int operation, TupleDesc td)
+{
+	CfAsofReceiver *r = (CfAsofReceiver *) self;
+	CfAsof	   *a = r->asof;
+
+	if (td->natts != a->nkeys + 2 + a->nfeat)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the source query returns %d columns, expected %d (keys, event and created timestamps, features)",
+						td->natts, a->nkeys + 2 + a->nfeat)));
+	a->src_key_types = palloc(sizeof(Oid) * Max(a->nkeys, 1));
+	for (int k = 0; k < a->nkeys; k++)
+	{
+		Oid			t = TupleDescAttr(td, k)->atttypid;
+
+		a->src_key_types[k] = t;
+		if (t != a->key_types[k] && !(cf_key_is_int(t) && cf_key_is_int(a->key_types[k])))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source column %d has type %s, but the entity key has type %s", k + 1,
+							format_type_be(TupleDescAttr(td, k)->atttypid), format_type_be(a->key_types[k]))));
+	}
+	for (int i = 0; i < 2; i++)
+		if (TupleDescAttr(td, a->nkeys + i)->atttypid != TIMESTAMPTZOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source column %d must be timestamptz", a->nkeys + i + 1)));
+	for (int f = 0; f < a->nfeat; f++)
+	{
+		Oid			t = TupleDescAttr(td, a->nkeys + 2 + f)->atttypid;
+
+		if (t != a->feat_types[f])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source column %d has type %s, but the column definition list says %s",
+							a->nkeys + 3 + f, format_type_be(t), format_type_be(a->feat_types[f]))));
+	}
+}
+
+static void
+cf_asof_noop(DestReceiver *self)
+{
+}
+
+/* run the source query, feeding every row to the receiver */
+static void
+cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz lower)
+{
+	CfAsofReceiver r;
+	SPIExecuteOptions opts;
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	SPIPlanPtr	plan;
+	int			rc;
+
+	memset(&r, 0, sizeof(r));
+	r.pub.receiveSlot = cf_asof_receive;
+	r.pub.rStartup = cf_asof_startup;
+	r.pub.rShutdown = cf_asof_noop;
+	r.pub.rDestroy = cf_asof_noop;
+	r.pub.mydest = DestNone;
+	r.asof = a;
+	r.keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	r.last_keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	a->last_group = -2;			/* none yet */
+
+	memset(&opts, 0, sizeof(opts));
+	opts.params = cf_source_params(upper, lower);
+	opts.read_only = true;
+	opts.dest = (DestReceiver *) &r;
+	/* the scan may run in parallel workers; our receiver runs in the leader */
+	plan = SPI_prepare_cursor(source_sql, 2, argtypes, CURSOR_OPT_PARALLEL_OK);
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the source query of feast._point_in_time_join is invalid: %s",
+						SPI_result_code_string(SPI_result))));
+	rc = SPI_execute_plan_extended(plan, &opts);
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the source query of feast._point_in_time_join must be a SELECT")));
+}
+
+/* walk each group in time order, carrying the latest row: answer[input row] */
+static int *
+cf_asof_answers(CfAsof *a, Interval *ttl)
+{
+	int		   *answer = palloc_extended(sizeof(int) * Max(a->ninput, 1), MCXT_ALLOC_HUGE);
+
+	for (int i = 0; i < a->ninput; i++)
+		answer[i] = -1;
+	for (int g = 0; g < a->ngroups; g++)
+	{
+		int			cur = -1;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int p = a->group_start[g]; p < a->group_start[g + 1]; p++)
+		{
+			int			r = a->ord[p];
+
+			if (a->best[p].has &&
+				(cur < 0 || cf_version_replaces(a->best[p].ts, a->best[p].cnull, a->best[p].created,
+												a->best[cur].ts, a->best[cur].cnull,
+												a->best[cur].created)))
+				cur = p;
+			if (cur < 0)
+				continue;
+			if (ttl != NULL && a->best[cur].ts < cf_minus_ttl(a->sorted_ts[p], ttl))
+				continue;
+			answer[r] = cur;
+		}
+	}
+	return answer;
+}
+
+/* one output row per entity row, in the order given */
+static void
+cf_asof_emit(CfAsof *a, int *answer, ReturnSetInfo *rsinfo)
+{
+	bool	   *all_null = palloc(sizeof(bool) * Max(a->nfeat, 1));
+	Datum	   *zero = palloc0(sizeof(Datum) * Max(a->nfeat, 1));
+
+	memset(all_null, true, sizeof(bool) * Max(a->nfeat, 1));
+	for (int r = 0; r < a->ninput; r++)
+	{
+		int			p = answer[r];
+
+		if ((r & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (p < 0)
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, zero, all_null);
+		else
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &a->best_values[p * a->nfeat],
+								 &a->best_nulls[p * a->nfeat]);
+	}
+}
+
+static void
+cf_asof_alloc_best(CfAsof *a, TupleDesc out)
+{
+	int			n = Max(a->n, 1);
+
+	a->nfeat = out->natts;
+	a->typlen = palloc(sizeof(int16) * Max(a->nfeat, 1));
+	a->typbyval = palloc(sizeof(bool) * Max(a->nfeat, 1));
+	a->feat_types = palloc(sizeof(Oid) * Max(a->nfeat, 1));
+	for (int f = 0; f < a->nfeat; f++)
+	{
+		a->feat_types[f] = TupleDescAttr(out, f)->atttypid;
+		get_typlenbyval(a->feat_types[f], &a->typlen[f], &a->typbyval[f]);
+	}
+	a->best = palloc_extended(sizeof(CfBucket) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	a->best_values = palloc_extended(sizeof(Datum) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
+	a->best_nulls = palloc_extended(sizeof(bool) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
+}
+
+/*
+ * Like InitMaterializedSRF, but the tuplestore may hold all the answers in
+ * memory: they are in memory already, and spilling them to disk only to
+ * read them back at once would cost more than it saves.
+ */
+static void
+cf_asof_init_result(FunctionCallInfo fcinfo, int nrows)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	int64		kb;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize) || rsinfo->expectedDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feast._point_in_time_join() must be called in FROM with a column definition list")));
+	kb = (int64) nrows * (32 + 16 * rsinfo->expectedDesc->natts) / 1024 + 1024;
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = CreateTupleDescCopy(rsinfo->expectedDesc);
+	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false,
+											  (int) Min(Max(kb, work_mem), MAX_KILOBYTES));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * feast._point_in_time_join(source_sql text, ttl interval, filter_created boolean,
+ *		lower_bound timestamptz, VARIADIC event_timestamps timestamptz[], keys anyarray...)
+ *		RETURNS SETOF record (features...): one row per entity row, in their order
+ *
+ * source_sql returns (keys..., event_timestamp, created_timestamp, features...),
+ * all timestamptz, keys of the arrays' element types; $1 is the latest entity
+ * time, $2 the earliest time a candidate may have.
+ */
+Datum
+cfeast_point_in_time_join(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext join_cxt;
+	MemoryContext old;
+	CfAsof	   *a;
+	Interval   *ttl = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
+	TimestampTz upper = DT_NOBEGIN;
+	TimestampTz lower = DT_NOEND;
+	TimestampTz t0,
+				t1,
+				t2,
+				t3;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("source_sql must not be null")));
+	join_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast point-in-time join",
+									 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(join_cxt);
+	a = palloc0(sizeof(CfAsof));
+	a->filter_created = ARG_BOOL(2);
+	a->has_lower = !PG_ARGISNULL(3);
+	if (a->has_lower)
+		a->lower = PG_GETARG_TIMESTAMPTZ(3);
+	a->values_cxt = AllocSetContextCreate(join_cxt, "cfeast join values", ALLOCSET_DEFAULT_SIZES);
+	a->row_cxt = AllocSetContextCreate(join_cxt, "cfeast join row", ALLOCSET_SMALL_SIZES);
+	t0 = GetCurrentTimestamp();
+	cf_asof_load(a, fcinfo, 4);
+	cf_asof_init_result(fcinfo, a->ninput);
+	cf_asof_alloc_best(a, rsinfo->setDesc);
+	t1 = GetCurrentTimestamp();
+	if (a->n == 0)
+		cf_asof_emit(a, cf_asof_answers(a, ttl), rsinfo);
+	else
+	{
+		cf_asof_index(a);
+		t2 = GetCurrentTimestamp();
+		for (int i = 0; i < a->n; i++)
+		{
+			upper = Max(upper, a->sorted_ts[i]);
+			lower = Min(lower, a->sorted_ts[i]);
+		}
+		lower = ttl != NULL ? cf_minus_ttl(lower, ttl) : DT_NOBEGIN;
+		if (a->has_lower)
+			lower = Max(lower, a->lower);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		cf_asof_scan(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), upper, lower);
+		SPI_finish();
+		MemoryContextSwitchTo(join_cxt);
+		t3 = GetCurrentTimestamp();
+		cf_asof_emit(a, cf_asof_answers(a, ttl), rsinfo);
+		ereport(DEBUG1,
+				(errmsg_internal("cfeast as-of join: %d entity rows in %d key groups, " INT64_FORMAT
+								 " source rows; load %ld ms, sort %ld ms, scan %ld ms, answer %ld ms",
+								 a->ninput, a->ngroups, a->rows_read,
+								 (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
+								 (long) ((t3 - t2) / 1000), (long) ((GetCurrentTimestamp() - t3) / 1000))));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(join_cxt);
+	return (Datum) 0;
+}

@@ -1,0 +1,209 @@
+/*-------------------------------------------------------------------------
+ * source.c
+ *	  Reading a feature view's batch source: where it is (the registry's
+ *	  batch source of the view, its relation and field mapping) and the
+ *	  SELECT that returns its rows as materialize and the as-of join read
+ *	  them: join keys, event_timestamp, created_timestamp, features.
+ *
+ * Timestamps come out as timestamptz: timestamp and date columns are read
+ * as UTC.  Keys and features are cast to their dtypes unless the column
+ * has that type already; the event time bounds ($1 above, $2 below) are
+ * converted to the column's own type, so an index on it applies.
+ *-------------------------------------------------------------------------
+ */
+#include "source.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "keys.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+/* the type of column "col" of the source relation, or an error naming it */
+static Oid
+cf_source_column_type(CfSourceSpec *s, const char *col, const char *what)
+{
+	AttrNumber	att = get_attnum(s->relid, col);
+
+	if (att == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" (%s of feature view \"%s\") does not exist in %s",
+						col, what, s->view->name, s->relation),
+				 errhint("Re-apply batch source \"%s\" or the feature view to match the relation.",
+						 s->batch_name)));
+	return get_atttype(s->relid, att);
+}
+
+static const char *cf_batch_source_sql =
+"SELECT b.name, b.relation::pg_catalog.oid, b.timestamp_field, b.created_timestamp_column, "
+"       b.field_mapping "
+"  FROM feast._view_batch_source($1) AS b";
+
+CfSourceSpec *
+cf_source_spec(CfView *view)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	CfSourceSpec *s = palloc0(sizeof(CfSourceSpec));
+	TupleDesc	td;
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		d;
+	Jsonb	   *mapping = NULL;
+	char	   *nsp;
+	char	   *rel;
+
+	args[0] = CStringGetTextDatum(view->name);
+	if (SPI_execute_with_args(cf_batch_source_sql, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading the cfeast registry failed");
+	td = SPI_tuptable->tupdesc;
+	tup = SPI_processed > 0 ? SPI_tuptable->vals[0] : NULL;
+	if (tup == NULL || SPI_getvalue(tup, td, 1) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" has no batch source to read offline rows from", view->name),
+				 errdetail("Its source \"%s\" is a push source without a batch source.", view->source),
+				 errhint("Apply the push source with a batch source.")));
+	s->view = view;
+	s->batch_name = SPI_getvalue(tup, td, 1);
+	s->relid = DatumGetObjectId(SPI_getbinval(tup, td, 2, &isnull));
+	nsp = get_namespace_name(get_rel_namespace(s->relid));
+	rel = get_rel_name(s->relid);
+	if (nsp == NULL || rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the relation of batch source \"%s\" no longer exists", s->batch_name),
+				 errhint("Re-apply the batch source with its new relation.")));
+	s->relation = quote_qualified_identifier(nsp, rel);
+	s->ts_col = SPI_getvalue(tup, td, 3);
+	s->created_col = SPI_getvalue(tup, td, 4);
+	d = SPI_getbinval(tup, td, 5, &isnull);
+	if (!isnull)
+		mapping = DatumGetJsonbPCopy(d);
+
+	s->ts_type = cf_source_column_type(s, s->ts_col, "timestamp_field");
+	if (s->created_col)
+		s->created_type = cf_source_column_type(s, s->created_col, "created_timestamp_column");
+	s->key_cols = palloc(sizeof(char *) * Max(view->nkeys, 1));
+	s->feature_cols = palloc(sizeof(char *) * Max(view->nfeatures, 1));
+	for (int k = 0; k < view->nkeys; k++)
+		s->key_cols[k] = cf_mapped_column(mapping, view->key_names[k]);
+	for (int f = 0; f < view->nfeatures; f++)
+		s->feature_cols[f] = cf_mapped_column(mapping, view->feature_names[f]);
+	return s;
+}
+
+/* a source timestamp column as timestamptz (timestamp and date are UTC) */
+char *
+cf_ts_expr(const char *qcol, Oid type)
+{
+	if (type == TIMESTAMPOID)
+		return psprintf("pg_catalog.timezone('UTC', %s)", qcol);
+	if (type == DATEOID)
+		return psprintf("pg_catalog.timezone('UTC', CAST(%s AS pg_catalog.timestamp))", qcol);
+	return pstrdup(qcol);
+}
+
+/* "col <op> $n" with $n converted to the column's own type, so indexes apply */
+static char *
+cf_ts_bound(const char *qcol, Oid type, const char *op, int param)
+{
+	if (type == TIMESTAMPOID)
+		return psprintf("%s OPERATOR(pg_catalog.%s) pg_catalog.timezone('UTC', $%d)", qcol, op, param);
+	if (type == DATEOID)
+		return psprintf("%s OPERATOR(pg_catalog.%s) CAST(pg_catalog.timezone('UTC', $%d) AS pg_catalog.date)",
+						qcol, op, param);
+	return psprintf("%s OPERATOR(pg_catalog.%s) $%d", qcol, op, param);
+}
+
+/* "s.col" cast to dtype t unless it already has that type */
+char *
+cf_cast_column(CfSourceSpec *s, const char *col, CfDtype t, const char *what)
+{
+	char	   *q = psprintf("s.%s", quote_identifier(col));
+
+	if (cf_source_column_type(s, col, what) == cf_dtype_type_oid(t))
+		return q;
+	return psprintf("CAST(%s AS %s)", q, cf_dtype_sql(t));
+}
+
+char *
+cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower, bool exact_key_types)
+{
+	StringInfoData buf;
+	CfView	   *v = s->view;
+	char	   *qts = psprintf("s.%s", quote_identifier(s->ts_col));
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	for (int k = 0; k < v->nkeys; k++)
+	{
+		/* an integer key of another width needs no cast: the join compares integers by value */
+		bool		as_is = !exact_key_types && cf_key_is_int(cf_dtype_type_oid(v->key_types[k])) &&
+			cf_key_is_int(cf_source_column_type(s, s->key_cols[k], "join key"));
+
+		appendStringInfo(&buf, "%s AS %s, ",
+						 as_is ? psprintf("s.%s", quote_identifier(s->key_cols[k]))
+						 : cf_cast_column(s, s->key_cols[k], v->key_types[k], "join key"),
+						 quote_identifier(v->key_names[k]));
+	}
+	appendStringInfo(&buf, "%s AS event_timestamp, ", cf_ts_expr(qts, s->ts_type));
+	if (s->created_col)
+		appendStringInfo(&buf, "%s AS created_timestamp",
+						 cf_ts_expr(psprintf("s.%s", quote_identifier(s->created_col)), s->created_type));
+	else
+		appendStringInfoString(&buf, "CAST(NULL AS pg_catalog.timestamptz) AS created_timestamp");
+	for (int i = 0; i < nfeat; i++)
+	{
+		int			f = feat_idx ? feat_idx[i] : i;
+
+		appendStringInfo(&buf, ", %s AS %s",
+						 cf_cast_column(s, s->feature_cols[f], v->feature_types[f], "feature"),
+						 quote_identifier(v->feature_names[f]));
+	}
+	appendStringInfo(&buf, " FROM %s AS s WHERE %s", s->relation, cf_ts_bound(qts, s->ts_type, "<=", 1));
+	if (lower)
+		appendStringInfo(&buf, " AND %s", cf_ts_bound(qts, s->ts_type, ">=", 2));
+	return buf.data;
+}
+
+ParamListInfo
+cf_source_params(TimestampTz upper, TimestampTz lower)
+{
+	ParamListInfo params = makeParamList(2);
+
+	params->numParams = 2;
+	for (int i = 0; i < 2; i++)
+	{
+		params->params[i].value = TimestampTzGetDatum(i == 0 ? upper : lower);
+		params->params[i].isnull = false;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = TIMESTAMPTZOID;
+	}
+	return params;
+}
+
+bool
+cf_source_row(TupleTableSlot *slot, int nkeys, Datum *keys, CfSourceRow *row)
+{
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[nkeys])
+		return false;
+	row->event = DatumGetTimestampTz(slot->tts_values[nkeys]);
+	row->created_null = slot->tts_isnull[nkeys + 1];
+	row->created = row->created_null ? 0 : DatumGetTimestampTz(slot->tts_values[nkeys + 1]);
+	for (int k = 0; k < nkeys; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor, k);
+
+		if (slot->tts_isnull[k])
+			return false;
+		keys[k] = att->attlen == -1
+			? PointerGetDatum(PG_DETOAST_DATUM_PACKED(slot->tts_values[k]))
+			: slot->tts_values[k];
+	}
+	return true;
+}
