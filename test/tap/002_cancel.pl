@@ -1,5 +1,5 @@
 # 002_cancel.pl: pg_cancel_backend and statement_timeout stop a long push
-# within a second, at any point of its run, and leave nothing behind.
+# within two seconds, at any point of its run, and leave nothing behind.
 # Operations come from CfTap::long_operations.
 use strict;
 use warnings;
@@ -13,7 +13,10 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 my $NROWS = $ENV{CF_CANCEL_ROWS} // 60_000;
-my $LIMIT = 1.0;    # seconds from the cancel to the error
+# seconds from the cancel to the error, psql's own start included: a loop that
+# does not check for interrupts runs for many seconds here, and 1.0 failed
+# on a loaded 2-core machine (1.1-1.3 s) with every loop checking
+my $LIMIT = 2.0;
 
 my $node = PostgreSQL::Test::Cluster->new('cancel');
 $node->init;
