@@ -80,10 +80,9 @@ pgrep -u postgres -f "valgrind.*postgres.real" >/dev/null || pgrep -u postgres -
 
 PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
 rc=0
-cp -r test/fixtures "$CF_TMP/fixtures" 2>/dev/null && chown -R postgres: "$CF_TMP/fixtures"
-export CF_FIXTURES="$CF_TMP/fixtures"
+# pg_regress hands the tests PG_ABS_SRCDIR (this tree): historical_sources reads its CSV from there
 cf_log "pg_regress under memcheck and UBSan"
-REG=$(make -s -f Makefile print-regress 2>/dev/null)
+REG=$(make -s -f Makefile print-regress 2>/dev/null)   # the Makefile's REGRESS list
 mkdir -p "$CF_TMP/regress"
 "$PGXS_DIR/src/test/regress/pg_regress" --inputdir=. --outputdir="$CF_TMP/regress" \
 	--bindir="$CF_PGBIN" --host="$PGHOST" --port="$PGPORT" --user=postgres \
