@@ -16,7 +16,15 @@
  *
  * Materialize reads the batch source as the view's owner of record (the
  * role that last applied the view), after checking that both it and the
- * caller may read every column used; online reads may use column grants.
+ * caller may read every column used, as a security-restricted operation
+ * (the source's own code, a view's functions, cannot change the session).
+ *
+ * Online reads may use column grants: a caller without SELECT on the online
+ * table but with it on every column answered (join keys, the features asked
+ * for, event_timestamp) and USAGE on feast_online reads the rows as the
+ * table's owner.  Not on a table with row security: the owner would bypass
+ * the policies, so there only a table grant reads (and the read then fails
+ * with PostgreSQL's own 42501).
  *-------------------------------------------------------------------------
  */
 #include "privileges.h"

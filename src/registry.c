@@ -10,9 +10,12 @@
  * batch relations are recorded as dependencies as entries are built.  Our
  * relcache callback marks the cache stale when any of these relations
  * changes (ALTER TABLE ... TYPE, RENAME, a retyped feature), and the next
- * outermost call drops it whole.  Invalidations travel at commit, so another
- * session's change is seen by this backend's next call, and by a call that
- * was waiting on a lock the change held (taking a lock processes them).
+ * outermost call drops it whole: any registry change costs every backend a
+ * reload of every entry it uses (there is no finer-grained invalidation;
+ * registry changes are rare next to pushes and reads).  Invalidations
+ * travel at commit, so another session's change is seen by this backend's
+ * next call, and by a call that was waiting on a lock the change held
+ * (taking a lock processes them).
  *
  * Every SQL-callable function that reads the registry goes through
  * cf_registry_call: SPI connection, cache pin, and their release in

@@ -80,10 +80,9 @@ pgrep -u postgres -f "valgrind.*postgres.real" >/dev/null || pgrep -u postgres -
 
 PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
 rc=0
-cp -r test/fixtures "$CF_TMP/fixtures" 2>/dev/null && chown -R postgres: "$CF_TMP/fixtures"
-export CF_FIXTURES="$CF_TMP/fixtures"
+# pg_regress hands the tests PG_ABS_SRCDIR (this tree): historical_sources reads its CSV from there
 cf_log "pg_regress under memcheck and UBSan"
-REG=$(make -s -f Makefile print-regress 2>/dev/null)
+REG=$(make -s -f Makefile print-regress 2>/dev/null)   # the Makefile's REGRESS list
 mkdir -p "$CF_TMP/regress"
 "$PGXS_DIR/src/test/regress/pg_regress" --inputdir=. --outputdir="$CF_TMP/regress" \
 	--bindir="$CF_PGBIN" --host="$PGHOST" --port="$PGPORT" --user=postgres \
@@ -112,13 +111,17 @@ if ls "$CF_TMP"/ubsan.* >/dev/null 2>&1; then
 	head -40 "$CF_TMP"/ubsan.*
 	rc=1
 fi
+# One report per block: memcheck ends each with a line holding only "==pid== ".  PostgreSQL's
+# regex cache moves its entries with memmove (RE_compile_and_cache), which memcheck reports as an
+# overlapping __memcpy_chk: not an error, whoever calls the regex (cfeast's PL/pgSQL does).
 perl -e '
 	my ($ours, $theirs) = (0, 0);
-	local $/ = "";
+	local $/;
 	for my $f (@ARGV) {
 		open(my $fh, "<", $f) or next;
-		for my $block (<$fh>) {
+		for my $block (split /^==\d+== \n/m, <$fh>) {
 			next unless $block =~ /==\d+== (Invalid|Conditional|Use of uninit|Syscall param|Mismatched|Source and destination)/;
+			next if $block =~ /Source and destination overlap in memcpy_chk.*\n.*__memcpy_chk.*\n.*RE_compile_and_cache/;
 			if ($block =~ /cfeast\.so|\bcf_[a-z_]+ \(|cfeast_[a-z_]+ \(/) { $ours++; print "== $f\n$block"; }
 			else { $theirs++; }
 		}

@@ -3,7 +3,10 @@
  *	  cfeast-server: Feast's feature-server HTTP API over the cfeast SQL
  *	  functions.
  *
- *	  cfeast-server --dsn CONNINFO --listen HOST:PORT [--pool N] [--max-body BYTES]
+ *	  cfeast-server [--dsn CONNINFO] [--listen HOST:PORT] [--pool N]
+ *	                [--max-body BYTES] [--drain-timeout S] [--threads N]
+ *	                [--request-timeout S] [--max-inflight-bytes BYTES]
+ *	                [--max-connections N] [--max-connections-per-ip N]
  *
  * Each setting also comes from the environment (CFEAST_DSN, CFEAST_LISTEN,
  * CFEAST_POOL, CFEAST_MAX_BODY, CFEAST_DRAIN_TIMEOUT, CFEAST_THREADS,
