@@ -496,3 +496,21 @@ END $$;
 -- plan that reads feast._push_batch(); feast._materialize_batch() (the same
 -- function under a second name) is no longer used.
 DROP FUNCTION feast._materialize_batch();
+
+-- == range retrieval follows Feast ==
+-- feast_range_features_sql returns every source row in [start_ts, end_ts]
+-- with its own event time (with several views: each distinct (join keys,
+-- event time) of their rows in the window, answered as of that time), as
+-- Feast's retrieval without entity rows does; latest_only => true keeps the
+-- former answer, each key once at end_ts.  EXECUTE stays with PUBLIC, as
+-- before: the function only writes a SELECT, which runs with the caller's
+-- rights.
+DROP FUNCTION @extschema@.feast_range_features_sql(timestamptz, timestamptz, text[], boolean, text);
+CREATE FUNCTION @extschema@.feast_range_features_sql(start_ts timestamptz DEFAULT NULL,
+                                          end_ts timestamptz DEFAULT pg_catalog.now(),
+                                          features text[] DEFAULT NULL,
+                                          full_feature_names boolean DEFAULT false,
+                                          feature_service text DEFAULT NULL,
+                                          latest_only boolean DEFAULT false)
+    RETURNS text
+    AS 'MODULE_PATHNAME', 'cfeast_range_features_sql' LANGUAGE C;

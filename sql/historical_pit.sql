@@ -4,7 +4,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
 DROP TABLE IF EXISTS hist_driver_stats, hist_orders, hist_pairs, hist_customer, hist_daily, hist_small,
-    hist_ts_a, hist_ts_b, hist_ts_c CASCADE;
+    hist_ts_a, hist_ts_b, hist_ts_c, hist_range, hist_range_b CASCADE;
 RESET client_min_messages;
 SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
@@ -155,23 +155,73 @@ SELECT feast_historical_features_sql('hist_orders', '{driver_hourly:conv_rate}')
 SELECT feast_historical_features_sql('hist_orders', '{driver_hourly:trips}') AS q \gset
 EXPLAIN (COSTS OFF) :q;
 
--- entity-less mode: every driver with rows in [start, end], and per view its latest row in
+-- entity-less mode: each distinct (driver, event time) of the rows in [start, end], answered as
+-- of that time, in time order: in [01-02, 01-03 12:00]: driver 1 at 01-02 (c: .21/21, the tie's
+-- winner), driver 2 at 01-02 12:00 (g: .60/60), driver 1 at 01-03 (e: .31/31)
+SELECT feast_range_features_sql('2024-01-02', '2024-01-03 12:00', '{driver_forever:trips, driver_hourly:conv_rate}') AS q \gset
+:q;
+-- latest_only: every driver with rows in [start, end], and per view its latest row in
 -- [start, end] (the ttl only sets the default start); event_timestamp is end_ts
 -- driver 1 in [01-02, 01-03 12:00]: e (.31 / 31); driver 2: g (.60 / 60)
-SELECT feast_range_features_sql('2024-01-02', '2024-01-03 12:00', '{driver_forever:trips, driver_hourly:conv_rate}') AS q \gset
+SELECT feast_range_features_sql('2024-01-02', '2024-01-03 12:00', '{driver_forever:trips, driver_hourly:conv_rate}',
+                                latest_only => true) AS q \gset
 :q ORDER BY driver_id;
--- start defaults to end - the longest ttl (1 day): [01-02 12:00, 01-03 12:00]: driver 1: e;
--- driver 2: g (at 01-02 12:00, inclusive)
+-- start defaults to end - the longest ttl (1 day): [01-02 12:00, 01-03 12:00]: driver 2 at 01-02 12:00
+-- (inclusive): g; driver 1 at 01-03: e; latest_only: the same rows at end_ts
 SELECT feast_range_features_sql(end_ts => '2024-01-03 12:00', features => '{driver_hourly:trips}') AS q \gset
+:q;
+SELECT feast_range_features_sql(end_ts => '2024-01-03 12:00', features => '{driver_hourly:trips}',
+                                latest_only => true) AS q \gset
 :q ORDER BY driver_id;
--- a window longer than the ttl: [01-01, 01-04 12:00]: driver 1: e (31, 01-03); driver 2: g (60),
--- although g (01-02 12:00) is two days before end_ts, more than the ttl
+-- a window longer than the ttl: [01-01, 01-04 12:00]: every row, each at its time (a; c; g; e);
+-- latest_only: driver 1: e (31, 01-03); driver 2: g (60), although g (01-02 12:00) is two days
+-- before end_ts, more than the ttl
 SELECT feast_range_features_sql('2024-01-01', '2024-01-04 12:00', '{driver_hourly:trips}') AS q \gset
+:q;
+SELECT feast_range_features_sql('2024-01-01', '2024-01-04 12:00', '{driver_hourly:trips}', latest_only => true) AS q \gset
 :q ORDER BY driver_id;
 SELECT feast_range_features_sql('2024-01-03', '2024-01-02', '{driver_hourly:trips}');
 \echo :SQLSTATE
 SELECT feast_range_features_sql('2024-01-01', '2024-01-02', '{driver_hourly:trips, pairs:val}');
 \echo :SQLSTATE
+
+-- Feast's own example: three rows of driver 9001 at 21:53, 22:53, 23:53, window 21:52-23:54,
+-- ttl 2 hours: three rows (0.1, 0.2, 0.3), each with its time; latest_only: one (23:54, 0.3)
+CREATE TABLE hist_range (driver_id bigint, event_timestamp timestamptz, conv_rate real);
+INSERT INTO hist_range VALUES (9001, '2021-04-12 21:53', 0.1), (9001, '2021-04-12 22:53', 0.2),
+                              (9001, '2021-04-12 23:53', 0.3), (9003, '2021-04-12 21:30', 0.9);
+SELECT feast_apply_batch_source('hist_range_src', 'hist_range', 'event_timestamp');
+SELECT feast_apply_feature_view('range_conv', '{driver}', '[{"name": "conv_rate", "dtype": "float32"}]',
+                                'hist_range_src', interval '2 hours', online => false);
+SELECT feast_range_features_sql('2021-04-12 21:52', '2021-04-12 23:54', '{range_conv:conv_rate}') AS q \gset
+:q;
+SELECT feast_range_features_sql('2021-04-12 21:52', '2021-04-12 23:54', '{range_conv:conv_rate}',
+                                latest_only => true) AS q \gset
+:q;
+-- both ends of the window are inclusive: [21:53, 23:53] holds all three; a microsecond later
+-- at the start, two
+SELECT feast_range_features_sql('2021-04-12 21:53', '2021-04-12 23:53', '{range_conv:conv_rate}') AS q \gset
+:q;
+SELECT feast_range_features_sql('2021-04-12 21:53:00.000001', '2021-04-12 23:53', '{range_conv:conv_rate}') AS q \gset
+:q;
+-- two views: the distinct (driver, time) pairs of both views' rows in the window, in time order,
+-- each answered as of its time with each view's ttl (range_acc: 30 minutes):
+--   9001 21:53: conv .1, acc null (its 21:00 row is 53 minutes old)   9001 22:00: conv .1 (21:53), acc .5
+--   9003 22:10: conv .9 (21:30, before the window but within the ttl), acc .8
+--   9001 22:53: conv .2, acc null (22:00 is 53 minutes old)    9002 23:00: conv null, acc .7
+--   9001 23:53 (a row in each view: one pair): conv .3, acc .6
+CREATE TABLE hist_range_b (driver_id bigint, ts timestamptz, acc_rate real);
+INSERT INTO hist_range_b VALUES (9001, '2021-04-12 22:00', 0.5), (9002, '2021-04-12 23:00', 0.7),
+                                (9003, '2021-04-12 22:10', 0.8), (9001, '2021-04-12 21:00', 0.4),
+                                (9001, '2021-04-12 23:53', 0.6);
+SELECT feast_apply_batch_source('hist_range_b_src', 'hist_range_b', 'ts');
+SELECT feast_apply_feature_view('range_acc', '{driver}', '[{"name": "acc_rate", "dtype": "float32"}]',
+                                'hist_range_b_src', interval '30 minutes', online => false);
+SELECT feast_range_features_sql('2021-04-12 21:52', '2021-04-12 23:54',
+                                '{range_conv:conv_rate, range_acc:acc_rate}') AS q \gset
+:q;
+-- each pair once
+SELECT count(*) AS pairs, count(DISTINCT (driver_id, event_timestamp)) AS distinct_pairs FROM (:q) AS r;
 
 -- an empty entity input gives no rows
 SELECT feast_historical_features_sql('SELECT * FROM hist_orders WHERE false', '{driver_hourly:trips}') AS q \gset
@@ -283,5 +333,9 @@ SELECT feast_historical_features_sql('hist_orders', '{driver_ancient:trips, driv
 SELECT count(*) FILTER (WHERE driver_ancient__trips IS NOT DISTINCT FROM driver_forever__trips) AS same,
        count(*) AS total FROM (:q) AS j;
 -- ... and entity-less retrieval's default start (end minus the longest ttl) saturates too
+-- (every row up to end_ts, 01-01 included)
 SELECT feast_range_features_sql(end_ts => '2024-01-03 12:00', features => '{driver_ancient:trips}') AS q \gset
+SELECT driver_id, event_timestamp, trips FROM (:q) AS j ORDER BY driver_id, event_timestamp;
+SELECT feast_range_features_sql(end_ts => '2024-01-03 12:00', features => '{driver_ancient:trips}',
+                                latest_only => true) AS q \gset
 SELECT driver_id, trips FROM (:q) AS j ORDER BY driver_id;

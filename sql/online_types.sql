@@ -57,6 +57,36 @@ SELECT n.name, r -> 'results' -> (n.i::int - 1) -> 'values' AS values,
          '{"thing_id": [1, 2, 3, 4]}') r,
        jsonb_array_elements_text(r -> 'metadata' -> 'feature_names') WITH ORDINALITY AS n(name, i);
 
+-- unix_timestamp values are integer epoch seconds, as Feast's feature server sends them (its own
+-- test: 2021-01-01T00:00:00Z is 1609459200); a fraction of a second is dropped toward negative
+-- infinity (-0.5 is -1, 1.5 is 1); event timestamps stay RFC 3339 strings
+SELECT feast_push('things', '[{"thing_id": 5, "i32": null, "i64": null, "f32": null, "f64": null,
+   "s": null, "b": null, "ok": null, "ts": "2021-01-01T00:00:00Z", "j": null, "ai32": null, "ai64": null,
+   "af32": null, "af64": null, "as": null, "ab": null, "abool": null,
+   "ats": ["2021-01-01T00:00:00Z", -0.5, null, 1.5, "1969-12-31T23:59:59Z", "2021-01-01T00:00:00.999999Z"],
+   "aj": null, "event_timestamp": "2021-01-01T00:00:00.5Z"},
+  {"thing_id": 6, "i32": null, "i64": null, "f32": null, "f64": null, "s": null, "b": null, "ok": null,
+   "ts": -0.000001, "j": null, "ai32": null, "ai64": null, "af32": null, "af64": null, "as": null,
+   "ab": null, "abool": null, "ats": [], "aj": null, "event_timestamp": "2021-01-01T00:00:00Z"}]');
+SELECT feast_get_online_features(ARRAY['all_types:ts', 'all_types:ats'], '{"thing_id": [5, 6]}');
+SELECT jsonb_typeof(r -> 'results' -> 1 -> 'values' -> 0) AS ts_type,
+       r -> 'results' -> 1 -> 'values' -> 0 = '1609459200'::jsonb AS feast_value
+  FROM feast_get_online_features(ARRAY['all_types:ts'], '{"thing_id": [5]}') r;
+
+-- the infinities, which no second holds, come from a batch table only: strings, as for floats
+CREATE TABLE online_types_inf (thing_id bigint, event_timestamp timestamptz, t timestamptz, ta timestamptz[]);
+INSERT INTO online_types_inf VALUES (1, '2021-01-01', 'infinity', '{-infinity,2021-01-01 00:00+00,infinity}'),
+                                    (2, '2021-01-01', '-infinity', NULL);
+SELECT feast_apply_batch_source('inf_src', 'online_types_inf', 'event_timestamp');
+SELECT feast_apply_feature_view('inf_ts', ARRAY['thing'],
+    '[{"name": "t", "dtype": "unix_timestamp"}, {"name": "ta", "dtype": "array(unix_timestamp)"}]', 'inf_src');
+SET client_min_messages = warning;
+SELECT feast_materialize('2020-01-01', '2022-01-01', ARRAY['inf_ts']);
+RESET client_min_messages;
+SELECT jsonb_path_query_array(r, '$.results[1 to 2].values') AS values
+  FROM feast_get_online_features(ARRAY['inf_ts:t', 'inf_ts:ta'], '{"thing_id": [1, 2]}') r;
+DROP TABLE online_types_inf CASCADE;
+
 -- int64 keys above 2^53 come back exactly
 SELECT feast_push('things', '[{"thing_id": 9007199254740993, "i32": 5, "i64": null, "f32": null, "f64": null,
    "s": null, "b": null, "ok": null, "ts": null, "j": null, "ai32": null, "ai64": null, "af32": null,

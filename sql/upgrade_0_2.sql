@@ -21,6 +21,10 @@ SELECT extversion FROM pg_extension WHERE extname = 'cfeast';
 -- 0.3: push and materialize share feast._push_batch(); feast._materialize_batch() is gone
 SELECT to_regprocedure('feast._materialize_batch()') IS NULL AS materialize_batch_dropped,
        to_regprocedure('feast._push_batch()') IS NOT NULL AS push_batch_kept;
+-- 0.3: feast_range_features_sql has latest_only (the 0.2 signature is gone), still PUBLIC
+SELECT to_regprocedure('feast_range_features_sql(timestamptz,timestamptz,text[],boolean,text,boolean)') IS NOT NULL AS range_latest_only,
+       to_regprocedure('feast_range_features_sql(timestamptz,timestamptz,text[],boolean,text)') IS NULL AS range_old_gone,
+       has_function_privilege('public', 'feast_range_features_sql(timestamptz,timestamptz,text[],boolean,text,boolean)', 'EXECUTE') AS range_public;
 -- the data and the registry are untouched, the registry tables still dumped with the database
 SELECT driver_id, conv_rate, event_timestamp FROM feast_online.up_stats ORDER BY driver_id;
 SELECT name, online_table FROM feast.feature_views;

@@ -42,8 +42,16 @@ RESET ROLE;
 SELECT count(*) AS statements FROM feast_grant('regress_up3_materializer', 'materialize', 'up3_secret_view');
 SELECT pg_get_userbyid(relowner) AS owner_before FROM pg_class WHERE oid = 'feast_online.up3_stats'::regclass;
 
+-- range retrieval through 0.2's five-argument function (the library is already the new one):
+-- the rows of the window, each at its own time
+SELECT feast_range_features_sql('2025-12-31', '2026-01-02', '{up3_secret_view:salary}') AS q \gset
+:q;
+
 -- the update names the trigger it leaves in place
 ALTER EXTENSION cfeast UPDATE TO '0.3';
+-- ... and after it, latest_only: each key at end_ts
+SELECT feast_range_features_sql('2025-12-31', '2026-01-02', '{up3_secret_view:salary}', latest_only => true) AS q \gset
+:q;
 SELECT extversion FROM pg_extension WHERE extname = 'cfeast';
 
 -- online tables belong to the extension's owner; the former owner keeps its data rights

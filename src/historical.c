@@ -11,8 +11,15 @@
  * (source.c), and zips the unnested entity rows with each view's answers
  * by position (ROWS FROM).  The entity input is a table, a view or a
  * query; its event time column is "event_timestamp", or its only
- * timestamp column.  Entity-less mode takes as entity rows the distinct
- * keys of every view's source rows in [start, end], each at time end.
+ * timestamp column.  Entity-less (range) mode, as Feast's retrieval
+ * without entity rows: the entity rows are the distinct (join keys, event
+ * time) pairs of every view's source rows in [start, end] (both ends
+ * inclusive), ordered by time, and each is answered as of its own time by
+ * the same point-in-time join (each view's ttl counted back from that
+ * time): with one view, every source row in the window with its own
+ * values; rows of one key at one time appear once (the write rule picks
+ * among them).  latest_only keeps the other form: the distinct keys, each
+ * at time end, answered by each view's latest row in [start, end].
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
@@ -490,13 +497,17 @@ cfeast_historical_features_sql(PG_FUNCTION_ARGS)
 }
 
 /* ------------------------------------------------------------------------
- * entity-less mode: the latest row per key in [start, end]
+ * entity-less mode: the rows of [start, end]
  * ------------------------------------------------------------------------
  */
 
-/* SELECT DISTINCT keys, end AS event_timestamp over every view's source rows in range */
+/*
+ * The entity rows over every view's source rows in [start, end]: SELECT
+ * DISTINCT keys, event time ordered by time then keys; latest_only: the
+ * keys, each with end as its time.
+ */
 static char *
-cf_range_entity_sql(CfPitRequest *req, const char *start, const char *end)
+cf_range_entity_sql(CfPitRequest *req, const char *start, const char *end, bool latest_only)
 {
 	StringInfoData buf;
 	CfView	   *first = req->views[0].view;
@@ -519,7 +530,7 @@ cf_range_entity_sql(CfPitRequest *req, const char *start, const char *end)
 	appendStringInfoString(&buf, "SELECT DISTINCT ");
 	for (int k = 0; k < first->nkeys; k++)
 		appendStringInfo(&buf, "k.%s, ", quote_identifier(first->key_names[k]));
-	appendStringInfo(&buf, "%s AS event_timestamp FROM (", end);
+	appendStringInfo(&buf, "%s AS event_timestamp FROM (", latest_only ? end : "k.event_timestamp");
 	for (int i = 0; i < req->nviews; i++)
 	{
 		CfSourceSpec *s = req->views[i].src;
@@ -528,15 +539,20 @@ cf_range_entity_sql(CfPitRequest *req, const char *start, const char *end)
 
 		appendStringInfoString(&buf, i ? " UNION ALL SELECT " : "SELECT ");
 		for (int k = 0; k < first->nkeys; k++)
-			appendStringInfo(&buf, "%s%s AS %s", k ? ", " : "",
+			appendStringInfo(&buf, "%s AS %s, ",
 							 cf_cast_column(s, s->key_cols[k], first->key_types[k], "join key"),
 							 quote_identifier(first->key_names[k]));
-		if (first->nkeys == 0)
-			appendStringInfoString(&buf, "1 AS one");
+		appendStringInfo(&buf, "%s AS event_timestamp", ts);
 		appendStringInfo(&buf, " FROM %s AS s WHERE %s OPERATOR(pg_catalog.>=) %s AND %s OPERATOR(pg_catalog.<=) %s",
 						 s->relation, ts, start, ts, end);
 	}
-	appendStringInfoString(&buf, ") AS k");
+	appendStringInfoString(&buf, ") AS k ORDER BY ");
+	if (!latest_only)
+		appendStringInfoString(&buf, "k.event_timestamp");
+	for (int k = 0; k < first->nkeys; k++)
+		appendStringInfo(&buf, "%sk.%s", k || !latest_only ? ", " : "", quote_identifier(first->key_names[k]));
+	if (latest_only && first->nkeys == 0)
+		appendStringInfoString(&buf, "1");
 	return buf.data;
 }
 
@@ -556,6 +572,7 @@ cf_range_body(void *arg, MemoryContext caller)
 	CfEntityInput *in;
 	char	   *start_lit;
 	char	   *end_lit;
+	bool		latest_only = PG_NARGS() > 5 && ARG_BOOL(5);
 
 	req = cf_build_request(ARG_ARRAY(2), PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4)),
 						   ARG_BOOL(3));
@@ -586,12 +603,15 @@ cf_range_body(void *arg, MemoryContext caller)
 				 errmsg("start_ts must not be after end_ts")));
 	start_lit = cf_timestamptz_literal(start);
 	end_lit = cf_timestamptz_literal(end);
-	in = cf_entity_input(cf_range_entity_sql(req, start_lit, end_lit));
+	in = cf_entity_input(cf_range_entity_sql(req, start_lit, end_lit, latest_only));
 	cf_check_request(req, in);
-	((CfRangeCall *) arg)->sql = MemoryContextStrdup(caller, cf_generate_sql(req, in, false, start_lit));
+	/* latest_only: [start, end] is every view's window; else each view's ttl from each row's time */
+	((CfRangeCall *) arg)->sql = MemoryContextStrdup(caller, cf_generate_sql(req, in, false,
+																		 latest_only ? start_lit : NULL));
 }
 
-/* feast_range_features_sql(start_ts, end_ts, features, full_feature_names, feature_service) */
+/* feast_range_features_sql(start_ts, end_ts, features, full_feature_names, feature_service,
+ *							latest_only) */
 Datum
 cfeast_range_features_sql(PG_FUNCTION_ARGS)
 {

@@ -6,9 +6,15 @@
  * Integers are JSON numbers; floats are the shortest decimal text that
  * reads back exactly (their digits turned into a numeric directly, without
  * numeric_in's parsing), NaN and the infinities strings; bytes base64
- * strings; timestamps RFC 3339 strings in UTC ending in Z, with 0, 3 or 6
- * fractional digits; arrays JSON arrays (nested when multi-dimensional);
- * json values are embedded as they are.
+ * strings; unix_timestamp values (and their arrays) integer epoch seconds,
+ * as Feast's feature server sends them (its proto holds int64 seconds): a
+ * fraction of a second is dropped toward negative infinity (the second the
+ * instant falls in: 1969-12-31T23:59:59.5Z is -1), and the infinities, which
+ * no second holds, are the strings "infinity" and "-infinity" as for
+ * floats; arrays JSON arrays (nested when multi-dimensional); json values
+ * are embedded as they are.  Event timestamps are not values: callers format
+ * them with cf_format_timestamp as RFC 3339 strings in UTC ending in Z, with
+ * 0, 3 or 6 fractional digits.
  *-------------------------------------------------------------------------
  */
 #include "jsonout.h"
@@ -113,14 +119,29 @@ cf_format_timestamp(TimestampTz ts, char *buf)
 	return p - buf;
 }
 
-/* append a timestamp as an RFC 3339 string */
-static void
-cf_jsonb_timestamp(JsonbParseState **st, TimestampTz ts)
-{
-	char	   *buf = palloc(CF_TS_LEN);
-	int			len = cf_format_timestamp(ts, buf);
+/* seconds from PostgreSQL's epoch (2000-01-01) back to the Unix epoch */
+#define CF_UNIX_EPOCH_OFFSET ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
 
-	cf_jsonb_string(st, buf, len);
+/*
+ * append a unix_timestamp value as integer epoch seconds, the fraction
+ * dropped toward negative infinity; the infinities as strings
+ */
+static void
+cf_jsonb_epoch_seconds(JsonbParseState **st, TimestampTz ts)
+{
+	int64		secs;
+
+	if (TIMESTAMP_IS_NOBEGIN(ts))
+		cf_jsonb_string(st, "-infinity", 9);
+	else if (TIMESTAMP_IS_NOEND(ts))
+		cf_jsonb_string(st, "infinity", 8);
+	else
+	{
+		secs = ts / USECS_PER_SEC;
+		if (ts % USECS_PER_SEC < 0)
+			secs--;				/* floor, not C's truncation toward zero */
+		cf_jsonb_numeric(st, int64_to_numeric(secs + CF_UNIX_EPOCH_OFFSET));
+	}
 }
 
 /*
@@ -233,7 +254,7 @@ cf_jsonb_scalar(JsonbParseState **st, Datum d, CfBaseType base)
 			pushJsonbValue(st, WJB_ELEM, &v);
 			break;
 		case CF_TIMESTAMP:
-			cf_jsonb_timestamp(st, DatumGetTimestampTz(d));
+			cf_jsonb_epoch_seconds(st, DatumGetTimestampTz(d));
 			break;
 		case CF_JSON:
 			{

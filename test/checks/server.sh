@@ -293,6 +293,22 @@ if [ "$HAVE_READ" = t ]; then
 	expect "read: unknown view" 404 42704
 	call POST /get-online-features '{"entities": {"driver_id": [1001]}, "feature_service": "no_such_service"}'
 	expect "read: unknown feature service" 404 42704
+	# unix_timestamp values, and their arrays, are integer epoch seconds as Feast's server sends
+	# them (its test: 2021-01-01T00:00:00Z is 1609459200); event timestamps stay RFC 3339
+	q >/dev/null <<'EOF'
+SELECT feast_apply_push_source('ts_push', NULL);
+SELECT feast_apply_feature_view('ts_stats', '{driver}',
+    '[{"name": "seen", "dtype": "unix_timestamp"}, {"name": "seens", "dtype": "array(unix_timestamp)"}]', 'ts_push');
+EOF
+	call POST /push '{"push_source_name": "ts_push", "df": {"driver_id": [1001], "event_timestamp": ["2021-01-01T00:00:00Z"],
+	 "seen": ["2021-01-01T00:00:00Z"], "seens": [["2021-01-01T00:00:00.75Z", -0.5]]}}'
+	expect "push a unix_timestamp feature" 200
+	call POST /get-online-features '{"entities": {"driver_id": [1001]}, "features": ["ts_stats:seen", "ts_stats:seens"]}'
+	expect "read unix_timestamp features" 200
+	expect_json "read: unix_timestamp values are epoch seconds, event timestamps RFC 3339" \
+		":'j'::jsonb #> '{results,1,values}' = '[1609459200]' AND
+		 :'j'::jsonb #> '{results,2,values}' = '[[1609459200, -1]]' AND
+		 :'j'::jsonb #> '{results,1,event_timestamps}' = '[\"2021-01-01T00:00:00Z\"]'"
 else
 	echo "note: feast_get_online_features does not exist here; testing its error path only"
 	expect "read without feast_get_online_features" 500 42883
