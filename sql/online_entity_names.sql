@@ -78,3 +78,8 @@ SELECT feast_get_online_features('{en_area:surge}', '{"driver": [7]}');
 -- a missing key's error names the entity name it also takes
 SELECT feast_get_online_features('{en_pair:trips}', '[{"driver": 1001}]');
 \echo :SQLSTATE
+-- a row of exactly as many fields as join keys: one key twice leaves the other missing
+SELECT feast_get_online_features('{en_pair:trips}', '[{"driver_id": 1001, "driver": 1001}]');
+\echo :SQLSTATE
+SELECT feast_get_online_features('{en_pair:trips}', '[{"driver_id": 1001, "driver": 1001, "customer_id": "c1"}]');
+\echo :SQLSTATE

@@ -445,6 +445,7 @@ cf_parse_entity_objects(CfRequest *req, Jsonb *rows)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	int			row = 0;
+	bool		only_keys;
 
 	req->nrows = JB_ROOT_COUNT(rows);
 	for (int k = 0; k < req->nkeys; k++)
@@ -460,12 +461,19 @@ cf_parse_entity_objects(CfRequest *req, Jsonb *rows)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("entity row %d: expected a JSON object, got %s", row,
 							cf_describe_json(&v))));
+		/*
+		 * A row of no more fields than join keys, holding this key under its
+		 * own name, holds no entity name of it (or lacks another key: refused
+		 * below), so the lookups of entity names are skipped.
+		 */
+		only_keys = JsonContainerSize(v.val.binary.data) <= req->nkeys;
 		for (int k = 0; k < req->nkeys; k++)
 		{
 			const char *field = req->keys[k].name;
-			JsonbValue *kv = req->keys[k].naliases > 0
-				? cf_find_entity_key(v.val.binary.data, &req->keys[k], row, &field)
-				: cf_find_key(v.val.binary.data, field);
+			JsonbValue *kv = cf_find_key(v.val.binary.data, field);
+
+			if (req->keys[k].naliases > 0 && (kv == NULL || !only_keys))
+				kv = cf_find_entity_key(v.val.binary.data, &req->keys[k], row, &field);
 
 			if (kv == NULL)
 				cf_missing_key(req, &req->keys[k], v.val.binary.data, row);
