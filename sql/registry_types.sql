@@ -80,7 +80,8 @@ BEGIN
         FOR c IN SELECT attname FROM pg_attribute WHERE attrelid = 'rt_all'::regclass AND attnum > 2 ORDER BY attnum LOOP
             BEGIN
                 PERFORM feast_apply_feature_view('rt_probe_view', '{small}',
-                    jsonb_build_array(jsonb_build_object('name', c.attname, 'dtype', d)), 'rt_all_src');
+                    jsonb_build_array(jsonb_build_object('name', c.attname, 'dtype', d)), 'rt_all_src',
+                    online => false);
                 INSERT INTO rt_probe VALUES (d, c.attname, true, NULL);
                 PERFORM feast_delete('feature_view', 'rt_probe_view');
             EXCEPTION WHEN OTHERS THEN
