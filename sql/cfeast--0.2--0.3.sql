@@ -514,3 +514,171 @@ CREATE FUNCTION @extschema@.feast_range_features_sql(start_ts timestamptz DEFAUL
                                           latest_only boolean DEFAULT false)
     RETURNS text
     AS 'MODULE_PATHNAME', 'cfeast_range_features_sql' LANGUAGE C;
+-- == apply-time type checks ==
+-- A join key or feature is refused at apply (42804) unless its source column
+-- has a type that materialize and the point-in-time join convert to the dtype
+-- for every value: integers only widen, strings, bytes, booleans, timestamps
+-- and JSON stay in their kind, floats read any number.  (Before, text under
+-- an int64 key applied and then failed in the first materialization.)
+--   int32           smallint, integer
+--   int64           smallint, integer, bigint
+--   float32/64      smallint, integer, bigint, real, double precision, numeric
+--   string          text, character varying, character
+--   bytes           bytea
+--   bool            boolean
+--   unix_timestamp  timestamp with time zone, timestamp (UTC), date (UTC midnight)
+--   json            jsonb, json
+--   array(T)        an array whose element type T accepts (array(unix_timestamp): timestamptz[] only)
+-- Domains count as their base type.
+
+-- a type with its domains peeled off
+CREATE FUNCTION feast._base_type(typ oid) RETURNS oid
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t oid := typ;
+    b oid;
+BEGIN
+    LOOP
+        SELECT y.typbasetype INTO b FROM pg_catalog.pg_type y WHERE y.oid OPERATOR(pg_catalog.=) t;
+        EXIT WHEN b IS NULL OR b OPERATOR(pg_catalog.=) 0;
+        t := b;
+    END LOOP;
+    RETURN t;
+END $$;
+
+-- the element type of an array type (domains peeled off), or NULL for a scalar
+CREATE FUNCTION feast._array_element(typ oid) RETURNS oid
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT feast._base_type(y.typelem) FROM pg_catalog.pg_type y
+     WHERE y.oid OPERATOR(pg_catalog.=) feast._base_type(typ)
+       AND y.typcategory OPERATOR(pg_catalog.=) 'A' AND y.typelem OPERATOR(pg_catalog.<>) 0
+$$;
+
+-- the scalar column types a scalar dtype reads
+CREATE FUNCTION feast._dtype_column_types(base text) RETURNS regtype[]
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE base
+        WHEN 'int32' THEN '{smallint,integer}'::regtype[]
+        WHEN 'int64' THEN '{smallint,integer,bigint}'::regtype[]
+        WHEN 'float32' THEN '{smallint,integer,bigint,real,double precision,numeric}'::regtype[]
+        WHEN 'float64' THEN '{smallint,integer,bigint,real,double precision,numeric}'::regtype[]
+        WHEN 'string' THEN '{text,character varying,character}'::regtype[]
+        WHEN 'bytes' THEN '{bytea}'::regtype[]
+        WHEN 'bool' THEN '{boolean}'::regtype[]
+        WHEN 'unix_timestamp' THEN '{timestamp with time zone,timestamp without time zone,date}'::regtype[]
+        WHEN 'json' THEN '{jsonb,json}'::regtype[]
+    END
+$$;
+
+-- the element types of the array column types array(base) reads: those of base, except that
+-- array(unix_timestamp) reads timestamptz[] only (the array cast would read timestamp[] and
+-- date[] in the session's TimeZone, not as UTC)
+CREATE FUNCTION feast._dtype_element_types(base text) RETURNS regtype[]
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE base WHEN 'unix_timestamp' THEN '{timestamp with time zone}'::regtype[]
+                     ELSE feast._dtype_column_types(base) END
+$$;
+
+-- does a column of type "typ" feed canonical dtype "dtype"?
+CREATE FUNCTION feast._dtype_accepts(dtype text, typ oid) RETURNS boolean
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN dtype OPERATOR(pg_catalog.~~) 'array(%)'
+                THEN COALESCE(feast._array_element(typ)::regtype OPERATOR(pg_catalog.=) ANY
+                              (feast._dtype_element_types(pg_catalog.substr(dtype, 7, pg_catalog.length(dtype) OPERATOR(pg_catalog.-) 7))),
+                              false)
+                ELSE feast._array_element(typ) IS NULL
+                     AND feast._base_type(typ)::regtype OPERATOR(pg_catalog.=) ANY (feast._dtype_column_types(dtype))
+           END
+$$;
+
+-- the dtype that reads a column of type "typ" as it is, or NULL if none does
+CREATE FUNCTION feast._dtype_for_type(typ oid) RETURNS text
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+    WITH t AS (SELECT feast._array_element(typ) AS elem, feast._base_type(typ) AS base),
+         s AS (SELECT t.elem, CASE COALESCE(t.elem, t.base)::regtype
+                    WHEN 'smallint'::regtype THEN 'int32'
+                    WHEN 'integer'::regtype THEN 'int32'
+                    WHEN 'bigint'::regtype THEN 'int64'
+                    WHEN 'real'::regtype THEN 'float32'
+                    WHEN 'double precision'::regtype THEN 'float64'
+                    WHEN 'numeric'::regtype THEN 'float64'
+                    WHEN 'text'::regtype THEN 'string'
+                    WHEN 'character varying'::regtype THEN 'string'
+                    WHEN 'character'::regtype THEN 'string'
+                    WHEN 'bytea'::regtype THEN 'bytes'
+                    WHEN 'boolean'::regtype THEN 'bool'
+                    WHEN 'timestamp with time zone'::regtype THEN 'unix_timestamp'
+                    WHEN 'timestamp without time zone'::regtype THEN 'unix_timestamp'
+                    WHEN 'date'::regtype THEN 'unix_timestamp'
+                    WHEN 'jsonb'::regtype THEN 'json'
+                    WHEN 'json'::regtype THEN 'json'
+                END AS d FROM t)
+    SELECT CASE WHEN s.elem IS NULL THEN s.d
+                WHEN s.elem::regtype OPERATOR(pg_catalog.=) ANY (feast._dtype_element_types(s.d))
+                THEN 'array(' || s.d || ')' END
+      FROM s
+$$;
+
+-- every join key and feature of a view must be a column of its batch relation, of a type
+-- that its dtype reads
+CREATE OR REPLACE FUNCTION feast._check_view_columns(p_view text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    b       feast.data_sources;
+    r       record;
+    col     text;
+    typ     oid;
+    typname text;
+    use     text;
+BEGIN
+    b := feast._view_batch_source(p_view);
+    IF b.name IS NULL THEN
+        RETURN;
+    END IF;
+    FOR r IN
+        SELECT e.join_key AS field, e.value_type AS dtype, e.name AS entity, u.ord AS ord
+          FROM feast.feature_views v, unnest(v.entities) WITH ORDINALITY AS u(ent, ord)
+          JOIN feast.entities e ON e.name = u.ent
+         WHERE v.name = p_view
+        UNION ALL
+        SELECT f.name, f.dtype, NULL, 1000000 + f.position FROM feast.features f WHERE f.feature_view = p_view
+        ORDER BY 4
+    LOOP
+        col := feast._source_column(b.field_mapping, r.field);
+        PERFORM feast._check_column(b.relation, col,
+                                    'field "' || r.field || '" of feature view "' || p_view
+                                    || '", read from batch source "' || b.name || '"');
+        SELECT a.atttypid, format_type(a.atttypid, a.atttypmod) INTO typ, typname
+          FROM pg_attribute a
+         WHERE a.attrelid = b.relation AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+        IF feast._dtype_accepts(r.dtype, typ) THEN
+            CONTINUE;
+        END IF;
+        use := feast._dtype_for_type(typ);
+        IF r.entity IS NOT NULL THEN
+            RAISE EXCEPTION 'join key "%" of feature view "%" is % (entity "%"), but column "%" of relation % has type %',
+                            r.field, p_view, r.dtype, r.entity, col, b.relation, typname
+                USING ERRCODE = '42804',
+                      DETAIL = r.dtype || ' reads columns of type '
+                               || array_to_string(feast._dtype_column_types(r.dtype)::text[], ', ') || '.',
+                      HINT = CASE WHEN use IN ('int32', 'int64', 'string', 'bytes')
+                                  THEN 'Apply entity "' || r.entity || '" with value_type ' || use || '.'
+                                  ELSE 'Join keys are int32, int64, string or bytes: read the relation through a view that casts column "' || col || '".'
+                             END;
+        END IF;
+        RAISE EXCEPTION 'feature "%" of feature view "%" is %, but column "%" of relation % has type %',
+                        r.field, p_view, r.dtype, col, b.relation, typname
+            USING ERRCODE = '42804',
+                  DETAIL = CASE WHEN r.dtype LIKE 'array(%)'
+                                THEN r.dtype || ' reads arrays of '
+                                     || array_to_string(feast._dtype_element_types(substr(r.dtype, 7, length(r.dtype) - 7))::text[], ', ') || '.'
+                                ELSE r.dtype || ' reads columns of type '
+                                     || array_to_string(feast._dtype_column_types(r.dtype)::text[], ', ') || '.'
+                           END,
+                  HINT = CASE WHEN use IS NOT NULL
+                              THEN 'Declare it with dtype ' || use || '.'
+                              ELSE 'No dtype reads type ' || typname || ': read the relation through a view that casts column "' || col || '".'
+                         END;
+    END LOOP;
+END $$;

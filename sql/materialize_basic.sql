@@ -80,9 +80,10 @@ SELECT feature_view, start_ts, end_ts, rows_written FROM feast.materialization_i
 SELECT feast_materialize('2024-01-02', '2024-01-01');
 \echo :SQLSTATE
 SELECT feast_apply_feature_view('nottl_mat', '{driver}', '[{"name": "conv", "dtype": "float32"}]', 'mat_src');
--- driver_mat could run (from 01-06), but nottl_mat has nothing to start from: nothing is written
-SELECT feast_materialize_incremental('2024-01-07', ARRAY['driver_mat', 'nottl_mat']);
+-- nottl_mat could run, but driver_mat's last run ended at 01-06 (after 01-05): nothing is written
+SELECT feast_materialize_incremental('2024-01-05', ARRAY['nottl_mat', 'driver_mat']);
 \echo :SQLSTATE
+SELECT count(*) FROM feast_online.nottl_mat;
 -- driver_mat's last run ended at 01-06
 SELECT feast_materialize_incremental('2024-01-01', ARRAY['driver_mat']);
 \echo :SQLSTATE
@@ -125,3 +126,14 @@ SELECT feast_get_online_features('{ancient_mat:conv}', '{"driver_id": [1, 3]}') 
 SELECT feast_historical_features_sql('SELECT 1::bigint AS driver_id, timestamptz ''2024-01-05'' AS event_timestamp',
                                      '{ancient_mat:conv}') AS q \gset
 SELECT driver_id, conv FROM (:q) AS j;
+
+-- a view without ttl never materialized starts 52 weeks (364 days) before the end, as Feast does:
+-- [2024-01-03, 2025-01-01] (2024 is a leap year) -> driver 1's d (01-04) and driver 3's x (01-03,
+-- the inclusive start); driver 2's rows (01-01) are older
+SELECT feast_materialize_incremental('2025-01-01', ARRAY['nottl_mat']);
+SELECT driver_id, conv, event_timestamp FROM feast_online.nottl_mat ORDER BY driver_id;
+SELECT start_ts, end_ts, rows_written FROM feast.materialization_intervals WHERE feature_view = 'nottl_mat';
+-- near the start of the timestamp range the lookback stops at -infinity
+SELECT feast_apply_feature_view('nottl_old', '{driver}', '[{"name": "conv", "dtype": "float32"}]', 'mat_src');
+SELECT feast_materialize_incremental('4713-06-01 BC', ARRAY['nottl_old']);
+SELECT start_ts, end_ts FROM feast.materialization_intervals WHERE feature_view = 'nottl_old';

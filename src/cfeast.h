@@ -64,6 +64,7 @@ typedef struct CfView
 	Interval	ttl;
 	int			nkeys;
 	char	  **key_names;
+	char	  **key_entities;	/* the entity of each key */
 	CfDtype    *key_types;
 	int			nfeatures;
 	char	  **feature_names;

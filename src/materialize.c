@@ -12,6 +12,10 @@
  * same writer as feast_push's, so a fresher pushed row is never
  * overwritten.  Each view's run is recorded in
  * feast.materialization_intervals and reported with a NOTICE.
+ *
+ * An incremental run starts where the view's last run ended; a view never
+ * materialized starts at end - ttl, or 52 weeks before the end when it has
+ * no ttl (Feast's default for an unbounded lookback).
  *-------------------------------------------------------------------------
  */
 #include "source.h"
@@ -21,6 +25,7 @@
 #include "write.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -35,6 +40,9 @@
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(cfeast_materialize);
+
+/* the lookback of an incremental run of a view without ttl that never ran: 52 weeks */
+#define CF_NO_TTL_LOOKBACK ((int64) 52 * 7 * USECS_PER_DAY)
 PG_FUNCTION_INFO_V1(cfeast_materialize_incremental);
 
 /* the latest row per key of one view */
@@ -460,10 +468,14 @@ cf_incremental_start(CfView *v, TimestampTz end)
 	if (!isnull)
 		return DatumGetTimestampTz(d);
 	if (!v->has_ttl)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("feature view \"%s\" has never been materialized and has no ttl to start from", v->name),
-				 errhint("Run feast_materialize(start_ts, end_ts, ARRAY['%s']) once.", v->name)));
+	{
+		/* no ttl (unbounded lookback): 52 weeks before the end, as Feast does */
+		TimestampTz start;
+
+		if (pg_sub_s64_overflow(end, CF_NO_TTL_LOOKBACK, &start) || !IS_VALID_TIMESTAMP(start))
+			return DT_NOBEGIN;
+		return start;
+	}
 	return cf_minus_ttl(end, &v->ttl);
 }
 

@@ -13,6 +13,11 @@
  * cached plan that joins the unnested key arrays (WITH ORDINALITY) to the
  * online table.  The answer is Feast's column-oriented response, built
  * with pushJsonbValue from the fetched Datums (jsonout.c writes each value).
+ *
+ * An entity row names each key by its join key or, as Feast's older
+ * clients do, by its entity's name when that is unambiguous
+ * (cf_resolve_entity_names, cf_find_entity_key); the answer always names
+ * the join key.
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
@@ -102,6 +107,12 @@ typedef struct CfReqKey
 	CfDtype		dtype;
 	const char *view;			/* the first view that needs it, for messages */
 	Datum	   *values;			/* [row] */
+	/* entity names that stand for it in entity rows (Feast's older form) */
+	int			naliases;
+	const char **aliases;
+	/* entity names of it that cannot (they are another key's name), for hints */
+	int			nshadowed;
+	const char **shadowed;
 } CfReqKey;
 
 /* one view of the request and what was read from it */
@@ -202,6 +213,49 @@ cf_request_features(CfRequest *req, ArrayType *features, const char *service)
 						  list->refs[i].name);
 }
 
+/* add "name" to a list of names unless it is there */
+static void
+cf_add_name(const char ***list, int *n, const char *name)
+{
+	for (int i = 0; i < *n; i++)
+		if (strcmp((*list)[i], name) == 0)
+			return;
+	*list = *list ? repalloc(*list, sizeof(char *) * (*n + 1)) : palloc(sizeof(char *));
+	(*list)[(*n)++] = name;
+}
+
+/*
+ * Entity rows may name a key by its entity, as Feast's older clients do
+ * ({"driver": [1001]} for join key driver_id), when that is unambiguous: the
+ * entity belongs to a view asked for and its name is no join key of the
+ * request.  (Whether the join key and the entity name both appear, or two
+ * entities of one join key, is checked where the rows are read.)
+ */
+static void
+cf_resolve_entity_names(CfRequest *req)
+{
+	for (int v = 0; v < req->nviews; v++)
+	{
+		CfView	   *view = req->views[v].view;
+
+		for (int k = 0; k < view->nkeys; k++)
+		{
+			CfReqKey   *rk = &req->keys[req->views[v].keys[k]];
+			const char *ent = view->key_entities[k];
+			bool		is_key = false;
+
+			if (strcmp(ent, rk->name) == 0)
+				continue;
+			for (int i = 0; i < req->nkeys && !is_key; i++)
+				is_key = strcmp(req->keys[i].name, ent) == 0;
+			if (is_key)
+				cf_add_name(&rk->shadowed, &rk->nshadowed, ent);
+			else
+				cf_add_name(&rk->aliases, &rk->naliases, ent);
+		}
+	}
+}
+
 /* collect the join keys of every view asked for, in order of first use */
 static void
 cf_resolve_keys(CfRequest *req)
@@ -243,11 +297,16 @@ cf_resolve_keys(CfRequest *req)
 				req->keys[i].dtype = view->key_types[k];
 				req->keys[i].view = view->name;
 				req->keys[i].values = NULL;
+				req->keys[i].naliases = 0;
+				req->keys[i].aliases = NULL;
+				req->keys[i].nshadowed = 0;
+				req->keys[i].shadowed = NULL;
 				req->nkeys++;
 			}
 			rv->keys[k] = i;
 		}
 	}
+	cf_resolve_entity_names(req);
 	/* a feature must not take a join-key column's name */
 	for (int f = 0; f < req->nfeatures; f++)
 		for (int k = 0; k < req->nkeys; k++)
@@ -289,18 +348,89 @@ cf_find_key(JsonbContainer *obj, const char *name)
 	return findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
 }
 
+/*
+ * The value of join key "rk" in an entity row (row >= 0) or in the column
+ * form's object (row < 0): under its name, or under the name of its entity
+ * (*field says which); NULL if neither is there.  Both, or two entity names of one key, are
+ * refused as ambiguous.
+ */
+static JsonbValue *
+cf_find_entity_key(JsonbContainer *obj, CfReqKey *rk, int row, const char **field)
+{
+	JsonbValue *kv = cf_find_key(obj, rk->name);
+	JsonbValue *found = kv;
+	const char *via = NULL;
+	char	   *where = row >= 0 ? psprintf("row %d: ", row) : "entity_rows: ";
+
+	for (int a = 0; a < rk->naliases; a++)
+	{
+		JsonbValue *av = cf_find_key(obj, rk->aliases[a]);
+
+		if (av == NULL)
+			continue;
+		if (kv != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%sjoin key \"%s\" is given twice: as \"%s\" and as \"%s\", the name of its entity",
+							where, rk->name, rk->name, rk->aliases[a]),
+					 errhint("Give \"%s\" only.", rk->name)));
+		if (found != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%sjoin key \"%s\" is given twice: as \"%s\" and as \"%s\", two entities with that join key",
+							where, rk->name, via, rk->aliases[a]),
+					 errhint("Give \"%s\" only.", rk->name)));
+		found = av;
+		via = rk->aliases[a];
+	}
+	*field = via ? via : rk->name;
+	return found;
+}
+
+/* raise: join key "rk" is in no entity row / not in the column form */
+static void
+cf_missing_key(CfRequest *req, CfReqKey *rk, JsonbContainer *obj, int row)
+{
+	const char *shadow = NULL;
+	const char *other = NULL;
+	StringInfoData names;
+
+	/* an entity name that is another join key of the request was taken as that key */
+	for (int i = 0; i < rk->nshadowed && shadow == NULL; i++)
+		if (cf_find_key(obj, rk->shadowed[i]) != NULL)
+			shadow = rk->shadowed[i];
+	if (shadow)
+		for (int k = 0; k < req->nkeys; k++)
+			if (strcmp(req->keys[k].name, shadow) == 0)
+				other = req->keys[k].view;
+	initStringInfo(&names);
+	for (int a = 0; a < rk->naliases; a++)
+		appendStringInfo(&names, "%s\"%s\"", a ? " or " : "", rk->aliases[a]);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 row >= 0 ? errmsg("row %d: join key \"%s\" is missing", row, rk->name)
+			 : errmsg("join key \"%s\" is missing from entity_rows", rk->name),
+			 row >= 0 ? errdetail("Every entity row gives every join key of the views asked for: %s.",
+								  cf_key_list(req))
+			 : errdetail("Entity rows give every join key of the views asked for: %s.", cf_key_list(req)),
+			 shadow ? errhint("\"%s\" names the entity of join key \"%s\", but it is also a join key of feature view \"%s\" "
+							  "and is read as that; give \"%s\".", shadow, rk->name, other, rk->name)
+			 : rk->naliases > 0 ? errhint("Give \"%s\" (or %s, the name of its entity).", rk->name, names.data)
+			 : 0));
+}
+
 /* convert one entity value; join keys must not be null */
 static Datum
-cf_key_value(CfReqKey *key, JsonbValue *v, int row)
+cf_key_value(CfReqKey *key, const char *field, JsonbValue *v, int row)
 {
-	CfValueSite site = {row, key->name};
+	CfValueSite site = {row, field};
 	bool		isnull;
 	Datum		d;
 
 	if (v->type == jbvNull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("row %d: field \"%s\": expected %s, got null", row, key->name,
+				 errmsg("row %d: field \"%s\": expected %s, got null", row, field,
 						cf_dtype_name(key->dtype)),
 				 errdetail("Join keys must not be null.")));
 	d = cf_json_to_datum(v, key->dtype, &site, &isnull);
@@ -315,6 +445,7 @@ cf_parse_entity_objects(CfRequest *req, Jsonb *rows)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	int			row = 0;
+	bool		only_keys;
 
 	req->nrows = JB_ROOT_COUNT(rows);
 	for (int k = 0; k < req->nkeys; k++)
@@ -330,17 +461,23 @@ cf_parse_entity_objects(CfRequest *req, Jsonb *rows)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("entity row %d: expected a JSON object, got %s", row,
 							cf_describe_json(&v))));
+		/*
+		 * A row of no more fields than join keys, holding this key under its
+		 * own name, holds no entity name of it (or lacks another key: refused
+		 * below), so the lookups of entity names are skipped.
+		 */
+		only_keys = JsonContainerSize(v.val.binary.data) <= req->nkeys;
 		for (int k = 0; k < req->nkeys; k++)
 		{
-			JsonbValue *kv = cf_find_key(v.val.binary.data, req->keys[k].name);
+			const char *field = req->keys[k].name;
+			JsonbValue *kv = cf_find_key(v.val.binary.data, field);
+
+			if (req->keys[k].naliases > 0 && (kv == NULL || !only_keys))
+				kv = cf_find_entity_key(v.val.binary.data, &req->keys[k], row, &field);
 
 			if (kv == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("row %d: join key \"%s\" is missing", row, req->keys[k].name),
-						 errdetail("Every entity row gives every join key of the views asked for: %s.",
-								   cf_key_list(req))));
-			req->keys[k].values[row] = cf_key_value(&req->keys[k], kv, row);
+				cf_missing_key(req, &req->keys[k], v.val.binary.data, row);
+			req->keys[k].values[row] = cf_key_value(&req->keys[k], field, kv, row);
 		}
 		row++;
 	}
@@ -391,15 +528,12 @@ cf_parse_entity_columns(CfRequest *req, Jsonb *rows)
 	for (int k = 0; k < req->nkeys; k++)
 	{
 		CfReqKey   *rk = &req->keys[k];
-		JsonbValue *col = cf_find_key(&rows->root, rk->name);
+		const char *field;
+		JsonbValue *col = cf_find_entity_key(&rows->root, rk, -1, &field);
 		int			row = 0;
 
 		if (col == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("join key \"%s\" is missing from entity_rows", rk->name),
-					 errdetail("Entity rows give every join key of the views asked for: %s.",
-							   cf_key_list(req))));
+			cf_missing_key(req, rk, &rows->root, -1);
 		rk->values = palloc(sizeof(Datum) * Max(req->nrows, 1));
 		it = JsonbIteratorInit(col->val.binary.data);
 		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -408,7 +542,7 @@ cf_parse_entity_columns(CfRequest *req, Jsonb *rows)
 				continue;
 			if ((row & 1023) == 1023)
 				CHECK_FOR_INTERRUPTS();
-			rk->values[row] = cf_key_value(rk, &v, row);
+			rk->values[row] = cf_key_value(rk, field, &v, row);
 			row++;
 		}
 	}

@@ -276,14 +276,15 @@ cf_cache_depend_on(Oid relid)
 
 /* the views of one name or of one source, one row per key or feature */
 static const char *cf_views_sql =
-"SELECT v.name, v.source, v.online, v.online_table::pg_catalog.oid, v.ttl, k.kind, k.fname, k.dtype "
+"SELECT v.name, v.source, v.online, v.online_table::pg_catalog.oid, v.ttl, k.kind, k.fname, k.dtype, k.entity "
 "  FROM feast.feature_views v "
 "  CROSS JOIN LATERAL ( "
-"      SELECT 0 AS kind, e.join_key AS fname, e.value_type AS dtype, u.ord::pg_catalog.int4 AS ord "
+"      SELECT 0 AS kind, e.join_key AS fname, e.value_type AS dtype, u.ord::pg_catalog.int4 AS ord, "
+"             e.name AS entity "
 "        FROM pg_catalog.unnest(v.entities) WITH ORDINALITY AS u(ent, ord) "
 "        JOIN feast.entities e ON e.name OPERATOR(pg_catalog.=) u.ent "
 "      UNION ALL "
-"      SELECT 1, f.name, f.dtype, f.position FROM feast.features f "
+"      SELECT 1, f.name, f.dtype, f.position, NULL FROM feast.features f "
 "       WHERE f.feature_view OPERATOR(pg_catalog.=) v.name) k "
 " WHERE %s OPERATOR(pg_catalog.=) $1 "
 " ORDER BY v.name, k.kind, k.ord";
@@ -359,6 +360,7 @@ cf_view_from_rows(SPITupleTable *tt, uint64 first, uint64 last)
 
 	v->key_names = palloc(sizeof(char *) * (last - first));
 	v->key_types = palloc(sizeof(CfDtype) * (last - first));
+	v->key_entities = palloc(sizeof(char *) * (last - first));
 	v->feature_names = palloc(sizeof(char *) * (last - first));
 	v->feature_types = palloc(sizeof(CfDtype) * (last - first));
 	for (uint64 i = first; i < last; i++)
@@ -370,6 +372,7 @@ cf_view_from_rows(SPITupleTable *tt, uint64 first, uint64 last)
 		if (kind == 0)
 		{
 			v->key_names[v->nkeys] = fname;
+			v->key_entities[v->nkeys] = pstrdup(SPI_getvalue(tt->vals[i], td, 9));
 			v->key_types[v->nkeys++] = t;
 		}
 		else

@@ -6,7 +6,9 @@
  *	  them: join keys, event_timestamp, created_timestamp, features.
  *
  * Timestamps come out as timestamptz: timestamp and date columns are read
- * as UTC.  Keys and features are cast to their dtypes unless the column
+ * as UTC (event times, created times and unix_timestamp features).  Apply
+ * (feast._check_view_columns) admits only column types whose every value
+ * the cast below converts.  Keys and features are cast to their dtypes unless the column
  * has that type already; the event time bounds ($1 above, $2 below) are
  * converted to the column's own type, so an index on it applies.
  *-------------------------------------------------------------------------
@@ -124,9 +126,13 @@ char *
 cf_cast_column(CfSourceSpec *s, const char *col, CfDtype t, const char *what)
 {
 	char	   *q = psprintf("s.%s", quote_identifier(col));
+	Oid			ctype = cf_source_column_type(s, col, what);
 
-	if (cf_source_column_type(s, col, what) == cf_dtype_type_oid(t))
+	if (ctype == cf_dtype_type_oid(t))
 		return q;
+	/* a unix_timestamp feature over timestamp or date is read as UTC, like the event time */
+	if (!t.is_array && t.base == CF_TIMESTAMP && (ctype == TIMESTAMPOID || ctype == DATEOID))
+		return cf_ts_expr(q, ctype);
 	return psprintf("CAST(%s AS %s)", q, cf_dtype_sql(t));
 }
 

@@ -285,6 +285,14 @@ if [ "$HAVE_READ" = t ]; then
 		 :'j'::jsonb #> '{results,2,values}' = '[1000, 20, null]'"
 	expect_json "read: statuses" \
 		":'j'::jsonb #> '{results,1,statuses}' = '[\"PRESENT\", \"PRESENT\", \"NOT_FOUND\"]'"
+	# Feast's older clients key entity rows by the entity's name: the answer names the join key
+	call POST /get-online-features '{"entities": {"driver": [1001, 9999]}, "features": ["driver_hourly_stats:conv_rate"]}'
+	expect "read by entity name" 200
+	expect_json "read by entity name: join key and values" \
+		":'j'::jsonb->'metadata'->'feature_names' = '[\"driver_id\", \"conv_rate\"]' AND
+		 :'j'::jsonb #> '{results,1,values}' = '[0.5, null]'"
+	call POST /get-online-features '{"entities": {"driver": [1001], "driver_id": [1001]}, "features": ["driver_hourly_stats:conv_rate"]}'
+	expect "read: join key and entity name both given" 422 22023
 	call POST /get-online-features '{"entities": {"driver_id": [1001]}, "feature_service": "driver_service", "full_feature_names": true}'
 	expect "read: feature service, full names" 200
 	expect_json "read: full feature names" \
