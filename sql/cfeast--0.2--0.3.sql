@@ -682,3 +682,16 @@ BEGIN
                          END;
     END LOOP;
 END $$;
+
+-- == online writes for any view ==
+-- feast_write_online writes rows to one online view's table, whatever feeds
+-- the view (Feast's write_to_online_store, and cfeast-server's
+-- /write-to-online-store, which Feast's remote online store calls for its
+-- materialize and push).  Fields: the view's join keys and features,
+-- event_timestamp, and created (optional), in the row or the column form of
+-- feast_push, with its conversion and its write rule.  Like feast_push it is
+-- executable by every role: PostgreSQL checks SELECT, INSERT, UPDATE on the
+-- online table (feast_grant's materialize on the view, or push on its push
+-- source, grants them).
+CREATE FUNCTION @extschema@.feast_write_online(feature_view text, rows jsonb) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cfeast_write_online' LANGUAGE C;

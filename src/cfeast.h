@@ -104,6 +104,7 @@ typedef struct CfPushTarget
 typedef struct CfPushSource
 {
 	char	   *name;
+	const char *kind;			/* "push source", or "feature view" (a view's writer) */
 	int			nfields;
 	CfField    *fields;
 	int			ts_field;		/* index of the event timestamp field */
@@ -129,6 +130,13 @@ extern void cf_registry_call(CfRegistryBody body, void *arg);
 /* look-ups, inside cf_registry_call; both raise 42704 for unknown names */
 extern CfPushSource *cf_lookup_push_source(const char *name);
 extern CfView *cf_lookup_view(const char *name);
+/*
+ * An online view's writer: a push source of one target built from the view
+ * alone (its keys, its features, event_timestamp, and "created" (optional)
+ * as Feast's remote online store names them), for feast_write_online.
+ * 42704 for an unknown view, 55000 for a view that is not online.
+ */
+extern CfPushSource *cf_lookup_view_writer(const char *view_name);
 /* memory context that lives as long as the cache entries (for plans, private state) */
 extern MemoryContext cf_cache_context(void);
 /* SPI_keepplan the plan and free it when the cache is flushed */

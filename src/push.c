@@ -2,7 +2,8 @@
  * push.c
  *	  feast_push(push_source, rows, to): validate rows and write them to
  *	  every feature view of the source, online and/or offline, in the
- *	  caller's transaction.
+ *	  caller's transaction; feast_write_online(view, rows): the same for
+ *	  one online view, whatever its source.
  *
  * The jsonb is walked once.  Each value goes straight to its Datum
  * (types.c), into one column array per push field.  Nothing is written
@@ -38,6 +39,7 @@
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(cfeast_push);
+PG_FUNCTION_INFO_V1(cfeast_write_online);
 
 int			cf_unknown_fields = CF_UNKNOWN_ERROR;
 
@@ -108,13 +110,13 @@ cf_unknown_field(CfPushSource *src, int64 row, const char *name, int len)
 	if (row >= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("row " INT64_FORMAT ": field \"%s\": not a field of push source \"%s\"",
-						row, n, src->name),
+				 errmsg("row " INT64_FORMAT ": field \"%s\": not a field of %s \"%s\"",
+						row, n, src->kind, src->name),
 				 errdetail("Its fields are: %s.", cf_field_list(src)),
 				 errhint("SET cfeast.unknown_fields = 'ignore' to drop unknown fields.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("field \"%s\": not a field of push source \"%s\"", n, src->name),
+			 errmsg("field \"%s\": not a field of %s \"%s\"", n, src->kind, src->name),
 			 errdetail("Its fields are: %s.", cf_field_list(src)),
 			 errhint("SET cfeast.unknown_fields = 'ignore' to drop unknown fields.")));
 }
@@ -681,7 +683,7 @@ cf_check_online_columns(CfPushSource *src, CfPushTo to)
  * the rows are read with the definition that holds.
  */
 static CfPushSource *
-cf_push_source_locked(const char *name, CfPushTo to)
+cf_push_source_locked(const char *name, CfPushTo to, bool view_writer)
 {
 	CfPushSource *src;
 
@@ -689,14 +691,15 @@ cf_push_source_locked(const char *name, CfPushTo to)
 	{
 		uint64		gen = cf_cache_generation();
 
-		src = cf_lookup_push_source(name);
+		src = view_writer ? cf_lookup_view_writer(name) : cf_lookup_push_source(name);
 		cf_lock_push_relations(src, to);
 		if (gen == cf_cache_generation())
 			break;
 		if (attempt == 2 || !cf_cache_reload())
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("push source \"%s\" changed while the push waited for its tables", name),
+					 errmsg("%s \"%s\" changed while the push waited for its tables",
+							view_writer ? "feature view" : "push source", name),
 					 errhint("Retry the push.")));
 	}
 	cf_check_online_columns(src, to);
@@ -708,6 +711,7 @@ typedef struct CfPushCall
 	char	   *source_name;
 	Jsonb	   *rows;
 	CfPushTo	to;
+	bool		view_writer;	/* source_name names a view: feast_write_online */
 	int64		nrows;			/* out */
 } CfPushCall;
 
@@ -720,7 +724,7 @@ cf_push_body(void *arg, MemoryContext caller)
 	int64		stale = 0;
 
 	memset(&batch, 0, sizeof(batch));
-	batch.src = cf_push_source_locked(call->source_name, call->to);
+	batch.src = cf_push_source_locked(call->source_name, call->to, call->view_writer);
 	cf_parse_rows(&batch, call->rows);
 
 	if (batch.nrows > 0 && (call->to & CF_TO_ONLINE))
@@ -763,6 +767,35 @@ cfeast_push(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("rows must not be null")));
 	call.to = cf_parse_to(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
+	call.source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	call.rows = PG_GETARG_JSONB_P(1);
+	call.view_writer = false;
+	call.nrows = 0;
+	cf_registry_call(cf_push_body, &call);
+	PG_RETURN_INT64(call.nrows);
+}
+
+/*
+ * feast_write_online(feature_view text, rows jsonb) RETURNS bigint: the rows
+ * of one online view, written straight to its online table whatever feeds
+ * the view (Feast's write_to_online_store; cfeast-server's
+ * /write-to-online-store).  The same parsing, conversion and write rule as
+ * feast_push: the view's writer is a push source of one target whose fields
+ * are the view's keys and features, event_timestamp and "created".
+ */
+Datum
+cfeast_write_online(PG_FUNCTION_ARGS)
+{
+	CfPushCall	call;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("feature view name must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("rows must not be null")));
+	call.to = CF_TO_ONLINE;
+	call.view_writer = true;
 	call.source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	call.rows = PG_GETARG_JSONB_P(1);
 	call.nrows = 0;

@@ -62,6 +62,7 @@ typedef struct CfSourceEntry
 static MemoryContext cf_cache_cxt = NULL;
 static HTAB *cf_views = NULL;
 static HTAB *cf_sources = NULL;
+static HTAB *cf_writers = NULL;	/* views' writers (feast_write_online), by view name */
 static HTAB *cf_deps = NULL;	/* relids the entries were built over */
 static List *cf_kept_plans = NIL;
 static bool cf_cache_stale = true;
@@ -227,7 +228,7 @@ cf_cache_refresh(void)
 	cf_deps = NULL;
 	if (cf_cache_cxt != NULL)
 		MemoryContextDelete(cf_cache_cxt);
-	cf_views = cf_sources = NULL;
+	cf_views = cf_sources = cf_writers = NULL;
 	cf_cache_cxt = AllocSetContextCreate(CacheMemoryContext, "cfeast registry cache",
 										 ALLOCSET_DEFAULT_SIZES);
 	memset(&ctl, 0, sizeof(ctl));
@@ -237,6 +238,7 @@ cf_cache_refresh(void)
 	cf_views = hash_create("cfeast views", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	ctl.entrysize = sizeof(CfSourceEntry);
 	cf_sources = hash_create("cfeast push sources", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	cf_writers = hash_create("cfeast view writers", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	ctl.keysize = ctl.entrysize = sizeof(Oid);
 	cf_deps = hash_create("cfeast cache dependencies", 32, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	cf_registry_relid = get_relname_relid("feature_views", get_namespace_oid("feast", false));
@@ -572,6 +574,7 @@ cf_build_push_source(const char *name, CfSourceRow *row, List *views)
 	int			t = 0;
 
 	src->name = pstrdup(name);
+	src->kind = "push source";
 	src->fields = palloc(sizeof(CfField) * maxfields);
 	src->created_field = -1;
 	if (row->batch_source)
@@ -639,6 +642,47 @@ cf_lookup_push_source(const char *name)
 	cf_cache_depend_on(src->offline_relid);
 	cf_cache_note_fill();
 	entry = hash_search(cf_sources, name, HASH_ENTER, NULL);
+	entry->source = src;
+	return entry->source;
+}
+
+/* ------------------------------------------------------------------------
+ * a view's writer
+ * ------------------------------------------------------------------------
+ */
+
+CfPushSource *
+cf_lookup_view_writer(const char *view_name)
+{
+	CfSourceEntry *entry;
+	CfSourceRow row;
+	CfView	   *v;
+	CfPushSource *src;
+	MemoryContext old;
+
+	cf_cache_refresh();
+	if (strlen(view_name) < NAMEDATALEN)
+	{
+		entry = hash_search(cf_writers, view_name, HASH_FIND, NULL);
+		if (entry)
+			return entry->source;
+	}
+	v = cf_lookup_view(view_name);
+	if (!v->online || !OidIsValid(v->online_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" is not online", view_name),
+				 errhint("Apply it with online => true to give it an online table.")));
+	/* the field names Feast's remote online store sends; no batch relation */
+	memset(&row, 0, sizeof(row));
+	row.ts_name = "event_timestamp";
+	row.created_name = "created";
+	old = MemoryContextSwitchTo(cf_cache_cxt);
+	src = cf_build_push_source(view_name, &row, list_make1(v));
+	src->kind = "feature view";
+	MemoryContextSwitchTo(old);
+	cf_cache_note_fill();
+	entry = hash_search(cf_writers, view_name, HASH_ENTER, NULL);
 	entry->source = src;
 	return entry->source;
 }
