@@ -490,9 +490,10 @@ cfs_handle_read(const char *body, size_t len, CfsReply *reply)
 }
 
 /*
- * POST /write-to-online-store {"feature_view_name", "df"}: through the
- * view's push source (so every view of that source gets the rows, in one
- * transaction).  A view fed by a batch source: 422, use /materialize.
+ * POST /write-to-online-store {"feature_view_name", "df"}: the named online
+ * view written directly, whatever feeds it (feast_write_online): what
+ * Feast's remote online store sends for its materialize and push.  200,
+ * body null, as Feast.
  */
 void
 cfs_handle_write(const char *body, size_t len, CfsReply *reply)
@@ -523,28 +524,8 @@ cfs_handle_write(const char *body, size_t len, CfsReply *reply)
 
 		res = run(CFS_EP_WRITE, CFS_STMT_WRITE, 2, vals, reply);
 	}
-	if (res && PQntuples(res) == 0)
-	{
-		CfsError	err = {0};
-
-		cfs_error_set(&err, 0, "42704", "feature view \"%s\" does not exist", view_copy);
-		cfs_reply_error(reply, CFS_EP_WRITE, &err);
-		PQclear(res);
-	}
-	else if (res && strcmp(PQgetvalue(res, 0, 0), "push") != 0)
-	{
-		CfsError	err = {0};
-
-		cfs_error_set(&err, 422, "42809",
-					  "feature view \"%s\" reads batch source \"%s\", not a push source",
-					  view_copy, PQgetvalue(res, 0, 1));
-		err.hint = strdup("/write-to-online-store writes through the view's push source; "
-						  "load batch-sourced views with /materialize.");
-		cfs_reply_error(reply, CFS_EP_WRITE, &err);
-		PQclear(res);
-	}
-	else if (res)
-		reply_count(reply, res, 2, "null");
+	if (res)
+		reply_count(reply, res, 0, "null");
 	free(view_copy);
 }
 

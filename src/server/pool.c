@@ -72,10 +72,7 @@ static const struct
 		"SELECT %sfeast_get_online_features($1::pg_catalog.text[], "
 		"($2::pg_catalog.jsonb) OPERATOR(pg_catalog.->) 'entities', $3::pg_catalog.bool, $4)", 4},
 	[CFS_STMT_WRITE] = {"cfs_write",
-		"SELECT d.kind, v.source, CASE WHEN d.kind OPERATOR(pg_catalog.=) 'push' THEN "
-		"%sfeast_push(v.source, ($2::pg_catalog.jsonb) OPERATOR(pg_catalog.->) 'df', 'online') END "
-		"FROM feast.feature_views v JOIN feast.data_sources d "
-		"ON d.name OPERATOR(pg_catalog.=) v.source WHERE v.name OPERATOR(pg_catalog.=) $1", 2},
+		"SELECT %sfeast_write_online($1, ($2::pg_catalog.jsonb) OPERATOR(pg_catalog.->) 'df')", 2},
 	[CFS_STMT_MATERIALIZE] = {"cfs_materialize",
 		"SELECT %sfeast_materialize($1::pg_catalog.timestamptz, $2::pg_catalog.timestamptz, "
 		"$3::pg_catalog.text[])", 3},

@@ -259,8 +259,41 @@ expect "write-to-online-store" 200
 expect_sql "write-to-online-store: row stored" "SELECT avg_daily_trips FROM feast_online.driver_hourly_stats WHERE driver_id = 1007" 7
 call POST /write-to-online-store '{"feature_view_name": "no_such_view", "df": {}}'
 expect "write-to-online-store: unknown view" 404 42704
-call POST /write-to-online-store '{"feature_view_name": "driver_batch_stats", "df": {}}'
-expect "write-to-online-store: batch-sourced view" 422 42809
+# Feast's remote online store (online_store: type: remote): its online_write_batch sends the join
+# keys, the features, event_timestamp and created as naive UTC ISO strings (created may be null),
+# in the column form, with allow_registry_cache false; here to a view fed by a batch source
+REMOTE_WRITE='{"feature_view_name": "driver_batch_stats", "df": {"driver_id": [3001, 3002], "conv_rate": [0.5, null],
+ "event_timestamp": ["2022-05-14T00:00:00", "2022-05-14T01:02:03.500000"], "created": ["2022-05-14T00:00:05", null]},
+ "allow_registry_cache": false}'
+call POST /write-to-online-store "$REMOTE_WRITE"
+expect "remote store write: batch-sourced view" 200
+[ "$BODY" = null ] && ok "remote store write: body null, as Feast" || bad "remote write body: $BODY"
+has_header "X-Cfeast-Rows: 2" && ok "remote store write: X-Cfeast-Rows 2" || bad "remote write rows header: $HEADERS"
+expect_sql "remote store write: rows stored" \
+	"SELECT string_agg(driver_id || '=' || coalesce(conv_rate::text, 'null') || '@' || to_char(event_timestamp AT TIME ZONE 'UTC', 'HH24:MI:SS.MS') || '/' || coalesce(to_char(created_timestamp AT TIME ZONE 'UTC', 'HH24:MI:SS'), 'null'), ' ' ORDER BY driver_id) FROM feast_online.driver_batch_stats" \
+	"3001=0.5@00:00:00.000/00:00:05 3002=null@01:02:03.500/null"
+# an older version of 3001 (its materialize of older rows) does not overwrite the newer one
+call POST /write-to-online-store '{"feature_view_name": "driver_batch_stats", "df": {"driver_id": [3001], "conv_rate": [0.25],
+ "event_timestamp": ["2022-05-13T00:00:00"], "created": [null]}, "allow_registry_cache": false}'
+expect "remote store write: older row" 200
+expect_sql "remote store write: newest wins" "SELECT conv_rate FROM feast_online.driver_batch_stats WHERE driver_id = 3001" 0.5
+# only the named view is written (driver_hourly_stats shares the batch source, not this view)
+expect_sql "remote store write: other views untouched" "SELECT count(*) FROM feast_online.driver_hourly_stats WHERE driver_id IN (3001, 3002)" 0
+call POST /write-to-online-store '{"feature_view_name": "driver_batch_stats", "df": {"driver_id": [3003], "conv_rate": ["fast"],
+ "event_timestamp": ["2022-05-14T00:00:00"], "created": [null]}, "allow_registry_cache": false}'
+expect "remote store write: bad value" 422 22P02
+printf '%s' "$BODY" | grep -q 'row 0: field \\"conv_rate\\"' && ok "remote store write: error names row and field" \
+	|| bad "remote write error: $BODY"
+expect_sql "remote store write: nothing written on error" "SELECT count(*) FROM feast_online.driver_batch_stats WHERE driver_id = 3003" 0
+# and its online_read: one join key's values, features as view:feature, bare names back
+if [ "$HAVE_READ" = t ]; then
+	call POST /get-online-features '{"features": ["driver_batch_stats:conv_rate"], "entities": {"driver_id": [3001, 3002, 3999]}}'
+	expect "remote store read" 200
+	expect_json "remote store read: names" "(:'j'::jsonb)->'metadata'->'feature_names' = '[\"driver_id\", \"conv_rate\"]'"
+	expect_json "remote store read: values" "(:'j'::jsonb)->'results'->1->'values' = '[0.5, null, null]'"
+	expect_json "remote store read: statuses" "(:'j'::jsonb)->'results'->1->'statuses'->>0 = 'PRESENT' AND (:'j'::jsonb)->'results'->1->'statuses'->>2 = 'NOT_FOUND'"
+	expect_json "remote store read: event timestamp of row 0" "(:'j'::jsonb)->'results'->1->'event_timestamps'->>0 = '2022-05-14T00:00:00Z'"
+fi
 call POST /write-to-online-store '{"feature_view_name": "driver_hourly_stats", "df": {"driver_id": [1008]}}'
 expect "write-to-online-store: bad rows" 422 22023
 call POST /write-to-online-store '{"df": {}}'
