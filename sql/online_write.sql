@@ -53,6 +53,12 @@ SELECT (SELECT count(*) FROM feast_online.ow_pushed_a) AS a_rows, (SELECT count(
 SELECT feature_view, last_push_at IS NOT NULL AS written FROM feast.push_activity
  WHERE feature_view IN ('ow_pushed_a', 'ow_pushed_b') ORDER BY 1;
 
+-- a feature named "created" is a feature: the view's writer then has no created field
+ALTER TABLE ow_stats ADD COLUMN created bigint;
+SELECT feast_apply_feature_view('ow_created', '{driver}', '[{"name": "created", "dtype": "int64"}]', 'ow_src');
+SELECT feast_write_online('ow_created', '{"driver_id": [1], "created": [42], "event_timestamp": ["2024-05-01T10:00:00"]}');
+SELECT driver_id, created, created_timestamp FROM feast_online.ow_created;
+
 -- errors: each names the row and field, and nothing is written
 CREATE TABLE ow_before AS SELECT * FROM feast_online.ow_batch;
 SELECT feast_write_online('ow_batch', '{"driver_id": [1, 7], "conv_rate": [0.9, "fast"], "trips": [1, 2],

@@ -133,7 +133,8 @@ extern CfView *cf_lookup_view(const char *name);
 /*
  * An online view's writer: a push source of one target built from the view
  * alone (its keys, its features, event_timestamp, and "created" (optional)
- * as Feast's remote online store names them), for feast_write_online.
+ * as Feast's remote online store names them, unless the view has a key or
+ * feature of that name), for feast_write_online.
  * 42704 for an unknown view, 55000 for a view that is not online.
  */
 extern CfPushSource *cf_lookup_view_writer(const char *view_name);

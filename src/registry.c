@@ -673,10 +673,16 @@ cf_lookup_view_writer(const char *view_name)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("feature view \"%s\" is not online", view_name),
 				 errhint("Apply it with online => true to give it an online table.")));
-	/* the field names Feast's remote online store sends; no batch relation */
+	/*
+	 * The field names Feast's remote online store sends; no batch relation.
+	 * A view with a key or feature named "created" has no created field.
+	 */
 	memset(&row, 0, sizeof(row));
 	row.ts_name = "event_timestamp";
 	row.created_name = "created";
+	for (int i = 0; i < v->nkeys + v->nfeatures; i++)
+		if (strcmp(i < v->nkeys ? v->key_names[i] : v->feature_names[i - v->nkeys], "created") == 0)
+			row.created_name = NULL;
 	old = MemoryContextSwitchTo(cf_cache_cxt);
 	src = cf_build_push_source(view_name, &row, list_make1(v));
 	src->kind = "feature view";
