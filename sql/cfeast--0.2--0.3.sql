@@ -695,3 +695,384 @@ END $$;
 -- source, grants them).
 CREATE FUNCTION @extschema@.feast_write_online(feature_view text, rows jsonb) RETURNS bigint
     AS 'MODULE_PATHNAME', 'cfeast_write_online' LANGUAGE C;
+-- == descriptions and column comments ==
+-- Each feature keeps the description and tags its schema entry gives
+-- (feast.features.description, .tags; tags validated like a view's), and
+-- every apply that creates or changes an online table writes its comments,
+-- as the extension's owner, in the same code path: the table's says the
+-- view's description, ttl and source; each feature column's its description
+-- and dtype; each join key column's its entity's description and value type.
+-- Re-applying an entity with another description rewrites the comments of
+-- the tables that use it.  An unchanged definition writes nothing.  A schema
+-- entry naming a join key takes no description or tags (describe the
+-- entity instead).
+ALTER TABLE feast.features ADD COLUMN description text NOT NULL DEFAULT '',
+                           ADD COLUMN tags jsonb NOT NULL DEFAULT '{}';
+
+-- the comments of a view's online table "tbl", from the registry rows
+CREATE FUNCTION feast._comment_online_table(p_view text, tbl regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET intervalstyle = 'postgres' AS $$
+#variable_conflict use_column
+DECLARE
+    v   feast.feature_views;
+    src feast.data_sources;
+    r   record;
+BEGIN
+    SELECT * INTO v FROM feast.feature_views fv WHERE fv.name = p_view;
+    IF tbl IS NULL OR v.name IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT * INTO src FROM feast.data_sources s WHERE s.name = v.source;
+    EXECUTE format('COMMENT ON TABLE %s IS %L', tbl,
+                   CASE WHEN v.description <> '' THEN v.description || ' ' ELSE '' END
+                   || '[cfeast feature view ' || v.name
+                   || '; ttl: ' || COALESCE(v.ttl::text, 'none')
+                   || '; source: ' || v.source || COALESCE(' (' || src.kind || ' source)', '') || ']');
+    FOR r IN SELECT e.name, e.join_key, e.value_type, e.description
+               FROM unnest(v.entities) WITH ORDINALITY AS u(ent, ord)
+               JOIN feast.entities e ON e.name = u.ent ORDER BY u.ord LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', tbl, r.join_key,
+                       CASE WHEN r.description <> '' THEN r.description || ' ' ELSE '' END
+                       || '[join key of entity ' || r.name || '; value_type: ' || r.value_type || ']');
+    END LOOP;
+    FOR r IN SELECT f.name, f.dtype, f.description FROM feast.features f
+              WHERE f.feature_view = p_view ORDER BY f.position LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', tbl, r.name,
+                       CASE WHEN r.description <> '' THEN r.description || ' ' ELSE '' END
+                       || '[feature; dtype: ' || r.dtype || ']');
+    END LOOP;
+    EXECUTE format('COMMENT ON COLUMN %s.event_timestamp IS %L', tbl, '[event time of the row''s feature values]');
+    EXECUTE format('COMMENT ON COLUMN %s.created_timestamp IS %L', tbl,
+                   '[creation time of the row, when its source gives one]');
+END $$;
+
+-- (re)create the online table of a view from the registry rows, with its comments
+CREATE OR REPLACE FUNCTION feast._create_online_table(p_view text) RETURNS regclass
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    cols text[] := '{}';
+    keys text[] := '{}';
+    r    record;
+    tbl  regclass;
+BEGIN
+    FOR r IN SELECT e.join_key, e.value_type
+               FROM feast.feature_views v, unnest(v.entities) WITH ORDINALITY AS u(ent, ord)
+               JOIN feast.entities e ON e.name = u.ent
+              WHERE v.name = p_view ORDER BY u.ord LOOP
+        cols := cols || format('%I %s NOT NULL', r.join_key, feast._dtype_online_type(r.value_type));
+        keys := keys || quote_ident(r.join_key);
+    END LOOP;
+    FOR r IN SELECT f.name, f.online_type FROM feast.features f
+              WHERE f.feature_view = p_view ORDER BY f.position LOOP
+        cols := cols || format('%I %s', r.name, r.online_type);
+    END LOOP;
+    cols := cols || 'event_timestamp timestamptz NOT NULL'::text || 'created_timestamp timestamptz'::text;
+    IF cardinality(keys) > 0 THEN
+        cols := cols || format('PRIMARY KEY (%s)', array_to_string(keys, ', '));
+    END IF;
+    EXECUTE format('CREATE TABLE feast_online.%I (%s) WITH (fillfactor = 90)', p_view, array_to_string(cols, ', '));
+    tbl := format('feast_online.%I', p_view)::regclass;
+    IF cardinality(keys) = 0 THEN
+        -- an entityless view holds one row
+        EXECUTE format('CREATE UNIQUE INDEX %I ON %s ((true))', left(p_view, 54) || '_one_row', tbl);
+    END IF;
+    PERFORM feast._comment_online_table(p_view, tbl);
+    RETURN tbl;
+END $$;
+
+CREATE OR REPLACE FUNCTION feast._apply_feature_view(p_name text, p_entities text[], p_schema jsonb, p_source text,
+                                          p_ttl interval, p_online boolean, p_description text,
+                                          p_tags jsonb, OUT status text, OUT online_table regclass)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    descr     text := COALESCE(p_description, '');
+    ents      text[] := COALESCE(p_entities, '{}');
+    v_ttl     interval := NULLIF(p_ttl, '0'::interval);
+    onl       boolean := COALESCE(p_online, true);
+    tg        jsonb;
+    src       feast.data_sources;
+    old       feast.feature_views;
+    jks       text[] := '{}';
+    jk_types  text[] := '{}';
+    fnames    text[] := '{}';
+    fdtypes   text[] := '{}';
+    fdescrs   text[] := '{}';
+    ftags     jsonb[] := '{}';
+    fdescr    text;
+    ftg       jsonb;
+    old_descrs text[];
+    old_ftags jsonb[];
+    e         record;
+    f         jsonb;
+    fname     text;
+    fdtype    text;
+    k         text;
+    i         int;
+    other     record;
+    old_feats text[];
+    new_feats text[];
+    tbl       regclass;
+    changed_shape boolean;
+BEGIN
+    PERFORM feast._check_name('feature view', p_name);
+    tg := feast._check_tags('feature view "' || p_name || '"', p_tags);
+    IF v_ttl < '0'::interval THEN
+        RAISE EXCEPTION 'ttl of feature view "%" must not be negative, got %', p_name, v_ttl USING ERRCODE = '22023';
+    END IF;
+
+    -- entities and their join keys, in the order given
+    FOREACH k IN ARRAY ents LOOP
+        SELECT * INTO e FROM feast.entities en WHERE en.name = k;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'entity "%" of feature view "%" does not exist', k, p_name USING ERRCODE = '42704';
+        END IF;
+        IF e.join_key = ANY (jks) THEN
+            RAISE EXCEPTION 'feature view "%" has two entities with join key "%"', p_name, e.join_key
+                USING ERRCODE = '42710';
+        END IF;
+        jks := jks || e.join_key::text;
+        jk_types := jk_types || e.value_type::text;
+    END LOOP;
+
+    -- the source
+    SELECT * INTO src FROM feast.data_sources s WHERE s.name = p_source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'data source "%" of feature view "%" does not exist', p_source, p_name
+            USING ERRCODE = '42704';
+    END IF;
+
+    -- the schema: [{"name": ..., "dtype": ...}, ...]; entries naming a join key are the key's own column
+    IF p_schema IS NULL OR jsonb_typeof(p_schema) <> 'array' THEN
+        RAISE EXCEPTION 'schema of feature view "%" must be a JSON array of {"name": ..., "dtype": ...}', p_name
+            USING ERRCODE = '22023';
+    END IF;
+    i := 0;
+    FOR f IN SELECT x FROM jsonb_array_elements(p_schema) x LOOP
+        IF jsonb_typeof(f) <> 'object' OR NOT (f ? 'name') OR NOT (f ? 'dtype')
+           OR EXISTS (SELECT 1 FROM jsonb_object_keys(f) kk WHERE kk NOT IN ('name', 'dtype', 'description', 'tags'))
+           OR jsonb_typeof(f -> 'name') <> 'string' OR jsonb_typeof(f -> 'dtype') <> 'string' THEN
+            RAISE EXCEPTION 'schema of feature view "%": entry % must be {"name": "...", "dtype": "..."}, got %', p_name, i, f
+                USING ERRCODE = '22023';
+        END IF;
+        fname := feast._check_name('feature', f ->> 'name');
+        fdtype := feast._dtype_canonical(f ->> 'dtype', 'dtype of feature "' || fname || '"');
+        IF jsonb_typeof(f -> 'description') NOT IN ('string', 'null') THEN
+            RAISE EXCEPTION 'description of feature "%" of feature view "%" must be a string, got %',
+                            fname, p_name, jsonb_typeof(f -> 'description')
+                USING ERRCODE = '22023';
+        END IF;
+        fdescr := COALESCE(f ->> 'description', '');
+        ftg := feast._check_tags('feature "' || fname || '" of feature view "' || p_name || '"', f -> 'tags');
+        IF fname = ANY (jks) THEN
+            IF fdtype <> jk_types[array_position(jks, fname)] THEN
+                RAISE EXCEPTION 'schema of feature view "%" gives join key "%" dtype %, but its entity says %',
+                                p_name, fname, fdtype, jk_types[array_position(jks, fname)]
+                    USING ERRCODE = '42804';
+            END IF;
+            IF fdescr <> '' OR ftg <> '{}' THEN
+                RAISE EXCEPTION 'schema of feature view "%": join key "%" takes no description or tags', p_name, fname
+                    USING ERRCODE = '22023',
+                          HINT = 'Its column is described by entity "' || (SELECT en.name FROM feast.entities en
+                                  WHERE en.name = ANY (ents) AND en.join_key = fname LIMIT 1)
+                                 || '": give the description to feast_apply_entity.';
+            END IF;
+        ELSE
+            IF fname IN ('event_timestamp', 'created_timestamp') THEN
+                RAISE EXCEPTION 'feature name "%" of feature view "%" is reserved for the online table''s timestamps',
+                                fname, p_name USING ERRCODE = '42939';
+            END IF;
+            IF fname = ANY (fnames) THEN
+                RAISE EXCEPTION 'feature view "%" has two features named "%"', p_name, fname USING ERRCODE = '42701';
+            END IF;
+            fnames := fnames || fname;
+            fdtypes := fdtypes || fdtype;
+            fdescrs := fdescrs || fdescr;
+            ftags := ftags || ftg;
+        END IF;
+        i := i + 1;
+    END LOOP;
+    IF cardinality(fnames) = 0 THEN
+        RAISE EXCEPTION 'feature view "%" has no features', p_name USING ERRCODE = '22023';
+    END IF;
+
+    -- views fed by one push source share the push's field names: they must agree
+    IF src.kind = 'push' THEN
+        FOR other IN
+            SELECT f2.feature_view, f2.name, f2.dtype FROM feast.features f2
+              JOIN feast.feature_views v2 ON v2.name = f2.feature_view
+             WHERE v2.source = p_source AND v2.name <> p_name
+        LOOP
+            IF other.name = ANY (fnames) AND other.dtype <> fdtypes[array_position(fnames, other.name)] THEN
+                RAISE EXCEPTION 'feature "%" is % in feature view "%" but % in "%", and both read push source "%"',
+                                other.name, other.dtype, other.feature_view,
+                                fdtypes[array_position(fnames, other.name)], p_name, p_source
+                    USING ERRCODE = '42804',
+                          HINT = 'Views fed by one push source read the same fields; give the feature one dtype.';
+            END IF;
+            IF other.name = ANY (jks) THEN
+                RAISE EXCEPTION 'field "%" is a feature of view "%" but a join key of "%", and both read push source "%"',
+                                other.name, other.feature_view, p_name, p_source USING ERRCODE = '42710';
+            END IF;
+        END LOOP;
+        FOR other IN
+            SELECT v2.name, en.join_key FROM feast.feature_views v2, unnest(v2.entities) AS u(ent)
+              JOIN feast.entities en ON en.name = u.ent
+             WHERE v2.source = p_source AND v2.name <> p_name
+        LOOP
+            IF other.join_key = ANY (fnames) THEN
+                RAISE EXCEPTION 'field "%" is a join key of view "%" but a feature of "%", and both read push source "%"',
+                                other.join_key, other.name, p_name, p_source USING ERRCODE = '42710';
+            END IF;
+        END LOOP;
+    END IF;
+
+    SELECT * INTO old FROM feast.feature_views v WHERE v.name = p_name FOR UPDATE;
+    IF FOUND THEN
+        SELECT array_agg(f2.name || ':' || f2.dtype ORDER BY f2.position) INTO old_feats
+          FROM feast.features f2 WHERE f2.feature_view = p_name;
+        SELECT array_agg(f2.description ORDER BY f2.position), array_agg(f2.tags ORDER BY f2.position)
+          INTO old_descrs, old_ftags
+          FROM feast.features f2 WHERE f2.feature_view = p_name;
+        SELECT array_agg(a || ':' || b ORDER BY o) INTO new_feats
+          FROM unnest(fnames, fdtypes) WITH ORDINALITY AS u(a, b, o);
+        IF old.entities = ents AND old.source = p_source AND old.ttl IS NOT DISTINCT FROM v_ttl
+           AND old.online = onl AND old.description = descr AND old.tags = tg AND old_feats = new_feats
+           AND old_descrs = fdescrs AND old_ftags = ftags THEN
+            status := 'unchanged';
+            online_table := old.online_table;
+            RETURN;
+        END IF;
+    END IF;
+
+    -- record the definition
+    IF old.name IS NULL THEN
+        INSERT INTO feast.feature_views (name, entities, source, ttl, online, description, tags)
+        VALUES (p_name, ents, p_source, v_ttl, onl, descr, tg);
+        INSERT INTO feast.push_activity (feature_view) VALUES (p_name) ON CONFLICT DO NOTHING;
+        status := 'created';
+    ELSE
+        UPDATE feast.feature_views v
+           SET entities = ents, source = p_source, ttl = v_ttl, online = onl, description = descr,
+               tags = tg, updated_at = now()
+         WHERE v.name = p_name;
+        status := 'updated';
+    END IF;
+    DELETE FROM feast.features f2 WHERE f2.feature_view = p_name;
+    INSERT INTO feast.features (feature_view, name, dtype, online_type, position, description, tags)
+    SELECT p_name, a, b, feast._dtype_online_type(b), o::int, d, t
+      FROM unnest(fnames, fdtypes, fdescrs, ftags) WITH ORDINALITY AS u(a, b, d, t, o);
+    PERFORM feast._check_view_columns(p_name);
+
+    -- the online table
+    tbl := old.online_table;
+    IF tbl IS NOT NULL AND (NOT onl OR old.entities <> ents) THEN
+        IF NOT feast._table_is_empty(tbl) THEN
+            RAISE EXCEPTION 'cannot % feature view "%": its online table % holds rows',
+                            CASE WHEN NOT onl THEN 'take offline' ELSE 'change the entities of' END, p_name, tbl
+                USING ERRCODE = '55000',
+                      HINT = 'TRUNCATE ' || tbl::text || ' first, or apply the new definition under another name.';
+        END IF;
+        EXECUTE format('DROP TABLE %s', tbl);
+        tbl := NULL;
+    END IF;
+    IF onl AND tbl IS NULL THEN
+        tbl := feast._create_online_table(p_name);
+    ELSIF onl THEN
+        -- same entities: add, retype (only when empty) and drop feature columns
+        FOR i IN 1 .. cardinality(fnames) LOOP
+            SELECT f2.dtype INTO fdtype FROM unnest(old_feats) AS x(s),
+                   LATERAL (SELECT split_part(x.s, ':', 1) AS name, substr(x.s, length(split_part(x.s, ':', 1)) + 2) AS dtype) f2
+             WHERE f2.name = fnames[i];
+            IF NOT FOUND THEN
+                EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', tbl, fnames[i], feast._dtype_online_type(fdtypes[i]));
+            ELSIF fdtype <> fdtypes[i] THEN
+                IF NOT feast._table_is_empty(tbl) THEN
+                    RAISE EXCEPTION 'cannot change feature "%" of view "%" from % to %: its online table % holds rows',
+                                    fnames[i], p_name, fdtype, fdtypes[i], tbl
+                        USING ERRCODE = '55000',
+                              HINT = 'TRUNCATE ' || tbl::text || ' first, or add the feature under a new name.';
+                END IF;
+                EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING NULL', tbl, fnames[i],
+                               feast._dtype_online_type(fdtypes[i]));
+            END IF;
+        END LOOP;
+        FOR fname IN SELECT split_part(x.s, ':', 1) FROM unnest(old_feats) AS x(s) LOOP
+            IF NOT fname = ANY (fnames) THEN
+                EXECUTE format('ALTER TABLE %s DROP COLUMN %I', tbl, fname);
+            END IF;
+        END LOOP;
+        -- the description, ttl, source or a feature changed: the comments follow
+        PERFORM feast._comment_online_table(p_name, tbl);
+    END IF;
+    UPDATE feast.feature_views v SET online_table = tbl WHERE v.name = p_name;
+    online_table := tbl;
+END $$;
+
+-- an entity's new description reaches the join key columns of the online tables using it
+CREATE OR REPLACE FUNCTION feast._apply_entity(p_name text, p_join_key text, p_value_type text,
+                                    p_description text, p_tags jsonb) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    jk    text;
+    vt    text;
+    descr text := COALESCE(p_description, '');
+    tg    jsonb;
+    old   feast.entities;
+    users text[];
+    r     record;
+BEGIN
+    PERFORM feast._check_name('entity', p_name);
+    jk := feast._check_name('join key', COALESCE(p_join_key, p_name));
+    vt := feast._dtype_canonical(COALESCE(p_value_type, 'int64'), 'value_type of entity "' || p_name || '"');
+    IF vt NOT IN ('int32', 'int64', 'string', 'bytes') THEN
+        RAISE EXCEPTION 'value_type of entity "%" must be int32, int64, string or bytes, got %', p_name, vt
+            USING ERRCODE = '22023';
+    END IF;
+    IF jk IN ('event_timestamp', 'created_timestamp') THEN
+        RAISE EXCEPTION 'join key "%" of entity "%" is reserved for the online tables'' timestamps', jk, p_name
+            USING ERRCODE = '42939';
+    END IF;
+    tg := feast._check_tags('entity "' || p_name || '"', p_tags);
+
+    SELECT * INTO old FROM feast.entities WHERE name = p_name FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO feast.entities (name, join_key, value_type, description, tags)
+        VALUES (p_name, jk, vt, descr, tg);
+        RETURN 'created';
+    END IF;
+    IF old.join_key = jk AND old.value_type = vt AND old.description = descr AND old.tags = tg THEN
+        RETURN 'unchanged';
+    END IF;
+    IF old.join_key <> jk OR old.value_type <> vt THEN
+        SELECT array_agg(v.name ORDER BY v.name) INTO users
+          FROM feast.feature_views v WHERE p_name = ANY (v.entities);
+        IF users IS NOT NULL THEN
+            RAISE EXCEPTION 'cannot change the join key or value type of entity "%"', p_name
+                USING ERRCODE = '2BP01',
+                      DETAIL = 'Feature views using it: ' || array_to_string(users, ', ') || '.',
+                      HINT = 'Delete those feature views first, or apply a new entity under another name.';
+        END IF;
+    END IF;
+    UPDATE feast.entities
+       SET join_key = jk, value_type = vt, description = descr, tags = tg, updated_at = now()
+     WHERE name = p_name;
+    FOR r IN SELECT v.name, v.online_table FROM feast.feature_views v
+              WHERE p_name = ANY (v.entities) AND v.online_table IS NOT NULL ORDER BY v.name LOOP
+        PERFORM feast._comment_online_table(r.name, r.online_table);
+    END LOOP;
+    RETURN 'updated';
+END $$;
+
+-- online tables made before 0.3 get their comments
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT v.name, v.online_table FROM feast.feature_views v
+              WHERE v.online_table IS NOT NULL ORDER BY v.name LOOP
+        PERFORM feast._comment_online_table(r.name, r.online_table);
+    END LOOP;
+END $$;

@@ -29,6 +29,11 @@ SELECT to_regprocedure('feast_range_features_sql(timestamptz,timestamptz,text[],
 SELECT driver_id, conv_rate, event_timestamp FROM feast_online.up_stats ORDER BY driver_id;
 SELECT name, online_table FROM feast.feature_views;
 SELECT count(*) AS config_tables FROM pg_extension, unnest(extconfig) WHERE extname = 'cfeast';
+-- 0.3: the online tables made before it carry the comments apply writes, features a description
+SELECT obj_description('feast_online.up_stats'::regclass, 'pg_class') AS table_comment;
+SELECT attname, col_description(attrelid, attnum) FROM pg_attribute
+ WHERE attrelid = 'feast_online.up_stats'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT name, description, tags FROM feast.features;
 -- the new function works, and the same session keeps pushing (cached plans, registry cache)
 SELECT feast_grant('public', 'read', 'up_stats');
 SELECT feast_push('up_push', '[{"driver_id": 1, "conv_rate": 0.75, "event_timestamp": "2026-01-02T00:00:00Z"}]');

@@ -24,12 +24,13 @@ $node->safe_psql($src, q{
 	SELECT feast_apply_entity('city', 'city_id', 'int32');
 	SELECT feast_apply_push_source('misc_push', NULL);
 	SELECT feast_apply_feature_view('misc', '{rider, city}', '[
-	    {"name": "f_i32", "dtype": "int32"}, {"name": "f_i64", "dtype": "int64"},
+	    {"name": "f_i32", "dtype": "int32", "description": "it''s 32 bits", "tags": {"unit": "none"}}, {"name": "f_i64", "dtype": "int64"},
 	    {"name": "f_f32", "dtype": "float32"}, {"name": "f_f64", "dtype": "float64"},
 	    {"name": "f_str", "dtype": "string"}, {"name": "f_bytes", "dtype": "bytes"},
 	    {"name": "f_bool", "dtype": "bool"}, {"name": "f_ts", "dtype": "unix_timestamp"},
 	    {"name": "f_json", "dtype": "json"}, {"name": "f_arr", "dtype": "array(float64)"},
-	    {"name": "f_sarr", "dtype": "array(string)"}]', 'misc_push', '1 day');
+	    {"name": "f_sarr", "dtype": "array(string)"}]', 'misc_push', '1 day',
+	                                description => 'every dtype');
 	SELECT feast_apply_feature_view('global', '{}', '[{"name": "total", "dtype": "int64"}]', 'misc_push');
 	SELECT feast_apply_feature_view('stats_offline', '{driver}', '[{"name": "trips", "dtype": "int32"}]', 'trips_batch',
 	                                online => false);
@@ -62,6 +63,16 @@ my $snapshot = q{
 	  UNION ALL SELECT 'extension ' || extversion FROM pg_extension WHERE extname = 'cfeast') x
 };
 my $before = $node->safe_psql($src, $snapshot);
+# the comments apply wrote on the online tables (pg_dump carries them)
+my $comments = q{
+	SELECT string_agg(c.relname || '.' || COALESCE(a.attname, '') || ': ' || d.description, E'\n'
+	                  ORDER BY c.relname, d.objsubid)
+	  FROM pg_description d JOIN pg_class c ON c.oid = d.objoid AND d.classoid = 'pg_class'::regclass
+	  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
+	 WHERE c.relnamespace = 'feast_online'::regnamespace
+};
+my $comments_before = $node->safe_psql($src, $comments);
+like($comments_before, qr/^misc\.f_i32: it's 32 bits \[feature; dtype: int32\]$/m, 'apply wrote the column comments');
 # what reads, training sets and materialization answer
 my $answers = q{
 	SELECT feast_get_online_features('{stats_a:conv_rate, stats_b:trips, stats_b:conv_rate}',
@@ -83,6 +94,7 @@ my $after = $node->safe_psql('cfeast_restored', $snapshot);
 is($after, $before, 'same registry, same online and offline rows, same grants');
 note($after);
 
+is($node->safe_psql('cfeast_restored', $comments), $comments_before, 'the online tables keep their comments');
 is($node->safe_psql('cfeast_restored', $answers), $answers_before,
 	'online reads and point-in-time joins answer the same in the copy');
 
@@ -110,6 +122,10 @@ is($node->safe_psql('cfeast_restored', q{
 	SELECT feast_push('trips_push', '[{"driver_id": 5, "conv_rate": 0.5, "trips": 5, "event_timestamp": "2026-03-01T00:00:00Z"}]');
 	SELECT trips FROM feast_online.stats_a WHERE driver_id = 5}), "feast_online.stats_a\n1\n5",
 	're-apply a view in the restored store, then push to its new column');
+is($node->safe_psql('cfeast_restored', q{
+	SELECT col_description('feast_online.stats_a'::regclass, attnum) FROM pg_attribute
+	 WHERE attrelid = 'feast_online.stats_a'::regclass AND attname = 'trips'}),
+	'[feature; dtype: int32]', 'the re-apply in the restored store comments the new column');
 $node->safe_psql('cfeast_restored', 'SET client_min_messages = warning; SELECT feast_materialize(\'2025-01-01\', \'2027-01-01\', \'{stats_h}\')');
 is($node->safe_psql('cfeast_restored', q{
 	SELECT count(*) FROM feast_online.stats_h;
