@@ -29,7 +29,14 @@ for my $op (sort keys %ops)
 {
 	# early: as the statement starts (reading the document); writing: once the heaps grow
 	my $rel_size = CfTap::written_relations($op);
-	my $took = $rel_size ? 0 : CfTap::timed_rollback($node, $ops{$op});
+	my $took = 0;
+	if (!$rel_size)
+	{
+		# the faster of two runs: a kill "half way" after a slow first run could come after the end
+		$took = CfTap::timed_rollback($node, $ops{$op});
+		my $again = CfTap::timed_rollback($node, $ops{$op});
+		$took = $again if $again < $took;
+	}
 	for my $phase ('early', 'writing')
 	{
 		my $size0 = $rel_size ? $node->safe_psql($CfTap::DB, $rel_size) : 0;
