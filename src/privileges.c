@@ -80,31 +80,22 @@ cf_priv_end(CfPrivSwitch *sw)
 	sw->switched = false;
 }
 
+/* a relation's owner, and whether row security is enabled on it */
 static Oid
-cf_rel_owner(Oid relid)
+cf_rel_owner(Oid relid, bool *rls)
 {
 	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class rel;
 	Oid			owner;
 
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	rel = (Form_pg_class) GETSTRUCT(tup);
+	owner = rel->relowner;
+	if (rls)
+		*rls = rel->relrowsecurity;
 	ReleaseSysCache(tup);
 	return owner;
-}
-
-/* row security is enabled on the table (whoever reads it) */
-static bool
-cf_rel_has_rls(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	bool		rls;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	rls = ((Form_pg_class) GETSTRUCT(tup))->relrowsecurity;
-	ReleaseSysCache(tup);
-	return rls;
 }
 
 void
@@ -114,7 +105,7 @@ cf_priv_begin_registry_owner(const char *table, CfPrivSwitch *sw)
 
 	if (!OidIsValid(relid))
 		elog(ERROR, "cfeast: feast.%s is missing", table);
-	cf_priv_become(cf_rel_owner(relid), SECURITY_RESTRICTED_OPERATION, sw);
+	cf_priv_become(cf_rel_owner(relid, NULL), SECURITY_RESTRICTED_OPERATION, sw);
 }
 
 /* ------------------------------------------------------------------------
@@ -347,11 +338,15 @@ cf_priv_begin_online_read(CfView *view, const bool *wanted, CfPrivSwitch *sw)
 {
 	Oid			relid = view->online_relid;
 	Oid			caller = GetUserId();
+	Oid			owner;
+	bool		rls;
 
 	sw->switched = false;
+	if (!OidIsValid(relid) || pg_class_aclcheck(relid, caller, ACL_SELECT) == ACLCHECK_OK)
+		return;
 	/* an owner bypasses row security: with it, only a table grant reads */
-	if (!OidIsValid(relid) || pg_class_aclcheck(relid, caller, ACL_SELECT) == ACLCHECK_OK ||
-		cf_rel_has_rls(relid))
+	owner = cf_rel_owner(relid, &rls);
+	if (rls)
 		return;
 	if (pg_namespace_aclcheck(get_rel_namespace(relid), caller, ACL_USAGE) != ACLCHECK_OK ||
 		!cf_may_read_column(relid, "event_timestamp", caller))
@@ -363,5 +358,5 @@ cf_priv_begin_online_read(CfView *view, const bool *wanted, CfPrivSwitch *sw)
 		if (wanted[f] && !cf_may_read_column(relid, view->feature_names[f], caller))
 			return;
 	/* every column answered is granted: read the row as the table's owner */
-	cf_priv_become(cf_rel_owner(relid), SECURITY_RESTRICTED_OPERATION, sw);
+	cf_priv_become(owner, SECURITY_RESTRICTED_OPERATION, sw);
 }
