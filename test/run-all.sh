@@ -46,7 +46,7 @@ count_regress() {
 if [ "${CF_ONLY:-all}" = all ] || [ "${CF_ONLY}" = regress ]; then
 	cf_log "pg_regress (make installcheck)"
 	mkdir -p "$CF_TMP/regress"
-	installcheck ISOLATION= TAP_TESTS= EXTRA_REGRESS_OPTS="--outputdir=$CF_TMP/regress" \
+	installcheck ISOLATION= TAP_TESTS= ${CF_REGRESS:+REGRESS="$CF_REGRESS"} EXTRA_REGRESS_OPTS="--outputdir=$CF_TMP/regress" \
 		>"$CF_TMP/regress.log" 2>&1
 	status=$?
 	cat "$CF_TMP/regress.log"
