@@ -325,7 +325,6 @@ cf_record_interval(CfView *v, TimestampTz start, TimestampTz end, uint64 rows)
 static uint64
 cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
 {
-	TimestampTz done;
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize view",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -343,14 +342,7 @@ cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
 	MemoryContextSwitchTo(cxt);
 	written = cf_latest_write(l);
 	MemoryContextSwitchTo(cxt);
-	/*
-	 * What is recorded is the part of [start, end] that has passed: a row
-	 * written later with an event time before end, but after now, is still
-	 * ahead of the next incremental run, which starts where this one is
-	 * recorded to end.
-	 */
-	done = Min(end, GetCurrentTimestamp());
-	cf_record_interval(v, Min(start, done), done, written);
+	cf_record_interval(v, start, end, written);
 	secs = (double) (GetCurrentTimestamp() - t0) / USECS_PER_SEC;
 	ereport(NOTICE,
 			(errmsg("materialized feature view \"%s\": " UINT64_FORMAT " rows written (" INT64_FORMAT
@@ -426,6 +418,29 @@ cf_check_bound(TimestampTz t, const char *what)
 				 errmsg("%s must be a finite time, not %s", what,
 						TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity"),
 				 errhint("Pass the earliest and latest event times to materialize; now() for the present.")));
+}
+
+/*
+ * An end time in the future is refused: a recorded interval must not claim
+ * rows that have not arrived (the next incremental run starts at its end).
+ * now() (the transaction's start) always passes.
+ */
+static void
+cf_check_not_future(TimestampTz end)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (end > now)
+	{
+		char	   *e = pstrdup(timestamptz_to_str(end));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("end_ts must not be in the future"),
+				 errdetail("end_ts is %s, the clock reads %s; a materialization is recorded as covering every row up to its end_ts.",
+						   e, timestamptz_to_str(now)),
+				 errhint("Pass now() or an earlier time.")));
+	}
 }
 
 static void
@@ -524,6 +539,7 @@ cf_materialize_run(ArrayType *names, bool incremental, TimestampTz start, Timest
 	if (!incremental)
 		cf_check_bound(start, "start_ts");
 	cf_check_bound(end, "end_ts");
+	cf_check_not_future(end);
 	if (!incremental)
 		cf_check_range(start, end, NULL);
 	cf_registry_call(cf_materialize_body, &call);
