@@ -24,8 +24,9 @@ cf_install_deps() {
 	if [ ${#missing[@]} -gt 0 ]; then
 		cf_log "installing ${missing[*]}"
 		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq >/dev/null
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		# wait for another apt (a parallel run installing too) rather than fail on its lock
+		apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	fi
 	# Debian's postgresql-common may start a cluster of its own; we never use it
 	id postgres >/dev/null 2>&1 || useradd --system --home /var/lib/postgresql postgres
