@@ -136,6 +136,12 @@ BEGIN
                     USING ERRCODE = '22023';
             END IF;
             PERFORM feast._check_name('entity column', m.value #>> '{}');
+            IF m.value #>> '{}' IN ('event_timestamp', 'created_timestamp') THEN
+                RAISE EXCEPTION 'join_key_map of projection "%" (service "%"): join key "%" cannot be read from column "%"',
+                                alias, p_service, m.key, m.value #>> '{}'
+                    USING ERRCODE = '42939',
+                          DETAIL = 'That name is reserved for the entity rows'' time.';
+            END IF;
         END LOOP;
         -- the entity row column of each key: no two keys may read one column
         cols := ARRAY(SELECT COALESCE(jkm ->> x, x) FROM unnest(keys) x);

@@ -192,6 +192,9 @@ SELECT feast_apply_feature_service('bad', '{origin:temperature}',
 SELECT feast_apply_feature_service('bad', '{origin:temperature}',
     projections => '{"origin": {"feature_view": "location_stats", "join_key_map": {"location_id": "origin id; drop table x"}}}');
 \echo :SQLSTATE
+SELECT feast_apply_feature_service('bad', '{origin:temperature}',
+    projections => '{"origin": {"feature_view": "location_stats", "join_key_map": {"location_id": "event_timestamp"}}}');
+\echo :SQLSTATE
 -- unknown view
 SELECT feast_apply_feature_service('bad', '{origin:temperature}',
     projections => '{"origin": {"feature_view": "no_such_view"}}');
