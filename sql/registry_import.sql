@@ -167,7 +167,9 @@ SELECT feast_push('driver_stats_push_source', '{"driver_id": [1001], "event_time
 SELECT feast_get_online_features(feature_service => 'driver_activity_v2', entity_rows => '{"driver_id": [1001]}') -> 'results' -> 1;
 
 -- export: the same format; timestamps made fixed for this output
+SET client_min_messages = warning;
 SELECT feast_materialize('2024-05-01 00:00+00', '2024-05-02 00:00+00', '{driver_hourly_stats}');
+RESET client_min_messages;
 UPDATE feast.entities SET created_at = '2024-05-01 10:00:00+00', updated_at = '2024-05-01 10:00:00.25+00';
 UPDATE feast.data_sources SET created_at = '2024-05-01 10:00:00+00', updated_at = '2024-05-01 10:00:00.123456+00';
 UPDATE feast.feature_views SET created_at = '2024-05-01 10:00:00+00', updated_at = '2024-05-01 11:00:00+00';
@@ -314,6 +316,42 @@ SELECT feast_import_registry('{"featureViews": [{"spec": {"name": "v", "entities
 -- Feast's metadata keys are accepted and not recorded; an empty dump applies nothing
 SELECT feast_import_registry('{"project": "p", "projectMetadata": [{"project": "p", "projectUuid": "u"}], "infra": [],
                                "registrySchemaVersion": "1", "versionId": "x", "lastUpdated": "2024-05-01T00:00:00Z"}');
+
+-- feature services that rename (Feast's with_name and with_join_key_map) become projections:
+-- an alias reads a view through other entity columns
+CREATE TABLE location_stats (location_id bigint, event_timestamp timestamptz, temperature integer, humidity real);
+SELECT r.* FROM ri_summary(feast_import_registry($json$
+{
+  "dataSources": [{"customOptions": {"configuration": "eyJuYW1lIjogImxvY2F0aW9uX3NvdXJjZSIsICJxdWVyeSI6ICIiLCAidGFibGUiOiAibG9jYXRpb25fc3RhdHMifQ=="},
+                   "dataSourceClassType": "feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source.PostgreSQLSource",
+                   "name": "location_source", "timestampField": "event_timestamp", "type": "CUSTOM_SOURCE"}],
+  "entities": [{"spec": {"joinKey": "location_id", "name": "location", "valueType": "INT64"}}],
+  "featureServices": [
+    {"spec": {"features": [
+       {"featureColumns": [{"name": "temperature", "valueType": "INT32"}], "featureViewName": "location_stats",
+        "featureViewNameAlias": "origin", "joinKeyMap": {"location_id": "origin_id"}},
+       {"featureColumns": [{"name": "temperature", "valueType": "INT32"}, {"name": "humidity", "valueType": "FLOAT"}],
+        "featureViewName": "location_stats", "featureViewNameAlias": "destination", "joinKeyMap": {"location_id": "destination_id"}}],
+      "name": "trip"}},
+    {"spec": {"features": [
+       {"featureColumns": [{"name": "humidity", "valueType": "FLOAT"}], "featureViewName": "location_stats",
+        "joinKeyMap": {"location_id": "here_id"}}],
+      "name": "here"}}],
+  "featureViews": [{"spec": {"batchSource": {"name": "location_source", "type": "CUSTOM_SOURCE"},
+                             "entities": ["location"],
+                             "features": [{"name": "temperature", "valueType": "INT32"}, {"name": "humidity", "valueType": "FLOAT"}],
+                             "name": "location_stats", "online": true, "ttl": "0s"}}]
+}
+$json$)) r;
+SELECT name, features, projections FROM feast.feature_services WHERE name IN ('trip', 'here') ORDER BY name;
+SELECT feast_write_online('location_stats', '{"location_id": [1, 2], "temperature": [20, 30], "humidity": [0.5, 0.25],
+                                              "event_timestamp": ["2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z"]}');
+SELECT feast_get_online_features(feature_service => 'trip', entity_rows => '{"origin_id": [1], "destination_id": [2]}',
+                                 full_feature_names => true) -> 'metadata';
+SELECT jsonb_path_query(feast_get_online_features(feature_service => 'trip', entity_rows => '{"origin_id": [1], "destination_id": [2]}',
+                                                   full_feature_names => true), '$.results[*].values');
+SELECT jsonb_pretty(jsonb_path_query_array(feast_export_registry(), '$.featureServices[*] ? (@.spec.name == "trip" || @.spec.name == "here").spec.features'));
+SELECT r.status, count(*) FROM ri_summary(feast_import_registry(feast_export_registry())) r GROUP BY 1;
 
 -- privileges: who may import is who may apply (checked first); export is for everyone
 CREATE ROLE regress_ri_nobody;
