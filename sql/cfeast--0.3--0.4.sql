@@ -657,7 +657,11 @@ END $$;
 -- one error (0A000), and every relation that does not resolve in another
 -- (42P01).  Nothing is pruned: objects missing from the dump stay.  The
 -- project name is not recorded (a database holds one registry); export
--- names the database as the project.
+-- names the database as the project.  A projection's featureViewNameAlias
+-- and joinKeyMap are feature_services.projections.  A projection of every
+-- feature of its view, in the view's order, is the whole-view reference
+-- unless the registry's service already names each of them (so import of
+-- an export reports every object unchanged).
 -------------------------------------------------------------------------------
 
 -- Feast's ValueType names and the cfeast dtype each one is
@@ -941,6 +945,19 @@ BEGIN
         RETURN NEXT x;
         i := i + 1;
     END LOOP;
+END $$;
+
+-- a list inside a dump's object: absent or null is empty; anything but an array is refused
+CREATE FUNCTION feast._import_array(j jsonb, what text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF j IS NULL OR jsonb_typeof(j) = 'null' THEN
+        RETURN '[]';
+    END IF;
+    IF jsonb_typeof(j) <> 'array' THEN
+        RAISE EXCEPTION '% must be a JSON array, got %', what, jsonb_typeof(j) USING ERRCODE = '22023';
+    END IF;
+    RETURN j;
 END $$;
 
 -- a relation named in a dump or relation_map, resolved with the caller's search_path, as a
@@ -1251,8 +1268,7 @@ BEGIN
         schema := '[]';
         cols := '{}';
         bad := false;
-        FOR f IN SELECT x FROM jsonb_array_elements(CASE WHEN jsonb_typeof(spec -> 'features') = 'array'
-                                                         THEN spec -> 'features' ELSE '[]' END) x LOOP
+        FOR f IN SELECT x FROM jsonb_array_elements(feast._import_array(spec -> 'features', what || ': features')) x LOOP
             typ := COALESCE(f ->> 'valueType', 'INVALID');
             dt := feast._import_dtype(typ);
             IF COALESCE(f ->> 'name', '') !~ name_re THEN
@@ -1286,7 +1302,7 @@ BEGIN
         views := views || jsonb_build_object(
             'name', nm,
             'entities', COALESCE((SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(
-                                      CASE WHEN jsonb_typeof(spec -> 'entities') = 'array' THEN spec -> 'entities' ELSE '[]' END)
+                                      feast._import_array(spec -> 'entities', what || ': entities'))
                                       WITH ORDINALITY AS a(e, n)
                                    WHERE e <> '"__dummy"'), '[]'),
             'schema', schema, 'source', k,
@@ -1324,8 +1340,7 @@ BEGIN
         refs := '{}';
         projs := '{}';
         bad := false;
-        FOR p IN SELECT x FROM jsonb_array_elements(CASE WHEN jsonb_typeof(spec -> 'features') = 'array'
-                                                         THEN spec -> 'features' ELSE '[]' END) x LOOP
+        FOR p IN SELECT x FROM jsonb_array_elements(feast._import_array(spec -> 'features', what || ': features')) x LOOP
             k := p ->> 'featureViewName';
             IF k IS NULL THEN
                 RAISE EXCEPTION '%: each of its features needs a "featureViewName"', what USING ERRCODE = '22023';
@@ -1348,7 +1363,7 @@ BEGIN
                     'feature_view', k, 'join_key_map', COALESCE(p -> 'joinKeyMap', '{}')));
             END IF;
             cols := ARRAY(SELECT c ->> 'name' FROM jsonb_array_elements(
-                              CASE WHEN jsonb_typeof(p -> 'featureColumns') = 'array' THEN p -> 'featureColumns' ELSE '[]' END)
+                              feast._import_array(p -> 'featureColumns', format('%s: featureColumns of "%s"', what, k)))
                               WITH ORDINALITY AS a(c, n) ORDER BY n);
             IF cardinality(cols) = 0 THEN
                 CONTINUE;

@@ -310,6 +310,9 @@ SELECT feast_import_registry('{"dataSources": [{"name": "s", "type": "CUSTOM_SOU
   "dataSourceClassType": "feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source.PostgreSQLSource",
   "customOptions": {"configuration": "not base64!"}}]}');
 SELECT feast_import_registry('{"featureServices": [{"spec": {"name": "s", "features": [{"featureColumns": []}]}}]}');
+SELECT feast_import_registry('{"featureViews": [{"spec": {"name": "v", "entities": "driver", "ttl": "0s",
+                               "batchSource": {"name": "driver_stats_source"}, "features": [{"name": "conv_rate", "valueType": "FLOAT"}]}}]}');
+SELECT feast_import_registry('{"featureServices": [{"spec": {"name": "s", "features": [{"featureViewName": "events", "featureColumns": {}}]}}]}');
 -- cfeast's own checks still apply, through feast_apply: an unknown entity
 SELECT feast_import_registry('{"featureViews": [{"spec": {"name": "v", "entities": ["nobody"], "ttl": "0s",
                                "batchSource": {"name": "driver_stats_source"}, "features": [{"name": "conv_rate", "valueType": "FLOAT"}]}}]}');
