@@ -970,7 +970,7 @@ BEGIN
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
     BEGIN
         r := pg_catalog.to_regclass(rel);
-    EXCEPTION WHEN invalid_name OR syntax_error OR invalid_parameter_value THEN
+    EXCEPTION WHEN invalid_name OR syntax_error OR invalid_parameter_value OR feature_not_supported THEN
         r := NULL;
     END;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);

@@ -178,7 +178,9 @@ SELECT jsonb_pretty(feast_export_registry());
 -- the PostgreSQL source's options, decoded
 SELECT convert_from(decode(feast_export_registry() #>> '{dataSources,3,customOptions,configuration}', 'base64'), 'UTF8');
 -- one kind at a time, the same objects
-SELECT feast._export_objects('feature_service') = feast_export_registry() -> 'featureServices' AS same;
+SELECT bool_and(feast._export_objects(k) = feast_export_registry() -> f) AS same
+  FROM (VALUES ('entity', 'entities'), ('data_source', 'dataSources'), ('feature_view', 'featureViews'),
+               ('feature_service', 'featureServices')) AS x(k, f);
 SELECT feast._export_objects('saved_dataset');
 
 -- import of an export: every object unchanged
@@ -283,6 +285,8 @@ SELECT feast_import_registry('{}', '{"a": 1}');
 -- every relation that does not resolve, in one error
 SELECT feast_import_registry((SELECT dump FROM dumps WHERE name = 'quickstart'),
                              '{"customer_source": "no_such_table", "global_source": "public.\"Odd Table\""}');
+SELECT feast_import_registry((SELECT dump FROM dumps WHERE name = 'quickstart'),
+                             '{"customer_source": "otherdb.public.customer_stats", "global_source": "a b"}');
 -- a relation in another schema with an odd name, by relation_map (quoted) or by search_path
 CREATE SCHEMA ri_other;
 CREATE TABLE ri_other."Odd Table" (cust_id text, ts timestamptz, current_balance double precision,
