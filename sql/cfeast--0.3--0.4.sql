@@ -7,3 +7,1442 @@
 -- SQL or plpgsql function, schema-qualified operators where a hostile
 -- search_path could reach them, registry writes only through the entry
 -- points of the privilege model (cfeast_as_owner).
+
+-- == feature service projections ==
+-------------------------------------------------------------------------------
+-- Feature services that rename (Feast's with_name and with_join_key_map).
+-- feature_services.projections maps an alias, used in the service's feature
+-- references in place of a view name, to {"feature_view": "<view>",
+-- "join_key_map": {"<view's join key>": "<entity row column>"}} (stored with
+-- both keys filled in).  "origin:temperature" then reads feature temperature
+-- of the projected view, named origin__temperature with full_feature_names,
+-- and reads the view's key location_id from the entity rows' origin_id.
+-- One view may appear under several aliases.  Every place that reads a
+-- service resolves it through feast._service_refs (SQL) or request.c (C).
+-------------------------------------------------------------------------------
+ALTER TABLE feast.feature_services ADD COLUMN projections jsonb NOT NULL DEFAULT '{}';
+
+-- a service's references, resolved: the alias used (a view name when not projected), the feature
+-- view it reads, the feature (NULL: all of the view's), and the join key map ({} when none)
+CREATE FUNCTION feast._service_refs(p_features text[], p_projections jsonb)
+RETURNS TABLE (ord bigint, ref text, alias text, feature_view text, feature text, join_key_map jsonb)
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT u.o, u.r, pg_catalog.split_part(u.r, ':', 1),
+           COALESCE(p_projections OPERATOR(pg_catalog.->) pg_catalog.split_part(u.r, ':', 1)
+                                  OPERATOR(pg_catalog.->>) 'feature_view',
+                    pg_catalog.split_part(u.r, ':', 1)),
+           NULLIF(pg_catalog.split_part(u.r, ':', 2), ''),
+           COALESCE(p_projections OPERATOR(pg_catalog.->) pg_catalog.split_part(u.r, ':', 1)
+                                  OPERATOR(pg_catalog.->) 'join_key_map',
+                    '{}'::jsonb)
+      FROM pg_catalog.unnest(p_features) WITH ORDINALITY AS u(r, o)
+$$;
+
+-- the references of service p_service with aliases resolved to views: "view:feature" or "view",
+-- each once, in order of first mention (what the service reads, for grants); NULL: no such service
+CREATE FUNCTION feast._service_view_refs(p_service text) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.array_agg(x.r ORDER BY x.o)
+      FROM (SELECT r.feature_view OPERATOR(pg_catalog.||) COALESCE(':' OPERATOR(pg_catalog.||) r.feature, '') AS r,
+                   pg_catalog.min(r.ord) AS o
+              FROM feast.feature_services s, feast._service_refs(s.features, s.projections) r
+             WHERE s.name OPERATOR(pg_catalog.=) p_service
+             GROUP BY 1) x
+$$;
+
+-- the join keys of a view, in key order
+CREATE FUNCTION feast._view_join_keys(p_view text) RETURNS text[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT COALESCE(pg_catalog.array_agg(e.join_key ORDER BY u.ord), '{}')
+      FROM feast.feature_views v, pg_catalog.unnest(v.entities) WITH ORDINALITY AS u(ent, ord)
+      JOIN feast.entities e ON e.name OPERATOR(pg_catalog.=) u.ent
+     WHERE v.name OPERATOR(pg_catalog.=) p_view
+$$;
+
+-- the projections argument checked against the registry and filled in:
+-- {"alias": {"feature_view": "view", "join_key_map": {...}}, ...}
+CREATE FUNCTION feast._check_projections(p_service text, p_projections jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    result jsonb := '{}';
+    alias  text;
+    spec   jsonb;
+    k      text;
+    vname  text;
+    keys   text[];
+    jkm    jsonb;
+    m      record;
+    cols   text[];
+    dup    text;
+BEGIN
+    IF p_projections IS NULL OR jsonb_typeof(p_projections) = 'null' THEN
+        RETURN result;
+    END IF;
+    IF jsonb_typeof(p_projections) <> 'object' THEN
+        RAISE EXCEPTION 'projections of feature service "%" must be a JSON object, got %', p_service, jsonb_typeof(p_projections)
+            USING ERRCODE = '22023',
+                  HINT = 'Write {"alias": {"feature_view": "view", "join_key_map": {"view_key": "entity_column"}}}.';
+    END IF;
+    FOR alias, spec IN SELECT e.key, e.value FROM jsonb_each(p_projections) e ORDER BY e.key LOOP
+        PERFORM feast._check_name('projection alias', alias);
+        IF jsonb_typeof(spec) <> 'object' THEN
+            RAISE EXCEPTION 'projection "%" of feature service "%" must be a JSON object, got %', alias, p_service, jsonb_typeof(spec)
+                USING ERRCODE = '22023',
+                      HINT = 'Write {"feature_view": "view", "join_key_map": {"view_key": "entity_column"}}; both keys are optional.';
+        END IF;
+        FOR k IN SELECT jsonb_object_keys(spec) LOOP
+            IF k NOT IN ('feature_view', 'join_key_map') THEN
+                RAISE EXCEPTION 'projection "%" of feature service "%": unknown key "%"', alias, p_service, k
+                    USING ERRCODE = '22023', HINT = 'Allowed keys: feature_view, join_key_map.';
+            END IF;
+        END LOOP;
+        IF jsonb_typeof(spec -> 'feature_view') NOT IN ('string', 'null') THEN
+            RAISE EXCEPTION 'projection "%" of feature service "%": "feature_view" must be a string, got %', alias, p_service, spec -> 'feature_view'
+                USING ERRCODE = '22023';
+        END IF;
+        vname := COALESCE(spec ->> 'feature_view', alias);
+        PERFORM feast._check_name('feature view', vname);
+        IF NOT EXISTS (SELECT 1 FROM feast.feature_views v WHERE v.name = vname) THEN
+            RAISE EXCEPTION 'feature view "%" (projection "%" of service "%") does not exist', vname, alias, p_service
+                USING ERRCODE = '42704';
+        END IF;
+        IF alias <> vname AND EXISTS (SELECT 1 FROM feast.feature_views v WHERE v.name = alias) THEN
+            RAISE EXCEPTION 'projection alias "%" of feature service "%" is ambiguous: it is the name of another feature view', alias, p_service
+                USING ERRCODE = '42P09',
+                      DETAIL = 'The projection reads feature view "' || vname || '", but references to "' || alias
+                               || '" could mean feature view "' || alias || '" itself.',
+                      HINT = 'Choose an alias that is no feature view''s name.';
+        END IF;
+        keys := feast._view_join_keys(vname);
+        jkm := COALESCE(NULLIF(spec -> 'join_key_map', 'null'::jsonb), '{}');
+        IF jsonb_typeof(jkm) <> 'object' THEN
+            RAISE EXCEPTION 'projection "%" of feature service "%": "join_key_map" must be a JSON object, got %', alias, p_service, jsonb_typeof(jkm)
+                USING ERRCODE = '22023', HINT = 'Write {"view_key": "entity_column"}.';
+        END IF;
+        FOR m IN SELECT e.key, e.value FROM jsonb_each(jkm) e ORDER BY e.key LOOP
+            IF NOT m.key = ANY (keys) THEN
+                RAISE EXCEPTION 'join_key_map of projection "%" (service "%"): "%" is not a join key of feature view "%"',
+                                alias, p_service, m.key, vname
+                    USING ERRCODE = '42703',
+                          DETAIL = CASE WHEN cardinality(keys) = 0 THEN 'The view has no join keys.'
+                                        ELSE 'Its join keys are: ' || array_to_string(keys, ', ') || '.' END,
+                          HINT = 'The map goes from the view''s join key to the entity rows'' column: {"' || COALESCE(keys[1], 'key')
+                                 || '": "' || m.key || '"}.';
+            END IF;
+            IF jsonb_typeof(m.value) <> 'string' THEN
+                RAISE EXCEPTION 'join_key_map of projection "%" (service "%"): the column for join key "%" must be a string, got %',
+                                alias, p_service, m.key, m.value
+                    USING ERRCODE = '22023';
+            END IF;
+            PERFORM feast._check_name('entity column', m.value #>> '{}');
+            IF m.value #>> '{}' IN ('event_timestamp', 'created_timestamp') THEN
+                RAISE EXCEPTION 'join_key_map of projection "%" (service "%"): join key "%" cannot be read from column "%"',
+                                alias, p_service, m.key, m.value #>> '{}'
+                    USING ERRCODE = '42939',
+                          DETAIL = 'That name is reserved for the entity rows'' time.';
+            END IF;
+        END LOOP;
+        -- the entity row column of each key: no two keys may read one column
+        cols := ARRAY(SELECT COALESCE(jkm ->> x, x) FROM unnest(keys) x);
+        SELECT c INTO dup FROM unnest(cols) c GROUP BY c HAVING count(*) > 1 ORDER BY c LIMIT 1;
+        IF dup IS NOT NULL THEN
+            RAISE EXCEPTION 'join_key_map of projection "%" (service "%") reads two join keys of feature view "%" from one column "%"',
+                            alias, p_service, vname, dup
+                USING ERRCODE = '42701',
+                      DETAIL = 'Join keys ' || array_to_string(keys, ', ') || ' would be read from columns '
+                               || array_to_string(cols, ', ') || '.',
+                      HINT = 'Map each join key to a column of its own.';
+        END IF;
+        result := result || jsonb_build_object(alias, jsonb_build_object('feature_view', vname, 'join_key_map', jkm));
+    END LOOP;
+    RETURN result;
+END $$;
+
+DROP FUNCTION feast._apply_feature_service(text, text[], text, jsonb);
+CREATE FUNCTION feast._apply_feature_service(p_name text, p_features text[],
+                                             p_description text, p_tags jsonb,
+                                             p_projections jsonb) RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    descr text := COALESCE(p_description, '');
+    tg    jsonb;
+    proj  jsonb;
+    ref   text;
+    r     record;
+    unused text;
+    old   feast.feature_services;
+BEGIN
+    PERFORM feast._check_name('feature service', p_name);
+    tg := feast._check_tags('feature service "' || p_name || '"', p_tags);
+    IF p_features IS NULL OR cardinality(p_features) = 0 THEN
+        RAISE EXCEPTION 'feature service "%" needs at least one feature reference', p_name USING ERRCODE = '22023';
+    END IF;
+    FOREACH ref IN ARRAY p_features LOOP
+        IF ref IS NULL OR ref !~ '^[^:]+(:[^:]+)?$' THEN
+            RAISE EXCEPTION 'feature reference "%" of service "%" must be "view:feature" or "view"', ref, p_name
+                USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+    proj := feast._check_projections(p_name, p_projections);
+    FOR r IN SELECT * FROM feast._service_refs(p_features, proj) ORDER BY ord LOOP
+        IF NOT proj ? r.alias AND NOT EXISTS (SELECT 1 FROM feast.feature_views v WHERE v.name = r.feature_view) THEN
+            IF proj = '{}' THEN
+                RAISE EXCEPTION 'feature view "%" (in service "%") does not exist', r.feature_view, p_name
+                    USING ERRCODE = '42704';
+            END IF;
+            RAISE EXCEPTION 'feature view "%" (in service "%") does not exist', r.feature_view, p_name
+                USING ERRCODE = '42704',
+                      DETAIL = 'It is no projection alias of the service either; the aliases are: '
+                               || (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(proj) k) || '.';
+        END IF;
+        IF r.feature IS NOT NULL AND NOT EXISTS (SELECT 1 FROM feast.features f
+                                                  WHERE f.feature_view = r.feature_view AND f.name = r.feature) THEN
+            IF r.alias = r.feature_view THEN
+                RAISE EXCEPTION 'feature "%" of view "%" (in service "%") does not exist', r.feature, r.feature_view, p_name
+                    USING ERRCODE = '42704';
+            END IF;
+            RAISE EXCEPTION 'feature "%" of view "%" (projection "%" of service "%") does not exist', r.feature, r.feature_view, r.alias, p_name
+                USING ERRCODE = '42704';
+        END IF;
+    END LOOP;
+    SELECT k INTO unused FROM jsonb_object_keys(proj) k
+     WHERE NOT EXISTS (SELECT 1 FROM feast._service_refs(p_features, proj) r WHERE r.alias = k)
+     ORDER BY k LIMIT 1;
+    IF unused IS NOT NULL THEN
+        RAISE EXCEPTION 'projection "%" of feature service "%" is not used by any of its feature references', unused, p_name
+            USING ERRCODE = '22023',
+                  HINT = 'Name its features as "' || unused || ':feature" (or "' || unused || '" for all of them), or remove the projection.';
+    END IF;
+    IF (SELECT count(DISTINCT x) <> count(*) FROM unnest(p_features) x) THEN
+        RAISE EXCEPTION 'feature service "%" lists a feature reference twice', p_name USING ERRCODE = '42710';
+    END IF;
+    SELECT * INTO old FROM feast.feature_services s WHERE s.name = p_name FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO feast.feature_services (name, features, description, tags, projections)
+        VALUES (p_name, p_features, descr, tg, proj);
+        RETURN 'created';
+    END IF;
+    IF old.features = p_features AND old.description = descr AND old.tags = tg AND old.projections = proj THEN
+        RETURN 'unchanged';
+    END IF;
+    UPDATE feast.feature_services s
+       SET features = p_features, description = descr, tags = tg, projections = proj, updated_at = now()
+     WHERE s.name = p_name;
+    RETURN 'updated';
+END $$;
+
+-- a feature or join key that a service reads must stay in its view (aliases resolved), and no
+-- view may take the name of an alias that projects another view
+CREATE OR REPLACE FUNCTION feast._check_service_refs(p_view text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r record;
+BEGIN
+    SELECT s.name AS service, x.feature_view AS view, x.feature, x.ref INTO r
+      FROM feast.feature_services s, feast._service_refs(s.features, s.projections) x
+     WHERE (p_view IS NULL OR x.feature_view = p_view)
+       AND x.feature IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM feast.features f
+                        WHERE f.feature_view = x.feature_view AND f.name = x.feature)
+     ORDER BY 1, 2, 3 LIMIT 1;
+    IF FOUND AND r.ref = r.view || ':' || r.feature THEN
+        RAISE EXCEPTION 'cannot drop feature "%" of feature view "%": feature service "%" names it',
+                        r.feature, r.view, r.service
+            USING ERRCODE = '2BP01',
+                  HINT = 'Remove "' || r.ref || '" from the service first (in feast_apply, the same repository may do it).';
+    ELSIF FOUND THEN
+        RAISE EXCEPTION 'cannot drop feature "%" of feature view "%": feature service "%" names it',
+                        r.feature, r.view, r.service
+            USING ERRCODE = '2BP01',
+                  DETAIL = 'The service reads it as "' || r.ref || '".',
+                  HINT = 'Remove "' || r.ref || '" from the service first (in feast_apply, the same repository may do it).';
+    END IF;
+    SELECT s.name AS service, p.key AS alias, p.value ->> 'feature_view' AS view, j.key AS join_key INTO r
+      FROM feast.feature_services s, jsonb_each(s.projections) p, jsonb_object_keys(p.value -> 'join_key_map') j(key)
+     WHERE (p_view IS NULL OR p.value ->> 'feature_view' = p_view)
+       AND NOT j.key = ANY (feast._view_join_keys(p.value ->> 'feature_view'))
+     ORDER BY 1, 2, 4 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot change the join keys of feature view "%": feature service "%" maps its join key "%"',
+                        r.view, r.service, r.join_key
+            USING ERRCODE = '2BP01',
+                  DETAIL = 'Projection "' || r.alias || '" of the service has "' || r.join_key || '" in its join_key_map.',
+                  HINT = 'Change the service''s projection first (in feast_apply, the same repository may do it).';
+    END IF;
+    SELECT s.name AS service, p.key AS alias, p.value ->> 'feature_view' AS view INTO r
+      FROM feast.feature_services s, jsonb_each(s.projections) p
+     WHERE p.key <> p.value ->> 'feature_view'
+       AND (p_view IS NULL OR p.key = p_view)
+       AND EXISTS (SELECT 1 FROM feast.feature_views v WHERE v.name = p.key)
+     ORDER BY 1, 2 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'feature view "%" would make projection alias "%" of feature service "%" ambiguous',
+                        r.alias, r.alias, r.service
+            USING ERRCODE = '42P09',
+                  DETAIL = 'The projection reads feature view "' || r.view || '" under that name.',
+                  HINT = 'Name the view otherwise, or change the service''s alias first.';
+    END IF;
+END $$;
+
+-- a view that a service reads, under its name or an alias, cannot be deleted
+CREATE OR REPLACE FUNCTION feast._delete(p_kind text, p_name text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    deps text[];
+    tbl  regclass;
+BEGIN
+    IF p_kind IS NULL OR p_kind NOT IN ('entity', 'data_source', 'feature_view', 'feature_service') THEN
+        RAISE EXCEPTION 'unknown kind "%"', p_kind
+            USING ERRCODE = '22023', HINT = 'kind is one of entity, data_source, feature_view, feature_service.';
+    END IF;
+    IF p_kind = 'entity' THEN
+        PERFORM 1 FROM feast.entities e WHERE e.name = p_name FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'entity "%" does not exist', p_name USING ERRCODE = '42704';
+        END IF;
+        SELECT array_agg('feature view ' || v.name ORDER BY v.name) INTO deps
+          FROM feast.feature_views v WHERE p_name = ANY (v.entities);
+    ELSIF p_kind = 'data_source' THEN
+        PERFORM 1 FROM feast.data_sources s WHERE s.name = p_name FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'data source "%" does not exist', p_name USING ERRCODE = '42704';
+        END IF;
+        SELECT array_agg(d ORDER BY d) INTO deps FROM (
+            SELECT 'feature view ' || v.name AS d FROM feast.feature_views v WHERE v.source = p_name
+            UNION ALL
+            SELECT 'push source ' || s.name FROM feast.data_sources s WHERE s.batch_source = p_name) x;
+    ELSIF p_kind = 'feature_view' THEN
+        SELECT v.online_table INTO tbl FROM feast.feature_views v WHERE v.name = p_name FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'feature view "%" does not exist', p_name USING ERRCODE = '42704';
+        END IF;
+        SELECT array_agg('feature service ' || s.name ORDER BY s.name) INTO deps
+          FROM feast.feature_services s
+         WHERE EXISTS (SELECT 1 FROM feast._service_refs(s.features, s.projections) r WHERE r.feature_view = p_name)
+            OR EXISTS (SELECT 1 FROM jsonb_each(s.projections) p WHERE p.value ->> 'feature_view' = p_name);
+    ELSE
+        PERFORM 1 FROM feast.feature_services s WHERE s.name = p_name FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'feature service "%" does not exist', p_name USING ERRCODE = '42704';
+        END IF;
+    END IF;
+    IF deps IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot delete % "%": other objects depend on it', replace(p_kind, '_', ' '), p_name
+            USING ERRCODE = '2BP01',
+                  DETAIL = 'Dependents: ' || array_to_string(deps, ', ') || '.',
+                  HINT = 'Delete the dependents first.';
+    END IF;
+    IF p_kind = 'entity' THEN
+        DELETE FROM feast.entities e WHERE e.name = p_name;
+    ELSIF p_kind = 'data_source' THEN
+        DELETE FROM feast.data_sources s WHERE s.name = p_name;
+    ELSIF p_kind = 'feature_view' THEN
+        DELETE FROM feast.features f WHERE f.feature_view = p_name;
+        DELETE FROM feast.materialization_intervals m WHERE m.feature_view = p_name;
+        DELETE FROM feast.push_activity a WHERE a.feature_view = p_name;
+        DELETE FROM feast.feature_views v WHERE v.name = p_name;
+        IF tbl IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', tbl);
+        END IF;
+    ELSE
+        DELETE FROM feast.feature_services s WHERE s.name = p_name;
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION feast._apply_repo(repo jsonb, prune boolean, caller_path text) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    o       jsonb;
+    st      text;
+    k       text;
+    kind    text;
+    seen    jsonb := '{"entity": [], "data_source": [], "feature_view": [], "feature_service": []}';
+    result  jsonb := '{"created": [], "updated": [], "unchanged": [], "deleted": []}';
+    r       record;
+    srcs    jsonb[] := '{}';
+BEGIN
+    IF repo IS NULL OR jsonb_typeof(repo) <> 'object' THEN
+        RAISE EXCEPTION 'repository must be a JSON object with entities, data_sources, feature_views, feature_services'
+            USING ERRCODE = '22023';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(repo) LOOP
+        IF k NOT IN ('entities', 'data_sources', 'feature_views', 'feature_services') THEN
+            RAISE EXCEPTION 'repository: unknown key "%"', k
+                USING ERRCODE = '22023', HINT = 'Allowed keys: entities, data_sources, feature_views, feature_services.';
+        END IF;
+    END LOOP;
+
+    FOR o IN SELECT * FROM feast._list(repo, 'entities') LOOP
+        PERFORM feast._check_keys(o, 'entity', '{name,join_key,value_type,description,tags}');
+        st := feast._apply_entity(o ->> 'name', o ->> 'join_key', COALESCE(o ->> 'value_type', 'int64'),
+                                  o ->> 'description', o -> 'tags');
+        result := jsonb_set(result, ARRAY[st], (result -> st) || jsonb_build_object('kind', 'entity', 'name', o ->> 'name'));
+        seen := jsonb_set(seen, '{entity}', (seen -> 'entity') || to_jsonb(o ->> 'name'));
+    END LOOP;
+    -- batch sources first: push sources name them
+    FOR o IN SELECT x FROM feast._list(repo, 'data_sources') x
+              ORDER BY CASE WHEN x ->> 'kind' = 'push' THEN 1 ELSE 0 END LOOP
+        kind := o ->> 'kind';
+        IF kind = 'batch' THEN
+            PERFORM feast._check_keys(o, 'data source', '{name,kind,relation,timestamp_field,created_timestamp_column,field_mapping,description,tags}');
+            st := feast._apply_batch_source(o ->> 'name', feast._resolve_relation(o ->> 'relation', caller_path),
+                                            o ->> 'timestamp_field',
+                                            o ->> 'created_timestamp_column', o -> 'field_mapping',
+                                            o ->> 'description', o -> 'tags');
+        ELSIF kind = 'push' THEN
+            PERFORM feast._check_keys(o, 'data source', '{name,kind,batch_source,description,tags}');
+            st := feast._apply_push_source(o ->> 'name', o ->> 'batch_source', o ->> 'description', o -> 'tags');
+        ELSE
+            RAISE EXCEPTION 'data source "%" needs "kind": "batch" or "push", got %', o ->> 'name', COALESCE(o -> 'kind', 'null')
+                USING ERRCODE = '22023';
+        END IF;
+        result := jsonb_set(result, ARRAY[st], (result -> st) || jsonb_build_object('kind', 'data_source', 'name', o ->> 'name'));
+        seen := jsonb_set(seen, '{data_source}', (seen -> 'data_source') || to_jsonb(o ->> 'name'));
+    END LOOP;
+    FOR o IN SELECT * FROM feast._list(repo, 'feature_views') LOOP
+        PERFORM feast._check_keys(o, 'feature view', '{name,entities,schema,source,ttl,online,description,tags}');
+        SELECT a.status INTO st FROM feast._apply_feature_view(
+            o ->> 'name', COALESCE(feast._text_array(o -> 'entities', 'entities of feature view "' || (o ->> 'name') || '"'), '{}'),
+            o -> 'schema', o ->> 'source',
+            CASE WHEN jsonb_typeof(o -> 'ttl') = 'number' THEN make_interval(secs => (o ->> 'ttl')::float8)
+                 ELSE (o ->> 'ttl')::interval END,
+            COALESCE((o ->> 'online')::boolean, true), o ->> 'description', o -> 'tags') a;
+        result := jsonb_set(result, ARRAY[st], (result -> st) || jsonb_build_object('kind', 'feature_view', 'name', o ->> 'name'));
+        seen := jsonb_set(seen, '{feature_view}', (seen -> 'feature_view') || to_jsonb(o ->> 'name'));
+    END LOOP;
+    FOR o IN SELECT * FROM feast._list(repo, 'feature_services') LOOP
+        PERFORM feast._check_keys(o, 'feature service', '{name,features,description,tags,projections}');
+        st := feast._apply_feature_service(o ->> 'name',
+                  feast._text_array(o -> 'features', 'features of feature service "' || (o ->> 'name') || '"'),
+                  o ->> 'description', o -> 'tags', o -> 'projections');
+        result := jsonb_set(result, ARRAY[st], (result -> st) || jsonb_build_object('kind', 'feature_service', 'name', o ->> 'name'));
+        seen := jsonb_set(seen, '{feature_service}', (seen -> 'feature_service') || to_jsonb(o ->> 'name'));
+    END LOOP;
+
+    IF prune THEN
+        -- dependents first: services, views, push sources, batch sources, entities
+        FOR r IN
+            SELECT 1 AS ord, 'feature_service' AS kind, s.name FROM feast.feature_services s
+             WHERE NOT (seen -> 'feature_service') ? s.name
+            UNION ALL
+            SELECT 2, 'feature_view', v.name FROM feast.feature_views v
+             WHERE NOT (seen -> 'feature_view') ? v.name
+            UNION ALL
+            SELECT CASE WHEN d.kind = 'push' THEN 3 ELSE 4 END, 'data_source', d.name FROM feast.data_sources d
+             WHERE NOT (seen -> 'data_source') ? d.name
+            UNION ALL
+            SELECT 5, 'entity', e.name FROM feast.entities e
+             WHERE NOT (seen -> 'entity') ? e.name
+            ORDER BY 1, 3
+        LOOP
+            PERFORM feast._delete(r.kind, r.name);
+            result := jsonb_set(result, '{deleted}', (result -> 'deleted') || jsonb_build_object('kind', r.kind, 'name', r.name));
+        END LOOP;
+    END IF;
+    RETURN result;
+END $$;
+
+-- the feature views a service reads (aliases resolved), or the view itself
+CREATE OR REPLACE FUNCTION feast._grant_views(p_object text) RETURNS text[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    views text[];
+BEGIN
+    IF EXISTS (SELECT 1 FROM feast.feature_views v WHERE v.name OPERATOR(pg_catalog.=) p_object) THEN
+        RETURN ARRAY[p_object];
+    END IF;
+    SELECT pg_catalog.array_agg(DISTINCT r.feature_view) INTO views
+      FROM feast.feature_services s, feast._service_refs(s.features, s.projections) AS r
+     WHERE s.name OPERATOR(pg_catalog.=) p_object;
+    IF views IS NULL THEN
+        RAISE EXCEPTION 'feature view or feature service "%" does not exist', p_object
+            USING ERRCODE = '42704';
+    END IF;
+    RETURN views;
+END $$;
+
+-- grants: a service's references with its aliases resolved
+CREATE OR REPLACE FUNCTION feast._grant_plan(p_role name, p_action text, p_object text,
+                                  OUT stmt text, OUT as_caller boolean) RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    grantee text;
+    src     feast.data_sources;
+    b       feast.data_sources;
+    vname   text;
+    tbl     regclass;
+    svc     text[];
+    cols    text[];
+    t       text;
+BEGIN
+    IF p_role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF p_role OPERATOR(pg_catalog.=) 'public' THEN
+        grantee := 'PUBLIC';
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) p_role) THEN
+        RAISE EXCEPTION 'role "%" does not exist', p_role USING ERRCODE = '42704';
+    ELSE
+        grantee := pg_catalog.quote_ident(p_role);
+    END IF;
+    IF p_action IS NULL OR p_action NOT IN ('push', 'read', 'train', 'materialize', 'apply') THEN
+        RAISE EXCEPTION 'unknown action "%"', p_action
+            USING ERRCODE = '22023',
+                  HINT = 'action is one of push (a push source), read, train (a feature view or service), materialize (a feature view), apply (*).';
+    END IF;
+
+    IF p_action = 'apply' THEN
+        IF p_object IS DISTINCT FROM '*' THEN
+            RAISE EXCEPTION 'the object of action apply is ''*'' (the whole registry), got %',
+                            COALESCE(pg_catalog.quote_literal(p_object), 'NULL')
+                USING ERRCODE = '22023';
+        END IF;
+        stmt := pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s',
+                                  (SELECT string_agg(f::text, ', ') FROM feast._apply_functions() f), grantee);
+        as_caller := false;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    PERFORM feast._check_name(CASE p_action WHEN 'push' THEN 'push source' ELSE 'feature view or service' END,
+                              p_object);
+    IF p_action = 'push' THEN
+        SELECT * INTO src FROM feast.data_sources s WHERE s.name OPERATOR(pg_catalog.=) p_object;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'push source "%" does not exist', p_object USING ERRCODE = '42704';
+        ELSIF src.kind OPERATOR(pg_catalog.<>) 'push' THEN
+            RAISE EXCEPTION 'push source "%" does not exist', p_object
+                USING ERRCODE = '42704',
+                      DETAIL = '"' || p_object || '" is a batch source; grant train or materialize on its views.';
+        END IF;
+        FOR tbl IN SELECT v.online_table FROM feast.feature_views v
+                           WHERE v.source OPERATOR(pg_catalog.=) p_object AND v.online_table IS NOT NULL
+                           ORDER BY v.name LOOP
+            stmt := pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON TABLE %s TO %s', tbl, grantee);
+            as_caller := false;
+            RETURN NEXT;
+        END LOOP;
+        SELECT * INTO b FROM feast.data_sources s WHERE s.name OPERATOR(pg_catalog.=) src.batch_source;
+        IF b.relation IS NOT NULL THEN
+            RETURN QUERY SELECT g, true FROM feast._grant_relation(b.relation, 'INSERT', grantee) g;
+        END IF;
+        RETURN;
+    END IF;
+
+    -- a service's references, when the object is a service
+    IF NOT EXISTS (SELECT 1 FROM feast.feature_views v WHERE v.name OPERATOR(pg_catalog.=) p_object) THEN
+        -- with projections resolved: "view:feature" or "view", each once, in order of first mention
+        svc := feast._service_view_refs(p_object);
+    END IF;
+    FOREACH vname IN ARRAY feast._grant_views(p_object) LOOP
+        IF p_action = 'read' THEN
+            tbl := feast._grant_online_table(vname);
+            as_caller := false;
+            IF svc IS NULL OR vname = ANY (svc) THEN
+                stmt := pg_catalog.format('GRANT SELECT ON TABLE %s TO %s', tbl, grantee);
+            ELSE
+                -- exactly the columns the service answers from: keys, its features, event_timestamp
+                SELECT feast._view_key_columns(vname)
+                       || array_agg(quote_ident(split_part(r, ':', 2)) ORDER BY o)
+                       || 'event_timestamp'::text INTO cols
+                  FROM unnest(svc) WITH ORDINALITY AS u(r, o)
+                 WHERE split_part(r, ':', 1) = vname;
+                stmt := pg_catalog.format('GRANT SELECT (%s) ON TABLE %s TO %s',
+                                          array_to_string(cols, ', '), tbl, grantee);
+            END IF;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        IF p_action = 'materialize' AND NOT EXISTS (SELECT 1 FROM feast.feature_views v
+                                                     WHERE v.name OPERATOR(pg_catalog.=) vname) THEN
+            RAISE EXCEPTION 'feature view "%" does not exist', vname USING ERRCODE = '42704';
+        END IF;
+        b := feast._view_batch_source(vname);
+        IF b.relation IS NULL THEN
+            RAISE EXCEPTION 'feature view "%" has no batch source to read', vname
+                USING ERRCODE = '55000',
+                      HINT = 'Its push source has no batch source; training sets and materialization read batch sources.';
+        END IF;
+        IF p_action = 'train' AND svc IS NOT NULL AND NOT vname = ANY (svc) THEN
+            -- exactly the source columns the service's features are read from
+            SELECT array_agg(quote_ident(z.c) ORDER BY z.o) INTO cols FROM (
+                SELECT feast._source_column(b.field_mapping, e.join_key) AS c, u.ord AS o
+                  FROM feast.feature_views v, unnest(v.entities) WITH ORDINALITY AS u(ent, ord)
+                  JOIN feast.entities e ON e.name = u.ent
+                 WHERE v.name = vname
+                UNION ALL SELECT b.timestamp_field, 1000
+                UNION ALL SELECT b.created_timestamp_column, 1001 WHERE b.created_timestamp_column IS NOT NULL
+                UNION ALL SELECT feast._source_column(b.field_mapping, split_part(x.r, ':', 2)), 2000 + x.o
+                  FROM unnest(svc) WITH ORDINALITY AS x(r, o) WHERE split_part(x.r, ':', 1) = vname) z;
+            RETURN QUERY SELECT g, true
+                FROM feast._grant_relation(b.relation, 'SELECT (' || array_to_string(cols, ', ') || ')', grantee) g;
+        ELSE
+            RETURN QUERY SELECT g, true FROM feast._grant_relation(b.relation, 'SELECT', grantee) g;
+        END IF;
+        IF p_action = 'materialize' THEN
+            stmt := pg_catalog.format('GRANT SELECT, INSERT, UPDATE ON TABLE %s TO %s',
+                                      feast._grant_online_table(vname), grantee);
+            as_caller := false;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END $$;
+
+CREATE FUNCTION feast._do_apply_feature_service(p_name text, p_features text[],
+                                                p_description text, p_tags jsonb,
+                                                p_projections jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM feast._apply_feature_service(p_name, p_features, p_description, p_tags, p_projections);
+END $$;
+REVOKE ALL ON FUNCTION feast._do_apply_feature_service(text, text[], text, jsonb, jsonb) FROM PUBLIC;
+DROP FUNCTION feast._do_apply_feature_service(text, text[], text, jsonb);
+
+-- the public function gains its last argument; whoever could run the old one (feast_grant's
+-- apply action) can run the new one
+DO $$
+DECLARE
+    old regprocedure := '@extschema@.feast_apply_feature_service(text, text[], text, jsonb)'::regprocedure;
+    grantees text[];
+    g text;
+BEGIN
+    SELECT pg_catalog.array_agg(CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+                                     ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END
+                                OPERATOR(pg_catalog.||) CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+      INTO grantees
+      FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
+     WHERE p.oid OPERATOR(pg_catalog.=) old
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+       AND a.grantee OPERATOR(pg_catalog.<>) p.proowner;
+    EXECUTE pg_catalog.format('DROP FUNCTION %s', old);
+    CREATE FUNCTION @extschema@.feast_apply_feature_service(name text, features text[],
+                                                 description text DEFAULT '', tags jsonb DEFAULT '{}',
+                                                 projections jsonb DEFAULT '{}') RETURNS void
+        AS 'MODULE_PATHNAME', 'cfeast_as_owner' LANGUAGE C;
+    REVOKE ALL ON FUNCTION @extschema@.feast_apply_feature_service(text, text[], text, jsonb, jsonb) FROM PUBLIC;
+    FOREACH g IN ARRAY COALESCE(grantees, '{}') LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.feast_apply_feature_service(text, text[], text, jsonb, jsonb) TO %s', g);
+    END LOOP;
+END $$;
+
+-- == registry import and export ==
+-------------------------------------------------------------------------------
+-- Feast's registry as JSON, in and out.
+--
+-- The format is what `feast registry-dump` prints: each object is its
+-- protobuf message as JSON (camelCase field names, enum names such as
+-- "INT64", durations "86400s", timestamps RFC 3339; fields at their default
+-- value omitted, so an absent "online" is false), under the keys
+-- "entities", "dataSources", "featureViews", "featureServices" (and
+-- "project", "onDemandFeatureViews", ... which cfeast has no objects for).
+-- Feast's PostgreSQL source is a CUSTOM_SOURCE whose
+-- customOptions.configuration is base64 of {"name", "query", "table"}.
+--
+-- feast_export_registry() is the one translation from cfeast's catalog to
+-- that format; feast._export_objects(kind) gives one kind's list (the same
+-- objects), for callers that serve them one kind at a time.
+--
+-- feast_import_registry(dump, relation_map, dry_run) translates a dump into
+-- one feast_apply repository and applies it as the caller (so who may
+-- import is who may apply), in the caller's transaction; dry_run applies it
+-- in a subtransaction that is rolled back, and returns the same summary.
+-- Before anything is applied, every object cfeast cannot take is named in
+-- one error (0A000), and every relation that does not resolve in another
+-- (42P01).  Nothing is pruned: objects missing from the dump stay.  The
+-- project name is not recorded (a database holds one registry); export
+-- names the database as the project.  A projection's featureViewNameAlias
+-- and joinKeyMap are feature_services.projections.  A projection of every
+-- feature of its view, in the view's order, is the whole-view reference
+-- unless the registry's service already names each of them (so import of
+-- an export reports every object unchanged).
+-------------------------------------------------------------------------------
+
+-- Feast's ValueType names and the cfeast dtype each one is
+CREATE FUNCTION feast._feast_value_types(OUT value_type text, OUT dtype text) RETURNS SETOF record
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    VALUES ('BYTES', 'bytes'), ('STRING', 'string'), ('INT32', 'int32'), ('INT64', 'int64'),
+           ('DOUBLE', 'float64'), ('FLOAT', 'float32'), ('BOOL', 'bool'),
+           ('UNIX_TIMESTAMP', 'unix_timestamp'), ('JSON', 'json'),
+           ('BYTES_LIST', 'array(bytes)'), ('STRING_LIST', 'array(string)'),
+           ('INT32_LIST', 'array(int32)'), ('INT64_LIST', 'array(int64)'),
+           ('DOUBLE_LIST', 'array(float64)'), ('FLOAT_LIST', 'array(float32)'),
+           ('BOOL_LIST', 'array(bool)'), ('UNIX_TIMESTAMP_LIST', 'array(unix_timestamp)'),
+           ('JSON_LIST', 'array(json)')
+$$;
+
+-- a timestamp as protobuf's JSON writes it: UTC, "Z", 0, 3 or 6 fraction digits
+CREATE FUNCTION feast._rfc3339(ts timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT to_char(u, 'YYYY-MM-DD"T"HH24:MI:SS')
+           || CASE WHEN us = 0 THEN ''
+                   WHEN us % 1000 = 0 THEN '.' || lpad((us / 1000)::text, 3, '0')
+                   ELSE '.' || lpad(us::text, 6, '0') END
+           || 'Z'
+      FROM (SELECT ts AT TIME ZONE 'UTC' AS u) a,
+           LATERAL (SELECT extract(microseconds FROM a.u)::bigint % 1000000 AS us) b
+$$;
+
+-- a ttl as a protobuf Duration ("86400s", "1.500s"); a month is 30 days, as cfeast counts it
+CREATE FUNCTION feast._duration(i interval) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN us % 1000000 = 0 THEN (us / 1000000)::text
+                WHEN us % 1000 = 0 THEN (us / 1000000)::text || '.' || lpad(((us % 1000000) / 1000)::text, 3, '0')
+                ELSE (us / 1000000)::text || '.' || lpad((us % 1000000)::text, 6, '0') END || 's'
+      FROM (SELECT (((extract(year FROM i)::numeric * 12 + extract(month FROM i)::numeric) * 30 * 86400
+                    + extract(day FROM i)::numeric * 86400 + extract(hour FROM i)::numeric * 3600
+                    + extract(minute FROM i)::numeric * 60) * 1000000
+                   + extract(microseconds FROM i)::numeric)::bigint AS us) a
+$$;
+
+-- tags as Feast keeps them: string values (any other JSON value as its text); NULL if none
+CREATE FUNCTION feast._export_tags(tags jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_object_agg(t.key, CASE WHEN jsonb_typeof(t.value) = 'string' THEN t.value
+                                        ELSE to_jsonb(t.value::text) END)
+      FROM jsonb_each(tags) t
+$$;
+
+-- {"createdTimestamp", "lastUpdatedTimestamp"}
+CREATE FUNCTION feast._export_meta(created timestamptz, updated timestamptz) RETURNS jsonb
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('createdTimestamp', feast._rfc3339(created),
+                              'lastUpdatedTimestamp', feast._rfc3339(updated))
+$$;
+
+-- a relation as Feast's PostgreSQL source names it: schema-qualified, quoted where needed
+CREATE FUNCTION feast._export_relation(rel regclass) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT format('%I.%I', n.nspname, c.relname)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = rel
+$$;
+
+-- one data source as Feast's DataSource message: a batch source is a PostgreSQL source over its
+-- relation; a push source carries its batch source and, as Feast writes it, that source's
+-- timestamp fields
+CREATE FUNCTION feast._export_data_source(p_name text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    s   feast.data_sources;
+    b   jsonb;
+    cfg text;
+BEGIN
+    SELECT * INTO s FROM feast.data_sources d WHERE d.name = p_name;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF s.kind = 'push' THEN
+        b := feast._export_data_source(s.batch_source);
+        RETURN jsonb_strip_nulls(jsonb_build_object(
+            'name', s.name, 'type', 'PUSH_SOURCE',
+            'description', NULLIF(s.description, ''), 'tags', feast._export_tags(s.tags),
+            'timestampField', b -> 'timestampField', 'createdTimestampColumn', b -> 'createdTimestampColumn',
+            'fieldMapping', b -> 'fieldMapping', 'batchSource', b,
+            'meta', feast._export_meta(s.created_at, s.updated_at)));
+    END IF;
+    cfg := format('{"name": %s, "query": "", "table": %s}', to_jsonb(s.name)::text,
+                  to_jsonb(feast._export_relation(s.relation))::text);
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'name', s.name, 'type', 'CUSTOM_SOURCE',
+        'dataSourceClassType', 'feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source.PostgreSQLSource',
+        'customOptions', jsonb_build_object('configuration',
+                                            translate(encode(convert_to(cfg, 'UTF8'), 'base64'), E'\n', '')),
+        'description', NULLIF(s.description, ''), 'tags', feast._export_tags(s.tags),
+        'timestampField', s.timestamp_field, 'createdTimestampColumn', s.created_timestamp_column,
+        'fieldMapping', NULLIF(s.field_mapping, '{}'),
+        'meta', feast._export_meta(s.created_at, s.updated_at)));
+END $$;
+
+-- a feature as Feast's FeatureSpecV2
+CREATE FUNCTION feast._export_feature(f feast.features) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'name', f.name,
+        'valueType', (SELECT t.value_type FROM feast._feast_value_types() t WHERE t.dtype = f.dtype),
+        'description', NULLIF(f.description, ''), 'tags', feast._export_tags(f.tags)))
+$$;
+
+CREATE FUNCTION feast._export_view_features(p_view text) RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT COALESCE(jsonb_agg(feast._export_feature(f) ORDER BY f.position), '[]')
+      FROM feast.features f WHERE f.feature_view = p_view
+$$;
+
+-- a service's feature references as Feast's projections: a whole-view reference is a
+-- projection of every feature; consecutive "view:feature" references of one view (or
+-- projection alias) are one projection, so the references come back in their order; a
+-- reference through feature_services.projections carries its alias and join key map
+CREATE FUNCTION feast._export_projections(p_features text[], p_projections jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    out      jsonb := '[]';
+    cur      jsonb;
+    cur_use  text;
+    ref      text;
+    use_name text;
+    fname    text;
+    view     text;
+    proj     jsonb;
+    col      jsonb;
+BEGIN
+    FOREACH ref IN ARRAY p_features LOOP
+        use_name := split_part(ref, ':', 1);
+        fname := NULLIF(split_part(ref, ':', 2), '');
+        proj := COALESCE(p_projections, '{}') -> use_name;
+        view := COALESCE(proj ->> 'feature_view', use_name);
+        IF fname IS NOT NULL AND cur IS NOT NULL AND cur_use = use_name THEN
+            SELECT feast._export_feature(f) INTO col FROM feast.features f
+             WHERE f.feature_view = view AND f.name = fname;
+            cur := jsonb_set(cur, '{featureColumns}', (cur -> 'featureColumns') || COALESCE(col, '[]'));
+            CONTINUE;
+        END IF;
+        IF cur IS NOT NULL THEN
+            out := out || jsonb_build_array(cur);
+        END IF;
+        cur := jsonb_strip_nulls(jsonb_build_object(
+            'featureViewName', view,
+            'featureViewNameAlias', CASE WHEN proj IS NOT NULL THEN use_name END,
+            'joinKeyMap', NULLIF(proj -> 'join_key_map', '{}'),
+            'featureColumns',
+            CASE WHEN fname IS NULL THEN feast._export_view_features(view)
+                 ELSE COALESCE((SELECT jsonb_build_array(feast._export_feature(f)) FROM feast.features f
+                                 WHERE f.feature_view = view AND f.name = fname), '[]') END));
+        cur_use := CASE WHEN fname IS NULL THEN NULL ELSE use_name END;
+    END LOOP;
+    IF cur IS NOT NULL THEN
+        out := out || jsonb_build_array(cur);
+    END IF;
+    RETURN out;
+END $$;
+
+-- one kind's objects in Feast's form, ordered by name: kind is entity, data_source,
+-- feature_view or feature_service (the kinds of feast_apply's summary)
+CREATE FUNCTION feast._export_objects(kind text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    out jsonb;
+BEGIN
+    IF kind = 'entity' THEN
+        SELECT jsonb_agg(x ORDER BY n COLLATE "C") INTO out FROM (
+            SELECT e.name AS n, jsonb_build_object(
+                       'spec', jsonb_strip_nulls(jsonb_build_object(
+                           'name', e.name, 'joinKey', e.join_key,
+                           'valueType', (SELECT t.value_type FROM feast._feast_value_types() t WHERE t.dtype = e.value_type),
+                           'description', NULLIF(e.description, ''), 'tags', feast._export_tags(e.tags))),
+                       'meta', feast._export_meta(e.created_at, e.updated_at)) AS x
+              FROM feast.entities e
+            UNION ALL
+            -- Feast's placeholder entity of entityless views
+            SELECT '__dummy', '{"spec": {"name": "__dummy", "joinKey": "__dummy_id"}}'
+             WHERE EXISTS (SELECT 1 FROM feast.feature_views v WHERE v.entities = '{}')
+               AND NOT EXISTS (SELECT 1 FROM feast.entities e WHERE e.name = '__dummy')) o;
+    ELSIF kind = 'data_source' THEN
+        SELECT jsonb_agg(feast._export_data_source(d.name) ORDER BY d.name COLLATE "C") INTO out FROM feast.data_sources d;
+    ELSIF kind = 'feature_view' THEN
+        SELECT jsonb_agg(jsonb_build_object(
+                   'spec', jsonb_strip_nulls(jsonb_build_object(
+                       'name', v.name,
+                       'entities', CASE WHEN v.entities = '{}' THEN '["__dummy"]'::jsonb ELSE to_jsonb(v.entities) END,
+                       'features', feast._export_view_features(v.name),
+                       'entityColumns', (SELECT jsonb_agg(jsonb_build_object(
+                                                   'name', e.join_key,
+                                                   'valueType', (SELECT t.value_type FROM feast._feast_value_types() t
+                                                                  WHERE t.dtype = e.value_type)) ORDER BY u.o)
+                                           FROM unnest(v.entities) WITH ORDINALITY u(ent, o)
+                                           JOIN feast.entities e ON e.name = u.ent),
+                       'ttl', feast._duration(COALESCE(v.ttl, '0'::interval)),
+                       'batchSource', feast._export_data_source(CASE WHEN s.kind = 'push' THEN s.batch_source ELSE s.name END),
+                       'streamSource', CASE WHEN s.kind = 'push' THEN feast._export_data_source(s.name) END,
+                       'online', CASE WHEN v.online THEN true END,
+                       'description', NULLIF(v.description, ''), 'tags', feast._export_tags(v.tags))),
+                   'meta', feast._export_meta(v.created_at, v.updated_at)
+                           || jsonb_strip_nulls(jsonb_build_object('materializationIntervals',
+                                  (SELECT jsonb_agg(jsonb_build_object('startTime', feast._rfc3339(m.start_ts),
+                                                                       'endTime', feast._rfc3339(m.end_ts)) ORDER BY m.id)
+                                     FROM feast.materialization_intervals m WHERE m.feature_view = v.name))))
+                 ORDER BY v.name COLLATE "C") INTO out
+          FROM feast.feature_views v LEFT JOIN feast.data_sources s ON s.name = v.source;
+    ELSIF kind = 'feature_service' THEN
+        SELECT jsonb_agg(jsonb_build_object(
+                   'spec', jsonb_strip_nulls(jsonb_build_object(
+                       'name', s.name,
+                       'features', feast._export_projections(s.features, s.projections),
+                       'description', NULLIF(s.description, ''), 'tags', feast._export_tags(s.tags))),
+                   'meta', feast._export_meta(s.created_at, s.updated_at)) ORDER BY s.name COLLATE "C") INTO out
+          FROM feast.feature_services s;
+    ELSE
+        RAISE EXCEPTION 'unknown kind "%"', kind
+            USING ERRCODE = '22023', HINT = 'Kinds: entity, data_source, feature_view, feature_service.';
+    END IF;
+    RETURN COALESCE(out, '[]');
+END $$;
+
+-- the whole registry, as `feast registry-dump` prints it (a kind with no objects is left out)
+CREATE FUNCTION @extschema@.feast_export_registry() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('project', current_database())
+           || jsonb_strip_nulls(jsonb_build_object(
+                  'entities', NULLIF(feast._export_objects('entity'), '[]'),
+                  'dataSources', NULLIF(feast._export_objects('data_source'), '[]'),
+                  'featureViews', NULLIF(feast._export_objects('feature_view'), '[]'),
+                  'featureServices', NULLIF(feast._export_objects('feature_service'), '[]')))
+$$;
+
+-- the cfeast dtype of a Feast ValueType name; NULL if cfeast has none
+CREATE FUNCTION feast._import_dtype(value_type text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT t.dtype FROM feast._feast_value_types() t WHERE t.value_type = $1
+$$;
+
+-- a protobuf Duration ("86400s", "0.5s") as an interval; "0s" is no ttl (NULL)
+CREATE FUNCTION feast._import_duration(d jsonb, what text) RETURNS interval
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF d IS NULL OR jsonb_typeof(d) = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(d) <> 'string' OR (d #>> '{}') !~ '^[0-9]{1,12}(\.[0-9]{1,9})?s$' THEN
+        RAISE EXCEPTION '% must be a duration such as "86400s", got %', what, d
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN NULLIF((rtrim(d #>> '{}', 's') || ' seconds')::interval, '0'::interval);
+END $$;
+
+
+-- one list of the dump: an array of objects, each named by spec.name (a data source, which
+-- has no spec, by name)
+CREATE FUNCTION feast._import_list(dump jsonb, key text) RETURNS SETOF jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    path text[] := CASE WHEN key = 'dataSources' THEN '{name}' ELSE '{spec,name}' END;
+    x    jsonb;
+    i    int := 0;
+BEGIN
+    IF NOT dump ? key OR jsonb_typeof(dump -> key) = 'null' THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(dump -> key) <> 'array' THEN
+        RAISE EXCEPTION 'registry dump: "%" must be a JSON array, got %', key, jsonb_typeof(dump -> key)
+            USING ERRCODE = '22023';
+    END IF;
+    FOR x IN SELECT e FROM jsonb_array_elements(dump -> key) e LOOP
+        IF jsonb_typeof(x) <> 'object' OR jsonb_typeof(x #> path) IS DISTINCT FROM 'string'
+           OR (key <> 'dataSources' AND jsonb_typeof(x -> 'spec') <> 'object') THEN
+            RAISE EXCEPTION 'registry dump: %[%] must be an object with %', key, i,
+                            CASE WHEN key = 'dataSources' THEN 'a string "name"' ELSE '"spec": {"name": "..."}' END
+                USING ERRCODE = '22023';
+        END IF;
+        RETURN NEXT x;
+        i := i + 1;
+    END LOOP;
+END $$;
+
+-- a list inside a dump's object: absent or null is empty; anything but an array is refused
+CREATE FUNCTION feast._import_array(j jsonb, what text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF j IS NULL OR jsonb_typeof(j) = 'null' THEN
+        RETURN '[]';
+    END IF;
+    IF jsonb_typeof(j) <> 'array' THEN
+        RAISE EXCEPTION '% must be a JSON array, got %', what, jsonb_typeof(j) USING ERRCODE = '22023';
+    END IF;
+    RETURN j;
+END $$;
+
+-- a relation named in a dump or relation_map, resolved with the caller's search_path, as a
+-- schema-qualified name; NULL if there is none
+CREATE FUNCTION feast._import_relation(rel text, caller_path text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r regclass;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+    BEGIN
+        r := pg_catalog.to_regclass(rel);
+    EXCEPTION WHEN invalid_name OR syntax_error OR invalid_parameter_value OR feature_not_supported THEN
+        r := NULL;
+    END;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    RETURN feast._export_relation(r);
+END $$;
+
+CREATE FUNCTION feast._import_registry(dump jsonb, relation_map jsonb, dry_run boolean, caller_path text)
+RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    name_re   constant text := '^[a-z_][a-z0-9_]{0,62}$';
+    pg_source constant text := 'feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source.PostgreSQLSource';
+    rmap      jsonb := COALESCE(relation_map, '{}');
+    refused   jsonb := '[]';      -- what cfeast cannot take: [object, why] each
+    missing   text[] := '{}';     -- relations that do not resolve
+    ignored   text[] := '{}';     -- Feast-only settings left behind
+    seen      jsonb := '{}';      -- "kind:name" -> true
+    srcs      jsonb := '{}';      -- source name -> its DataSource JSON
+    src_names text[] := '{}';     -- in the order met: the dump's list, then those embedded
+    embedded  text[] := '{}';     -- the sources only embedded
+    fv_feats  jsonb := '{}';      -- view name -> [its feature names]
+    other_fvs jsonb := '{}';      -- on-demand and stream view name -> its kind
+    ents      jsonb := '[]';
+    sources   jsonb := '[]';
+    views     jsonb := '[]';
+    services  jsonb := '[]';
+    o         jsonb;
+    spec      jsonb;
+    s         jsonb;
+    f         jsonb;
+    p         jsonb;
+    k         text;
+    nm        text;
+    what      text;
+    typ       text;
+    dt        text;
+    rel       text;
+    cfg       jsonb;
+    schema    jsonb;
+    refs      text[];
+    projs     jsonb;
+    cols      text[];
+    vcols     text[];
+    use_name  text;
+    old_refs  text[];
+    bad       boolean;
+    result    jsonb;
+    i         int;
+BEGIN
+    IF dump IS NULL OR jsonb_typeof(dump) <> 'object' THEN
+        RAISE EXCEPTION 'registry dump must be a JSON object, as `feast registry-dump` prints it'
+            USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(rmap) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_each(rmap) m WHERE jsonb_typeof(m.value) <> 'string') THEN
+        RAISE EXCEPTION 'relation_map must be a JSON object {"data source name": "relation"}, got %', rmap
+            USING ERRCODE = '22023';
+    END IF;
+    -- import applies: the caller needs what feast_apply needs, checked first
+    IF NOT has_function_privilege('@extschema@.feast_apply(jsonb, boolean)', 'EXECUTE') THEN
+        RAISE EXCEPTION 'permission denied for function feast_apply'
+            USING ERRCODE = '42501',
+                  DETAIL = 'feast_import_registry applies the dump with feast_apply, as its caller.',
+                  HINT = 'feast_grant(role, ''apply'', ''*'') grants it.';
+    END IF;
+
+    -- the keys of a dump (registry-dump's, and the Registry message's own)
+    FOR k IN SELECT jsonb_object_keys(dump) LOOP
+        IF k IN ('entities', 'dataSources', 'featureViews', 'featureServices',
+                 'project', 'projectMetadata', 'projects', 'infra', 'registrySchemaVersion',
+                 'versionId', 'lastUpdated', 'featureViewVersionHistory') THEN
+            CONTINUE;   -- the four kinds below; the rest is Feast's own metadata, not recorded
+        ELSIF k IN ('onDemandFeatureViews', 'streamFeatureViews', 'labelViews', 'savedDatasets',
+                    'validationReferences', 'permissions', 'featureTables') THEN
+            IF jsonb_typeof(dump -> k) NOT IN ('array', 'null') THEN
+                RAISE EXCEPTION 'registry dump: "%" must be a JSON array, got %', k, jsonb_typeof(dump -> k)
+                    USING ERRCODE = '22023';
+            END IF;
+            FOR o IN SELECT e FROM jsonb_array_elements(COALESCE(NULLIF(dump -> k, 'null'), '[]')) e LOOP
+                nm := COALESCE(o #>> '{spec,name}', o ->> 'name', '?');
+                IF k IN ('onDemandFeatureViews', 'streamFeatureViews') THEN
+                    other_fvs := other_fvs || jsonb_build_object(nm, CASE k WHEN 'onDemandFeatureViews'
+                                                                     THEN 'on-demand' ELSE 'stream' END);
+                END IF;
+                refused := refused || CASE k
+                    WHEN 'onDemandFeatureViews' THEN jsonb_build_array(jsonb_build_array(
+                        format('on-demand feature view "%s"', nm), 'cfeast has no on-demand transformations'))
+                    WHEN 'streamFeatureViews' THEN jsonb_build_array(jsonb_build_array(
+                        format('stream feature view "%s"', nm),
+                        'cfeast has no stream feature views (a feature view over a push source takes streamed rows)'))
+                    WHEN 'labelViews' THEN jsonb_build_array(jsonb_build_array(
+                        format('label view "%s"', nm), 'cfeast has no label views'))
+                    WHEN 'savedDatasets' THEN jsonb_build_array(jsonb_build_array(
+                        format('saved dataset "%s"', nm), 'cfeast has no saved datasets (training sets are tables)'))
+                    WHEN 'validationReferences' THEN jsonb_build_array(jsonb_build_array(
+                        format('validation reference "%s"', nm), 'cfeast has no data-quality validation'))
+                    WHEN 'permissions' THEN jsonb_build_array(jsonb_build_array(
+                        format('permission "%s"', nm), 'cfeast uses PostgreSQL privileges (feast_grant)'))
+                    ELSE jsonb_build_array(jsonb_build_array(
+                        format('feature table "%s"', nm), 'cfeast has no feature tables')) END;
+            END LOOP;
+        ELSE
+            RAISE EXCEPTION 'registry dump: unknown key "%"', k
+                USING ERRCODE = '22023',
+                      HINT = 'A dump has entities, dataSources, featureViews and featureServices, as `feast registry-dump` prints them.';
+        END IF;
+    END LOOP;
+
+    -- data sources: the dump's list, then the sources its views and push sources embed
+    -- (Feast copies them into each view) where the list lacks them
+    FOR o IN SELECT x FROM feast._import_list(dump, 'dataSources') x LOOP
+        nm := o ->> 'name';
+        IF srcs ? nm THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(format('data source "%s"', nm), 'listed twice'));
+        ELSE
+            srcs := srcs || jsonb_build_object(nm, o);
+            src_names := src_names || nm;
+        END IF;
+    END LOOP;
+    -- (one only embedded, that cfeast could not take but the registry has, is the registry's:
+    -- a dump written by hand may name it with a stub)
+    FOR o IN SELECT x FROM feast._import_list(dump, 'featureViews') x LOOP
+        FOREACH k IN ARRAY ARRAY['batchSource', 'streamSource'] LOOP
+            s := o #> ARRAY['spec', k];
+            IF jsonb_typeof(s -> 'name') = 'string' AND NOT srcs ? (s ->> 'name') THEN
+                srcs := srcs || jsonb_build_object(s ->> 'name', s);
+                src_names := src_names || (s ->> 'name');
+                embedded := embedded || (s ->> 'name');
+            END IF;
+        END LOOP;
+    END LOOP;
+    i := 1;
+    WHILE i <= cardinality(src_names) LOOP
+        s := srcs -> src_names[i] -> 'batchSource';
+        IF jsonb_typeof(s -> 'name') = 'string' AND NOT srcs ? (s ->> 'name') THEN
+            srcs := srcs || jsonb_build_object(s ->> 'name', s);
+            src_names := src_names || (s ->> 'name');
+            embedded := embedded || (s ->> 'name');
+        END IF;
+        i := i + 1;
+    END LOOP;
+    FOR k IN SELECT jsonb_object_keys(rmap) LOOP
+        IF NOT srcs ? k THEN
+            RAISE EXCEPTION 'relation_map names data source "%", which the dump does not have', k
+                USING ERRCODE = '22023';
+        ELSIF srcs -> k ->> 'type' = 'PUSH_SOURCE' THEN
+            RAISE EXCEPTION 'relation_map names push source "%": a push source has no relation', k
+                USING ERRCODE = '22023', HINT = 'Map its batch source.';
+        END IF;
+    END LOOP;
+
+    FOREACH nm IN ARRAY src_names LOOP
+        s := srcs -> nm;
+        what := format('data source "%s"', nm);
+        typ := COALESCE(s ->> 'type', 'INVALID');
+        IF nm = ANY (embedded) AND NOT rmap ? nm AND EXISTS (SELECT 1 FROM feast.data_sources d WHERE d.name = nm)
+           AND NOT (typ = 'PUSH_SOURCE'
+                    OR (typ = 'CUSTOM_SOURCE' AND s ->> 'dataSourceClassType' = pg_source
+                        AND COALESCE(s ->> 'timestampField', '') <> '')) THEN
+            CONTINUE;
+        END IF;
+        IF COALESCE(s ->> 'owner', '') <> '' THEN
+            ignored := ignored || (what || ': owner');
+        END IF;
+        IF nm !~ name_re THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what, 'the name is not a cfeast name (' || name_re || ')'));
+            CONTINUE;
+        END IF;
+        IF typ = 'PUSH_SOURCE' THEN
+            sources := sources || jsonb_build_object(
+                'name', nm, 'kind', 'push', 'batch_source', s #> '{batchSource,name}',
+                'description', COALESCE(s ->> 'description', ''), 'tags', COALESCE(s -> 'tags', '{}'));
+            CONTINUE;
+        END IF;
+        rel := rmap ->> nm;
+        IF rel IS NULL AND typ = 'CUSTOM_SOURCE' AND s ->> 'dataSourceClassType' = pg_source THEN
+            BEGIN
+                cfg := convert_from(decode(s #>> '{customOptions,configuration}', 'base64'), 'UTF8')::jsonb;
+            EXCEPTION WHEN invalid_parameter_value OR invalid_text_representation
+                           OR character_not_in_repertoire OR untranslatable_character THEN
+                cfg := NULL;
+            END;
+            IF jsonb_typeof(cfg) IS DISTINCT FROM 'object' THEN
+                RAISE EXCEPTION '%: customOptions.configuration must be base64 of a JSON object {"name", "query", "table"}', what
+                    USING ERRCODE = '22023';
+            END IF;
+            rel := NULLIF(cfg ->> 'table', '');
+            IF rel IS NULL THEN
+                refused := refused || jsonb_build_array(jsonb_build_array(what,
+                    'a PostgreSQL query source: cfeast reads relations in place, so relation_map must name one holding its rows (a view you create over the query)'));
+                CONTINUE;
+            END IF;
+        ELSIF rel IS NULL THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what,
+                'type ' || typ || CASE WHEN typ = 'CUSTOM_SOURCE' THEN ' (' || COALESCE(s ->> 'dataSourceClassType', '?') || ')' ELSE '' END
+                || CASE WHEN typ = 'REQUEST_SOURCE' THEN ': request sources feed on-demand views'
+                        ELSE ': relation_map must name a relation holding its rows' END));
+            CONTINUE;
+        END IF;
+        IF COALESCE(s ->> 'timestampField', '') = '' THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what, 'no timestampField (a batch source needs its event time column)'));
+            CONTINUE;
+        END IF;
+        IF COALESCE(s ->> 'datePartitionColumn', '') <> '' THEN
+            ignored := ignored || (what || ': datePartitionColumn');
+        END IF;
+        sources := sources || jsonb_build_object(
+            'name', nm, 'kind', 'batch', 'relation', rel, 'timestamp_field', s ->> 'timestampField',
+            'created_timestamp_column', NULLIF(s ->> 'createdTimestampColumn', ''),
+            'field_mapping', COALESCE(s -> 'fieldMapping', '{}'),
+            'description', COALESCE(s ->> 'description', ''), 'tags', COALESCE(s -> 'tags', '{}'));
+    END LOOP;
+
+    -- entities (not Feast's placeholder of entityless views)
+    FOR o IN SELECT x FROM feast._import_list(dump, 'entities') x LOOP
+        spec := o -> 'spec';
+        nm := spec ->> 'name';
+        what := format('entity "%s"', nm);
+        IF nm = '__dummy' AND spec ->> 'joinKey' = '__dummy_id' THEN
+            CONTINUE;
+        END IF;
+        IF COALESCE(spec ->> 'owner', '') <> '' THEN
+            ignored := ignored || (what || ': owner');
+        END IF;
+        IF seen ? ('entity:' || nm) THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what, 'listed twice'));
+            CONTINUE;
+        END IF;
+        seen := seen || jsonb_build_object('entity:' || nm, true);
+        k := COALESCE(NULLIF(spec ->> 'joinKey', ''), nm);
+        IF nm !~ name_re OR k !~ name_re THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what,
+                format('name "%s" or join key "%s" is not a cfeast name (%s)', nm, k, name_re)));
+            CONTINUE;
+        END IF;
+        typ := COALESCE(spec ->> 'valueType', 'INVALID');
+        IF typ = 'INVALID' THEN
+            -- no type of its own (Feast infers it): the views' entity columns give it
+            SELECT CASE WHEN count(DISTINCT c ->> 'valueType') = 1 THEN min(c ->> 'valueType') END INTO typ
+              FROM feast._import_list(dump, 'featureViews') v,
+                   jsonb_array_elements(CASE WHEN jsonb_typeof(v #> '{spec,entityColumns}') = 'array'
+                                             THEN v #> '{spec,entityColumns}' ELSE '[]' END) c
+             WHERE jsonb_typeof(v #> '{spec,entities}') = 'array' AND (v #> '{spec,entities}') ? nm
+               AND c ->> 'name' = k;
+            IF typ IS NULL THEN
+                refused := refused || jsonb_build_array(jsonb_build_array(what,
+                    'no valueType, and no feature view''s entityColumns give one'));
+                CONTINUE;
+            END IF;
+        END IF;
+        dt := feast._import_dtype(typ);
+        IF dt IS NULL OR dt NOT IN ('int32', 'int64', 'string', 'bytes') THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what,
+                'value type ' || typ || ' (cfeast join keys are INT32, INT64, STRING or BYTES)'));
+            CONTINUE;
+        END IF;
+        ents := ents || jsonb_build_object('name', nm, 'join_key', k, 'value_type', dt,
+                                           'description', COALESCE(spec ->> 'description', ''),
+                                           'tags', COALESCE(spec -> 'tags', '{}'));
+    END LOOP;
+
+    -- feature views
+    FOR o IN SELECT x FROM feast._import_list(dump, 'featureViews') x LOOP
+        spec := o -> 'spec';
+        nm := spec ->> 'name';
+        what := format('feature view "%s"', nm);
+        IF COALESCE(spec ->> 'owner', '') <> '' THEN
+            ignored := ignored || (what || ': owner');
+        END IF;
+        IF seen ? ('feature_view:' || nm) OR other_fvs ? nm THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what, 'listed twice'));
+            CONTINUE;
+        END IF;
+        seen := seen || jsonb_build_object('feature_view:' || nm, true);
+        IF nm !~ name_re THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what, 'the name is not a cfeast name (' || name_re || ')'));
+            CONTINUE;
+        END IF;
+        IF spec ? 'featureTransformation' OR jsonb_typeof(spec -> 'sourceViews') = 'array' THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what,
+                'a transformation or source views (cfeast views read their source as it is)'));
+            CONTINUE;
+        END IF;
+        IF spec -> 'disabled' = 'true' THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what, 'disabled (cfeast views are always served)'));
+            CONTINUE;
+        END IF;
+        -- a view over a push source reads the push source; else its batch source
+        k := COALESCE(spec #>> '{streamSource,name}', spec #>> '{batchSource,name}');
+        IF k IS NULL THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what, 'no source (cfeast views read a batch or push source)'));
+            CONTINUE;
+        END IF;
+        schema := '[]';
+        cols := '{}';
+        bad := false;
+        FOR f IN SELECT x FROM jsonb_array_elements(feast._import_array(spec -> 'features', what || ': features')) x LOOP
+            typ := COALESCE(f ->> 'valueType', 'INVALID');
+            dt := feast._import_dtype(typ);
+            IF COALESCE(f ->> 'name', '') !~ name_re THEN
+                refused := refused || jsonb_build_array(jsonb_build_array(format('feature "%s:%s"', nm, f ->> 'name'),
+                    'the name is not a cfeast name (' || name_re || ')'));
+                bad := true;
+            ELSIF dt IS NULL THEN
+                refused := refused || jsonb_build_array(jsonb_build_array(format('feature "%s:%s"', nm, f ->> 'name'),
+                    'type ' || typ || ', which cfeast lacks'));
+                bad := true;
+            ELSIF f -> 'vectorIndex' = 'true' THEN
+                refused := refused || jsonb_build_array(jsonb_build_array(format('feature "%s:%s"', nm, f ->> 'name'),
+                    'a vector index (cfeast has no vector search)'));
+                bad := true;
+            ELSE
+                schema := schema || jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+                    'name', f ->> 'name', 'dtype', dt, 'description', f -> 'description', 'tags', f -> 'tags')));
+                cols := cols || (f ->> 'name');
+            END IF;
+        END LOOP;
+        IF bad THEN
+            CONTINUE;
+        END IF;
+        IF spec -> 'offline' = 'true' THEN
+            ignored := ignored || (what || ': offline (materialize writes online tables only)');
+        END IF;
+        IF COALESCE(spec ->> 'version', 'latest') NOT IN ('', 'latest') THEN
+            ignored := ignored || (what || ': version ' || (spec ->> 'version'));
+        END IF;
+        fv_feats := fv_feats || jsonb_build_object(nm, to_jsonb(cols));
+        views := views || jsonb_build_object(
+            'name', nm,
+            'entities', COALESCE((SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(
+                                      feast._import_array(spec -> 'entities', what || ': entities'))
+                                      WITH ORDINALITY AS a(e, n)
+                                   WHERE e <> '"__dummy"'), '[]'),
+            'schema', schema, 'source', k,
+            'ttl', feast._import_duration(spec -> 'ttl', what || ': ttl')::text,
+            'online', COALESCE(spec -> 'online' = 'true', false),
+            'description', COALESCE(spec ->> 'description', ''), 'tags', COALESCE(spec -> 'tags', '{}'));
+    END LOOP;
+
+    -- feature services: each projection's columns are references to its view (or alias); a
+    -- projection of every feature of the view, in its order, is the whole-view reference
+    -- (unless the service in the registry names each of them already)
+    FOR o IN SELECT x FROM feast._import_list(dump, 'featureServices') x LOOP
+        spec := o -> 'spec';
+        nm := spec ->> 'name';
+        what := format('feature service "%s"', nm);
+        IF COALESCE(spec ->> 'owner', '') <> '' THEN
+            ignored := ignored || (what || ': owner');
+        END IF;
+        IF seen ? ('feature_service:' || nm) THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what, 'listed twice'));
+            CONTINUE;
+        END IF;
+        seen := seen || jsonb_build_object('feature_service:' || nm, true);
+        IF nm !~ name_re THEN
+            refused := refused || jsonb_build_array(jsonb_build_array(what, 'the name is not a cfeast name (' || name_re || ')'));
+            CONTINUE;
+        END IF;
+        IF spec ? 'loggingConfig' THEN
+            ignored := ignored || (what || ': loggingConfig');
+        END IF;
+        IF spec -> 'precomputeOnline' = 'true' THEN
+            ignored := ignored || (what || ': precomputeOnline');
+        END IF;
+        SELECT s2.features INTO old_refs FROM feast.feature_services s2 WHERE s2.name = nm;
+        refs := '{}';
+        projs := '{}';
+        bad := false;
+        FOR p IN SELECT x FROM jsonb_array_elements(feast._import_array(spec -> 'features', what || ': features')) x LOOP
+            k := p ->> 'featureViewName';
+            IF k IS NULL THEN
+                RAISE EXCEPTION '%: each of its features needs a "featureViewName"', what USING ERRCODE = '22023';
+            END IF;
+            use_name := COALESCE(NULLIF(p ->> 'featureViewNameAlias', ''), k);
+            IF other_fvs ? k THEN
+                refused := refused || jsonb_build_array(jsonb_build_array(what,
+                    format('reads %s feature view "%s"', other_fvs ->> k, k)));
+                bad := true;
+                CONTINUE;
+            END IF;
+            IF p ? 'versionTag' THEN
+                refused := refused || jsonb_build_array(jsonb_build_array(what,
+                    format('reads version %s of feature view "%s" (cfeast views have no versions)', p ->> 'versionTag', k)));
+                bad := true;
+                CONTINUE;
+            END IF;
+            IF COALESCE(p ->> 'featureViewNameAlias', '') <> '' OR COALESCE(p -> 'joinKeyMap', '{}') <> '{}' THEN
+                projs := projs || jsonb_build_object(use_name, jsonb_build_object(
+                    'feature_view', k, 'join_key_map', COALESCE(p -> 'joinKeyMap', '{}')));
+            END IF;
+            cols := ARRAY(SELECT c ->> 'name' FROM jsonb_array_elements(
+                              feast._import_array(p -> 'featureColumns', format('%s: featureColumns of "%s"', what, k)))
+                              WITH ORDINALITY AS a(c, n) ORDER BY n);
+            IF cardinality(cols) = 0 THEN
+                CONTINUE;
+            END IF;
+            IF fv_feats ? k THEN
+                vcols := ARRAY(SELECT jsonb_array_elements_text(fv_feats -> k));
+            ELSE
+                vcols := ARRAY(SELECT f2.name FROM feast.features f2 WHERE f2.feature_view = k ORDER BY f2.position);
+            END IF;
+            vcols := CASE WHEN cols = vcols THEN NULL ELSE vcols END;   -- NULL: every feature, in order
+            cols := ARRAY(SELECT use_name || ':' || c FROM unnest(cols) WITH ORDINALITY AS a(c, n) ORDER BY n);
+            IF vcols IS NULL AND NOT cols <@ COALESCE(old_refs, '{}') THEN
+                refs := refs || use_name;
+            ELSE
+                refs := refs || cols;
+            END IF;
+        END LOOP;
+        IF bad THEN
+            CONTINUE;
+        END IF;
+        services := services || (jsonb_build_object(
+            'name', nm, 'features', to_jsonb(refs),
+            'description', COALESCE(spec ->> 'description', ''), 'tags', COALESCE(spec -> 'tags', '{}'))
+            || CASE WHEN projs <> '{}' THEN jsonb_build_object('projections', projs) ELSE '{}' END);
+    END LOOP;
+
+    IF jsonb_array_length(refused) > 0 THEN
+        RAISE EXCEPTION 'registry dump: % cannot be imported: %',
+                        CASE WHEN jsonb_array_length(refused) = 1 THEN '1 object' ELSE jsonb_array_length(refused) || ' objects' END,
+                        (SELECT string_agg(r ->> 0, ', ' ORDER BY n) FROM jsonb_array_elements(refused) WITH ORDINALITY AS a(r, n))
+            USING ERRCODE = '0A000',
+                  DETAIL = (SELECT string_agg((r ->> 0) || ': ' || (r ->> 1), E'\n' ORDER BY n)
+                              FROM jsonb_array_elements(refused) WITH ORDINALITY AS a(r, n)),
+                  HINT = 'Nothing was written. Remove them from the dump (or map data sources with relation_map) and import again.';
+    END IF;
+
+    -- relations resolve as the caller sees them; feast_apply gets them schema-qualified
+    FOR i IN 0 .. jsonb_array_length(sources) - 1 LOOP
+        s := sources -> i;
+        IF s ->> 'kind' = 'batch' THEN
+            rel := feast._import_relation(s ->> 'relation', caller_path);
+            IF rel IS NULL THEN
+                missing := missing || format('%s of data source "%s"', s ->> 'relation', s ->> 'name');
+            ELSE
+                sources := jsonb_set(sources, ARRAY[i::text, 'relation'], to_jsonb(rel));
+            END IF;
+        END IF;
+    END LOOP;
+    IF cardinality(missing) > 0 THEN
+        RAISE EXCEPTION 'registry dump: relations do not exist: %', array_to_string(missing, ', ')
+            USING ERRCODE = '42P01',
+                  HINT = 'Nothing was written. Relations resolve with your search_path; relation_map {"data source": "relation"} names others.';
+    END IF;
+
+    IF cardinality(ignored) > 0 THEN
+        RAISE NOTICE 'registry import: Feast settings cfeast does not keep: %', array_to_string(ignored, '; ');
+    END IF;
+
+    o := jsonb_build_object('entities', ents, 'data_sources', sources,
+                            'feature_views', views, 'feature_services', services);
+    IF dry_run THEN
+        -- the same apply, rolled back: its summary is the plan
+        BEGIN
+            result := @extschema@.feast_apply(o, false);
+            RAISE EXCEPTION USING ERRCODE = 'CFDRY', MESSAGE = 'dry run';
+        EXCEPTION WHEN SQLSTATE 'CFDRY' THEN
+            NULL;
+        END;
+    ELSE
+        result := @extschema@.feast_apply(o, false);
+    END IF;
+    RETURN result;
+END $$;
+
+-- search_path is not pinned here (the same as feast._do_apply): relation names in the dump
+-- resolve as the caller sees them; everything below is qualified
+CREATE FUNCTION @extschema@.feast_import_registry(dump jsonb, relation_map jsonb DEFAULT '{}',
+                                                  dry_run boolean DEFAULT false) RETURNS jsonb
+LANGUAGE sql AS $$
+    SELECT feast._import_registry(dump, relation_map, COALESCE(dry_run, false),
+                                  pg_catalog.current_setting('search_path'))
+$$;
