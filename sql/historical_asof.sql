@@ -106,6 +106,23 @@ CREATE TABLE asof_c AS SELECT * FROM asof_ent WHERE false;
 SELECT feast_historical_features_sql('asof_c', '{asof_v:val}') AS q \gset
 SELECT count(*) AS no_rows FROM (:q) j;
 
+-- materialize shares the reader: the key-ordered and the shuffled source give the same latest
+-- version per key (rows of one key one after another take the previous row's entry)
+SELECT feast_apply_feature_view('asof_on', '{asof_k, asof_tag}', '[{"name": "val", "dtype": "int32"}]', 'asof_s');
+SELECT feast_apply_feature_view('asof_on2', '{asof_k, asof_tag}', '[{"name": "val", "dtype": "int32"}]', 'asof_s2');
+SET client_min_messages = warning;
+SELECT feast_materialize('2024-01-02', '2024-01-08', ARRAY['asof_on', 'asof_on2']) > 100 AS wrote_rows;
+RESET client_min_messages;
+SELECT count(*) AS online_rows,
+       count(*) FILTER (WHERE row(o.event_timestamp, o.created_timestamp) IS DISTINCT FROM
+                              row(o2.event_timestamp, o2.created_timestamp)) AS ordered_vs_shuffled,
+       count(*) FILTER (WHERE row(o.event_timestamp, o.created_timestamp)::text IS DISTINCT FROM d.v) AS diffs
+  FROM feast_online.asof_on o
+  FULL JOIN feast_online.asof_on2 o2 USING (k, tag)
+  FULL JOIN (SELECT DISTINCT ON (k, tag) k, tag, row(ts, cr)::text AS v FROM asof_src
+              WHERE ts BETWEEN '2024-01-02' AND '2024-01-08' AND k IS NOT NULL AND tag IS NOT NULL
+              ORDER BY k, tag, ts DESC, cr DESC NULLS LAST) d USING (k, tag);
+
 -- direct calls: what the function checks
 SELECT * FROM feast._as_of_join('SELECT 1::int, now(), 1::bigint', false, NULL,
     '{"SELECT 1::bigint, now(), now(), 5"}', '{NULL}', '{1}', '{1}') AS r(a int, v int);

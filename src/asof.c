@@ -97,6 +97,7 @@ typedef struct CfAsof
 	MemoryContext values_cxt;
 	MemoryContext row_cxt;
 	int64		rows_read;
+	int64		key_changes;	/* source rows whose keys differ from the previous row's */
 } CfAsof;
 
 /* an empty join of one view, its memory in "cxt" */
@@ -251,7 +252,8 @@ cf_asof_index(CfAsof *a)
 	int		   *gid = palloc_extended(sizeof(int) * Max(a->ninput, 1), MCXT_ALLOC_HUGE);
 	int		   *fill;
 
-	a->groups = cf_keyset_create(a->nkeys, a->key_types, cf_asof_key, a, a->n);
+	/* usually far fewer groups than rows: start small, the set grows as needed */
+	a->groups = cf_keyset_create(a->nkeys, a->key_types, cf_asof_key, a, Min(a->n, 8192));
 	a->row_group = gid;
 	a->group_start = palloc_extended(sizeof(int) * (a->n + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (int r = 0; r < a->ninput; r++)
@@ -360,7 +362,8 @@ typedef struct CfAsofReceiver
 	DestReceiver pub;
 	CfAsof	   *asof;
 	Datum	   *keys;
-	Datum	   *last_keys;		/* integer keys of the previous row */
+	Datum	   *last_keys;		/* keys of the previous row */
+	MemoryContext last_cxt;		/* its text and bytea keys */
 } CfAsofReceiver;
 
 static bool
@@ -396,7 +399,11 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (a->filter_created && cnull)
 		return true;
 	at = a->filter_created && created > ts ? created : ts;
-	/* sources are often stored key by key: the previous row's group, if the keys are the same */
+	/*
+	 * Sources are often stored or read key by key: a row with the previous
+	 * row's keys takes its group without hashing (text and bytea keys are
+	 * kept for that in last_cxt until the keys change).
+	 */
 	if (a->last_group != -2 && cf_keys_eq(r->keys, a->src_key_types, r->last_keys, a->src_key_types, nk))
 		g = a->last_group;
 	else
@@ -404,11 +411,19 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 		int64		first = cf_keyset_find(a->groups, r->keys, a->src_key_types);
 
 		g = first < 0 ? -1 : a->row_group[first];
-		if (!a->has_varlena_key)
+		if (a->has_varlena_key)
 		{
-			memcpy(r->last_keys, r->keys, sizeof(Datum) * nk);
-			a->last_group = g;
+			MemoryContextReset(r->last_cxt);
+			old = MemoryContextSwitchTo(r->last_cxt);
+			for (int k = 0; k < nk; k++)
+				r->last_keys[k] = cf_key_is_int(a->src_key_types[k]) ? r->keys[k]
+					: datumCopy(r->keys[k], false, -1);
+			MemoryContextSwitchTo(old);
 		}
+		else
+			memcpy(r->last_keys, r->keys, sizeof(Datum) * nk);
+		a->last_group = g;
+		a->key_changes++;
 	}
 	if (g < 0)
 		return true;
@@ -483,6 +498,7 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 	r.asof = a;
 	r.keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
 	r.last_keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	r.last_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast join last keys", ALLOCSET_SMALL_SIZES);
 	a->last_group = -2;			/* none yet */
 
 	memset(&opts, 0, sizeof(opts));
@@ -611,8 +627,8 @@ cf_asof_run(CfAsof *a, const char *source_sql, Interval *ttl)
 	answer = cf_asof_answers(a, ttl);
 	ereport(DEBUG1,
 			(errmsg_internal("cfeast as-of join: %d entity rows in %d key groups, " INT64_FORMAT
-							 " source rows; sort %ld ms, scan %ld ms, answer %ld ms",
-							 a->ninput, a->ngroups, a->rows_read,
+							 " source rows (" INT64_FORMAT " key look-ups); sort %ld ms, scan %ld ms, answer %ld ms",
+							 a->ninput, a->ngroups, a->rows_read, a->key_changes,
 							 (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
 							 (long) ((GetCurrentTimestamp() - t2) / 1000))));
 	return answer;
