@@ -13,13 +13,14 @@
 #                 time for DuckDB; wall times are in the table
 #   push.png      push throughput (rows/s) by batch size: feast_push against the hand-written
 #                 INSERT ... SELECT FROM jsonb_to_recordset ... ON CONFLICT DO UPDATE ... WHERE newer
-#                 into an identical table, each under pgbench for PUSH_SECONDS per point
+#                 into an identical table, each under pgbench (PUSH_ROWS rows a point, at least 3
+#                 batches; both tables emptied before each point)
 # and prints the data tables.  Settings (environment):
 #   PLOT_SIZES     entity rows (default "10000 20000 50000 100000 200000 500000")
 #   PLOT_LARGE=1   adds 1000000 and 2000000 (long: 20M feature rows to generate)
 #   FEAST_LIMIT_MS Feast's SQL runs while its predicted time stays under this (60000)
 #   SKIP_DUCKDB=1  no DuckDB series;  SKIP_TRAINING=1 / SKIP_PUSH=1 one plot only
-#   PLOT_BATCHES   batch sizes (default "1 10 100 1000 10000"); PUSH_SECONDS (5); CLIENTS (1)
+#   PLOT_BATCHES   batch sizes (default "1 10 100 1000 10000"); PUSH_ROWS (20000); CLIENTS (1)
 #   PUSH_FORM      jsonb (feast_push gets body::jsonb, as the hand-written statement does) or
 #                  text (feast_push gets the JSON text itself)
 set -eu
@@ -29,7 +30,7 @@ SIZES=${PLOT_SIZES:-"10000 20000 50000 100000 200000 500000"}
 [ "${PLOT_LARGE:-0}" = 1 ] && SIZES="$SIZES 1000000 2000000"
 FEAST_LIMIT_MS=${FEAST_LIMIT_MS:-60000}
 BATCHES=${PLOT_BATCHES:-"1 10 100 1000 10000"}
-PUSH_SECONDS=${PUSH_SECONDS:-5}
+PUSH_ROWS=${PUSH_ROWS:-20000}
 CLIENTS=${CLIENTS:-1}
 PUSH_FORM=${PUSH_FORM:-jsonb}
 WORK=$(mktemp -d /tmp/cfeast-plot.XXXXXX)
@@ -138,13 +139,15 @@ SQL
 		printf '\\set i random(0, %d)\nSELECT feast_push('"'"'bench_src'"'"', %s) FROM batches WHERE bsize = %d AND i = :i;\n' \
 			$((n - 1)) "$CFBODY" "$s" >"$WORK/cf.sql"
 		printf '\\set i random(0, %d)\n%s\n' $((n - 1)) "INSERT INTO hand AS t SELECT r.* FROM batches b, jsonb_to_recordset(b.body::jsonb) AS r(driver_id bigint, f1 float8, f2 float8, f3 float8, f4 float8, f5 float8, f6 float8, f7 float8, f8 float8, f9 float8, f10 float8, event_timestamp timestamptz, created_timestamp timestamptz) WHERE b.bsize = $s AND b.i = :i ON CONFLICT (driver_id) DO UPDATE SET f1 = EXCLUDED.f1, f2 = EXCLUDED.f2, f3 = EXCLUDED.f3, f4 = EXCLUDED.f4, f5 = EXCLUDED.f5, f6 = EXCLUDED.f6, f7 = EXCLUDED.f7, f8 = EXCLUDED.f8, f9 = EXCLUDED.f9, f10 = EXCLUDED.f10, event_timestamp = EXCLUDED.event_timestamp, created_timestamp = EXCLUDED.created_timestamp WHERE EXCLUDED.event_timestamp > t.event_timestamp;" >"$WORK/hand.sql"
-		tps() { pgbench -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$PUSH_SECONDS" -f "$1" $DB 2>/dev/null | awk '/^tps/ {print $3; exit}'; }
+		t=$((PUSH_ROWS / s / CLIENTS))
+		[ "$t" -lt 3 ] && t=3
+		tps() { pgbench -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -t "$t" -f "$1" $DB 2>/dev/null | awk '/^tps/ {print $3; exit}'; }
 		Q -c "TRUNCATE feast_online.bench, hand" >/dev/null
 		tc=$(tps "$WORK/cf.sql")
 		th=$(tps "$WORK/hand.sql")
 		awk -v s="$s" -v c="$tc" -v h="$th" 'BEGIN { printf "%d %.0f %.0f %.2f\n", s, c * s, h * s, c / h }' >>"$P"
 	done
-	echo "== push throughput by batch size ($PUSH_FORM form, $CLIENTS client(s), ${PUSH_SECONDS}s a point), rows/s"
+	echo "== push throughput by batch size ($PUSH_FORM form, $CLIENTS client(s), $PUSH_ROWS rows a point), rows/s"
 	column -t "$P"
 	gnuplot <<EOF
 set terminal pngcairo size 900,560 font "sans,10"
