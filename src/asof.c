@@ -3,7 +3,7 @@
  *	  feast._as_of_join(): the as-of join behind point-in-time retrieval
  *	  (and feast._point_in_time_join(), its form of 0.3 for one view).
  *
- * feast._as_of_join runs the entity query once: the whole rows go to a
+ * feast._as_of_join runs the entity query once: the entity columns go to a
  * tuple store (in memory up to 1 GB), their times and each view's keys to
  * arrays.  Then, for each view, given a source query (source.c) returning
  * the view's rows, it answers, for each entity row
@@ -717,7 +717,7 @@ typedef struct CfEntityRows
 	MemoryContext cxt;
 	Tuplestorestate *rows;		/* whole rows, input order */
 	TupleDesc	out;			/* the function's result columns */
-	TupleDesc	td;				/* the entity query's columns */
+	TupleDesc	td;				/* the entity columns (the query's first nent) */
 	int			nent;			/* entity columns (the rest are hidden) */
 	int			nviews;
 	CfAsof	  **views;
@@ -751,8 +751,10 @@ cf_entity_startup(DestReceiver *self, int operation, TupleDesc td)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column %d of the entity query (the entity rows' time) must be timestamptz", e->nent + 1)));
+	/* the stored rows are the entity columns alone */
 	old = MemoryContextSwitchTo(e->cxt);
 	e->td = CreateTupleDescCopy(td);
+	e->td->natts = e->nent;
 	MemoryContextSwitchTo(old);
 	col = e->nent + 1;
 	for (int v = 0; v < e->nviews; v++)
@@ -806,7 +808,7 @@ cf_entity_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (r == e->cap)
 		cf_entity_grow(e);
 	slot_getallattrs(slot);
-	tuplestore_puttupleslot(e->rows, slot);
+	tuplestore_putvalues(e->rows, e->td, slot->tts_values, slot->tts_isnull);
 	ts_ok = !slot->tts_isnull[e->nent];
 	e->ts_ok[r] = ts_ok;
 	e->ts[r] = ts_ok ? DatumGetTimestampTz(slot->tts_values[e->nent]) : 0;
