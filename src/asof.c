@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  * asof.c
- *	  feast._point_in_time_join(): the as-of join behind point-in-time
- *	  retrieval, for one feature view.
+ *	  feast._as_of_join(): the as-of join behind point-in-time retrieval
+ *	  (and feast._point_in_time_join(), its form of 0.3 for one view).
  *
- * It gets the entity rows' times and keys as arrays and a source query
- * (source.c) returning the view's rows, and answers, for each entity row
+ * feast._as_of_join runs the entity query once: the entity columns go to a
+ * tuple store (in memory up to 1 GB), their times and each view's keys to
+ * arrays.  Then, for each view, given a source query (source.c) returning
+ * the view's rows, it answers, for each entity row
  * in input order, the features of the latest source row of its key at or
  * before its time (the write rule of version.c decides between rows of
  * one time), or NULLs.  Its cost grows like reading the source once plus
@@ -22,6 +24,10 @@
  *
  * With filter_by_created_timestamp a row may only answer entity rows with
  * time >= max(event, created); bucketing by that value keeps step 3 exact.
+ * Finally each stored entity row is read back in order and emitted with
+ * every view's answer: no array of whole rows, no zip by position.
+ * feast._point_in_time_join instead gets one view's entity times and keys
+ * as arrays and answers the features alone, in the entity rows' order.
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
@@ -43,6 +49,7 @@
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(cfeast_point_in_time_join);
+PG_FUNCTION_INFO_V1(cfeast_as_of_join);
 
 #define ARG_BOOL(n) (PG_ARGISNULL(n) ? false : PG_GETARG_BOOL(n))
 
@@ -90,7 +97,22 @@ typedef struct CfAsof
 	MemoryContext values_cxt;
 	MemoryContext row_cxt;
 	int64		rows_read;
+	int64		key_changes;	/* source rows whose keys differ from the previous row's */
 } CfAsof;
+
+/* an empty join of one view, its memory in "cxt" */
+static CfAsof *
+cf_asof_new(MemoryContext cxt, bool filter_created, bool no_lower, TimestampTz lower)
+{
+	CfAsof	   *a = MemoryContextAllocZero(cxt, sizeof(CfAsof));
+
+	a->filter_created = filter_created;
+	a->has_lower = !no_lower;
+	a->lower = lower;
+	a->values_cxt = AllocSetContextCreate(cxt, "cfeast join values", ALLOCSET_DEFAULT_SIZES);
+	a->row_cxt = AllocSetContextCreate(cxt, "cfeast join row", ALLOCSET_SMALL_SIZES);
+	return a;
+}
 
 /* read the entity arrays; rows with a NULL key or time take no part */
 static void
@@ -230,7 +252,8 @@ cf_asof_index(CfAsof *a)
 	int		   *gid = palloc_extended(sizeof(int) * Max(a->ninput, 1), MCXT_ALLOC_HUGE);
 	int		   *fill;
 
-	a->groups = cf_keyset_create(a->nkeys, a->key_types, cf_asof_key, a, a->n);
+	/* usually far fewer groups than rows: start small, the set grows as needed */
+	a->groups = cf_keyset_create(a->nkeys, a->key_types, cf_asof_key, a, Min(a->n, 8192));
 	a->row_group = gid;
 	a->group_start = palloc_extended(sizeof(int) * (a->n + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (int r = 0; r < a->ninput; r++)
@@ -339,7 +362,8 @@ typedef struct CfAsofReceiver
 	DestReceiver pub;
 	CfAsof	   *asof;
 	Datum	   *keys;
-	Datum	   *last_keys;		/* integer keys of the previous row */
+	Datum	   *last_keys;		/* keys of the previous row */
+	MemoryContext last_cxt;		/* its text and bytea keys */
 } CfAsofReceiver;
 
 static bool
@@ -375,7 +399,11 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (a->filter_created && cnull)
 		return true;
 	at = a->filter_created && created > ts ? created : ts;
-	/* sources are often stored key by key: the previous row's group, if the keys are the same */
+	/*
+	 * Sources are often stored or read key by key: a row with the previous
+	 * row's keys takes its group without hashing (text and bytea keys are
+	 * kept for that in last_cxt until the keys change).
+	 */
 	if (a->last_group != -2 && cf_keys_eq(r->keys, a->src_key_types, r->last_keys, a->src_key_types, nk))
 		g = a->last_group;
 	else
@@ -383,11 +411,19 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 		int64		first = cf_keyset_find(a->groups, r->keys, a->src_key_types);
 
 		g = first < 0 ? -1 : a->row_group[first];
-		if (!a->has_varlena_key)
+		if (a->has_varlena_key)
 		{
-			memcpy(r->last_keys, r->keys, sizeof(Datum) * nk);
-			a->last_group = g;
+			MemoryContextReset(r->last_cxt);
+			old = MemoryContextSwitchTo(r->last_cxt);
+			for (int k = 0; k < nk; k++)
+				r->last_keys[k] = cf_key_is_int(a->src_key_types[k]) ? r->keys[k]
+					: datumCopy(r->keys[k], false, -1);
+			MemoryContextSwitchTo(old);
 		}
+		else
+			memcpy(r->last_keys, r->keys, sizeof(Datum) * nk);
+		a->last_group = g;
+		a->key_changes++;
 	}
 	if (g < 0)
 		return true;
@@ -462,6 +498,7 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 	r.asof = a;
 	r.keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
 	r.last_keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	r.last_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast join last keys", ALLOCSET_SMALL_SIZES);
 	a->last_group = -2;			/* none yet */
 
 	memset(&opts, 0, sizeof(opts));
@@ -537,22 +574,64 @@ cf_asof_emit(CfAsof *a, int *answer, ReturnSetInfo *rsinfo)
 }
 
 static void
-cf_asof_alloc_best(CfAsof *a, TupleDesc out)
+cf_asof_alloc_best(CfAsof *a, int nfeat, const Oid *types)
 {
 	int			n = Max(a->n, 1);
 
-	a->nfeat = out->natts;
+	a->nfeat = nfeat;
 	a->typlen = palloc(sizeof(int16) * Max(a->nfeat, 1));
 	a->typbyval = palloc(sizeof(bool) * Max(a->nfeat, 1));
 	a->feat_types = palloc(sizeof(Oid) * Max(a->nfeat, 1));
 	for (int f = 0; f < a->nfeat; f++)
 	{
-		a->feat_types[f] = TupleDescAttr(out, f)->atttypid;
+		a->feat_types[f] = types[f];
 		get_typlenbyval(a->feat_types[f], &a->typlen[f], &a->typbyval[f]);
 	}
 	a->best = palloc_extended(sizeof(CfBucket) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	a->best_values = palloc_extended(sizeof(Datum) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
 	a->best_nulls = palloc_extended(sizeof(bool) * n * Max(a->nfeat, 1), MCXT_ALLOC_HUGE);
+}
+
+/*
+ * Answer every entity row of "a" from source_sql (SPI connected; the
+ * current memory context is the join's): answer[input row] is the sorted
+ * position whose best row answers it, or -1.
+ */
+static int *
+cf_asof_run(CfAsof *a, const char *source_sql, Interval *ttl)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz upper = DT_NOBEGIN;
+	TimestampTz lower = DT_NOEND;
+	TimestampTz t0,
+				t1,
+				t2;
+	int		   *answer;
+
+	if (a->n == 0)
+		return cf_asof_answers(a, ttl);
+	t0 = GetCurrentTimestamp();
+	cf_asof_index(a);
+	t1 = GetCurrentTimestamp();
+	for (int i = 0; i < a->n; i++)
+	{
+		upper = Max(upper, a->sorted_ts[i]);
+		lower = Min(lower, a->sorted_ts[i]);
+	}
+	lower = ttl != NULL ? cf_minus_ttl(lower, ttl) : DT_NOBEGIN;
+	if (a->has_lower)
+		lower = Max(lower, a->lower);
+	cf_asof_scan(a, source_sql, upper, lower);
+	MemoryContextSwitchTo(cxt);
+	t2 = GetCurrentTimestamp();
+	answer = cf_asof_answers(a, ttl);
+	ereport(DEBUG1,
+			(errmsg_internal("cfeast as-of join: %d entity rows in %d key groups, " INT64_FORMAT
+							 " source rows (" INT64_FORMAT " key look-ups); sort %ld ms, scan %ld ms, answer %ld ms",
+							 a->ninput, a->ngroups, a->rows_read, a->key_changes,
+							 (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
+							 (long) ((GetCurrentTimestamp() - t2) / 1000))));
+	return answer;
 }
 
 /*
@@ -598,58 +677,374 @@ cfeast_point_in_time_join(PG_FUNCTION_ARGS)
 	MemoryContext old;
 	CfAsof	   *a;
 	Interval   *ttl = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
-	TimestampTz upper = DT_NOBEGIN;
-	TimestampTz lower = DT_NOEND;
-	TimestampTz t0,
-				t1,
-				t2,
-				t3;
+	Oid		   *types;
+	int		   *answer;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("source_sql must not be null")));
 	join_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast point-in-time join",
 									 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(join_cxt);
-	a = palloc0(sizeof(CfAsof));
-	a->filter_created = ARG_BOOL(2);
-	a->has_lower = !PG_ARGISNULL(3);
-	if (a->has_lower)
-		a->lower = PG_GETARG_TIMESTAMPTZ(3);
-	a->values_cxt = AllocSetContextCreate(join_cxt, "cfeast join values", ALLOCSET_DEFAULT_SIZES);
-	a->row_cxt = AllocSetContextCreate(join_cxt, "cfeast join row", ALLOCSET_SMALL_SIZES);
-	t0 = GetCurrentTimestamp();
+	a = cf_asof_new(join_cxt, ARG_BOOL(2), PG_ARGISNULL(3), PG_ARGISNULL(3) ? 0 : PG_GETARG_TIMESTAMPTZ(3));
 	cf_asof_load(a, fcinfo, 4);
 	cf_asof_init_result(fcinfo, a->ninput);
-	cf_asof_alloc_best(a, rsinfo->setDesc);
-	t1 = GetCurrentTimestamp();
-	if (a->n == 0)
-		cf_asof_emit(a, cf_asof_answers(a, ttl), rsinfo);
-	else
+	types = palloc(sizeof(Oid) * Max(rsinfo->setDesc->natts, 1));
+	for (int f = 0; f < rsinfo->setDesc->natts; f++)
+		types[f] = TupleDescAttr(rsinfo->setDesc, f)->atttypid;
+	cf_asof_alloc_best(a, rsinfo->setDesc->natts, types);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(join_cxt);
+	answer = cf_asof_run(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), ttl);
+	SPI_finish();
+	MemoryContextSwitchTo(join_cxt);
+	cf_asof_emit(a, answer, rsinfo);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(join_cxt);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * feast._as_of_join: the entity rows read here, every view answered, the
+ * entity columns and every view's features emitted together
+ * ------------------------------------------------------------------------
+ */
+
+/* the entity rows as they come: kept whole for the output, times and keys beside them */
+typedef struct CfEntityRows
+{
+	DestReceiver pub;
+	MemoryContext cxt;
+	Tuplestorestate *rows;		/* whole rows, input order */
+	TupleDesc	out;			/* the function's result columns */
+	TupleDesc	td;				/* the entity columns (the query's first nent) */
+	int			nent;			/* entity columns (the rest are hidden) */
+	int			nviews;
+	CfAsof	  **views;
+	int			nkeys_all;		/* hidden key columns, view after view */
+	int			cap;
+	int			n;
+	TimestampTz *ts;
+	bool	   *ts_ok;
+} CfEntityRows;
+
+static void
+cf_entity_startup(DestReceiver *self, int operation, TupleDesc td)
+{
+	CfEntityRows *e = (CfEntityRows *) self;
+	MemoryContext old;
+	int			col;
+
+	if (td->natts != e->nent + 1 + e->nkeys_all)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the entity query returns %d columns, expected %d (the %d entity columns, their time and %d join keys)",
+						td->natts, e->nent + 1 + e->nkeys_all, e->nent, e->nkeys_all)));
+	for (int i = 0; i < e->nent; i++)
+		if (TupleDescAttr(td, i)->atttypid != TupleDescAttr(e->out, i)->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("entity column %d has type %s, but the column definition list says %s", i + 1,
+							format_type_be(TupleDescAttr(td, i)->atttypid),
+							format_type_be(TupleDescAttr(e->out, i)->atttypid))));
+	if (TupleDescAttr(td, e->nent)->atttypid != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column %d of the entity query (the entity rows' time) must be timestamptz", e->nent + 1)));
+	/* the stored rows are the entity columns alone */
+	old = MemoryContextSwitchTo(e->cxt);
+	e->td = CreateTupleDescCopy(td);
+	e->td->natts = e->nent;
+	MemoryContextSwitchTo(old);
+	col = e->nent + 1;
+	for (int v = 0; v < e->nviews; v++)
 	{
-		cf_asof_index(a);
-		t2 = GetCurrentTimestamp();
-		for (int i = 0; i < a->n; i++)
+		CfAsof	   *a = e->views[v];
+
+		for (int k = 0; k < a->nkeys; k++, col++)
 		{
-			upper = Max(upper, a->sorted_ts[i]);
-			lower = Min(lower, a->sorted_ts[i]);
+			Oid			t = TupleDescAttr(td, col)->atttypid;
+
+			cf_check_key_type(t, psprintf("column %d of the entity query (a join key)", col + 1));
+			a->key_types[k] = t;
+			a->has_varlena_key |= !cf_key_is_int(t);
 		}
-		lower = ttl != NULL ? cf_minus_ttl(lower, ttl) : DT_NOBEGIN;
-		if (a->has_lower)
-			lower = Max(lower, a->lower);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		cf_asof_scan(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), upper, lower);
-		SPI_finish();
-		MemoryContextSwitchTo(join_cxt);
-		t3 = GetCurrentTimestamp();
-		cf_asof_emit(a, cf_asof_answers(a, ttl), rsinfo);
-		ereport(DEBUG1,
-				(errmsg_internal("cfeast as-of join: %d entity rows in %d key groups, " INT64_FORMAT
-								 " source rows; load %ld ms, sort %ld ms, scan %ld ms, answer %ld ms",
-								 a->ninput, a->ngroups, a->rows_read,
-								 (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
-								 (long) ((t3 - t2) / 1000), (long) ((GetCurrentTimestamp() - t3) / 1000))));
 	}
+}
+
+static void
+cf_entity_grow(CfEntityRows *e)
+{
+	int			cap = e->cap == 0 ? 1024 : e->cap * 2;
+
+	if (e->cap >= MaxAllocHugeSize / sizeof(Datum) / 4 / Max(e->nkeys_all, 1) || cap < 0)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many entity rows")));
+	e->ts = e->cap == 0 ? MemoryContextAllocHuge(e->cxt, sizeof(TimestampTz) * cap)
+		: repalloc_huge(e->ts, sizeof(TimestampTz) * cap);
+	e->ts_ok = e->cap == 0 ? MemoryContextAllocHuge(e->cxt, sizeof(bool) * cap)
+		: repalloc_huge(e->ts_ok, sizeof(bool) * cap);
+	for (int v = 0; v < e->nviews; v++)
+	{
+		CfAsof	   *a = e->views[v];
+		Size		ksz = sizeof(Datum) * cap * Max(a->nkeys, 1);
+
+		a->keys = e->cap == 0 ? MemoryContextAllocHuge(e->cxt, ksz) : repalloc_huge(a->keys, ksz);
+		a->usable = e->cap == 0 ? MemoryContextAllocHuge(e->cxt, sizeof(bool) * cap)
+			: repalloc_huge(a->usable, sizeof(bool) * cap);
+	}
+	e->cap = cap;
+}
+
+static bool
+cf_entity_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	CfEntityRows *e = (CfEntityRows *) self;
+	int			r = e->n;
+	int			col = e->nent + 1;
+	bool		ts_ok;
+
+	if ((r & 4095) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (r == e->cap)
+		cf_entity_grow(e);
+	slot_getallattrs(slot);
+	tuplestore_putvalues(e->rows, e->td, slot->tts_values, slot->tts_isnull);
+	ts_ok = !slot->tts_isnull[e->nent];
+	e->ts_ok[r] = ts_ok;
+	e->ts[r] = ts_ok ? DatumGetTimestampTz(slot->tts_values[e->nent]) : 0;
+	for (int v = 0; v < e->nviews; v++)
+	{
+		CfAsof	   *a = e->views[v];
+		bool		ok = ts_ok;
+
+		for (int k = 0; k < a->nkeys; k++, col++)
+		{
+			Datum		d = slot->tts_values[col];
+
+			if (slot->tts_isnull[col])
+			{
+				ok = false;
+				d = (Datum) 0;
+			}
+			else if (!cf_key_is_int(a->key_types[k]))
+			{
+				/* text and bytea keys: kept detoasted, in the join's memory */
+				MemoryContext old = MemoryContextSwitchTo(e->cxt);
+
+				d = datumCopy(PointerGetDatum(PG_DETOAST_DATUM_PACKED(d)), false, -1);
+				MemoryContextSwitchTo(old);
+			}
+			a->keys[(int64) r * a->nkeys + k] = d;
+		}
+		a->usable[r] = ok;
+	}
+	e->n++;
+	return true;
+}
+
+/* run the entity query, keeping its rows, times and keys */
+static void
+cf_entity_read(CfEntityRows *e, const char *entity_sql)
+{
+	SPIExecuteOptions opts;
+	int			rc;
+
+	e->pub.receiveSlot = cf_entity_receive;
+	e->pub.rStartup = cf_entity_startup;
+	e->pub.rShutdown = cf_asof_noop;
+	e->pub.rDestroy = cf_asof_noop;
+	e->pub.mydest = DestNone;
+	memset(&opts, 0, sizeof(opts));
+	opts.read_only = true;
+	opts.dest = (DestReceiver *) e;
+	rc = SPI_execute_extended(entity_sql, &opts);
+	/* with a receiver of ours, a SELECT answers SPI_OK_UTILITY; it must have sent us its rows */
+	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || e->td == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the entity query of feast._as_of_join must be a SELECT")));
+	for (int v = 0; v < e->nviews; v++)
+	{
+		CfAsof	   *a = e->views[v];
+
+		a->ninput = e->n;
+		a->ts = e->ts;
+		a->n = 0;
+		for (int r = 0; r < e->n; r++)
+			a->n += a->usable[r];
+	}
+}
+
+/* a one-dimensional array's elements (NULLs allowed), checked to have "n" of them */
+static Datum *
+cf_view_array(ArrayType *arr, Oid elemtype, const char *what, int *n, bool **nulls)
+{
+	Datum	   *d;
+	int16		len;
+	bool		byval;
+	char		align;
+	int			count;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	get_typlenbyvalalign(elemtype, &len, &byval, &align);
+	deconstruct_array(arr, elemtype, len, byval, align, &d, nulls, &count);
+	if (*n >= 0 && count != *n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s has %d elements, but there are %d feature views", what, count, *n)));
+	*n = count;
+	return d;
+}
+
+/*
+ * feast._as_of_join(entity_sql text, filter_created boolean, lower_bound timestamptz,
+ *		source_sqls text[], ttls interval[], key_counts integer[], feature_counts integer[])
+ *		RETURNS SETOF record (entity columns..., each view's features...)
+ *
+ * entity_sql returns the entity rows' columns, then their time as
+ * timestamptz, then each view's join keys (key_counts[v] of them, view
+ * after view).  For each view v, source_sqls[v] is a source query as for
+ * feast._point_in_time_join ($1 the latest entity time, $2 the earliest
+ * time a candidate may have), ttls[v] its ttl (NULL: none), and
+ * feature_counts[v] its features, which follow the entity columns in the
+ * result, view after view.  One row per entity row, in their order.
+ */
+Datum
+cfeast_as_of_join(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext join_cxt;
+	MemoryContext old;
+	CfEntityRows e;
+	int			nviews = -1;
+	Datum	   *sources;
+	Datum	   *ttls;
+	Datum	   *key_counts;
+	Datum	   *feat_counts;
+	bool	   *src_nulls;
+	bool	   *ttl_nulls;
+	bool	   *kc_nulls;
+	bool	   *fc_nulls;
+	int			nfeat_all = 0;
+	int		  **answers;
+	TupleDesc	out;
+	TupleTableSlot *slot;
+	Datum	   *values;
+	bool	   *nulls;
+
+	for (int i = 0; i < 7; i++)
+		if (PG_ARGISNULL(i) && i != 1 && i != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of feast._as_of_join must not be null", i + 1)));
+	join_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast as-of join", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(join_cxt);
+	sources = cf_view_array(PG_GETARG_ARRAYTYPE_P(3), TEXTOID, "source_sqls", &nviews, &src_nulls);
+	ttls = cf_view_array(PG_GETARG_ARRAYTYPE_P(4), INTERVALOID, "ttls", &nviews, &ttl_nulls);
+	key_counts = cf_view_array(PG_GETARG_ARRAYTYPE_P(5), INT4OID, "key_counts", &nviews, &kc_nulls);
+	feat_counts = cf_view_array(PG_GETARG_ARRAYTYPE_P(6), INT4OID, "feature_counts", &nviews, &fc_nulls);
+
+	memset(&e, 0, sizeof(e));
+	e.cxt = join_cxt;
+	e.nviews = nviews;
+	e.views = palloc(sizeof(CfAsof *) * Max(nviews, 1));
+	for (int v = 0; v < nviews; v++)
+	{
+		CfAsof	   *a;
+
+		if (src_nulls[v] || kc_nulls[v] || fc_nulls[v] || DatumGetInt32(key_counts[v]) < 0 ||
+			DatumGetInt32(feat_counts[v]) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature view %d of feast._as_of_join needs a source query and counts of keys and features",
+							v + 1)));
+		a = cf_asof_new(join_cxt, PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1), PG_ARGISNULL(2),
+						PG_ARGISNULL(2) ? 0 : PG_GETARG_TIMESTAMPTZ(2));
+		a->nkeys = DatumGetInt32(key_counts[v]);
+		a->key_types = palloc0(sizeof(Oid) * Max(a->nkeys, 1));
+		a->nfeat = DatumGetInt32(feat_counts[v]);
+		e.nkeys_all += a->nkeys;
+		nfeat_all += a->nfeat;
+		e.views[v] = a;
+	}
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || rsinfo->expectedDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feast._as_of_join() must be called in FROM with a column definition list")));
+	out = rsinfo->expectedDesc;
+	e.out = out;
+	e.nent = out->natts - nfeat_all;
+	if (e.nent < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the column definition list has %d columns, fewer than the %d features",
+						out->natts, nfeat_all)));
+	/* the entity rows stay in memory up to 1 GB or work_mem, whichever is larger */
+	e.rows = tuplestore_begin_heap(false, false, Max(work_mem, 1024 * 1024));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(join_cxt);
+	cf_entity_read(&e, text_to_cstring(DatumGetTextPP(PG_GETARG_DATUM(0))));
+	MemoryContextSwitchTo(join_cxt);
+	cf_asof_init_result(fcinfo, e.n);
+	out = rsinfo->setDesc;
+	answers = palloc(sizeof(int *) * Max(nviews, 1));
+	for (int v = 0, f0 = e.nent; v < nviews; v++)
+	{
+		CfAsof	   *a = e.views[v];
+		Oid		   *types = palloc(sizeof(Oid) * Max(a->nfeat, 1));
+
+		for (int f = 0; f < a->nfeat; f++)
+			types[f] = TupleDescAttr(out, f0 + f)->atttypid;
+		f0 += a->nfeat;
+		cf_asof_alloc_best(a, a->nfeat, types);
+		answers[v] = cf_asof_run(a, TextDatumGetCString(sources[v]),
+								 ttl_nulls[v] ? NULL : DatumGetIntervalP(ttls[v]));
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(join_cxt);
+
+	/* one output row per entity row: its columns, then each view's answer */
+	slot = MakeSingleTupleTableSlot(e.td ? e.td : CreateTupleDescCopy(out), &TTSOpsMinimalTuple);
+	values = palloc(sizeof(Datum) * Max(out->natts, 1));
+	nulls = palloc(sizeof(bool) * Max(out->natts, 1));
+	tuplestore_rescan(e.rows);
+	for (int r = 0; r < e.n; r++)
+	{
+		int			col = e.nent;
+
+		if ((r & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!tuplestore_gettupleslot(e.rows, true, false, slot))
+			elog(ERROR, "feast._as_of_join: entity row %d is missing", r + 1);
+		slot_getsomeattrs(slot, e.nent);
+		memcpy(values, slot->tts_values, sizeof(Datum) * e.nent);
+		memcpy(nulls, slot->tts_isnull, sizeof(bool) * e.nent);
+		for (int v = 0; v < nviews; v++)
+		{
+			CfAsof	   *a = e.views[v];
+			int			p = answers[v][r];
+
+			if (p < 0)
+			{
+				memset(&values[col], 0, sizeof(Datum) * a->nfeat);
+				memset(&nulls[col], true, sizeof(bool) * a->nfeat);
+			}
+			else
+			{
+				memcpy(&values[col], &a->best_values[(int64) p * a->nfeat], sizeof(Datum) * a->nfeat);
+				memcpy(&nulls[col], &a->best_nulls[(int64) p * a->nfeat], sizeof(bool) * a->nfeat);
+			}
+			col += a->nfeat;
+		}
+		tuplestore_putvalues(rsinfo->setResult, out, values, nulls);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(e.rows);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(join_cxt);
 	return (Datum) 0;

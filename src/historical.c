@@ -5,13 +5,15 @@
  *	  rows in a time range (no entity rows), and feast_create_training_set
  *	  runs it into a table.
  *
- * The SELECT collects the entity rows once (a CTE of arrays: whole rows,
- * times, keys), hands their keys and times to feast._point_in_time_join()
- * (asof.c), once per feature view, with that view's source query
- * (source.c), and zips the unnested entity rows with each view's answers
- * by position (ROWS FROM).  The entity input is a table, a view or a
- * query; its event time column is "event_timestamp", or its only
- * timestamp column.  Entity-less (range) mode, as Feast's retrieval
+ * The SELECT is one call of feast._as_of_join() (asof.c): it gets the
+ * entity query (the entity rows, then their time and each view's join keys
+ * as hidden columns) and each view's source query (source.c), reads the
+ * entity rows once and returns them with every view's features.  While a
+ * database's extension is not yet updated to 0.4, the SELECT of 0.3 is
+ * generated instead (a CTE of arrays: whole rows, times, keys, handed to
+ * feast._point_in_time_join() once per view and zipped by position).  The
+ * entity input is a table, a view or a query; its event time column is
+ * "event_timestamp", or its only timestamp column.  Entity-less (range) mode, as Feast's retrieval
  * without entity rows: the entity rows are the distinct (join keys, event
  * time) pairs of every view's source rows in [start, end] (both ends
  * inclusive), ordered by time, and each is answered as of its own time by
@@ -33,6 +35,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -326,12 +329,12 @@ cf_entity_ts_expr(CfEntityInput *in, const char *alias)
 	return cf_ts_expr(psprintf("%s.%s", alias, quote_identifier(NameStr(a->attname))), a->atttypid);
 }
 
-/* a string literal for SQL text; dollar-quoted when that is safe */
+/* a string literal for SQL text; dollar-quoted with $tag$ when that is safe */
 static char *
-cf_sql_literal(const char *s)
+cf_sql_literal(const char *s, const char *tag)
 {
-	if (strstr(s, "$source$") == NULL)
-		return psprintf("$source$%s $source$", s);
+	if (strstr(s, psprintf("$%s$", tag)) == NULL)
+		return psprintf("$%s$%s $%s$", tag, s, tag);
 	return quote_literal_cstr(s);
 }
 
@@ -379,7 +382,7 @@ cf_append_view_call(StringInfo buf, CfPitRequest *req, int i, bool filter_create
 					 "             %s,\n"
 					 "             %s, %s, %s,\n"
 					 "             a.event_timestamps",
-					 v->name, cf_sql_literal(src),
+					 v->name, cf_sql_literal(src, "source"),
 					 /* entity-less mode: [start, end] is the window, the ttl only its default */
 					 v->has_ttl && lower_bound == NULL
 					 ? quote_literal_cstr(DatumGetCString(DirectFunctionCall1(interval_out,
@@ -397,14 +400,15 @@ cf_append_view_call(StringInfo buf, CfPitRequest *req, int i, bool filter_create
 }
 
 /*
- * The whole SELECT: one pass over the entity rows collects them (whole
+ * The SELECT of 0.3, used while the extension's SQL is not yet updated to
+ * 0.4 (no feast._as_of_join): one pass over the entity rows collects them (whole
  * rows, times, keys) into arrays; ROWS FROM zips the unnested entity rows
  * with each view's answers, which come back one per entity row in the same
  * order.  lower_bound (SQL text or NULL) bounds the source rows' event time
  * from below in every view (entity-less mode).
  */
 static char *
-cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const char *lower_bound)
+cf_generate_sql_arrays(CfPitRequest *req, CfEntityInput *in, bool filter_created, const char *lower_bound)
 {
 	StringInfoData buf;
 	List	   *keys;
@@ -456,6 +460,106 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 	for (int i = 0; i < req->nviews; i++)
 		for (int f = 0; f < req->views[i].nfeat; f++)
 			appendStringInfo(&buf, ", %s", quote_identifier(req->views[i].out_names[f]));
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/* a view's ttl as an interval literal, or NULL (entity-less mode: [start, end] is the window) */
+static char *
+cf_view_ttl_literal(CfView *v, const char *lower_bound)
+{
+	if (!v->has_ttl || lower_bound != NULL)
+		return "NULL";
+	return quote_literal_cstr(DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(&v->ttl))));
+}
+
+/*
+ * The whole SELECT: feast._as_of_join reads the entity rows (their columns,
+ * then their time and each view's join keys as the views' types), answers
+ * each view from its source query and returns the entity columns followed
+ * by each view's features, one row per entity row in their order.
+ * lower_bound (SQL text or NULL) bounds the source rows' event time from
+ * below in every view (entity-less mode).
+ */
+static char *
+cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const char *lower_bound)
+{
+	StringInfoData buf;
+	StringInfoData ent;
+	TupleDesc	td = in->tupdesc;
+	Oid			argtypes[7] = {TEXTOID, BOOLOID, TIMESTAMPTZOID, TEXTARRAYOID, INTERVALARRAYOID,
+		INT4ARRAYOID, INT4ARRAYOID};
+
+	/* a database whose extension is not yet updated to 0.4 has no feast._as_of_join */
+	if (!OidIsValid(LookupFuncName(list_make2(makeString("feast"), makeString("_as_of_join")), 7, argtypes,
+								   true)))
+		return cf_generate_sql_arrays(req, in, filter_created, lower_bound);
+
+	/* the entity query: the rows, their time, each view's join keys */
+	initStringInfo(&ent);
+	appendStringInfo(&ent, "SELECT e.*, %s", cf_entity_ts_expr(in, "e"));
+	for (int i = 0; i < req->nviews; i++)
+	{
+		CfView	   *v = req->views[i].view;
+
+		for (int k = 0; k < v->nkeys; k++)
+			appendStringInfo(&ent, ", CAST(e.%s AS %s)", quote_identifier(v->key_names[k]),
+							 cf_dtype_sql(v->key_types[k]));
+	}
+	appendStringInfo(&ent, " FROM %s AS e", in->from);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	for (int i = 0; i < td->natts; i++)
+		appendStringInfo(&buf, "%sr.%s", i ? ", " : "", quote_identifier(NameStr(TupleDescAttr(td, i)->attname)));
+	for (int o = 0; o < req->nout; o++)
+		appendStringInfo(&buf, ",\n       r.%s",
+						 quote_identifier(req->views[req->out_view[o]].out_names[req->out_pos[o]]));
+	appendStringInfo(&buf, "\n  FROM feast._as_of_join(\n"
+					 "         -- the entity rows, then their time and each feature view's join keys\n"
+					 "         %s,\n"
+					 "         %s, %s,\n"
+					 "         -- each feature view: its batch source's rows, ttl, number of join keys and of features\n"
+					 "         CAST(ARRAY[",
+					 cf_sql_literal(ent.data, "entity"), filter_created ? "true" : "false",
+					 lower_bound ? lower_bound : "NULL");
+	for (int i = 0; i < req->nviews; i++)
+	{
+		CfPitView  *pv = &req->views[i];
+		CfView	   *v = pv->view;
+		char	   *src = cf_source_select(pv->src, pv->nfeat, pv->feat_idx,
+										   v->has_ttl || lower_bound != NULL, false);
+
+		appendStringInfo(&buf, "%s\n           -- %s\n           %s", i ? "," : "", v->name,
+						 cf_sql_literal(src, "source"));
+	}
+	appendStringInfoString(&buf, "] AS pg_catalog.text[]),\n         CAST(ARRAY[");
+	for (int i = 0; i < req->nviews; i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "", cf_view_ttl_literal(req->views[i].view, lower_bound));
+	appendStringInfoString(&buf, "] AS pg_catalog.interval[]),\n         ARRAY[");
+	for (int i = 0; i < req->nviews; i++)
+		appendStringInfo(&buf, "%s%d", i ? ", " : "", req->views[i].view->nkeys);
+	appendStringInfoString(&buf, "], ARRAY[");
+	for (int i = 0; i < req->nviews; i++)
+		appendStringInfo(&buf, "%s%d", i ? ", " : "", req->views[i].nfeat);
+	appendStringInfoString(&buf, "])\n       AS r(");
+	for (int i = 0; i < td->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, i);
+
+		appendStringInfo(&buf, "%s%s %s", i ? ", " : "", quote_identifier(NameStr(att->attname)),
+						 format_type_extended(att->atttypid, att->atttypmod,
+											  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+	}
+	/* the features follow view by view */
+	for (int i = 0; i < req->nviews; i++)
+	{
+		CfPitView  *pv = &req->views[i];
+
+		for (int f = 0; f < pv->nfeat; f++)
+			appendStringInfo(&buf, ", %s %s", quote_identifier(pv->out_names[f]),
+							 cf_dtype_sql(pv->view->feature_types[pv->feat_idx[f]]));
+	}
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
 }

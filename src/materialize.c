@@ -66,6 +66,8 @@ typedef struct CfLatest
 	Datum	   *values;			/* [e * nfeat + f] */
 	bool	   *nulls;
 	CfKeySet   *set;			/* entries by key */
+	int64		last;			/* the previous row's entry, or -1 */
+	int64		last_item;
 	MemoryContext values_cxt;
 	MemoryContext row_cxt;
 	int64		rows_read;
@@ -130,6 +132,7 @@ cf_latest_create(CfView *view, TimestampTz start, TimestampTz end)
 	l->values = palloc(sizeof(Datum) * l->cap * Max(l->nfeat, 1));
 	l->nulls = palloc(sizeof(bool) * l->cap * Max(l->nfeat, 1));
 	l->set = cf_keyset_create(l->nkeys, l->key_types, cf_latest_key, l, l->cap);
+	l->last = -1;
 	l->values_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize values",
 										  ALLOCSET_DEFAULT_SIZES);
 	l->row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast materialize row",
@@ -217,7 +220,18 @@ cf_latest_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (ts < l->start || ts > l->end)
 		return true;			/* the SQL bound can be loose for date columns */
 
-	e = cf_keyset_enter(l->set, l->n, &found);
+	/* rows of one key often come one after another: the previous row's entry, without hashing */
+	if (l->last >= 0 && cf_keys_eq(&l->keys[l->n * nk], l->key_types, &l->keys[l->last * nk], l->key_types, nk))
+	{
+		e = &l->last_item;
+		found = true;
+	}
+	else
+	{
+		e = cf_keyset_enter(l->set, l->n, &found);
+		l->last = found ? *e : l->n;
+		l->last_item = l->last;
+	}
 	if (!found)
 		cf_latest_set(l, cf_latest_add(l), ts, cnull, created, &slot->tts_values[nk + 2],
 					  &slot->tts_isnull[nk + 2], false);

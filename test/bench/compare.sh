@@ -63,7 +63,7 @@ prepare work "$PWD" || exit 1
 jobs=("$@")
 if [ ${#jobs[@]} -eq 0 ]; then
 	for f in test/bench/*.sh; do
-		case "$(basename "$f")" in run.sh | lib.sh | compare.sh) continue ;; esac
+		case "$(basename "$f")" in run.sh | lib.sh | compare.sh | plot.sh) continue ;; esac
 		jobs+=("$(basename "$f" .sh)")
 	done
 fi

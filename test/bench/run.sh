@@ -16,7 +16,7 @@ export CF_ROOT="$PWD" CF_TMP CF_PGBIN
 jobs=("$@")
 if [ ${#jobs[@]} -eq 0 ]; then
 	for f in test/bench/*.sh; do
-		case "$(basename "$f")" in run.sh | lib.sh) continue ;; esac
+		case "$(basename "$f")" in run.sh | lib.sh | plot.sh) continue ;; esac
 		jobs+=("$(basename "$f" .sh)")
 	done
 fi
