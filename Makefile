@@ -36,6 +36,12 @@ cfeast-server: $(SERVER_SRCS) $(wildcard src/server/*.h)
 	$(CC) -std=gnu11 -O2 -g -pthread -Wall -Wextra $(PG_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) \
 		-o $@ $(SERVER_SRCS) -lmicrohttpd -ljansson -lpq
 
+# Feast's web UI (test/ui) built into test/ui/dist, for cfeast-server --ui test/ui/dist;
+# needs node and npm (the npm tree stays in test/ui/node_modules, never committed)
+ui:
+	cd test/ui && npm install --no-audit --no-fund --loglevel=error && node build.mjs
+.PHONY: ui
+
 # used by test/run-all.sh
 print-regress:
 	@echo $(REGRESS)

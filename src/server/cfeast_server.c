@@ -41,8 +41,10 @@ usage(FILE *out)
 			"usage: cfeast-server [--dsn CONNINFO] [--listen HOST:PORT] [--pool N] [--max-body BYTES]\n"
 			"                     [--drain-timeout SECONDS] [--threads N] [--request-timeout SECONDS]\n"
 			"                     [--max-inflight-bytes BYTES] [--max-connections N]\n"
-			"                     [--max-connections-per-ip N]\n"
+			"                     [--max-connections-per-ip N] [--ui DIR]\n"
 			"\n"
+			"  --ui DIR           also serve the built web UI in DIR (CFEAST_UI; `make ui`);\n"
+			"                     the registry API it reads is always under /api/v1\n"
 			"  --dsn CONNINFO     libpq connection string or URI (CFEAST_DSN; default: libpq's\n"
 			"                     PG* environment)\n"
 			"  --listen HOST:PORT address to serve on (CFEAST_LISTEN; default 127.0.0.1:6566;\n"
@@ -136,6 +138,7 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 		{"max-inflight-bytes", required_argument, NULL, 'i'},
 		{"max-connections", required_argument, NULL, 'c'},
 		{"max-connections-per-ip", required_argument, NULL, 'I'},
+		{"ui", required_argument, NULL, 'u'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
@@ -154,7 +157,8 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 	cfg->dsn = getenv("CFEAST_DSN") ? getenv("CFEAST_DSN") : "";
 	cfg->listen = getenv("CFEAST_LISTEN") ? getenv("CFEAST_LISTEN") : "127.0.0.1:6566";
 	cfg->pool_wait_ms = 10000;
-	while ((c = getopt_long(argc, argv, "d:l:p:m:t:T:r:i:c:I:hV", opts, NULL)) != -1)
+	cfg->ui_dir = getenv("CFEAST_UI");
+	while ((c = getopt_long(argc, argv, "d:l:p:m:t:T:r:i:c:I:u:hV", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -187,6 +191,9 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 				break;
 			case 'I':
 				max_per_ip = optarg;
+				break;
+			case 'u':
+				cfg->ui_dir = optarg;
 				break;
 			case 'h':
 				usage(stdout);

@@ -364,6 +364,31 @@ reply_count(CfsReply *reply, PGresult *res, int col, const char *body)
 	reply->rows = PQgetisnull(res, 0, col) ? NULL : PQgetvalue(res, 0, col);
 }
 
+/*
+ * GET /api/v1/<path>?<query> and GET /projects-list.json: the registry REST
+ * API that Feast's web UI reads (ui.c), answered by feast._registry_api:
+ * its status and body as they are; a path it does not know is 404.
+ */
+void
+cfs_handle_registry(const char *path, const char *query, CfsReply *reply)
+{
+	const char *vals[2] = {path, query ? query : "{}"};
+	PGresult   *res = run(CFS_EP_REGISTRY, CFS_STMT_REGISTRY, 2, vals, reply);
+
+	if (res == NULL)
+		return;
+	if (PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+	{
+		PQclear(res);
+		cfs_reply_detail(reply, 404, "Not Found");
+		return;
+	}
+	reply->status = atoi(PQgetvalue(res, 0, 0));
+	reply->body = strdup(PQgetvalue(res, 0, 1));
+	reply->len = strlen(reply->body);
+	PQclear(res);
+}
+
 /* GET /health: 200 when the database answers and has cfeast, else 503 */
 void
 cfs_handle_health(CfsReply *reply)

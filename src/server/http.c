@@ -65,6 +65,7 @@ typedef struct Request
 	struct timespec start;
 	char		method[16];
 	char	   *url;
+	char	   *query;			/* the registry API's query arguments, as JSON */
 	char		client[INET6_ADDRSTRLEN];
 	char	   *body;
 	size_t		len;
@@ -390,12 +391,13 @@ send_reply(struct MHD_Connection *conn, Request *req, CfsReply *reply)
 	if (resp == NULL)
 		return MHD_NO;
 	if (reply->len > 0)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+								reply->content_type ? reply->content_type : "application/json");
 	if (reply->rows)
 		MHD_add_response_header(resp, "X-Cfeast-Rows", reply->rows);
 	if (reply->status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-								strcmp(req->url, "/health") == 0 ? "GET" : "POST");
+								strcmp(req->url, "/health") == 0 || cfs_ui_api_path(req->url) ? "GET" : "POST");
 	if (reply->status == 503 && req->retry_after)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (atomic_load(&shutting_down) || req->too_large || req->over_cap)
@@ -420,18 +422,35 @@ static const struct
 	{"/materialize-incremental", true}, {NULL, false}
 };
 
-/* the route of a request, or -1 with the reply (404, 405) set */
+#define ROUTE_REGISTRY 6			/* GET /api/v1/..., /projects-list.json (ui.c) */
+
+/*
+ * The route of a request, or -1 with the reply set: 404, 405, or with --ui
+ * a static file of the web UI (ui.c), answered without a worker.
+ */
 static int
 route_of(Request *req, CfsReply *reply)
 {
 	int			i;
+	bool		get = strcmp(req->method, "GET") == 0;
 
 	for (i = 0; routes[i].path; i++)
 		if (strcmp(req->url, routes[i].path) == 0)
 			break;
+	if (routes[i].path == NULL && cfs_ui_api_path(req->url))
+	{
+		if (!get)
+		{
+			cfs_reply_detail(reply, 405, "Method Not Allowed");
+			return -1;
+		}
+		req->query = cfs_ui_query_json(req->conn);
+		return ROUTE_REGISTRY;
+	}
 	if (routes[i].path == NULL)
 	{
-		cfs_reply_detail(reply, 404, "Not Found");
+		if (!get || !cfs_ui_static(config->ui_dir, req->url, reply))
+			cfs_reply_detail(reply, 404, "Not Found");
 		return -1;
 	}
 	if (strcmp(req->method, routes[i].post ? "POST" : "GET") != 0)
@@ -475,6 +494,9 @@ run_request(CfsJob *job, bool expired)
 				break;
 			case 3:
 				cfs_handle_write(body, req->len, &req->reply);
+				break;
+			case ROUTE_REGISTRY:
+				cfs_handle_registry(cfs_ui_api_path(req->url), req->query, &req->reply);
 				break;
 			default:
 				cfs_handle_materialize(body, req->len, req->route == 5, &req->reply);
@@ -610,6 +632,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
 	body_free(req);
 	free(req->url);
+	free(req->query);
 	free(req);
 	*con_cls = NULL;
 	set_receiving(conn, true);	/* the next request on this connection starts its clock */

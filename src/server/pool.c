@@ -78,6 +78,9 @@ static const struct
 		"$3::pg_catalog.text[])", 3},
 	[CFS_STMT_MATERIALIZE_INC] = {"cfs_materialize_inc",
 		"SELECT %sfeast_materialize_incremental($1::pg_catalog.timestamptz, $2::pg_catalog.text[])", 2},
+	[CFS_STMT_REGISTRY] = {"cfs_registry",
+		"SELECT (r OPERATOR(pg_catalog.->>) 'status')::pg_catalog.int4, r OPERATOR(pg_catalog.->) 'body' "
+		"FROM feast._registry_api($1, $2::pg_catalog.jsonb) AS r", 2},
 };
 
 /* malloc'd copy of a message without its trailing newline */

@@ -31,6 +31,7 @@ typedef struct CfsConfig
 	unsigned	max_per_ip;		/* open client connections from one address; 0: no cap */
 	int			pool_wait_ms;	/* how long a request waits for a free connection */
 	int			drain_ms;		/* on SIGTERM, how long in-flight requests may finish */
+	const char *ui_dir;			/* --ui: a built web UI's files, or NULL */
 } CfsConfig;
 
 /*
@@ -55,6 +56,7 @@ typedef enum CfsStmt
 	CFS_STMT_WRITE,
 	CFS_STMT_MATERIALIZE,
 	CFS_STMT_MATERIALIZE_INC,
+	CFS_STMT_REGISTRY,
 	CFS_N_STMTS
 } CfsStmt;
 
@@ -65,7 +67,8 @@ typedef enum CfsEndpoint
 	CFS_EP_PUSH,
 	CFS_EP_READ,
 	CFS_EP_WRITE,
-	CFS_EP_MATERIALIZE
+	CFS_EP_MATERIALIZE,
+	CFS_EP_REGISTRY
 } CfsEndpoint;
 
 typedef struct CfsConn CfsConn;
@@ -89,6 +92,7 @@ typedef struct CfsReply
 	bool		body_in_result; /* the body is the result's first value, sent as is */
 	const char *rows;			/* X-Cfeast-Rows header value (points into result) */
 	char		sqlstate[6];	/* for the access log */
+	const char *content_type;	/* NULL: application/json */
 } CfsReply;
 
 /* ---------- in pool.c ---------- */
@@ -111,10 +115,18 @@ extern void cfs_handle_read(const char *body, size_t len, CfsReply *reply);
 extern void cfs_handle_write(const char *body, size_t len, CfsReply *reply);
 extern void cfs_handle_materialize(const char *body, size_t len, bool incremental,
 								   CfsReply *reply);
+extern void cfs_handle_registry(const char *path, const char *query, CfsReply *reply);
 extern int	cfs_status_for(CfsEndpoint ep, const CfsError *err);
 extern void cfs_reply_error(CfsReply *reply, CfsEndpoint ep, CfsError *err);
 extern void cfs_reply_detail(CfsReply *reply, int status, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
+
+/* ---------- in ui.c ---------- */
+#define CFS_UI_API "/api/v1"	/* where the registry REST API is served */
+struct MHD_Connection;
+extern const char *cfs_ui_api_path(const char *url);
+extern char *cfs_ui_query_json(struct MHD_Connection *conn);
+extern bool cfs_ui_static(const char *dir, const char *url, CfsReply *reply);
 
 /* ---------- in work.c ---------- */
 extern bool cfs_work_start(int workers, int wait_ms);
