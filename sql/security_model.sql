@@ -91,7 +91,7 @@ CREATE TRIGGER sm_escalate BEFORE INSERT OR UPDATE ON feast_online.sm_open_view
 RESET ROLE;
 -- the operator materializes every view: the applier is still not superuser
 SET client_min_messages = warning;
-SELECT feast_materialize('2000-01-01', '2027-01-01');
+SELECT feast_materialize('2000-01-01', '2026-11-01');
 RESET client_min_messages;
 SELECT driver_id, conv_rate FROM feast_online.sm_open_view;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_sm_applier';
@@ -161,7 +161,7 @@ SELECT name, applied_by FROM feast.feature_views ORDER BY name;
 RESET ROLE;
 TRUNCATE feast_online.sm_open_view;
 REVOKE SELECT ON sm_open FROM regress_sm_applier;
-SELECT feast_materialize('2000-01-01', '2027-01-01');
+SELECT feast_materialize('2000-01-01', '2026-11-01');
 \echo :SQLSTATE
 SELECT count(*) AS online_rows FROM feast_online.sm_open_view;
 -- re-applied by a role that may read it, the view has that owner of record
@@ -172,14 +172,14 @@ SELECT feast_apply_feature_view('sm_open_view', '{driver}', '[{"name": "conv_rat
 RESET ROLE;
 SELECT applied_by FROM feast.feature_views WHERE name = 'sm_open_view';
 SET client_min_messages = warning;
-SELECT feast_materialize('2000-01-01', '2027-01-01');
+SELECT feast_materialize('2000-01-01', '2026-11-01');
 RESET client_min_messages;
 SELECT driver_id, conv_rate, trips FROM feast_online.sm_open_view;
 -- a caller who may not read the source is refused, though the owner of record may
 SELECT count(*) AS statements FROM feast_grant('regress_sm_materializer', 'materialize', 'sm_open_view');
 REVOKE SELECT ON sm_open FROM regress_sm_materializer;
 SET ROLE regress_sm_materializer;
-SELECT feast_materialize('2000-01-01', '2027-01-01', '{sm_open_view}');
+SELECT feast_materialize('2000-01-01', '2026-11-01', '{sm_open_view}');
 \echo :SQLSTATE
 RESET ROLE;
 -- a view whose owner of record no longer exists is not materialized until re-applied
@@ -191,12 +191,12 @@ SELECT feast_apply_feature_view('sm_gone_view', '{driver}', '[{"name": "trips", 
 RESET ROLE;
 DROP OWNED BY regress_sm_gone;
 DROP ROLE regress_sm_gone;
-SELECT feast_materialize('2000-01-01', '2027-01-01', '{sm_gone_view}');
+SELECT feast_materialize('2000-01-01', '2026-11-01', '{sm_gone_view}');
 \echo :SQLSTATE
 SELECT feast_apply_feature_view('sm_gone_view', '{driver}', '[{"name": "trips", "dtype": "int32"}]', 'sm_open_batch',
                                 description => 're-applied');
 SET client_min_messages = warning;
-SELECT feast_materialize('2000-01-01', '2027-01-01', '{sm_gone_view}');
+SELECT feast_materialize('2000-01-01', '2026-11-01', '{sm_gone_view}');
 RESET client_min_messages;
 SELECT feast_delete('feature_view', 'sm_gone_view');
 -- the source is read as the owner of record: its code runs with that role's rights, not the caller's
@@ -208,7 +208,7 @@ SELECT feast_apply_batch_source('sm_who_batch', 'sm_who', 'event_timestamp');
 SELECT feast_apply_feature_view('sm_who_view', '{driver}', '[{"name": "reader", "dtype": "string"}]', 'sm_who_batch');
 RESET ROLE;
 SET client_min_messages = warning;
-SELECT feast_materialize('2000-01-01', '2027-01-01', '{sm_who_view}');
+SELECT feast_materialize('2000-01-01', '2026-11-01', '{sm_who_view}');
 RESET client_min_messages;
 SELECT current_user AS caller, reader FROM feast_online.sm_who_view;
 
@@ -228,24 +228,24 @@ SELECT feast_materialize('2025-01-01', '2026-01-01', '{sm_view_b}');
 RESET client_min_messages;
 SELECT feast_grant('regress_sm_materializer', 'materialize', 'sm_view_a');
 SET ROLE regress_sm_materializer;
--- the forged interval: view_b "done" up to 2027, so the next incremental run would skip 2026-01-01 12:00
+-- the forged interval: view_b "done" up to 2026-11-01, so the next incremental run would skip 2026-01-01 12:00
 INSERT INTO feast.materialization_intervals (feature_view, start_ts, end_ts, rows_written)
-VALUES ('sm_view_b', '2026-01-01', '2027-01-01', 0);
+VALUES ('sm_view_b', '2026-01-01', '2026-11-01', 0);
 \echo :SQLSTATE
-UPDATE feast.materialization_intervals SET end_ts = '2027-01-01' WHERE feature_view = 'sm_view_b';
+UPDATE feast.materialization_intervals SET end_ts = '2026-11-01' WHERE feature_view = 'sm_view_b';
 \echo :SQLSTATE
 -- materializing its own view records the interval; the other view is not its to materialize
 SET client_min_messages = warning;
 SELECT feast_materialize('2025-01-01', '2026-06-01', '{sm_view_a}');
 RESET client_min_messages;
-SELECT feast_materialize('2025-01-01', '2027-01-01', '{sm_view_b}');
+SELECT feast_materialize('2025-01-01', '2026-11-01', '{sm_view_b}');
 \echo :SQLSTATE
 RESET ROLE;
 SELECT feature_view, start_ts, end_ts, rows_written FROM feast.materialization_intervals
  WHERE feature_view LIKE 'sm_view_%' ORDER BY feature_view, end_ts;
 -- the operator's incremental run picks up view_b's row
 SET client_min_messages = warning;
-SELECT feast_materialize_incremental('2027-01-01', '{sm_view_b}');
+SELECT feast_materialize_incremental('2026-11-01', '{sm_view_b}');
 RESET client_min_messages;
 SELECT driver_id, v FROM feast_online.sm_view_b;
 

@@ -51,7 +51,7 @@ SELECT feast_get_online_features('{sec_stats:conv_rate}', '{"driver_id": [1]}');
 \echo :SQLSTATE
 SELECT feast_create_training_set('sec_train.ts_nobody', 'SELECT 1::bigint AS driver_id, now() AS event_timestamp', '{sec_stats:conv_rate}');
 \echo :SQLSTATE
-SELECT feast_materialize('2025-01-01', '2027-01-01', '{sec_stats}');
+SELECT feast_materialize('2025-01-01', '2026-11-01', '{sec_stats}');
 \echo :SQLSTATE
 -- the registry itself is readable by everyone
 SELECT name FROM feast.feature_views;
@@ -117,7 +117,7 @@ RESET ROLE;
 SET ROLE regress_materializer;
 SELECT count(*) FROM sec_trips;
 SET client_min_messages = warning;   -- the progress NOTICE carries a rate
-SELECT feast_materialize('2025-01-01', '2027-01-01', '{sec_stats}');
+SELECT feast_materialize('2025-01-01', '2026-11-01', '{sec_stats}');
 RESET client_min_messages;
 INSERT INTO feast_online.sec_stats VALUES (7, 0.7, '2026-01-02T00:00:00Z', NULL)
     ON CONFLICT (driver_id) DO UPDATE SET conv_rate = EXCLUDED.conv_rate;

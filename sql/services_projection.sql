@@ -131,8 +131,9 @@ SELECT (SELECT count(*) FROM sp_training) AS training_rows, (SELECT count(*) FRO
        (SELECT count(origin__temperature) + count(destination__temperature) + count(destination__humidity)
           FROM sp_training) AS non_null_cells;
 -- the SQL reads each alias once, with its own key column
-SELECT regexp_count(feast_historical_features_sql('sp_trips', feature_service => 'trip_svc', full_feature_names => true),
-                    '_point_in_time_join') AS joins;
+SELECT array_agg(m[1]) AS key_columns
+  FROM regexp_matches(feast_historical_features_sql('sp_trips', feature_service => 'trip_svc', full_feature_names => true),
+                      'CAST\(e\.(\w+)', 'g') AS m;
 -- an entity input without the mapped column names it and the projection
 SELECT feast_historical_features_sql('SELECT trip_id, origin_id, event_timestamp FROM sp_trips',
                                      feature_service => 'trip_svc', full_feature_names => true);

@@ -502,8 +502,9 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 	{
 		CfView	   *v = req->views[i].view;
 
+		/* a projection reads the view's keys from the entity columns its join_key_map names */
 		for (int k = 0; k < v->nkeys; k++)
-			appendStringInfo(&ent, ", CAST(e.%s AS %s)", quote_identifier(v->key_names[k]),
+			appendStringInfo(&ent, ", CAST(e.%s AS %s)", quote_identifier(req->views[i].key_cols[k]),
 							 cf_dtype_sql(v->key_types[k]));
 	}
 	appendStringInfo(&ent, " FROM %s AS e", in->from);

@@ -132,7 +132,7 @@ is($node->safe_psql('cfeast_restored', q{
 	SELECT col_description('feast_online.stats_a'::regclass, attnum) FROM pg_attribute
 	 WHERE attrelid = 'feast_online.stats_a'::regclass AND attname = 'trips'}),
 	'[feature; dtype: int32]', 'the re-apply in the restored store comments the new column');
-$node->safe_psql('cfeast_restored', 'SET client_min_messages = warning; SELECT feast_materialize(\'2025-01-01\', \'2027-01-01\', \'{stats_h}\')');
+$node->safe_psql('cfeast_restored', 'SET client_min_messages = warning; SELECT feast_materialize(\'2025-01-01\', \'2026-11-01\', \'{stats_h}\')');
 is($node->safe_psql('cfeast_restored', q{
 	SELECT count(*) FROM feast_online.stats_h;
 	SELECT feast_create_training_set('ts', 'SELECT driver_id, ''2026-01-05+00''::timestamptz AS event_timestamp

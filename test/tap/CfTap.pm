@@ -70,7 +70,7 @@ sub long_operations
 		  . "'conv_rate', jsonb_path_query_array(rows, '\$[*].conv_rate'), "
 		  . "'trips', jsonb_path_query_array(rows, '\$[*].trips'), "
 		  . "'event_timestamp', jsonb_path_query_array(rows, '\$[*].event_timestamp')), 'online') FROM big_doc",
-		materialize => "SELECT feast_materialize('2025-01-01', '2027-01-01', '{stats_h}')",
+		materialize => "SELECT feast_materialize('2025-01-01', '2026-11-01', '{stats_h}')",
 		training_set => "SELECT feast_create_training_set('ts_big', 'entity_big', '{stats_h:conv_rate, stats_a:conv_rate}', true)",
 	);
 }
