@@ -170,6 +170,11 @@ BEGIN
             PERFORM feast._check_name('feature view', v);
             IF NOT EXISTS (SELECT 1 FROM feast.feature_views f WHERE f.name OPERATOR(pg_catalog.=) v) THEN
                 RAISE EXCEPTION 'feature view "%" does not exist', v USING ERRCODE = '42704';
+            ELSIF NOT EXISTS (SELECT 1 FROM feast.feature_views f
+                               WHERE f.name OPERATOR(pg_catalog.=) v AND f.online_table IS NOT NULL) THEN
+                RAISE EXCEPTION 'feature view "%" is not online, so there is nothing to %', v,
+                                CASE p_job WHEN 'expire' THEN 'expire' ELSE 'materialize' END
+                    USING ERRCODE = '55000';
             END IF;
         END LOOP;
         SELECT array_agg(DISTINCT u ORDER BY u) INTO vs FROM unnest(p_views) u;

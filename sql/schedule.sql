@@ -23,6 +23,9 @@ SELECT feast_schedule('expire', NULL);
 \echo :SQLSTATE
 SELECT feast_schedule('expire', '* * * * *', ARRAY['sch_nope']);
 \echo :SQLSTATE
+SELECT feast_apply_feature_view('sch_off', '{driver}', '[{"name": "v", "dtype": "int32"}]', 'sch_push', online => false);
+SELECT feast_schedule('materialize_incremental', '* * * * *', ARRAY['sch_v', 'sch_off']);
+\echo :SQLSTATE
 SELECT feast_schedule('expire', '* * * * *', ARRAY['Sch_v']);
 \echo :SQLSTATE
 SELECT feast_schedule('expire', '* * * * *', ARRAY['sch_v', NULL]);
