@@ -128,6 +128,15 @@ RESET client_min_messages;
 SELECT :rows_deleted = :ttl_rows_left AS rest_deleted, count(*) AS ttl_rows FROM feast_online.ex_ttl;
 SELECT rows_expired - :expired_before AS expired_in_all FROM feast.freshness WHERE feature_view = 'ex_ttl';
 
+-- a hostile search_path: a temporary table named like the online table is not what is expired
+SELECT feast_push('ex_push', '[{"driver_id": 1, "v": 1, "w": 1, "event_timestamp": "2020-01-01T00:00:00Z"}]');
+CREATE TEMP TABLE ex_ttl AS SELECT 1::bigint AS driver_id, now() - interval '9 days' AS event_timestamp;
+SET search_path = pg_temp, feast_online, public;
+CALL feast_expire(ARRAY['ex_ttl']) \gset
+RESET search_path;
+SELECT :rows_deleted AS rows_deleted, (SELECT count(*) FROM pg_temp.ex_ttl) AS temp_rows,
+       (SELECT count(*) FROM feast_online.ex_ttl) AS online_rows;
+
 SET client_min_messages = warning;
 DROP EXTENSION cfeast CASCADE;
 DROP FUNCTION ex_slow();

@@ -98,7 +98,9 @@ cf_expire_view_from_row(HeapTuple tup, TupleDesc td, const char *asked)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("feature view \"%s\" is not online, so it has no online rows to expire", v->name)));
 	v->relid = DatumGetObjectId(d);
-	v->table = SPI_getvalue(tup, td, 2);
+	/* qualified whatever the caller's search_path (regclass output would follow it) */
+	v->table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(v->relid)),
+										  get_rel_name(v->relid));
 	d = SPI_getbinval(tup, td, 3, &isnull);
 	if (!isnull)
 	{
@@ -205,7 +207,9 @@ cf_expire_view(CfExpireRun *run, CfExpireView *v, TimestampTz cutoff, const char
 	int			batches = 0;
 	TimestampTz t0 = GetCurrentTimestamp();
 
-	rel = relation_open(v->relid, AccessShareLock);
+	rel = try_relation_open(v->relid, AccessShareLock);
+	if (rel == NULL)
+		return 0;				/* dropped since the registry was read */
 	nblocks = RelationGetNumberOfBlocks(rel);
 	per_batch = cf_expire_batch_blocks(rel);
 	relation_close(rel, NoLock);
