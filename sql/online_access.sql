@@ -76,12 +76,12 @@ SELECT feast_get_online_features(ARRAY['driver_hourly:trips'], '{"driver_id": [1
 
 -- freshness leaves out what the caller may not read
 SET ROLE regress_online_reader;
-SELECT feature_view, online_rows FROM feast.freshness;
+SELECT feature_view, rows_written FROM feast.freshness;
 RESET ROLE;
 REVOKE SELECT ON feast_online.driver_hourly FROM regress_online_reader;
 REVOKE SELECT (driver_id, trips, event_timestamp) ON feast_online.driver_hourly FROM regress_online_reader;
 SET ROLE regress_online_reader;
-SELECT feature_view, online_rows FROM feast.freshness;
+SELECT feature_view, rows_written FROM feast.freshness;
 RESET ROLE;
 
 SET client_min_messages = warning;

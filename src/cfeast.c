@@ -4,6 +4,7 @@
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
+#include "freshness.h"
 
 #include "fmgr.h"
 #include "utils/guc.h"
@@ -38,6 +39,14 @@ _PG_init(void)
 							 PGC_USERSET,
 							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("cfeast.expire_batch_rows",
+							"About how many online rows feast_expire examines per batch (and, called on its own, per transaction).",
+							NULL,
+							&cf_expire_batch_rows,
+							10000, 1, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("cfeast");
 	cf_registry_init();
 }

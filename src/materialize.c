@@ -19,6 +19,7 @@
  *-------------------------------------------------------------------------
  */
 #include "source.h"
+#include "freshness.h"
 #include "keys.h"
 #include "privileges.h"
 #include "version.h"
@@ -313,6 +314,18 @@ cf_latest_write(CfLatest *l)
 	return cf_write_store(v, store, td, NULL);
 }
 
+/* feast.freshness: the keys written or refused as stale, the newest event time among them */
+static void
+cf_note_materialized(CfLatest *l, uint64 written)
+{
+	TimestampTz newest = DT_NOBEGIN;
+
+	for (int e = 0; e < l->n; e++)
+		newest = Max(newest, l->ts[e]);
+	cf_freshness_note(CF_WRITE_MATERIALIZE, l->view->online_relid, l->view->name, (int64) written,
+					  (int64) l->n - (int64) written, 0, l->n > 0, newest);
+}
+
 static void
 cf_record_interval(CfView *v, TimestampTz start, TimestampTz end, uint64 rows)
 {
@@ -356,6 +369,7 @@ cf_materialize_view(CfView *v, TimestampTz start, TimestampTz end)
 	MemoryContextSwitchTo(cxt);
 	written = cf_latest_write(l);
 	MemoryContextSwitchTo(cxt);
+	cf_note_materialized(l, written);
 	cf_record_interval(v, start, end, written);
 	secs = (double) (GetCurrentTimestamp() - t0) / USECS_PER_SEC;
 	ereport(NOTICE,

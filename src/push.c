@@ -16,6 +16,7 @@
  *-------------------------------------------------------------------------
  */
 #include "write.h"
+#include "freshness.h"
 #include "keys.h"
 #include "version.h"
 
@@ -740,6 +741,7 @@ cf_push_body(void *arg, MemoryContext caller)
 			{
 				stale += batch.nrows - (int64) written;
 				cf_note_push(tg);
+				cf_freshness_note_push(&batch, tg, written);
 			}
 		}
 	}

@@ -37,9 +37,11 @@ WITH r AS (SELECT feast_get_online_features(
 SELECT n.name AS feature, x.res -> 'values' AS "values", x.res -> 'statuses' AS statuses
   FROM r, jsonb_array_elements_text(r.response -> 'metadata' -> 'feature_names') WITH ORDINALITY AS n(name, i)
   JOIN jsonb_array_elements(r.response -> 'results') WITH ORDINALITY AS x(res, j) ON n.i = x.j;
--- freshness per view: pushes count
-SELECT feature_view, online_rows, newest_event_timestamp > now() - interval '1 hour' AS fresh,
+-- freshness per view, kept by the writes themselves (no scan): rows written and refused as stale
+SELECT feature_view, rows_written, rows_stale, newest_event_timestamp > now() - interval '1 hour' AS fresh,
        last_push_at IS NOT NULL AS pushed FROM feast.freshness;
+-- the exact row count is a scan
+SELECT feast_online_row_count('driver_hourly_stats');
 -- the rows pushed offline
 SELECT * FROM driver_stats ORDER BY driver_id;
 

@@ -57,6 +57,7 @@ my $snapshot = q{
 	  UNION ALL SELECT 'feature_services ' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM feast.feature_services t
 	  UNION ALL SELECT 'materialization_intervals ' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM feast.materialization_intervals t
 	  UNION ALL SELECT 'push_activity ' || count(*) FROM feast.push_activity t
+	  UNION ALL SELECT 'freshness ' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM feast.freshness t
 	  UNION ALL SELECT 'stats_a ' || count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM feast_online.stats_a t
 	  UNION ALL SELECT 'stats_b ' || count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM feast_online.stats_b t
 	  UNION ALL SELECT 'misc ' || string_agg(t::text, ',') FROM feast_online.misc t

@@ -1,0 +1,127 @@
+-- freshness: feast.freshness answers from the state that pushes, writes and materializations keep
+-- (no scan of an online table); the counts follow commits and rollbacks; exact counts on demand
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cfeast CASCADE;
+CREATE EXTENSION cfeast;
+DROP TABLE IF EXISTS fr_batch CASCADE;
+DROP ROLE IF EXISTS regress_fr_reader;
+RESET client_min_messages;
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+\set VERBOSITY terse
+CREATE ROLE regress_fr_reader;
+
+CREATE TABLE fr_batch (driver_id bigint, ts timestamptz, conv real);
+INSERT INTO fr_batch VALUES (1, '2024-01-01', 0.1), (2, '2024-01-01', 0.2), (4, '2024-01-02', 0.4), (4, '2024-01-01', 0.3);
+SELECT feast_apply_entity('driver', 'driver_id');
+SELECT feast_apply_batch_source('fr_src', 'fr_batch', 'ts');
+SELECT feast_apply_push_source('fr_push', 'fr_src');
+SELECT feast_apply_feature_view('fr_a', '{driver}', '[{"name": "conv", "dtype": "float32"}]', 'fr_push');
+SELECT feast_apply_feature_view('fr_b', '{driver}', '[{"name": "conv", "dtype": "float32"}]', 'fr_push', ttl => '1 day');
+SELECT feast_apply_feature_view('fr_off', '{driver}', '[{"name": "conv", "dtype": "float32"}]', 'fr_push', online => false);
+
+-- what feast.freshness reads: the registry and the state, never an online table
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE p jsonb;
+BEGIN
+    EXECUTE 'EXPLAIN (COSTS OFF, VERBOSE, FORMAT JSON) ' || q INTO p;
+    RETURN p;
+END $$;
+CREATE FUNCTION pg_temp.plan_text(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || q;
+END $$;
+SELECT DISTINCT (n ->> 'Schema') || '.' || (n ->> 'Relation Name') AS relation_scanned
+  FROM jsonb_path_query(pg_temp.plan_of('SELECT * FROM feast.freshness'), 'strict $.**') n
+ WHERE jsonb_typeof(n) = 'object' AND n ? 'Relation Name' ORDER BY 1;
+SELECT count(*) AS plan_lines_naming_feast_online
+  FROM pg_temp.plan_text('SELECT * FROM feast.freshness') l WHERE l ~ 'feast_online|fr_a|fr_b';
+
+-- nothing written yet: zeros for online views, NULL for the offline one
+SELECT * FROM feast.freshness;
+
+-- a push reaches both views: 3 rows written to each
+SELECT feast_push('fr_push', '[{"driver_id": 1, "conv": 1, "ts": "2024-02-01T00:00:00Z"},
+                               {"driver_id": 2, "conv": 2, "ts": "2024-02-01T00:00:00Z"},
+                               {"driver_id": 3, "conv": 3, "ts": "2024-02-03T00:00:00Z"}]');
+SELECT feature_view, rows_written, rows_stale, newest_event_timestamp, last_write_at IS NOT NULL AS written,
+       last_push_at IS NOT NULL AS pushed, last_materialize_at
+  FROM feast.freshness;
+-- stale rows: driver 1 older than stored, driver 2 twice in the batch (one loses), driver 3 newer
+SELECT feast_push('fr_push', '[{"driver_id": 1, "conv": 9, "ts": "2024-01-15T00:00:00Z"},
+                               {"driver_id": 2, "conv": 8, "ts": "2024-02-02T00:00:00Z"},
+                               {"driver_id": 2, "conv": 7, "ts": "2024-02-05T00:00:00Z"},
+                               {"driver_id": 3, "conv": 6, "ts": "2024-02-04T00:00:00Z"}]');
+SELECT feature_view, rows_written, rows_stale, newest_event_timestamp FROM feast.freshness WHERE rows_written IS NOT NULL;
+
+-- a rolled-back push counts nothing; a push rolled back to a savepoint neither, the one before it does
+BEGIN;
+SELECT feast_push('fr_push', '[{"driver_id": 5, "conv": 5, "ts": "2030-01-01T00:00:00Z"}]');
+ROLLBACK;
+BEGIN;
+SELECT feast_push('fr_push', '[{"driver_id": 6, "conv": 6, "ts": "2024-03-01T00:00:00Z"}]');
+SAVEPOINT s;
+SELECT feast_push('fr_push', '[{"driver_id": 7, "conv": 7, "ts": "2031-01-01T00:00:00Z"},
+                               {"driver_id": 1, "conv": 0, "ts": "2020-01-01T00:00:00Z"}]');
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+-- a failed push (a bad row) counts nothing either
+SELECT feast_push('fr_push', '[{"driver_id": 8, "conv": "x", "ts": "2032-01-01T00:00:00Z"}]');
+SELECT feature_view, rows_written, rows_stale, newest_event_timestamp FROM feast.freshness WHERE rows_written IS NOT NULL;
+
+-- feast_write_online counts for its one view
+SELECT feast_write_online('fr_b', '[{"driver_id": 9, "conv": 9, "event_timestamp": "2024-03-02T00:00:00Z"},
+                                    {"driver_id": 1, "conv": 9, "event_timestamp": "2019-01-01T00:00:00Z"}]');
+SELECT feature_view, rows_written, rows_stale, newest_event_timestamp FROM feast.freshness WHERE rows_written IS NOT NULL;
+
+-- a materialization: per key the latest source row in the window; drivers 1 and 2 are older than
+-- the pushed rows (stale), driver 4 is new (written)
+SELECT feast_materialize('2023-12-01', '2024-01-31', ARRAY['fr_a']);
+SELECT feature_view, rows_written, rows_stale, newest_event_timestamp,
+       last_materialize_at IS NOT NULL AS materialized
+  FROM feast.freshness WHERE rows_written IS NOT NULL;
+
+-- every row was a new key or replaced one, nothing was deleted: the state agrees with a scan
+SELECT f.feature_view, f.newest_event_timestamp = (SELECT max(event_timestamp) FROM feast_online.fr_a) AS newest_exact,
+       feast_online_row_count(f.feature_view) AS online_rows
+  FROM feast.freshness f WHERE f.feature_view = 'fr_a';
+SELECT f.feature_view, f.newest_event_timestamp = (SELECT max(event_timestamp) FROM feast_online.fr_b) AS newest_exact,
+       feast_online_row_count(f.feature_view) AS online_rows
+  FROM feast.freshness f WHERE f.feature_view = 'fr_b';
+
+-- the exact count: errors, and the caller's own rights
+SELECT feast_online_row_count('fr_nope');
+\echo :SQLSTATE
+SELECT feast_online_row_count('fr_off');
+\echo :SQLSTATE
+SELECT feast_online_row_count(NULL);
+\echo :SQLSTATE
+SET ROLE regress_fr_reader;
+SELECT feast_online_row_count('fr_a');
+\echo :SQLSTATE
+-- a role that may read no column of a view's online table sees no counts for it
+SELECT feature_view, rows_written, newest_event_timestamp FROM feast.freshness;
+-- the state is written by cfeast only
+INSERT INTO feast.freshness_state (online_table, slot, feature_view, rows_written) VALUES ('feast_online.fr_a', 999, 'fr_a', 1000);
+\echo :SQLSTATE
+RESET ROLE;
+SELECT feast_grant('regress_fr_reader', 'read', 'fr_a');
+SET ROLE regress_fr_reader;
+SELECT feature_view, rows_written, newest_event_timestamp FROM feast.freshness;
+SELECT feast_online_row_count('fr_a');
+RESET ROLE;
+
+-- deleting a view forgets its state; applied again it starts from zero
+SELECT count(*) AS state_rows FROM feast.freshness_state WHERE feature_view = 'fr_b';
+SELECT feast_delete('feature_view', 'fr_b');
+SELECT count(*) AS state_rows FROM feast.freshness_state WHERE feature_view = 'fr_b';
+SELECT feast_apply_feature_view('fr_b', '{driver}', '[{"name": "conv", "dtype": "float32"}]', 'fr_push', ttl => '1 day');
+SELECT feature_view, rows_written, rows_stale, newest_event_timestamp FROM feast.freshness WHERE feature_view = 'fr_b';
+
+SET client_min_messages = warning;
+DROP EXTENSION cfeast CASCADE;
+DROP TABLE fr_batch;
+DROP OWNED BY regress_fr_reader CASCADE;
+DROP ROLE regress_fr_reader;
+RESET client_min_messages;
