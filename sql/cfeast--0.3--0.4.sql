@@ -495,20 +495,49 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION feast._do_grant(name, text, text) FROM PUBLIC;
 
--- existing stores get their serving views; roles that could read a whole online table may
--- read its view
+-- existing stores get their serving views; a role that may read every online column a serving
+-- view reads (what feast_grant's read gave it) may read the view
 DO $$
 DECLARE
     r record;
 BEGIN
     PERFORM feast._serving_build_all(NULL);
-    FOR r IN SELECT DISTINCT v.name, x.grantee
-               FROM feast.feature_views v JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) v.online_table,
-                    pg_catalog.aclexplode(c.relacl) x
-              WHERE x.privilege_type OPERATOR(pg_catalog.=) 'SELECT' AND x.grantee OPERATOR(pg_catalog.<>) c.relowner
-                AND pg_catalog.to_regclass('feast_serving.' || pg_catalog.quote_ident(v.name)) IS NOT NULL LOOP
-        EXECUTE pg_catalog.format('GRANT SELECT ON TABLE feast_serving.%I TO %s', r.name,
-                                  CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
-                                       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(r.grantee)) END);
+    FOR r IN
+        WITH used AS (
+            -- the online columns each serving view reads
+            SELECT v.oid AS view, d.refobjid AS tbl, d.refobjsubid AS col
+              FROM pg_catalog.pg_class v
+              JOIN pg_catalog.pg_rewrite w ON w.ev_class OPERATOR(pg_catalog.=) v.oid
+              JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                                         AND d.objid OPERATOR(pg_catalog.=) w.oid
+                                         AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                                         AND d.refobjsubid OPERATOR(pg_catalog.>) 0
+             WHERE v.relnamespace OPERATOR(pg_catalog.=) 'feast_serving'::pg_catalog.regnamespace
+               AND d.refobjid OPERATOR(pg_catalog.<>) v.oid),
+        grantees AS (
+            -- the roles holding any grant on those tables or columns
+            SELECT DISTINCT u.view, x.grantee
+              FROM used u JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) u.tbl,
+                   pg_catalog.aclexplode(c.relacl) x
+             WHERE x.grantee OPERATOR(pg_catalog.<>) c.relowner
+            UNION
+            SELECT DISTINCT u.view, x.grantee
+              FROM used u JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) u.tbl
+                                                       AND a.attnum OPERATOR(pg_catalog.=) u.col,
+                   pg_catalog.aclexplode(a.attacl) x)
+        SELECT g.view::pg_catalog.regclass AS view,
+               CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'public'
+                    ELSE pg_catalog.pg_get_userbyid(g.grantee) END AS who
+          FROM grantees g
+         WHERE NOT EXISTS (SELECT 1 FROM used u
+                            WHERE u.view OPERATOR(pg_catalog.=) g.view
+                              AND NOT pg_catalog.has_column_privilege(
+                                      CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'public'
+                                           ELSE pg_catalog.pg_get_userbyid(g.grantee) END::text,
+                                      u.tbl, u.col::int2, 'SELECT'::text))
+         ORDER BY 1, 2 LOOP
+        EXECUTE pg_catalog.format('GRANT SELECT ON TABLE %s TO %s', r.view,
+                                  CASE WHEN r.who OPERATOR(pg_catalog.=) 'public' THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(r.who) END);
     END LOOP;
 END $$;

@@ -191,6 +191,37 @@ SELECT feast_delete('feature_service', 'sv_drivers');
 SELECT feast_delete('feature_view', 'sv_more');
 SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'feast_serving'::regnamespace ORDER BY 1;
 
+-- a store made under 0.3 gets its serving views on update: not extension members, the roles
+-- that could read a whole online table may read its view; a view and a service that 0.3 let
+-- share a name: the view keeps it, the service gets none (a WARNING says so)
+SET client_min_messages = warning;
+DROP EXTENSION cfeast CASCADE;
+CREATE EXTENSION cfeast VERSION '0.3';
+RESET client_min_messages;
+SELECT feast_apply_entity('driver', 'driver_id');
+SELECT feast_apply_push_source('up_push', NULL);
+SELECT feast_apply_feature_view('up_stats', '{driver}', '[{"name": "conv_rate", "dtype": "float64", "description": "Rate"}]',
+                                'up_push', '1 day');
+SELECT feast_apply_feature_view('up_twin', '{driver}', '[{"name": "trips", "dtype": "int32"}]', 'up_push');
+SELECT feast_apply_feature_service('up_svc', '{up_stats, up_twin:trips}');
+SELECT feast_apply_feature_service('up_twin', '{up_stats:conv_rate}');
+SELECT feast_push('up_push', '[{"driver_id": 1, "conv_rate": 0.5, "trips": 3, "event_timestamp": "2100-01-01T00:00:00Z"},
+                               {"driver_id": 2, "conv_rate": 0.25, "trips": 4, "event_timestamp": "2020-01-01T00:00:00Z"}]');
+SELECT count(*) FROM feast_grant('regress_sv_reader', 'read', 'up_stats');
+SELECT count(*) FROM feast_grant('regress_sv_bi', 'read', 'up_svc');
+ALTER EXTENSION cfeast UPDATE TO '0.4';
+SELECT c.relname, c.reloptions, EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e') AS member
+  FROM pg_class c WHERE c.relnamespace = 'feast_serving'::regnamespace ORDER BY 1;
+SELECT * FROM sv_acl();
+SELECT * FROM sv_columns('feast_serving.up_twin');
+SET ROLE regress_sv_reader;
+SELECT driver_id, conv_rate FROM feast_serving.up_stats ORDER BY 1;
+RESET ROLE;
+SELECT driver_id, up_stats__conv_rate, up_twin__trips FROM feast_serving.up_svc ORDER BY 1;
+-- the next apply keeps them current (the clash is named again, nothing fails)
+SELECT feast_apply_feature_view('up_twin', '{driver}', '[{"name": "trips", "dtype": "int32"}, {"name": "km", "dtype": "float64"}]', 'up_push');
+SELECT * FROM sv_columns('feast_serving.up_twin');
+
 -- clean up
 SET client_min_messages = warning;
 DROP EXTENSION cfeast CASCADE;
