@@ -244,6 +244,25 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
+-- lock serving views (all when p_names is NULL), in name order, before reading what they are:
+-- a concurrent apply may be rebuilding one, and its new columns are seen once it commits
+CREATE FUNCTION feast._serving_lock(p_names text[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n text;
+BEGIN
+    FOR n IN SELECT cl.relname FROM pg_class cl
+              WHERE cl.relnamespace = 'feast_serving'::regnamespace AND cl.relkind = 'v'
+                AND (p_names IS NULL OR cl.relname = ANY (p_names))
+              ORDER BY cl.relname LOOP
+        BEGIN
+            EXECUTE format('LOCK TABLE feast_serving.%I IN ACCESS EXCLUSIVE MODE', n);
+        EXCEPTION WHEN undefined_table THEN
+            NULL;   -- dropped meanwhile
+        END;
+    END LOOP;
+END $$;
+
 -- detach serving views (all when p_names is NULL) from the online tables: each becomes a stub
 -- with the same columns and no rows, so an apply may alter or drop the tables; _serving_build
 -- puts the real definition back in the same transaction
@@ -253,6 +272,7 @@ DECLARE
     r record;
     c record;
 BEGIN
+    PERFORM feast._serving_lock(p_names);
     FOR r IN SELECT cl.oid::regclass AS rel FROM pg_class cl
               WHERE cl.relnamespace = 'feast_serving'::regnamespace AND cl.relkind = 'v'
                 AND (p_names IS NULL OR cl.relname = ANY (p_names))
@@ -278,6 +298,10 @@ DECLARE
     saved  jsonb := '[]';
     i      int;
 BEGIN
+    IF rel IS NOT NULL THEN
+        PERFORM feast._serving_lock(ARRAY[p_name]);
+        rel := to_regclass('feast_serving.' || quote_ident(p_name));
+    END IF;
     IF EXISTS (SELECT 1 FROM feast.feature_views v WHERE v.name = p_name)
        AND EXISTS (SELECT 1 FROM feast.feature_services s WHERE s.name = p_name) THEN
         RAISE WARNING 'feature service "%" gets no serving view: feature view "%" has that name', p_name, p_name
