@@ -340,7 +340,14 @@ BEGIN
         END IF;
     END IF;
     IF rel IS NULL THEN
-        EXECUTE format('CREATE VIEW feast_serving.%I WITH (security_invoker = true) AS %s', p_name, d.body);
+        BEGIN
+            EXECUTE format('CREATE VIEW feast_serving.%I WITH (security_invoker = true) AS %s', p_name, d.body);
+        EXCEPTION WHEN undefined_column OR undefined_table THEN
+            -- an online table changed behind the registry's back: the apply goes on without the view
+            RAISE WARNING 'feature view or service "%" gets no serving view: %', p_name, SQLERRM
+                USING HINT = 'Its online table does not match the registry; re-apply the feature view with its columns restored.';
+            RETURN;
+        END;
     END IF;
     rel := to_regclass('feast_serving.' || quote_ident(p_name));
     IF (SELECT c.relowner FROM pg_class c WHERE c.oid = rel) <> ext_owner THEN
