@@ -191,6 +191,31 @@ SELECT feast_delete('feature_service', 'sv_drivers');
 SELECT feast_delete('feature_view', 'sv_more');
 SELECT c.relname FROM pg_class c WHERE c.relnamespace = 'feast_serving'::regnamespace ORDER BY 1;
 
+-- a service that renames (projections): the view under each alias, read through the key column
+-- its join_key_map names; two aliases with no key in common combine every origin with every
+-- destination, and a lookup by both keys uses the primary key for each
+SELECT feast_apply_entity('location', 'location_id', description => 'A place');
+SELECT feast_apply_push_source('sv_loc_push', NULL);
+SELECT feast_apply_feature_view('sv_loc', '{location}', '[{"name": "temp", "dtype": "float64", "description": "Degrees"}]',
+                                'sv_loc_push', '1 hour');
+SELECT feast_push('sv_loc_push', '[{"location_id": 10, "temp": 10.5, "event_timestamp": "2100-01-01T00:00:00Z"},
+                                   {"location_id": 20, "temp": 20.5, "event_timestamp": "2020-01-01T00:00:00Z"}]');
+SELECT feast_apply_feature_service('sv_trip', '{origin:temp, destination:temp, sv_stats:trips}',
+    projections => '{"origin": {"feature_view": "sv_loc", "join_key_map": {"location_id": "origin_id"}},
+                     "destination": {"feature_view": "sv_loc", "join_key_map": {"location_id": "destination_id"}}}');
+SELECT * FROM sv_columns('feast_serving.sv_trip');
+SELECT origin_id, destination_id, driver_id, origin__temp, destination__temp, sv_stats__trips
+  FROM feast_serving.sv_trip WHERE driver_id = 1 ORDER BY 1, 2;
+EXPLAIN (COSTS OFF) SELECT * FROM feast_serving.sv_trip WHERE origin_id = 10 AND destination_id = 20 AND driver_id = 1;
+-- the same values as the API with full feature names (origin 10 fresh, destination 20 outside the ttl)
+SELECT r -> 'metadata' -> 'feature_names' AS names, jsonb_path_query_array(r, '$.results[3 to 5].values[0]') AS api,
+       jsonb_path_query_array(r, '$.results[3 to 5].statuses[0]') AS statuses,
+       (SELECT jsonb_build_array(origin__temp, destination__temp, sv_stats__trips) FROM feast_serving.sv_trip
+         WHERE origin_id = 10 AND destination_id = 20 AND driver_id = 1) AS serving
+  FROM feast_get_online_features(feature_service => 'sv_trip', full_feature_names => true,
+           entity_rows => '[{"origin_id": 10, "destination_id": 20, "driver_id": 1}]') r;
+SELECT feast_delete('feature_service', 'sv_trip');
+
 -- an online table changed behind the registry's back (CASCADE drops its serving views): a
 -- re-apply warns and goes on without the view; restored, the next re-apply brings it back
 SET client_min_messages = warning;

@@ -68,10 +68,12 @@ cf_timestamptz_literal(TimestampTz ts)
  * ------------------------------------------------------------------------
  */
 
-/* one view of the request and the features asked of it, in request order */
+/* one view of the request under one name, and the features asked of it, in request order */
 typedef struct CfPitView
 {
 	CfView	   *view;
+	const char *alias;			/* the view's name, or a service's projection alias */
+	char	  **key_cols;		/* entity column of each view key (projections rename them) */
 	CfSourceSpec *src;
 	int			nfeat;
 	int		   *feat_idx;
@@ -89,17 +91,21 @@ typedef struct CfPitRequest
 	int		   *out_pos;
 } CfPitRequest;
 
-/* the request's view "view", added on first use */
+/* the request's view of "ref" under its alias, added on first use */
 static CfPitView *
-cf_pit_view(CfPitRequest *req, CfView *view)
+cf_pit_view(CfPitRequest *req, const CfFeatureRef *ref)
 {
+	CfView	   *view = ref->view;
+
 	for (int i = 0; i < req->nviews; i++)
-		if (req->views[i].view == view)
+		if (req->views[i].view == view && strcmp(req->views[i].alias, ref->alias) == 0)
 			return &req->views[i];
 	req->views = req->nviews == 0 ? palloc(sizeof(CfPitView))
 		: repalloc(req->views, sizeof(CfPitView) * (req->nviews + 1));
 	memset(&req->views[req->nviews], 0, sizeof(CfPitView));
 	req->views[req->nviews].view = view;
+	req->views[req->nviews].alias = ref->alias;
+	req->views[req->nviews].key_cols = ref->key_cols;
 	req->views[req->nviews].feat_idx = palloc(sizeof(int) * Max(view->nfeatures, 1));
 	req->views[req->nviews].out_names = palloc(sizeof(char *) * Max(view->nfeatures, 1));
 	return &req->views[req->nviews++];
@@ -116,7 +122,7 @@ cf_build_request(ArrayType *features, const char *service, bool full_names)
 	for (int o = 0; o < req->features->n; o++)
 	{
 		const CfFeatureRef *ref = &req->features->refs[o];
-		CfPitView  *pv = cf_pit_view(req, ref->view);
+		CfPitView  *pv = cf_pit_view(req, ref);
 
 		pv->feat_idx[pv->nfeat] = ref->feature;
 		pv->out_names[pv->nfeat] = ref->name;
@@ -271,15 +277,24 @@ cf_check_request(CfPitRequest *req, CfEntityInput *in)
 {
 	for (int i = 0; i < req->nviews; i++)
 	{
-		CfView	   *v = req->views[i].view;
+		CfPitView  *pv = &req->views[i];
+		CfView	   *v = pv->view;
 
 		for (int k = 0; k < v->nkeys; k++)
-			if (cf_entity_column(in, v->key_names[k]) < 0)
+			if (cf_entity_column(in, pv->key_cols[k]) < 0)
+			{
+				if (strcmp(pv->key_cols[k], v->key_names[k]) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_COLUMN),
+							 errmsg("the entity rows have no column \"%s\", join key \"%s\" of feature view \"%s\" as projection \"%s\" reads it",
+									pv->key_cols[k], v->key_names[k], v->name, pv->alias),
+							 errdetail("The entity rows have columns: %s.", cf_entity_columns_list(in))));
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_COLUMN),
 						 errmsg("the entity rows have no column \"%s\", a join key of feature view \"%s\"",
 								v->key_names[k], v->name),
 						 errdetail("The entity rows have columns: %s.", cf_entity_columns_list(in))));
+			}
 	}
 	for (int o = 0; o < req->nout; o++)
 	{
@@ -330,6 +345,7 @@ cf_all_keys(CfPitRequest *req, List **types)
 	for (int i = 0; i < req->nviews; i++)
 	{
 		CfView	   *v = req->views[i].view;
+		char	  **cols = req->views[i].key_cols;
 
 		for (int k = 0; k < v->nkeys; k++)
 		{
@@ -337,11 +353,11 @@ cf_all_keys(CfPitRequest *req, List **types)
 			bool		seen = false;
 
 			foreach(lc, keys)
-				if (strcmp(lfirst(lc), v->key_names[k]) == 0)
+				if (strcmp(lfirst(lc), cols[k]) == 0)
 					seen = true;
 			if (!seen)
 			{
-				keys = lappend(keys, v->key_names[k]);
+				keys = lappend(keys, cols[k]);
 				*types = lappend(*types, cf_dtype_sql(v->key_types[k]));
 			}
 		}
@@ -372,7 +388,7 @@ cf_append_view_call(StringInfo buf, CfPitRequest *req, int i, bool filter_create
 					 filter_created ? "true" : "false",
 					 lower_bound ? lower_bound : "NULL");
 	for (int k = 0; k < v->nkeys; k++)
-		appendStringInfo(buf, ", a.%s", quote_identifier(v->key_names[k]));
+		appendStringInfo(buf, ", a.%s", quote_identifier(pv->key_cols[k]));
 	appendStringInfoString(buf, ")\n           AS (");
 	for (int f = 0; f < pv->nfeat; f++)
 		appendStringInfo(buf, "%s%s %s", f ? ", " : "", quote_identifier(v->feature_names[pv->feat_idx[f]]),
@@ -511,6 +527,7 @@ cf_range_entity_sql(CfPitRequest *req, const char *start, const char *end, bool 
 {
 	StringInfoData buf;
 	CfView	   *first = req->views[0].view;
+	char	  **first_cols = req->views[0].key_cols;
 
 	for (int i = 1; i < req->nviews; i++)
 	{
@@ -518,18 +535,19 @@ cf_range_entity_sql(CfPitRequest *req, const char *start, const char *end, bool 
 		bool		same = v->nkeys == first->nkeys;
 
 		for (int k = 0; same && k < v->nkeys; k++)
-			same = strcmp(v->key_names[k], first->key_names[k]) == 0 &&
+			same = strcmp(req->views[i].key_cols[k], first_cols[k]) == 0 &&
 				v->key_types[k].base == first->key_types[k].base;
 		if (!same)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature views \"%s\" and \"%s\" have different join keys", first->name, v->name),
+					 errmsg("feature views \"%s\" and \"%s\" have different join keys", req->views[0].alias,
+							req->views[i].alias),
 					 errhint("Entity-less retrieval needs views with the same join keys; pass entity rows instead.")));
 	}
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "SELECT DISTINCT ");
 	for (int k = 0; k < first->nkeys; k++)
-		appendStringInfo(&buf, "k.%s, ", quote_identifier(first->key_names[k]));
+		appendStringInfo(&buf, "k.%s, ", quote_identifier(first_cols[k]));
 	appendStringInfo(&buf, "%s AS event_timestamp FROM (", latest_only ? end : "k.event_timestamp");
 	for (int i = 0; i < req->nviews; i++)
 	{
@@ -541,7 +559,7 @@ cf_range_entity_sql(CfPitRequest *req, const char *start, const char *end, bool 
 		for (int k = 0; k < first->nkeys; k++)
 			appendStringInfo(&buf, "%s AS %s, ",
 							 cf_cast_column(s, s->key_cols[k], first->key_types[k], "join key"),
-							 quote_identifier(first->key_names[k]));
+							 quote_identifier(first_cols[k]));
 		appendStringInfo(&buf, "%s AS event_timestamp", ts);
 		appendStringInfo(&buf, " FROM %s AS s WHERE %s OPERATOR(pg_catalog.>=) %s AND %s OPERATOR(pg_catalog.<=) %s",
 						 s->relation, ts, start, ts, end);
@@ -550,7 +568,7 @@ cf_range_entity_sql(CfPitRequest *req, const char *start, const char *end, bool 
 	if (!latest_only)
 		appendStringInfoString(&buf, "k.event_timestamp");
 	for (int k = 0; k < first->nkeys; k++)
-		appendStringInfo(&buf, "%sk.%s", k || !latest_only ? ", " : "", quote_identifier(first->key_names[k]));
+		appendStringInfo(&buf, "%sk.%s", k || !latest_only ? ", " : "", quote_identifier(first_cols[k]));
 	if (latest_only && first->nkeys == 0)
 		appendStringInfoString(&buf, "1");
 	return buf.data;

@@ -115,10 +115,12 @@ typedef struct CfReqKey
 	const char **shadowed;
 } CfReqKey;
 
-/* one view of the request and what was read from it */
+/* one view of the request, under one name, and what was read from it */
 typedef struct CfReqView
 {
 	CfView	   *view;
+	const char *alias;			/* the view's name, or a service's projection alias */
+	char	  **key_cols;		/* entity row column of each view key (projections rename them) */
 	int		   *keys;			/* request key index of each view key */
 	int			ndistinct;
 	int		   *row_distinct;	/* entity row -> distinct key */
@@ -159,14 +161,15 @@ typedef struct CfRequest
  * ------------------------------------------------------------------------
  */
 
-/* the request's index of "view", added on first use; it must be online */
+/* the request's index of the view of "ref" under its alias, added on first use; it must be online */
 static int
-cf_request_view(CfRequest *req, CfView *view)
+cf_request_view(CfRequest *req, const CfFeatureRef *ref)
 {
+	CfView	   *view = ref->view;
 	CfReqView  *rv;
 
 	for (int i = 0; i < req->nviews; i++)
-		if (req->views[i].view == view)
+		if (req->views[i].view == view && strcmp(req->views[i].alias, ref->alias) == 0)
 			return i;
 	if (!view->online || view->online_table == NULL)
 		ereport(ERROR,
@@ -182,6 +185,8 @@ cf_request_view(CfRequest *req, CfView *view)
 	rv = &req->views[req->nviews];
 	memset(rv, 0, sizeof(CfReqView));
 	rv->view = view;
+	rv->alias = ref->alias;
+	rv->key_cols = ref->key_cols;
 	return req->nviews++;
 }
 
@@ -209,7 +214,7 @@ cf_request_features(CfRequest *req, ArrayType *features, const char *service)
 	const CfFeatureList *list = cf_resolve_features(features, service, req->full_names);
 
 	for (int i = 0; i < list->n; i++)
-		cf_append_feature(req, cf_request_view(req, list->refs[i].view), list->refs[i].feature,
+		cf_append_feature(req, cf_request_view(req, &list->refs[i]), list->refs[i].feature,
 						  list->refs[i].name);
 }
 
@@ -244,7 +249,8 @@ cf_resolve_entity_names(CfRequest *req)
 			const char *ent = view->key_entities[k];
 			bool		is_key = false;
 
-			if (strcmp(ent, rk->name) == 0)
+			/* a key a projection reads from another column is named by that column only */
+			if (strcmp(ent, rk->name) == 0 || strcmp(rk->name, view->key_names[k]) != 0)
 				continue;
 			for (int i = 0; i < req->nkeys && !is_key; i++)
 				is_key = strcmp(req->keys[i].name, ent) == 0;
@@ -271,7 +277,7 @@ cf_resolve_keys(CfRequest *req)
 			int			i;
 
 			for (i = 0; i < req->nkeys; i++)
-				if (strcmp(req->keys[i].name, view->key_names[k]) == 0)
+				if (strcmp(req->keys[i].name, rv->key_cols[k]) == 0)
 					break;
 			if (i < req->nkeys)
 			{
@@ -282,7 +288,7 @@ cf_resolve_keys(CfRequest *req)
 					ereport(ERROR,
 							(errcode(ERRCODE_DATATYPE_MISMATCH),
 							 errmsg("join key \"%s\" is %s in feature view \"%s\" but %s in \"%s\"",
-									view->key_names[k], cf_dtype_name(a), req->keys[i].view,
+									rv->key_cols[k], cf_dtype_name(a), req->keys[i].view,
 									cf_dtype_name(b), view->name),
 							 errhint("Ask for these views in separate calls.")));
 			}
@@ -293,7 +299,7 @@ cf_resolve_keys(CfRequest *req)
 					req->maxkeys *= 2;
 					req->keys = repalloc(req->keys, sizeof(CfReqKey) * req->maxkeys);
 				}
-				req->keys[i].name = view->key_names[k];
+				req->keys[i].name = rv->key_cols[k];
 				req->keys[i].dtype = view->key_types[k];
 				req->keys[i].view = view->name;
 				req->keys[i].values = NULL;
@@ -312,8 +318,9 @@ cf_resolve_keys(CfRequest *req)
 		for (int k = 0; k < req->nkeys; k++)
 			if (strcmp(req->features[f].name, req->keys[k].name) == 0)
 			{
-				CfFeatureRef ref = {req->views[req->features[f].view].view, req->features[f].feature,
-				req->features[f].name};
+				CfReqView  *rv = &req->views[req->features[f].view];
+				CfFeatureRef ref = {rv->view, req->features[f].feature, req->features[f].name,
+				(char *) rv->alias, rv->key_cols};
 
 				cf_feature_named_like_column(&ref, req->keys[k].name);
 			}

@@ -9,6 +9,16 @@
  * whole view ("view": all of its features, in their order).  Output names
  * are the feature names, or "view__feature" with full_feature_names.
  *
+ * A service may also rename (Feast's with_name and with_join_key_map):
+ * its projections ({"alias": {"feature_view": "view", "join_key_map":
+ * {"view_key": "entity_column"}}}, checked and filled in at apply) let a
+ * reference name an alias instead of a view.  "origin:temperature" reads
+ * feature temperature of the projected view, is named origin__temperature
+ * with full_feature_names, and its view's key location_id is read from
+ * the entity rows' column origin_id.  One view may be read under several
+ * aliases (origin and destination of one location view); the readers
+ * group features by alias, not by view.
+ *
  * A resolved request is kept in the registry cache's memory, keyed by the
  * text[] as sent (byte for byte) or the service name, and by
  * full_feature_names, so a read that names the same features as an
@@ -54,7 +64,7 @@ static int	cf_nresolved = 0;
 char *
 cf_feature_ref_text(const CfFeatureRef *ref)
 {
-	return psprintf("%s:%s", ref->view->name, ref->view->feature_names[ref->feature]);
+	return psprintf("%s:%s", ref->alias, ref->view->feature_names[ref->feature]);
 }
 
 void
@@ -139,9 +149,17 @@ cf_view_feature(CfView *view, const char *feature, const char *service)
 	return -1;					/* not reached */
 }
 
+/* how a reference reads its view: under which name, and from which entity row columns */
+typedef struct CfProjection
+{
+	char	   *alias;
+	char	  **key_cols;
+} CfProjection;
+
 /* add one feature; neither it nor its output name may be there already */
 static void
-cf_add_feature(CfFeatureList *list, CfView *view, int feature, bool full_names)
+cf_add_feature(CfFeatureList *list, CfView *view, int feature, bool full_names,
+			   const CfProjection *proj)
 {
 	const char *fname = view->feature_names[feature];
 	CfFeatureRef *ref;
@@ -151,12 +169,14 @@ cf_add_feature(CfFeatureList *list, CfView *view, int feature, bool full_names)
 	ref = &list->refs[list->n++];
 	ref->view = view;
 	ref->feature = feature;
-	ref->name = full_names ? psprintf("%s__%s", view->name, fname) : pstrdup(fname);
+	ref->alias = proj->alias;
+	ref->key_cols = proj->key_cols;
+	ref->name = full_names ? psprintf("%s__%s", proj->alias, fname) : pstrdup(fname);
 	for (int i = 0; i < list->n - 1; i++)
 	{
 		CfFeatureRef *other = &list->refs[i];
 
-		if (other->view == view && other->feature == feature)
+		if (other->view == view && other->feature == feature && strcmp(other->alias, ref->alias) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_COLUMN),
 					 errmsg("feature \"%s\" is requested twice", cf_feature_ref_text(ref))));
@@ -169,30 +189,109 @@ cf_add_feature(CfFeatureList *list, CfView *view, int feature, bool full_names)
 	}
 }
 
-/* add "view:feature", or all of a view's features when feature is NULL */
-static void
-cf_add_ref(CfFeatureList *list, const char *viewname, const char *feature, const char *service,
-		   bool full_names)
+/* the value of key "name" in JSON object "obj", or NULL */
+static JsonbValue *
+cf_json_member(JsonbContainer *obj, const char *name)
 {
-	CfView	   *view = cf_lookup_view(viewname);
+	JsonbValue	k;
 
-	if (feature != NULL)
-		cf_add_feature(list, view, cf_view_feature(view, feature, service), full_names);
-	else
-		for (int i = 0; i < view->nfeatures; i++)
-			cf_add_feature(list, view, i, full_names);
+	k.type = jbvString;
+	k.val.string.val = (char *) name;
+	k.val.string.len = strlen(name);
+	return findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
 }
 
-/* the references of feature service "name" */
+/* a stored projection that does not fit the registry any more (apply keeps them fitting) */
+static void
+cf_bad_projection(const char *service, const char *alias, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("projection \"%s\" of feature service \"%s\" %s", alias, service, what),
+			 errhint("Re-apply the feature service.")));
+}
+
+/*
+ * The view that "name" (in a reference) reads, and how: a projection of
+ * service "service" when its projections have that alias, else the view of
+ * that name under its own name and keys.
+ */
+static CfView *
+cf_projection_view(const char *name, const char *service, Jsonb *projections, CfProjection *proj)
+{
+	JsonbValue *spec = NULL;
+	JsonbValue *jv;
+	JsonbContainer *map = NULL;
+	CfView	   *view;
+	int			nmapped = 0;
+
+	if (projections != NULL && JB_ROOT_IS_OBJECT(projections))
+		spec = cf_json_member(&projections->root, name);
+	proj->alias = pstrdup(name);
+	if (spec == NULL)
+	{
+		view = cf_lookup_view(name);
+		proj->key_cols = view->key_names;
+		return view;
+	}
+	if (spec->type != jbvBinary || !JsonContainerIsObject(spec->val.binary.data))
+		cf_bad_projection(service, name, "is not a JSON object");
+	jv = cf_json_member(spec->val.binary.data, "feature_view");
+	if (jv != NULL && jv->type != jbvString)
+		cf_bad_projection(service, name, "has a \"feature_view\" that is not a string");
+	view = cf_lookup_view(jv ? pnstrdup(jv->val.string.val, jv->val.string.len) : name);
+	jv = cf_json_member(spec->val.binary.data, "join_key_map");
+	if (jv != NULL && jv->type == jbvBinary && JsonContainerIsObject(jv->val.binary.data))
+		map = jv->val.binary.data;
+	else if (jv != NULL && jv->type != jbvNull)
+		cf_bad_projection(service, name, "has a \"join_key_map\" that is not a JSON object");
+	proj->key_cols = palloc(sizeof(char *) * Max(view->nkeys, 1));
+	for (int k = 0; k < view->nkeys; k++)
+	{
+		JsonbValue *col = map ? cf_json_member(map, view->key_names[k]) : NULL;
+
+		if (col == NULL)
+			proj->key_cols[k] = view->key_names[k];
+		else if (col->type != jbvString)
+			cf_bad_projection(service, name, "maps a join key to something other than a column name");
+		else
+		{
+			proj->key_cols[k] = pnstrdup(col->val.string.val, col->val.string.len);
+			nmapped++;
+		}
+	}
+	if (map != NULL && (int) JsonContainerSize(map) != nmapped)
+		cf_bad_projection(service, name,
+						  psprintf("maps a join key that feature view \"%s\" does not have", view->name));
+	return view;
+}
+
+/* add "view:feature", or all of a view's features when feature is NULL ("view" may be an alias) */
+static void
+cf_add_ref(CfFeatureList *list, const char *viewname, const char *feature, const char *service,
+		   Jsonb *projections, bool full_names)
+{
+	CfProjection proj;
+	CfView	   *view = cf_projection_view(viewname, service, projections, &proj);
+
+	if (feature != NULL)
+		cf_add_feature(list, view, cf_view_feature(view, feature, service), full_names, &proj);
+	else
+		for (int i = 0; i < view->nfeatures; i++)
+			cf_add_feature(list, view, i, full_names, &proj);
+}
+
+/* the references and projections of feature service "name" */
 static ArrayType *
-cf_service_refs(const char *name)
+cf_service_refs(const char *name, Jsonb **projections)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
 	bool		isnull;
+	Datum		proj;
 
 	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args("SELECT s.features FROM feast.feature_services AS s "
+	if (SPI_execute_with_args("SELECT s.features, s.projections FROM feast.feature_services AS s "
 							  " WHERE s.name OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading the cfeast registry failed");
@@ -200,6 +299,8 @@ cf_service_refs(const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("feature service \"%s\" does not exist", name)));
+	proj = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	*projections = isnull ? NULL : DatumGetJsonbPCopy(proj);
 	return DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 												&isnull));
 }
@@ -211,8 +312,9 @@ cf_resolve_uncached(CfFeatureList *list, ArrayType *features, const char *servic
 	Datum	   *refs;
 	bool	   *nulls;
 	int			nrefs;
+	Jsonb	   *projections = NULL;
 
-	deconstruct_array(service ? cf_service_refs(service) : features, TEXTOID, -1, false,
+	deconstruct_array(service ? cf_service_refs(service, &projections) : features, TEXTOID, -1, false,
 					  TYPALIGN_INT, &refs, &nulls, &nrefs);
 	for (int i = 0; i < nrefs; i++)
 	{
@@ -227,7 +329,7 @@ cf_resolve_uncached(CfFeatureList *list, ArrayType *features, const char *servic
 					 ref ? quote_literal_cstr(ref) : "NULL");
 			cf_invalid_ref(ref);
 		}
-		cf_add_ref(list, view, feature, service, full_names);
+		cf_add_ref(list, view, feature, service, projections, full_names);
 	}
 	if (list->n == 0)
 		cf_no_features();
@@ -278,8 +380,26 @@ cf_remember(const CfFeatureList *list, const char *key, int keylen, uint32 hash,
 	r->list.refs = palloc(sizeof(CfFeatureRef) * list->n);
 	for (int i = 0; i < list->n; i++)
 	{
-		r->list.refs[i] = list->refs[i];
-		r->list.refs[i].name = pstrdup(list->refs[i].name);
+		CfFeatureRef *ref = &r->list.refs[i];
+
+		*ref = list->refs[i];
+		ref->name = pstrdup(ref->name);
+		/* the refs of one alias share their alias and key columns, and keep sharing them */
+		if (i > 0 && ref->alias == list->refs[i - 1].alias)
+		{
+			ref->alias = r->list.refs[i - 1].alias;
+			ref->key_cols = r->list.refs[i - 1].key_cols;
+			continue;
+		}
+		ref->alias = pstrdup(ref->alias);
+		if (ref->key_cols != ref->view->key_names)
+		{
+			char	  **cols = palloc(sizeof(char *) * Max(ref->view->nkeys, 1));
+
+			for (int k = 0; k < ref->view->nkeys; k++)
+				cols[k] = pstrdup(ref->key_cols[k]);
+			ref->key_cols = cols;
+		}
 	}
 	r->next = cf_resolved;
 	cf_resolved = r;

@@ -317,6 +317,20 @@ if [ "$HAVE_READ" = t ]; then
 	expect "read: unknown view" 404 42704
 	call POST /get-online-features '{"entities": {"driver_id": [1001]}, "feature_service": "no_such_service"}'
 	expect "read: unknown feature service" 404 42704
+	# a service that renames: one view read as origin and destination, each through its own column
+	q >/dev/null <<'EOF'
+SELECT feast_apply_feature_service('trip_service', '{origin:conv_rate, destination:conv_rate}',
+    projections => '{"origin": {"feature_view": "driver_hourly_stats", "join_key_map": {"driver_id": "origin_id"}},
+                     "destination": {"feature_view": "driver_hourly_stats", "join_key_map": {"driver_id": "destination_id"}}}');
+EOF
+	call POST /get-online-features '{"entities": {"origin_id": [1001, 9999], "destination_id": [1002, 1001]}, "feature_service": "trip_service", "full_feature_names": true}'
+	expect "read: feature service with projections" 200
+	expect_json "read: projections rename and read through their own columns" \
+		":'j'::jsonb->'metadata'->'feature_names' = '[\"origin_id\", \"destination_id\", \"origin__conv_rate\", \"destination__conv_rate\"]' AND
+		 :'j'::jsonb #> '{results,2,values}' = '[0.5, null]' AND
+		 :'j'::jsonb #> '{results,3,values}' = '[0.25, 0.5]'"
+	call POST /get-online-features '{"entities": {"driver_id": [1001]}, "feature_service": "trip_service", "full_feature_names": true}'
+	expect "read: a projection's column missing" 422 22023
 	# unix_timestamp values, and their arrays, are integer epoch seconds as Feast's server sends
 	# them (its test: 2021-01-01T00:00:00Z is 1609459200); event timestamps stay RFC 3339
 	q >/dev/null <<'EOF'

@@ -46,6 +46,10 @@ $node->safe_psql($src, q{
 	    "created_timestamp": "2026-01-01T00:00:01Z"}]');
 	INSERT INTO feast.materialization_intervals (feature_view, start_ts, end_ts, rows_written)
 	VALUES ('stats_a', '2026-01-01', '2026-01-02', 3);
+	-- a service that reads one view twice, under aliases and through other entity columns
+	SELECT feast_apply_feature_service('od_svc', '{origin:conv_rate, destination:conv_rate}', projections => '{
+	    "origin": {"feature_view": "stats_a", "join_key_map": {"driver_id": "from_id"}},
+	    "destination": {"feature_view": "stats_a", "join_key_map": {"driver_id": "to_id"}}}');
 });
 
 # what must survive: every registry table and every online table, as text
@@ -92,6 +96,8 @@ my $answers = q{
 	SELECT feast_get_online_features('{stats_a:conv_rate, stats_b:trips, stats_b:conv_rate}',
 	                                 '{"driver_id": [1, 2, 499, 500, 501]}', true)::text;
 	SELECT feast_get_online_features(feature_service => 'svc', entity_rows => '[{"driver_id": 7}]', full_feature_names => true)::text;
+	SELECT feast_get_online_features(feature_service => 'od_svc', entity_rows => '{"from_id": [1, 2], "to_id": [2, 499]}',
+	                                 full_feature_names => true)::text;
 	SELECT feast_historical_features_sql('SELECT driver_id, ''2026-01-05+00''::timestamptz AS event_timestamp
 	                                        FROM generate_series(1, 5) driver_id', '{stats_a:conv_rate, stats_h:conv_rate}', true) AS q \gset
 	SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM (:q) t;
