@@ -61,6 +61,12 @@ SELECT feast_apply_feature_service('trip_svc',
     projections => '{"origin": {"feature_view": "location_stats", "join_key_map": {"location_id": "origin_id"}},
                      "destination": {"feature_view": "location_stats", "join_key_map": {"location_id": "destination_id"}}}');
 SELECT name, features, projections FROM feast.feature_services WHERE name = 'trip_svc';
+-- the role granted apply under 0.3 applies one too (as the extension's owner, like every apply)
+SET ROLE regress_sp_applier;
+SELECT feast_apply_feature_service('applier_svc', '{origin:temperature}',
+    projections => '{"origin": {"feature_view": "location_stats", "join_key_map": {"location_id": "origin_id"}}}');
+SELECT feast_delete('feature_service', 'applier_svc');
+RESET ROLE;
 
 -- online, column form: keys come first under the entity rows' names; origin 10 is 11.5 (its latest),
 -- destination 20 is 20.5 / 60, destination 99 is not found
@@ -165,6 +171,10 @@ SELECT feast_apply('{"feature_services": [{"name": "keymap_svc", "features": ["l
 SELECT feast_apply('{"feature_services": [{"name": "keymap_svc", "features": ["location_stats:temperature"],
     "projections": {"location_stats": {"join_key_map": {"location_id": "place_id"}}}}]}');
 SELECT projections FROM feast.feature_services WHERE name = 'keymap_svc';
+-- this session read the service before: it sees the new map at once
+SELECT * FROM sp_answer(feast_get_online_features(feature_service => 'keymap_svc', entity_rows => '{"place_id": [20]}'));
+SELECT feast_get_online_features(feature_service => 'keymap_svc', entity_rows => '{"loc": [20]}');
+\echo :SQLSTATE
 SELECT feast_apply('{"feature_services": [{"name": "keymap_svc", "features": ["location_stats:temperature"]}]}');
 SELECT projections FROM feast.feature_services WHERE name = 'keymap_svc';
 SELECT feast_apply('{"feature_services": [{"name": "keymap_svc", "features": ["location_stats:temperature"],

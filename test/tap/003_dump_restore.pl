@@ -18,7 +18,12 @@ CfTap::setup_store($node, 2000, 500);
 my $src = $CfTap::DB;
 $node->safe_psql($src, q{
 	CREATE ROLE regress_dump_reader;
+	CREATE ROLE regress_dump_bi;
 	SELECT feast_grant('regress_dump_reader', 'read', 'stats_a');
+	-- a grant given by hand on a serving view, and a column grant
+	GRANT SELECT ON feast_online.stats_b TO regress_dump_bi;
+	GRANT SELECT ON feast_serving.stats_b TO regress_dump_bi;
+	GRANT SELECT (driver_id, trips) ON feast_serving.stats_b TO regress_dump_reader;
 	-- every dtype, an entityless view, a composite key, an offline-only view
 	SELECT feast_apply_entity('rider', 'rider_id', 'string');
 	SELECT feast_apply_entity('city', 'city_id', 'int32');
@@ -65,7 +70,16 @@ my $snapshot = q{
 	  UNION ALL SELECT 'trips ' || count(*) || ' ' || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM trips t
 	  UNION ALL SELECT 'online tables ' || string_agg(c.relname || ':' || coalesce(array_to_string(c.relacl, ' '), ''), ',' ORDER BY c.relname)
 	              FROM pg_class c WHERE c.relnamespace = 'feast_online'::regnamespace AND c.relkind = 'r'
-	  UNION ALL SELECT 'extension ' || extversion FROM pg_extension WHERE extname = 'cfeast') x
+	  UNION ALL SELECT 'extension ' || extversion FROM pg_extension WHERE extname = 'cfeast'
+	  -- the serving views: definitions, grants, comments, not extension members
+	  UNION ALL SELECT 'serving ' || c.relname || ' ' || md5(pg_get_viewdef(c.oid)) || ' ' || array_to_string(c.reloptions, ',')
+	                   || ' ' || coalesce(array_to_string(c.relacl, ' '), '') || ' ' || obj_description(c.oid, 'pg_class')
+	                   || ' member:' || EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+	              FROM pg_class c WHERE c.relnamespace = 'feast_serving'::regnamespace
+	  UNION ALL SELECT 'serving column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+	                   || ' ' || coalesce(col_description(c.oid, a.attnum), '')
+	              FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+	             WHERE c.relnamespace = 'feast_serving'::regnamespace) x
 };
 my $before = $node->safe_psql($src, $snapshot);
 # the comments apply wrote on the online tables (pg_dump carries them)
@@ -88,6 +102,9 @@ my $answers = q{
 	SELECT feast_historical_features_sql('SELECT driver_id, ''2026-01-05+00''::timestamptz AS event_timestamp
 	                                        FROM generate_series(1, 5) driver_id', '{stats_a:conv_rate, stats_h:conv_rate}', true) AS q \gset
 	SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM (:q) t;
+	SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM (SELECT driver_id, event_timestamp, conv_rate FROM feast_serving.stats_a) t;
+	SELECT string_agg(t::text, ',' ORDER BY t::text) FROM (SELECT rider_id, city_id, f_str, f_arr FROM feast_serving.misc) t;
+	SELECT string_agg(t::text, ',' ORDER BY t::text) FROM (SELECT driver_id, stats_a__conv_rate, stats_b__trips, stats_b__event_timestamp FROM feast_serving.svc WHERE driver_id IN (1, 7, 9999)) t;
 };
 my $answers_before = $node->safe_psql($src, $answers);
 
@@ -133,6 +150,16 @@ is($node->safe_psql('cfeast_restored', q{
 	SELECT col_description('feast_online.stats_a'::regclass, attnum) FROM pg_attribute
 	 WHERE attrelid = 'feast_online.stats_a'::regclass AND attname = 'trips'}),
 	'[feature; dtype: int32]', 'the re-apply in the restored store comments the new column');
+is($node->safe_psql('cfeast_restored', q{
+	SELECT trips || ' ' || col_description('feast_serving.stats_a'::regclass, 5) FROM feast_serving.stats_a WHERE driver_id = 5;
+	SET ROLE regress_dump_reader; SELECT trips FROM feast_serving.stats_a WHERE driver_id = 5}),
+	"5 [feature; dtype: int32]\n5", 'the re-apply in the restored store rebuilds the serving view, its grant kept');
+is($node->safe_psql('cfeast_restored', q{
+	SET ROLE regress_dump_bi; SELECT count(*) FROM feast_serving.stats_b}), 500 + 1,
+	'a grant given by hand on a serving view is restored');
+is($node->safe_psql('cfeast_restored', q{
+	EXPLAIN (COSTS OFF) SELECT * FROM feast_serving.stats_a WHERE driver_id = 1}),
+	"Index Scan using stats_a_pkey on stats_a t\n  Index Cond: (driver_id = 1)", 'the restored serving view reads by primary key');
 $node->safe_psql('cfeast_restored', 'SET client_min_messages = warning; SELECT feast_materialize(\'2025-01-01\', \'2026-11-01\', \'{stats_h}\')');
 is($node->safe_psql('cfeast_restored', q{
 	SELECT count(*) FROM feast_online.stats_h;
