@@ -29,6 +29,11 @@
  *    freed as soon as its handler is done.
  *  - GET /health runs on its own worker with its own database connection,
  *    so neither slow clients (they hold no thread) nor a busy pool delay it.
+ *    GET /metrics runs there too.
+ *
+ * Every request, whatever answered it, is counted for GET /metrics when it
+ * completes (metrics.c), under its path when that is a known route and
+ * "other" when not, so clients cannot create label values.
  *-------------------------------------------------------------------------
  */
 #include "server.h"
@@ -74,6 +79,7 @@ typedef struct Request
 	bool		over_cap;		/* no room under max_inflight: 503 */
 	bool		retry_after;	/* the answer is 503 for load: say when to come back */
 	int			route;
+	int			ep;				/* the path's route whatever the method, CFS_N_ROUTES - 1 if none */
 	bool		ready;			/* a worker put the reply in 'reply' */
 	CfsReply	reply;
 	int			status;
@@ -295,6 +301,43 @@ log_safe(char *s)
 			*s = '?';
 }
 
+static const struct
+{
+	const char *path;
+	bool		post;
+}			routes[] = {
+	{"/health", false}, {"/push", true}, {"/get-online-features", true},
+	{"/write-to-online-store", true}, {"/materialize", true},
+	{"/materialize-incremental", true}, {"/metrics", false}, {NULL, false}
+};
+
+_Static_assert(sizeof(routes) / sizeof(routes[0]) == CFS_N_ROUTES,
+			   "CFS_N_ROUTES: the routes and \"other\"");
+
+/* the endpoint label of a route (metrics.c) */
+const char *
+cfs_route_path(int route)
+{
+	return route >= 0 && route < CFS_N_ROUTES - 1 ? routes[route].path : "other";
+}
+
+static int
+route_of_path(const char *url)
+{
+	int			i;
+
+	for (i = 0; routes[i].path; i++)
+		if (strcmp(url, routes[i].path) == 0)
+			break;
+	return i;
+}
+
+int
+cfs_http_in_flight(void)
+{
+	return atomic_load(&in_flight);
+}
+
 static Request *
 request_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -305,6 +348,7 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	req->url = strdup(url);
+	req->ep = route_of_path(url);
 	log_safe(req->url);
 	log_safe(req->method);
 	client_address(conn, req->client, sizeof(req->client));
@@ -390,12 +434,13 @@ send_reply(struct MHD_Connection *conn, Request *req, CfsReply *reply)
 	if (resp == NULL)
 		return MHD_NO;
 	if (reply->len > 0)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+								reply->content_type ? reply->content_type : "application/json");
 	if (reply->rows)
 		MHD_add_response_header(resp, "X-Cfeast-Rows", reply->rows);
 	if (reply->status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-								strcmp(req->url, "/health") == 0 ? "GET" : "POST");
+								req->ep < CFS_N_ROUTES - 1 && !routes[req->ep].post ? "GET" : "POST");
 	if (reply->status == 503 && req->retry_after)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (atomic_load(&shutting_down) || req->too_large || req->over_cap)
@@ -410,25 +455,12 @@ send_reply(struct MHD_Connection *conn, Request *req, CfsReply *reply)
 	return ret;
 }
 
-static const struct
-{
-	const char *path;
-	bool		post;
-}			routes[] = {
-	{"/health", false}, {"/push", true}, {"/get-online-features", true},
-	{"/write-to-online-store", true}, {"/materialize", true},
-	{"/materialize-incremental", true}, {NULL, false}
-};
-
 /* the route of a request, or -1 with the reply (404, 405) set */
 static int
 route_of(Request *req, CfsReply *reply)
 {
-	int			i;
+	int			i = req->ep;
 
-	for (i = 0; routes[i].path; i++)
-		if (strcmp(req->url, routes[i].path) == 0)
-			break;
 	if (routes[i].path == NULL)
 	{
 		cfs_reply_detail(reply, 404, "Not Found");
@@ -475,6 +507,9 @@ run_request(CfsJob *job, bool expired)
 				break;
 			case 3:
 				cfs_handle_write(body, req->len, &req->reply);
+				break;
+			case CFS_ROUTE_METRICS:
+				cfs_handle_metrics(&req->reply);
 				break;
 			default:
 				cfs_handle_materialize(body, req->len, req->route == 5, &req->reply);
@@ -573,7 +608,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	req->job.run = run_request;
 	MHD_suspend_connection(conn);
-	if (!cfs_work_submit(&req->job, req->route == 0))
+	if (!cfs_work_submit(&req->job,
+						 req->route == CFS_ROUTE_HEALTH || req->route == CFS_ROUTE_METRICS ?
+						 CFS_QUEUE_HEALTH :
+						 req->route == CFS_ROUTE_READ ? cfs_pool_of(CFS_STMT_READ) : CFS_POOL_WRITE))
 	{
 		/* the workers stopped meanwhile */
 		cfs_reply_detail(&req->reply, 503, "the server is shutting down");
@@ -608,6 +646,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			req->status, req->len, req->sent, ms,
 			req->sqlstate[0] ? " sqlstate=" : "", req->sqlstate,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+	if (req->status != 0)
+		cfs_metrics_request(req->ep, req->status, &req->start, &now);
+	else
+		cfs_metrics_aborted();	/* the client left before any response */
 	body_free(req);
 	free(req->url);
 	free(req);
@@ -678,10 +720,14 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	}
 	else
 		inet_ntop(AF_INET, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, addr, sizeof(addr));
-	if (!cfs_work_start(cfg->pool_size, cfg->pool_wait_ms))
 	{
-		freeaddrinfo(ai);
-		return NULL;
+		int			workers[CFS_N_POOLS] = {cfg->pool_size, cfg->read_dsn ? cfg->read_pool_size : 0};
+
+		if (!cfs_work_start(workers, cfg->pool_wait_ms))
+		{
+			freeaddrinfo(ai);
+			return NULL;
+		}
 	}
 	/*
 	 * The port is in the address too; MHD only names it in its own messages.
