@@ -35,6 +35,7 @@ cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	psql -XAtq -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
+	psql -XAtq -d postgres -c "DROP DATABASE IF EXISTS cfeast_check_metrics_fresh WITH (FORCE)" >/dev/null 2>&1
 }
 trap cleanup EXIT
 
@@ -124,7 +125,7 @@ scrape() {
 }
 # value 'NAME{LABELS}' (labels sorted by name): the sample's value, or "absent"
 value() {
-	awk -v k="$1 " 'substr($0, 1, length(k)) == k {print $NF; f = 1; exit} END {if (!f) print "absent"}' "$W/samples.txt"
+	K="$1 " awk 'BEGIN {k = ENVIRON["K"]} substr($0, 1, length(k)) == k {print $NF; f = 1; exit} END {if (!f) print "absent"}' "$W/samples.txt"
 }
 expect_value() {
 	local v
@@ -329,6 +330,41 @@ else
 	grep -q '^cfeast_feature_view_' "$W/samples.txt" && bad "per-view samples without their columns" ||
 		ok "no per-view samples without feast.freshness's columns; the rest of the page is there"
 fi
+
+# ------------------------------------------------------------------ per-view figures from SQL
+# a database whose feast.freshness has the five columns (a stand-in view until every installed
+# cfeast has them), one view named so that its label value needs all three escapes
+FDB=cfeast_check_metrics_fresh
+psql -XAtq -d postgres -c "DROP DATABASE IF EXISTS $FDB" >/dev/null
+psql -XAtq -d postgres -c "CREATE DATABASE $FDB" >/dev/null || exit 1
+psql -XAtq -v ON_ERROR_STOP=1 -d "$FDB" >/dev/null <<'EOF' || bad "stand-in feast.freshness"
+SET client_min_messages = warning;
+CREATE EXTENSION cfeast;
+ALTER EXTENSION cfeast DROP VIEW feast.freshness;
+DROP VIEW feast.freshness;
+CREATE VIEW feast.freshness AS
+SELECT * FROM (VALUES ('plain_view', 120::bigint, 7::bigint, '2022-05-13 10:00:00+00'::timestamptz, '2022-05-14 00:00:00.5+00'::timestamptz),
+                      (E'odd "view" \\ with\nnewline', 3, 0, NULL, '2022-05-14 00:00:00+00'),
+                      ('never_written', NULL, NULL, NULL, NULL))
+       AS t (feature_view, rows_written, rows_stale, newest_event_timestamp, last_write_at);
+EOF
+start_server fresh "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$FDB" --pool 1 || { bad "server did not start"; exit 1; }
+if scrape "$PORT"; then
+	expect_value "freshness read" 'cfeast_freshness_up{}' 1
+	expect_value "rows written" 'cfeast_feature_view_rows_written_total{feature_view="plain_view"}' 120
+	expect_value "rows stale" 'cfeast_feature_view_rows_stale_total{feature_view="plain_view"}' 7
+	expect_value "newest event time" 'cfeast_feature_view_newest_event_timestamp_seconds{feature_view="plain_view"}' 1652436000
+	expect_value "last write" 'cfeast_feature_view_last_write_timestamp_seconds{feature_view="plain_view"}' 1652486400.5
+	expect_value "a name with quotes, a backslash and a newline, escaped" \
+		'cfeast_feature_view_rows_written_total{feature_view="odd \"view\" \\ with\nnewline"}' 3
+	expect_value "a NULL figure: no sample" 'cfeast_feature_view_newest_event_timestamp_seconds{feature_view="odd \"view\" \\ with\nnewline"}' absent
+	grep -q never_written "$W/samples.txt" && bad "a view with no figures has samples" || ok "a view with no figures has no samples"
+	if command -v promtool >/dev/null; then
+		promtool check metrics <"$W/page.txt" >"$W/promtool.out" 2>&1 && ok "promtool: the page with per-view figures" ||
+			bad "promtool: $(head -5 "$W/promtool.out")"
+	fi
+fi
+psql -XAtq -d postgres -c "DROP DATABASE $FDB WITH (FORCE)" >/dev/null 2>&1
 
 # ------------------------------------------------------------------ a database that does not answer
 start_server nodb "host=$PGHOST port=$PGPORT user=$PGUSER dbname=cfeast_no_such_database" --pool 1 ||

@@ -247,5 +247,15 @@ expect_status "/health with the read database down" 503
 printf '%s' "$BODY" | grep -q '"detail":"the read database is unavailable"' && ok "/health names the read database: $BODY" || bad "/health body: $BODY"
 printf '%s' "$BODY" | grep -q "$SSOCK" && bad "/health names the socket path" || ok "/health names no path"
 
+# the flags
+./cfeast-server --dsn "$PRIMARY" --read-dsn "$STANDBY" --read-pool 0 >/dev/null 2>"$W/flags.err"
+st=$?
+[ $st = 2 ] && grep -q -- '--read-pool must be between 1 and 1000, got "0"' "$W/flags.err" &&
+	ok "--read-pool 0 refused (exit 2)" || bad "--read-pool 0: exit $st, $(cat "$W/flags.err")"
+CFEAST_READ_DSN="$PRIMARY" CFEAST_READ_POOL=2 start_server env "$PRIMARY" --pool 1 || bad "server did not start"
+grep -q "reads on --read-dsn (read pool 2)" "$W/env.err" && ok "CFEAST_READ_DSN and CFEAST_READ_POOL" || bad "environment: $(cat "$W/env.err")"
+CFEAST_READ_DSN= start_server noread "$PRIMARY" --pool 1 || bad "server did not start"
+grep -q "reads on --read-dsn" "$W/noread.err" && bad "an empty CFEAST_READ_DSN made a read pool" || ok "an empty CFEAST_READ_DSN: no read pool"
+
 echo "standby: $PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
