@@ -91,6 +91,7 @@ if [ "${CF_ONLY:-all}" = all ] || [ "${CF_ONLY}" = checks ]; then
 	for t in test/checks/*.sh; do
 		[ -e "$t" ] || continue
 		name=$(basename "$t" .sh)
+		# CF_CHECKS="metrics standby": those checks only
 		[ -n "${CF_CHECKS:-}" ] && [[ " $CF_CHECKS " != *" $name "* ]] && continue
 		cf_log "check $name"
 		if CF_ROOT="$PWD" CF_TMP="$CF_TMP" CF_PGBIN="$CF_PGBIN" bash "$t" >"$CF_TMP/check-$name.log" 2>&1; then

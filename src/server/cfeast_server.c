@@ -3,12 +3,14 @@
  *	  cfeast-server: Feast's feature-server HTTP API over the cfeast SQL
  *	  functions.
  *
- *	  cfeast-server [--dsn CONNINFO] [--listen HOST:PORT] [--pool N]
+ *	  cfeast-server [--dsn CONNINFO] [--read-dsn CONNINFO] [--read-pool N]
+ *	                [--listen HOST:PORT] [--pool N]
  *	                [--max-body BYTES] [--drain-timeout S] [--threads N]
  *	                [--request-timeout S] [--max-inflight-bytes BYTES]
  *	                [--max-connections N] [--max-connections-per-ip N]
  *
- * Each setting also comes from the environment (CFEAST_DSN, CFEAST_LISTEN,
+ * Each setting also comes from the environment (CFEAST_DSN, CFEAST_READ_DSN,
+ * CFEAST_READ_POOL, CFEAST_LISTEN,
  * CFEAST_POOL, CFEAST_MAX_BODY, CFEAST_DRAIN_TIMEOUT, CFEAST_THREADS,
  * CFEAST_REQUEST_TIMEOUT, CFEAST_MAX_INFLIGHT_BYTES, CFEAST_MAX_CONNECTIONS,
  * CFEAST_MAX_CONNECTIONS_PER_IP); a flag wins over the environment.  The
@@ -38,7 +40,8 @@ usage(FILE *out)
 	fprintf(out,
 			"cfeast-server " CFS_VERSION ": Feast's feature-server HTTP API over cfeast\n"
 			"\n"
-			"usage: cfeast-server [--dsn CONNINFO] [--listen HOST:PORT] [--pool N] [--max-body BYTES]\n"
+			"usage: cfeast-server [--dsn CONNINFO] [--read-dsn CONNINFO] [--read-pool N]\n"
+			"                     [--listen HOST:PORT] [--pool N] [--max-body BYTES]\n"
 			"                     [--drain-timeout SECONDS] [--threads N] [--request-timeout SECONDS]\n"
 			"                     [--max-inflight-bytes BYTES] [--max-connections N]\n"
 			"                     [--max-connections-per-ip N] [--ui DIR]\n"
@@ -46,7 +49,12 @@ usage(FILE *out)
 			"  --ui DIR           also serve the built web UI in DIR (CFEAST_UI; `make ui`);\n"
 			"                     the registry API it reads is always under /api/v1\n"
 			"  --dsn CONNINFO     libpq connection string or URI (CFEAST_DSN; default: libpq's\n"
-			"                     PG* environment)\n"
+			"                     PG* environment); writes go here, and reads too without --read-dsn\n"
+			"  --read-dsn CONNINFO  reads (/get-online-features) go to this database instead,\n"
+			"                     e.g. a hot standby, or several hosts with\n"
+			"                     target_session_attrs=prefer-standby (CFEAST_READ_DSN)\n"
+			"  --read-pool N      connections and workers for --read-dsn (CFEAST_READ_POOL;\n"
+			"                     default: --pool's)\n"
 			"  --listen HOST:PORT address to serve on (CFEAST_LISTEN; default 127.0.0.1:6566;\n"
 			"                     port 0 picks a free port, printed at start)\n"
 			"  --pool N           database connections, and threads that run requests on them\n"
@@ -69,8 +77,8 @@ usage(FILE *out)
 			"  --max-connections-per-ip N  open connections from one address, 0 for no cap\n"
 			"                     (CFEAST_MAX_CONNECTIONS_PER_IP; default 128)\n"
 			"\n"
-			"endpoints: GET /health, POST /push, /get-online-features, /write-to-online-store,\n"
-			"           /materialize, /materialize-incremental\n");
+			"endpoints: GET /health, GET /metrics, POST /push, /get-online-features,\n"
+			"           /write-to-online-store, /materialize, /materialize-incremental\n");
 }
 
 /* a byte count with an optional k/M/G suffix; 0 when invalid */
@@ -129,6 +137,8 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 {
 	static const struct option opts[] = {
 		{"dsn", required_argument, NULL, 'd'},
+		{"read-dsn", required_argument, NULL, 'R'},
+		{"read-pool", required_argument, NULL, 'P'},
 		{"listen", required_argument, NULL, 'l'},
 		{"pool", required_argument, NULL, 'p'},
 		{"max-body", required_argument, NULL, 'm'},
@@ -144,6 +154,7 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 		{NULL, 0, NULL, 0}
 	};
 	const char *pool = getenv("CFEAST_POOL");
+	const char *read_pool = getenv("CFEAST_READ_POOL");
 	const char *max_body = getenv("CFEAST_MAX_BODY");
 	const char *drain = getenv("CFEAST_DRAIN_TIMEOUT");
 	const char *threads = getenv("CFEAST_THREADS");
@@ -155,15 +166,22 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 				n;
 
 	cfg->dsn = getenv("CFEAST_DSN") ? getenv("CFEAST_DSN") : "";
+	cfg->read_dsn = getenv("CFEAST_READ_DSN");
 	cfg->listen = getenv("CFEAST_LISTEN") ? getenv("CFEAST_LISTEN") : "127.0.0.1:6566";
 	cfg->pool_wait_ms = 10000;
 	cfg->ui_dir = getenv("CFEAST_UI");
-	while ((c = getopt_long(argc, argv, "d:l:p:m:t:T:r:i:c:I:u:hV", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:R:P:l:p:m:t:T:r:i:c:I:u:hV", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
 			case 'd':
 				cfg->dsn = optarg;
+				break;
+			case 'R':
+				cfg->read_dsn = optarg;
+				break;
+			case 'P':
+				read_pool = optarg;
 				break;
 			case 'l':
 				cfg->listen = optarg;
@@ -215,6 +233,14 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 	if (cfg->pool_size < 1 || cfg->pool_size > 1000)
 	{
 		fprintf(stderr, "cfeast-server: --pool must be between 1 and 1000, got \"%s\"\n", pool);
+		return false;
+	}
+	if (cfg->read_dsn && cfg->read_dsn[0] == '\0')
+		cfg->read_dsn = NULL;	/* an empty CFEAST_READ_DSN: no read pool */
+	if (!parse_int(read_pool, cfg->pool_size, 1, 1000, &cfg->read_pool_size))
+	{
+		fprintf(stderr, "cfeast-server: --read-pool must be between 1 and 1000, got \"%s\"\n",
+				read_pool);
 		return false;
 	}
 	cfg->max_body = max_body ? parse_bytes(max_body) : (size_t) 16 << 20;
@@ -293,7 +319,8 @@ static void
 fit_open_files(CfsConfig *cfg)
 {
 	struct rlimit rl;
-	rlim_t		need = (rlim_t) cfg->max_connections + cfg->pool_size + 4 * cfg->threads + 64;
+	rlim_t		need = (rlim_t) cfg->max_connections + cfg->pool_size +
+		(cfg->read_dsn ? cfg->read_pool_size + 1 : 0) + 4 * cfg->threads + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
@@ -338,6 +365,7 @@ main(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
+	cfs_metrics_init();
 	if (!cfs_pool_init(&cfg))
 		return 1;
 	d = cfs_http_start(&cfg, bound, sizeof(bound));
@@ -348,6 +376,8 @@ main(int argc, char **argv)
 	}
 	fprintf(stderr, "cfeast-server: listening on http://%s (pool %d, max body %zu bytes)\n",
 			bound, cfg.pool_size, cfg.max_body);
+	if (cfg.read_dsn)
+		fprintf(stderr, "cfeast-server: reads on --read-dsn (read pool %d)\n", cfg.read_pool_size);
 	fprintf(stderr, "cfeast-server: limits: %d HTTP threads, request timeout %d ms, max inflight "
 			"%zu bytes, max connections %u, per address %u%s\n",
 			cfg.threads, cfg.request_timeout_ms, cfg.max_inflight, cfg.max_connections,

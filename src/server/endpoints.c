@@ -340,7 +340,7 @@ static PGresult *
 run(CfsEndpoint ep, CfsStmt stmt, int n, const char *const *vals, CfsReply *reply)
 {
 	CfsError	err = {0};
-	CfsConn    *c = stmt == CFS_STMT_HEALTH ? cfs_pool_acquire_health(&err) : cfs_pool_acquire(&err);
+	CfsConn    *c = stmt == CFS_STMT_HEALTH ? cfs_pool_acquire_health(&err) : cfs_pool_acquire(stmt, &err);
 	PGresult   *res;
 
 	if (c == NULL)
@@ -389,7 +389,7 @@ cfs_handle_registry(const char *path, const char *query, CfsReply *reply)
 	PQclear(res);
 }
 
-/* GET /health: 200 when the database answers and has cfeast, else 503 */
+/* GET /health: 200 when the database (and --read-dsn's) answers and has cfeast, else 503 */
 void
 cfs_handle_health(CfsReply *reply)
 {
@@ -409,7 +409,14 @@ cfs_handle_health(CfsReply *reply)
 		cfs_reply_error(reply, CFS_EP_HEALTH, &err);
 	}
 	else
-		reply_text(reply, 200, "");
+	{
+		CfsError	err = {0};
+
+		if (cfs_pool_read_healthy(&err))
+			reply_text(reply, 200, "");
+		else
+			cfs_reply_error(reply, CFS_EP_HEALTH, &err);
+	}
 	PQclear(res);
 }
 
@@ -448,6 +455,7 @@ cfs_handle_push(const char *body, size_t len, CfsReply *reply)
 
 		res = run(CFS_EP_PUSH, CFS_STMT_PUSH, 3, vals, reply);
 	}
+	cfs_metrics_rows(CFS_EP_PUSH, source_copy, res);
 	free(source_copy);
 	free(to_copy);
 	if (res)
@@ -549,6 +557,7 @@ cfs_handle_write(const char *body, size_t len, CfsReply *reply)
 
 		res = run(CFS_EP_WRITE, CFS_STMT_WRITE, 2, vals, reply);
 	}
+	cfs_metrics_rows(CFS_EP_WRITE, view_copy, res);
 	if (res)
 		reply_count(reply, res, 0, "null");
 	free(view_copy);
@@ -610,6 +619,7 @@ cfs_handle_materialize(const char *body, size_t len, bool incremental, CfsReply 
 	free(start_copy);
 	free(end_copy);
 	free(views);
+	cfs_metrics_rows(CFS_EP_MATERIALIZE, NULL, res);
 	if (res)
 		reply_count(reply, res, 0, "null");
 }

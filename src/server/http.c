@@ -29,6 +29,11 @@
  *    freed as soon as its handler is done.
  *  - GET /health runs on its own worker with its own database connection,
  *    so neither slow clients (they hold no thread) nor a busy pool delay it.
+ *    GET /metrics runs there too.
+ *
+ * Every request, whatever answered it, is counted for GET /metrics when it
+ * completes (metrics.c), under its path when that is a known route and
+ * "other" when not, so clients cannot create label values.
  *-------------------------------------------------------------------------
  */
 #include "server.h"
@@ -75,6 +80,7 @@ typedef struct Request
 	bool		over_cap;		/* no room under max_inflight: 503 */
 	bool		retry_after;	/* the answer is 503 for load: say when to come back */
 	int			route;
+	int			ep;				/* the path's route whatever the method, CFS_N_ROUTES - 1 if none */
 	bool		ready;			/* a worker put the reply in 'reply' */
 	CfsReply	reply;
 	int			status;
@@ -296,6 +302,47 @@ log_safe(char *s)
 			*s = '?';
 }
 
+static const struct
+{
+	const char *path;
+	bool		post;
+}			routes[] = {
+	{"/health", false}, {"/push", true}, {"/get-online-features", true},
+	{"/write-to-online-store", true}, {"/materialize", true},
+	{"/materialize-incremental", true}, {"/metrics", false},
+	{CFS_UI_API, false},		/* and below it, and /projects-list.json: cfs_ui_api_path */
+	{NULL, false}
+};
+
+_Static_assert(sizeof(routes) / sizeof(routes[0]) == CFS_N_ROUTES,
+			   "CFS_N_ROUTES: the routes and \"other\"");
+
+/* the endpoint label of a route (metrics.c) */
+const char *
+cfs_route_path(int route)
+{
+	return route >= 0 && route < CFS_N_ROUTES - 1 ? routes[route].path : "other";
+}
+
+static int
+route_of_path(const char *url)
+{
+	int			i;
+
+	for (i = 0; routes[i].path; i++)
+		if (strcmp(url, routes[i].path) == 0)
+			break;
+	if (routes[i].path == NULL && cfs_ui_api_path(url))
+		return CFS_ROUTE_REGISTRY;
+	return i;
+}
+
+int
+cfs_http_in_flight(void)
+{
+	return atomic_load(&in_flight);
+}
+
 static Request *
 request_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -306,6 +353,7 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	snprintf(req->method, sizeof(req->method), "%s", method);
 	req->url = strdup(url);
+	req->ep = route_of_path(url);
 	log_safe(req->url);
 	log_safe(req->method);
 	client_address(conn, req->client, sizeof(req->client));
@@ -397,7 +445,7 @@ send_reply(struct MHD_Connection *conn, Request *req, CfsReply *reply)
 		MHD_add_response_header(resp, "X-Cfeast-Rows", reply->rows);
 	if (reply->status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
-								strcmp(req->url, "/health") == 0 || cfs_ui_api_path(req->url) ? "GET" : "POST");
+								req->ep < CFS_N_ROUTES - 1 && !routes[req->ep].post ? "GET" : "POST");
 	if (reply->status == 503 && req->retry_after)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (atomic_load(&shutting_down) || req->too_large || req->over_cap)
@@ -412,18 +460,6 @@ send_reply(struct MHD_Connection *conn, Request *req, CfsReply *reply)
 	return ret;
 }
 
-static const struct
-{
-	const char *path;
-	bool		post;
-}			routes[] = {
-	{"/health", false}, {"/push", true}, {"/get-online-features", true},
-	{"/write-to-online-store", true}, {"/materialize", true},
-	{"/materialize-incremental", true}, {NULL, false}
-};
-
-#define ROUTE_REGISTRY 6			/* GET /api/v1/..., /projects-list.json (ui.c) */
-
 /*
  * The route of a request, or -1 with the reply set: 404, 405, or with --ui
  * a static file of the web UI (ui.c), answered without a worker.
@@ -431,25 +467,11 @@ static const struct
 static int
 route_of(Request *req, CfsReply *reply)
 {
-	int			i;
-	bool		get = strcmp(req->method, "GET") == 0;
+	int			i = req->ep;
 
-	for (i = 0; routes[i].path; i++)
-		if (strcmp(req->url, routes[i].path) == 0)
-			break;
-	if (routes[i].path == NULL && cfs_ui_api_path(req->url))
-	{
-		if (!get)
-		{
-			cfs_reply_detail(reply, 405, "Method Not Allowed");
-			return -1;
-		}
-		req->query = cfs_ui_query_json(req->conn);
-		return ROUTE_REGISTRY;
-	}
 	if (routes[i].path == NULL)
 	{
-		if (!get || !cfs_ui_static(config->ui_dir, req->url, reply))
+		if (strcmp(req->method, "GET") != 0 || !cfs_ui_static(config->ui_dir, req->url, reply))
 			cfs_reply_detail(reply, 404, "Not Found");
 		return -1;
 	}
@@ -458,6 +480,8 @@ route_of(Request *req, CfsReply *reply)
 		cfs_reply_detail(reply, 405, "Method Not Allowed");
 		return -1;
 	}
+	if (i == CFS_ROUTE_REGISTRY)
+		req->query = cfs_ui_query_json(req->conn);
 	return i;
 }
 
@@ -495,8 +519,11 @@ run_request(CfsJob *job, bool expired)
 			case 3:
 				cfs_handle_write(body, req->len, &req->reply);
 				break;
-			case ROUTE_REGISTRY:
+			case CFS_ROUTE_REGISTRY:
 				cfs_handle_registry(cfs_ui_api_path(req->url), req->query, &req->reply);
+				break;
+			case CFS_ROUTE_METRICS:
+				cfs_handle_metrics(&req->reply);
 				break;
 			default:
 				cfs_handle_materialize(body, req->len, req->route == 5, &req->reply);
@@ -595,7 +622,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	req->job.run = run_request;
 	MHD_suspend_connection(conn);
-	if (!cfs_work_submit(&req->job, req->route == 0))
+	if (!cfs_work_submit(&req->job,
+						 req->route == CFS_ROUTE_HEALTH || req->route == CFS_ROUTE_METRICS ?
+						 CFS_QUEUE_HEALTH :
+						 req->route == CFS_ROUTE_READ ? cfs_pool_of(CFS_STMT_READ) :
+						 req->route == CFS_ROUTE_REGISTRY ? cfs_pool_of(CFS_STMT_REGISTRY) : CFS_POOL_WRITE))
 	{
 		/* the workers stopped meanwhile */
 		cfs_reply_detail(&req->reply, 503, "the server is shutting down");
@@ -630,6 +661,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			req->status, req->len, req->sent, ms,
 			req->sqlstate[0] ? " sqlstate=" : "", req->sqlstate,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+	if (req->status != 0)
+		cfs_metrics_request(req->ep, req->status, &req->start, &now);
+	else
+		cfs_metrics_aborted();	/* the client left before any response */
 	body_free(req);
 	free(req->url);
 	free(req->query);
@@ -701,10 +736,14 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	}
 	else
 		inet_ntop(AF_INET, &((struct sockaddr_in *) ai->ai_addr)->sin_addr, addr, sizeof(addr));
-	if (!cfs_work_start(cfg->pool_size, cfg->pool_wait_ms))
 	{
-		freeaddrinfo(ai);
-		return NULL;
+		int			workers[CFS_N_POOLS] = {cfg->pool_size, cfg->read_dsn ? cfg->read_pool_size : 0};
+
+		if (!cfs_work_start(workers, cfg->pool_wait_ms))
+		{
+			freeaddrinfo(ai);
+			return NULL;
+		}
 	}
 	/*
 	 * The port is in the address too; MHD only names it in its own messages.

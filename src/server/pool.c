@@ -13,7 +13,12 @@
  *
  * One more connection than --pool is opened and kept for GET /health alone
  * (its own worker uses it), so /health answers while every other
- * connection is busy.
+ * connection is busy.  GET /metrics uses it too, for its one query.
+ *
+ * With --read-dsn there is a second pool, for reads: the same rules, its own
+ * connections (read-only: default_transaction_read_only is on, so a read
+ * pool that lands on a primary still writes nothing) and its own /health
+ * connection.  Which pool a statement runs on is cfs_pool_of's decision.
  *
  * The client never sees libpq's own connection messages: they name socket
  * paths, hosts and users.  Nor the messages of PostgreSQL's system and
@@ -34,8 +39,11 @@
 #include <string.h>
 #include <time.h>
 
+typedef struct Pool Pool;
+
 struct CfsConn
 {
+	Pool	   *pool;
 	PGconn	   *conn;
 	PGcancel   *cancel;			/* for cfs_pool_cancel_busy; changed under pool.lock */
 	bool		busy;
@@ -43,15 +51,28 @@ struct CfsConn
 	char		schema[140];	/* quoted extension schema plus ".", or "" */
 };
 
+struct Pool
+{
+	pthread_cond_t freed;
+	CfsConn    *slots;			/* size + 1: the last one is /health's */
+	int			size;			/* 0: not configured */
+	const char *dsn;
+	const char *what;			/* for messages: "" or "read " */
+	bool		read_only;
+	int			in_use;			/* busy slots, /health's not counted */
+	unsigned long connects;		/* for /metrics */
+	unsigned long connect_failures;
+};
+
+/* one lock for the pools (each slot's busy flag and cancel handle) */
 static struct
 {
 	pthread_mutex_t lock;
-	pthread_cond_t freed;
-	CfsConn    *slots;			/* size + 1: the last one is /health's */
-	int			size;
-	const char *dsn;
+	Pool		p[CFS_N_POOLS];
 	int			wait_ms;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, NULL, 0};
+} pool = {PTHREAD_MUTEX_INITIALIZER,
+	{{.freed = PTHREAD_COND_INITIALIZER, .what = ""},
+	{.freed = PTHREAD_COND_INITIALIZER, .what = "read ", .read_only = true}}, 0};
 
 /*
  * The statements.  %s is the extension's schema (quoted, with a dot), so a
@@ -135,15 +156,15 @@ cfs_error_free(CfsError *err)
  * libpq's message names the socket path or host: it goes to the log only.
  */
 static void
-error_from_conn(CfsError *err, PGconn *conn, const char *sqlstate)
+error_from_conn(CfsError *err, Pool *p, PGconn *conn, const char *sqlstate)
 {
 	const char *msg = conn ? PQerrorMessage(conn) : "out of memory opening a connection";
 	size_t		n = strlen(msg);
 
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		n--;
-	fprintf(stderr, "cfeast-server: database connection failed: %.*s\n", (int) n, msg);
-	cfs_error_set(err, 503, sqlstate, "the database is unavailable");
+	fprintf(stderr, "cfeast-server: %sdatabase connection failed: %.*s\n", p->what, (int) n, msg);
+	cfs_error_set(err, 503, sqlstate, "the %sdatabase is unavailable", p->what);
 }
 
 /* an error result: PostgreSQL's message, SQLSTATE, detail and hint */
@@ -226,7 +247,7 @@ connect_slot(CfsConn *c, CfsError *err)
 	/* the body goes to PostgreSQL as UTF-8 (jansson checked it), messages come back so */
 	const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname",
 	"client_encoding", NULL};
-	const char *vals[] = {"5", "cfeast-server", pool.dsn, "UTF8", NULL};
+	const char *vals[] = {"5", "cfeast-server", c->pool->dsn, "UTF8", NULL};
 	PGresult   *res;
 
 	set_cancel(c, NULL);
@@ -236,14 +257,19 @@ connect_slot(CfsConn *c, CfsError *err)
 	c->conn = PQconnectdbParams(keys, vals, 1);
 	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
 	{
-		error_from_conn(err, c->conn, "08001");
+		__atomic_add_fetch(&c->pool->connect_failures, 1, __ATOMIC_RELAXED);
+		error_from_conn(err, c->pool, c->conn, "08001");
 		PQfinish(c->conn);
 		c->conn = NULL;
 		return false;
 	}
+	__atomic_add_fetch(&c->pool->connects, 1, __ATOMIC_RELAXED);
 	PQsetNoticeProcessor(c->conn, log_notice, NULL);
 	set_cancel(c, PQgetCancel(c->conn));
-	res = PQexec(c->conn, "SELECT pg_catalog.set_config('timezone', 'UTC', false)");
+	res = PQexec(c->conn, c->pool->read_only ?
+				 "SELECT pg_catalog.set_config('timezone', 'UTC', false), "
+				 "pg_catalog.set_config('default_transaction_read_only', 'on', false)" :
+				 "SELECT pg_catalog.set_config('timezone', 'UTC', false)");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 	{
 		error_from_result(err, c, res);
@@ -283,22 +309,23 @@ idle_conn_ok(CfsConn *c)
 	return PQstatus(c->conn) == CONNECTION_OK;
 }
 
-bool
-cfs_pool_init(const CfsConfig *cfg)
+static bool
+pool_open(Pool *p, const char *dsn, int size)
 {
 	CfsError	err = {0};
 	int			i;
 
-	pool.size = cfg->pool_size;
-	pool.dsn = cfg->dsn;
-	pool.wait_ms = cfg->pool_wait_ms;
-	pool.slots = calloc(pool.size + 1, sizeof(CfsConn));
-	if (pool.slots == NULL)
+	p->size = size;
+	p->dsn = dsn;
+	p->slots = calloc(size + 1, sizeof(CfsConn));
+	if (p->slots == NULL)
 		return false;
+	for (i = 0; i <= size; i++)
+		p->slots[i].pool = p;
 	/* open them now; a database that is down is not fatal, /health says 503 */
-	for (i = 0; i <= pool.size; i++)
+	for (i = 0; i <= size; i++)
 	{
-		if (!connect_slot(&pool.slots[i], &err))
+		if (!connect_slot(&p->slots[i], &err))
 		{
 			fprintf(stderr, "cfeast-server: warning: cannot connect yet: %s\n", err.message);
 			cfs_error_free(&err);
@@ -308,24 +335,44 @@ cfs_pool_init(const CfsConfig *cfg)
 	return true;
 }
 
+bool
+cfs_pool_init(const CfsConfig *cfg)
+{
+	pool.wait_ms = cfg->pool_wait_ms;
+	if (!pool_open(&pool.p[CFS_POOL_WRITE], cfg->dsn, cfg->pool_size))
+		return false;
+	if (cfg->read_dsn && !pool_open(&pool.p[CFS_POOL_READ], cfg->read_dsn, cfg->read_pool_size))
+		return false;
+	return true;
+}
+
 void
 cfs_pool_close(void)
 {
-	int			i;
+	int			i,
+				k;
 
 	pthread_mutex_lock(&pool.lock);
-	for (i = 0; i <= pool.size; i++)
+	for (k = 0; k < CFS_N_POOLS; k++)
 	{
-		if (pool.slots[i].cancel)
-			PQfreeCancel(pool.slots[i].cancel);
-		if (pool.slots[i].conn)
-			PQfinish(pool.slots[i].conn);
-		pool.slots[i].cancel = NULL;
-		pool.slots[i].conn = NULL;
+		Pool	   *p = &pool.p[k];
+
+		for (i = 0; p->slots && i <= p->size; i++)
+		{
+			if (p->slots[i].cancel)
+				PQfreeCancel(p->slots[i].cancel);
+			if (p->slots[i].conn)
+				PQfinish(p->slots[i].conn);
+			p->slots[i].cancel = NULL;
+			p->slots[i].conn = NULL;
+		}
 	}
 	pthread_mutex_unlock(&pool.lock);
-	free(pool.slots);
-	pool.slots = NULL;
+	for (k = 0; k < CFS_N_POOLS; k++)
+	{
+		free(pool.p[k].slots);
+		pool.p[k].slots = NULL;
+	}
 }
 
 /* on shutdown, past the drain time: cancel the queries still running */
@@ -334,22 +381,36 @@ cfs_pool_cancel_busy(void)
 {
 	char		errbuf[256];
 	int			n = 0,
-				i;
+				i,
+				k;
 
 	pthread_mutex_lock(&pool.lock);
-	for (i = 0; i <= pool.size; i++)
+	for (k = 0; k < CFS_N_POOLS; k++)
 	{
-		if (pool.slots[i].busy && pool.slots[i].cancel &&
-			PQcancel(pool.slots[i].cancel, errbuf, sizeof(errbuf)))
-			n++;
+		Pool	   *p = &pool.p[k];
+
+		for (i = 0; p->slots && i <= p->size; i++)
+		{
+			if (p->slots[i].busy && p->slots[i].cancel &&
+				PQcancel(p->slots[i].cancel, errbuf, sizeof(errbuf)))
+				n++;
+		}
 	}
 	pthread_mutex_unlock(&pool.lock);
 	return n;
 }
 
+/* the pool a statement runs on: reads on --read-dsn's when there is one */
+int
+cfs_pool_of(CfsStmt stmt)
+{
+	return (stmt == CFS_STMT_READ || stmt == CFS_STMT_REGISTRY) && pool.p[CFS_POOL_READ].size > 0 ?
+		CFS_POOL_READ : CFS_POOL_WRITE;
+}
+
 /* take a free connection (one already open if any), waiting up to wait_ms */
 static CfsConn *
-take_slot(void)
+take_slot(Pool *p)
 {
 	struct timespec deadline;
 	CfsConn    *found = NULL;
@@ -366,20 +427,21 @@ take_slot(void)
 	pthread_mutex_lock(&pool.lock);
 	for (;;)
 	{
-		for (i = 0; i < pool.size; i++)
+		for (i = 0; i < p->size; i++)
 		{
-			if (pool.slots[i].busy)
+			if (p->slots[i].busy)
 				continue;
 			/* prefer one that is open (its cancel handle is set under the lock) */
-			if (found == NULL || (found->cancel == NULL && pool.slots[i].cancel != NULL))
-				found = &pool.slots[i];
+			if (found == NULL || (found->cancel == NULL && p->slots[i].cancel != NULL))
+				found = &p->slots[i];
 		}
 		if (found)
 		{
 			found->busy = true;
+			p->in_use++;
 			break;
 		}
-		if (pthread_cond_timedwait(&pool.freed, &pool.lock, &deadline) == ETIMEDOUT)
+		if (pthread_cond_timedwait(&p->freed, &pool.lock, &deadline) == ETIMEDOUT)
 			break;
 	}
 	pthread_mutex_unlock(&pool.lock);
@@ -387,14 +449,15 @@ take_slot(void)
 }
 
 CfsConn *
-cfs_pool_acquire(CfsError *err)
+cfs_pool_acquire(CfsStmt stmt, CfsError *err)
 {
-	CfsConn    *c = take_slot();
+	Pool	   *p = &pool.p[cfs_pool_of(stmt)];
+	CfsConn    *c = take_slot(p);
 
 	if (c == NULL)
 	{
-		cfs_error_set(err, 503, "53300",
-					  "all %d database connections stayed busy for %d ms", pool.size, pool.wait_ms);
+		cfs_error_set(err, 503, "53300", "all %d %sdatabase connections stayed busy for %d ms",
+					  p->size, p->what, pool.wait_ms);
 		return NULL;
 	}
 	if (!idle_conn_ok(c) && !connect_slot(c, err))
@@ -406,13 +469,13 @@ cfs_pool_acquire(CfsError *err)
 }
 
 /*
- * /health's own connection.  Only the /health worker takes it, one request
- * at a time, so it is never busy here.
+ * /health's own connection to a pool's database.  Only the /health worker
+ * takes it, one request at a time, so it is never busy here.
  */
-CfsConn *
-cfs_pool_acquire_health(CfsError *err)
+static CfsConn *
+acquire_health(Pool *p, CfsError *err)
 {
-	CfsConn    *c = &pool.slots[pool.size];
+	CfsConn    *c = &p->slots[p->size];
 
 	pthread_mutex_lock(&pool.lock);
 	c->busy = true;
@@ -425,13 +488,82 @@ cfs_pool_acquire_health(CfsError *err)
 	return c;
 }
 
+/* --dsn's /health connection (/health's and /metrics' own) */
+CfsConn *
+cfs_pool_acquire_health(CfsError *err)
+{
+	return acquire_health(&pool.p[CFS_POOL_WRITE], err);
+}
+
+/*
+ * GET /health's second half: with --read-dsn, does that database answer and
+ * have cfeast too?  True without --read-dsn.
+ */
+bool
+cfs_pool_read_healthy(CfsError *err)
+{
+	Pool	   *p = &pool.p[CFS_POOL_READ];
+	CfsConn    *c;
+	PGresult   *res;
+	bool		ok;
+
+	if (p->size == 0)
+		return true;
+	c = acquire_health(p, err);
+	if (c == NULL)
+		return false;
+	res = cfs_exec(c, CFS_STMT_HEALTH, 0, NULL, err);
+	cfs_pool_release(c);
+	if (res == NULL)
+	{
+		err->status = 503;
+		return false;
+	}
+	ok = PQntuples(res) == 1;
+	PQclear(res);
+	if (!ok)
+		cfs_error_set(err, 503, "42704",
+					  "extension \"cfeast\" is not installed in the server's read database");
+	return ok;
+}
+
 void
 cfs_pool_release(CfsConn *c)
 {
+	Pool	   *p = c->pool;
+
 	pthread_mutex_lock(&pool.lock);
 	c->busy = false;
-	pthread_cond_signal(&pool.freed);
+	if (c != &p->slots[p->size])
+		p->in_use--;
+	pthread_cond_signal(&p->freed);
 	pthread_mutex_unlock(&pool.lock);
+}
+
+/* the libpq connection of a pooled one, for GET /metrics' own query */
+PGconn *
+cfs_conn_pg(CfsConn *c)
+{
+	return c->conn;
+}
+
+/* a pool's connections, for GET /metrics */
+void
+cfs_pool_stats(int k, CfsPoolStats *s)
+{
+	Pool	   *p = &pool.p[k];
+	int			i;
+
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&pool.lock);
+	s->size = p->size;
+	s->in_use = p->in_use;
+	for (i = 0; p->slots && i < p->size; i++)
+		if (p->slots[i].cancel)
+			s->open++;			/* set when a connection opens, cleared when it goes */
+	pthread_mutex_unlock(&pool.lock);
+	s->connects = __atomic_load_n(&p->connects, __ATOMIC_RELAXED);
+	s->connect_failures = __atomic_load_n(&p->connect_failures, __ATOMIC_RELAXED);
 }
 
 /* prepare a statement on this connection if it is not yet */

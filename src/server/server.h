@@ -3,8 +3,9 @@
  *	  cfeast-server: Feast's feature-server HTTP API in front of the cfeast
  *	  SQL functions.  A libpq connection pool (pool.c), the HTTP plumbing
  *	  on libmicrohttpd (http.c), the worker threads that run requests
- *	  against the database (work.c), one handler per endpoint (endpoints.c)
- *	  and the command line (cfeast_server.c).
+ *	  against the database (work.c), one handler per endpoint (endpoints.c),
+ *	  the counters behind GET /metrics (metrics.c) and the command line
+ *	  (cfeast_server.c).
  *
  * This program runs outside the backend: plain malloc, pthreads, jansson.
  *-------------------------------------------------------------------------
@@ -21,6 +22,8 @@
 typedef struct CfsConfig
 {
 	const char *dsn;			/* libpq connection string */
+	const char *read_dsn;		/* reads go here when set (a standby); NULL: to dsn */
+	int			read_pool_size; /* connections (and workers) for read_dsn */
 	const char *listen;			/* HOST:PORT */
 	int			pool_size;		/* database connections (and worker threads) */
 	int			threads;		/* libmicrohttpd's threads (epoll) */
@@ -73,6 +76,42 @@ typedef enum CfsEndpoint
 
 typedef struct CfsConn CfsConn;
 
+/*
+ * The connection pools: --dsn's, which takes writes (and reads too when
+ * there is no --read-dsn), and --read-dsn's.  Each has its own workers and
+ * queue, so slow writes never hold up reads on the other pool.
+ */
+#define CFS_POOL_WRITE	0
+#define CFS_POOL_READ	1
+#define CFS_N_POOLS		2
+#define CFS_QUEUE_HEALTH (-1)	/* cfs_work_submit: /health's and /metrics' own worker */
+
+/* the routes (http.c's table), and "other" for unknown paths: the endpoint label */
+#define CFS_ROUTE_HEALTH	0
+#define CFS_ROUTE_READ		2
+#define CFS_ROUTE_METRICS	6
+#define CFS_ROUTE_REGISTRY	7	/* GET /api/v1/..., /projects-list.json (ui.c) */
+#define CFS_N_ROUTES		9
+
+/* what pool.c and work.c report to GET /metrics */
+typedef struct CfsPoolStats
+{
+	int			size;			/* 0: the pool is not configured */
+	int			in_use;			/* connections handed to a request now */
+	int			open;			/* connections open now */
+	unsigned long connects;		/* connections opened */
+	unsigned long connect_failures; /* attempts that failed */
+} CfsPoolStats;
+
+typedef struct CfsQueueStats
+{
+	int			queued;			/* requests waiting for a worker (a connection) now */
+	unsigned long jobs;			/* requests taken by a worker */
+	unsigned long waits;		/* requests that found every worker busy */
+	unsigned long timeouts;		/* ... and gave up after pool_wait_ms (503) */
+	double		wait_seconds;	/* total time requests spent queued */
+} CfsQueueStats;
+
 /* a request handed to the workers (work.c); embedded in http.c's request */
 typedef struct CfsJob
 {
@@ -91,17 +130,21 @@ typedef struct CfsReply
 	PGresult   *result;			/* cleared once the response is built */
 	bool		body_in_result; /* the body is the result's first value, sent as is */
 	const char *rows;			/* X-Cfeast-Rows header value (points into result) */
-	char		sqlstate[6];	/* for the access log */
 	const char *content_type;	/* NULL: application/json */
+	char		sqlstate[6];	/* for the access log */
 } CfsReply;
 
 /* ---------- in pool.c ---------- */
 extern bool cfs_pool_init(const CfsConfig *cfg);
 extern void cfs_pool_close(void);
-extern CfsConn *cfs_pool_acquire(CfsError *err);
+extern int	cfs_pool_of(CfsStmt stmt);
+extern CfsConn *cfs_pool_acquire(CfsStmt stmt, CfsError *err);
 extern CfsConn *cfs_pool_acquire_health(CfsError *err);
+extern bool cfs_pool_read_healthy(CfsError *err);
 extern void cfs_pool_release(CfsConn *c);
 extern int	cfs_pool_cancel_busy(void);
+extern PGconn *cfs_conn_pg(CfsConn *c);
+extern void cfs_pool_stats(int pool, CfsPoolStats *s);
 extern PGresult *cfs_exec(CfsConn *c, CfsStmt stmt, int nparams,
 						  const char *const *values, CfsError *err);
 extern void cfs_error_set(CfsError *err, int status, const char *sqlstate,
@@ -129,13 +172,24 @@ extern char *cfs_ui_query_json(struct MHD_Connection *conn);
 extern bool cfs_ui_static(const char *dir, const char *url, CfsReply *reply);
 
 /* ---------- in work.c ---------- */
-extern bool cfs_work_start(int workers, int wait_ms);
-extern bool cfs_work_submit(CfsJob *job, bool health);
+extern bool cfs_work_start(const int *workers, int wait_ms);
+extern bool cfs_work_submit(CfsJob *job, int queue);
 extern bool cfs_work_stop(int timeout_ms);
+extern void cfs_work_stats(int pool, CfsQueueStats *s);
+
+/* ---------- in metrics.c ---------- */
+extern void cfs_metrics_init(void);
+extern void cfs_metrics_request(int route, int status, const struct timespec *start,
+								const struct timespec *end);
+extern void cfs_metrics_aborted(void);
+extern void cfs_metrics_rows(CfsEndpoint ep, const char *name, const PGresult *res);
+extern void cfs_handle_metrics(CfsReply *reply);
 
 /* ---------- in http.c ---------- */
 struct MHD_Daemon;
 extern struct MHD_Daemon *cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen);
 extern bool cfs_http_stop(struct MHD_Daemon *d, int drain_ms);
+extern const char *cfs_route_path(int route);
+extern int	cfs_http_in_flight(void);
 
 #endif							/* CFEAST_SERVER_H */

@@ -7,9 +7,16 @@
  * queue; a worker runs its handler and resumes the connection.  There is one
  * worker per pooled database connection, so a worker never waits for a
  * connection, and one more worker with a connection of its own for
- * GET /health, so that /health never queues behind slow queries or a busy
- * pool.  A job that waited longer than pool_wait_ms before a worker took it
- * is told so (it then answers 503 instead of running).
+ * GET /health (and GET /metrics), so that /health never queues behind slow
+ * queries or a busy pool.  Each pool (--dsn's, and --read-dsn's when given)
+ * has its own queue and workers.  A job that waited longer than pool_wait_ms
+ * before a worker took it is told so (it then answers 503 instead of
+ * running).
+ *
+ * For GET /metrics each queue counts, under the queue lock it takes anyway,
+ * the jobs that found no idle worker (len >= idle at submit: every idle
+ * worker is already spoken for by a job ahead), those that expired, and the
+ * time jobs spent queued.
  *
  * On shutdown the workers finish every job queued (each one resumes its
  * connection, which libmicrohttpd needs before it can stop) and exit.
@@ -29,29 +36,35 @@ typedef struct Queue
 	CfsJob	   *head;
 	CfsJob	   *tail;
 	pthread_cond_t ready;
+	bool		health;			/* /health's: its jobs never expire */
+	int			len;			/* jobs queued */
+	int			idle;			/* workers waiting for a job */
+	unsigned long jobs;			/* for /metrics: jobs taken */
+	unsigned long waits;		/* jobs that found no idle worker */
+	unsigned long timeouts;		/* jobs that expired */
+	long long	wait_ns;		/* time jobs spent queued */
 } Queue;
 
 static struct
 {
 	pthread_mutex_t lock;
-	Queue		work;
 	Queue		health;
+	Queue		work[CFS_N_POOLS];
 	bool		stopping;
 	int			wait_ms;
 	int			nthreads;
 	pthread_t  *threads;
-} wq = {PTHREAD_MUTEX_INITIALIZER,
-		{NULL, NULL, PTHREAD_COND_INITIALIZER},
-		{NULL, NULL, PTHREAD_COND_INITIALIZER},
-		false, 0, 0, NULL};
+} wq = {.lock = PTHREAD_MUTEX_INITIALIZER,
+		.health = {.ready = PTHREAD_COND_INITIALIZER, .health = true},
+		.work = {{.ready = PTHREAD_COND_INITIALIZER}, {.ready = PTHREAD_COND_INITIALIZER}}};
 
-static long
-ms_since(const struct timespec *t)
+static long long
+ns_since(const struct timespec *t)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
+	return (now.tv_sec - t->tv_sec) * 1000000000LL + (now.tv_nsec - t->tv_nsec);
 }
 
 static void *
@@ -62,54 +75,80 @@ worker_main(void *arg)
 	for (;;)
 	{
 		CfsJob	   *job;
+		bool		expired = false;
 
 		pthread_mutex_lock(&wq.lock);
 		while (q->head == NULL && !wq.stopping)
+		{
+			q->idle++;
 			pthread_cond_wait(&q->ready, &wq.lock);
+			q->idle--;
+		}
 		job = q->head;
 		if (job)
 		{
+			long long	waited = ns_since(&job->queued);
+
 			q->head = job->next;
 			if (q->head == NULL)
 				q->tail = NULL;
+			q->len--;
+			q->jobs++;
+			q->wait_ns += waited;
+			expired = !q->health && waited > wq.wait_ms * 1000000LL;
+			if (expired)
+				q->timeouts++;
 		}
 		pthread_mutex_unlock(&wq.lock);
 		if (job == NULL)
 			return NULL;		/* stopping and nothing left */
-		job->run(job, q == &wq.work && ms_since(&job->queued) > wq.wait_ms);
+		job->run(job, expired);
 	}
 }
 
+/* workers[pool]: the workers of each pool (0: no such pool), and /health's one */
 bool
-cfs_work_start(int workers, int wait_ms)
+cfs_work_start(const int *workers, int wait_ms)
 {
-	int			i;
+	int			total = 1,
+				p,
+				i;
 
 	wq.wait_ms = wait_ms;
-	wq.threads = calloc(workers + 1, sizeof(pthread_t));
+	for (p = 0; p < CFS_N_POOLS; p++)
+		total += workers[p];
+	wq.threads = calloc(total, sizeof(pthread_t));
 	if (wq.threads == NULL)
 		return false;
-	for (i = 0; i <= workers; i++)
+	for (p = -1; p < CFS_N_POOLS; p++)
 	{
-		int			rc = pthread_create(&wq.threads[i], NULL, worker_main,
-										i == 0 ? &wq.health : &wq.work);
+		int			n = p < 0 ? 1 : workers[p];
 
-		if (rc != 0)
+		for (i = 0; i < n; i++)
 		{
-			fprintf(stderr, "cfeast-server: cannot start a worker thread: error %d\n", rc);
-			cfs_work_stop(1000);
-			return false;
+			int			rc = pthread_create(&wq.threads[wq.nthreads], NULL, worker_main,
+											p < 0 ? &wq.health : &wq.work[p]);
+
+			if (rc != 0)
+			{
+				fprintf(stderr, "cfeast-server: cannot start a worker thread: error %d\n", rc);
+				cfs_work_stop(1000);
+				return false;
+			}
+			wq.nthreads++;
 		}
-		wq.nthreads++;
 	}
 	return true;
 }
 
-/* queue a job; false once stopping (then the caller answers by itself) */
+/*
+ * Queue a job for a pool's workers (or CFS_QUEUE_HEALTH); false once
+ * stopping (then the caller answers by itself).
+ */
 bool
-cfs_work_submit(CfsJob *job, bool health)
+cfs_work_submit(CfsJob *job, int queue)
 {
-	Queue	   *q = health ? &wq.health : &wq.work;
+	Queue	   *q = queue == CFS_QUEUE_HEALTH ? &wq.health : &wq.work[queue];
 	bool		ok;
 
 	job->next = NULL;
@@ -118,6 +157,9 @@ cfs_work_submit(CfsJob *job, bool health)
 	ok = !wq.stopping;
 	if (ok)
 	{
+		if (q->len >= q->idle)
+			q->waits++;			/* every idle worker has a job ahead of this one */
+		q->len++;
 		if (q->tail)
 			q->tail->next = job;
 		else
@@ -127,6 +169,21 @@ cfs_work_submit(CfsJob *job, bool health)
 	}
 	pthread_mutex_unlock(&wq.lock);
 	return ok;
+}
+
+/* a pool's queue, for GET /metrics */
+void
+cfs_work_stats(int pool, CfsQueueStats *s)
+{
+	Queue	   *q = &wq.work[pool];
+
+	pthread_mutex_lock(&wq.lock);
+	s->queued = q->len;
+	s->jobs = q->jobs;
+	s->waits = q->waits;
+	s->timeouts = q->timeouts;
+	s->wait_seconds = q->wait_ns / 1e9;
+	pthread_mutex_unlock(&wq.lock);
 }
 
 /*
@@ -143,7 +200,8 @@ cfs_work_stop(int timeout_ms)
 
 	pthread_mutex_lock(&wq.lock);
 	wq.stopping = true;
-	pthread_cond_broadcast(&wq.work.ready);
+	for (i = 0; i < CFS_N_POOLS; i++)
+		pthread_cond_broadcast(&wq.work[i].ready);
 	pthread_cond_broadcast(&wq.health.ready);
 	pthread_mutex_unlock(&wq.lock);
 	clock_gettime(CLOCK_REALTIME, &deadline);
