@@ -7,3 +7,10 @@
 -- SQL or plpgsql function, schema-qualified operators where a hostile
 -- search_path could reach them, registry writes only through the entry
 -- points of the privilege model (cfeast_as_owner).
+
+-- == scale-out ==
+-- The shard of a join key (src/shard.c): the remainder PARTITION BY HASH
+-- (key) with this modulus assigns, so routed pushes, hash-partitioned batch
+-- tables and postgres_fdw partitions put a key on the same node.
+CREATE FUNCTION @extschema@.feast_shard_of(key anyelement, modulus integer) RETURNS integer
+    AS 'MODULE_PATHNAME', 'cfeast_shard_of' LANGUAGE C IMMUTABLE PARALLEL SAFE;
