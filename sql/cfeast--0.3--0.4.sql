@@ -96,7 +96,7 @@ CREATE FUNCTION feast._shard_read(shards integer[], features text[], rows jsonb[
 RETURNS TABLE(shard integer, response jsonb)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.shard, @extschema@.feast_get_online_features($2, s.rows, $4, $5)
-      FROM pg_catalog.unnest($1, $3) AS s(shard, rows)
+      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($3)) AS s(shard, rows)
 $$;
 
 -- Router mode on for the PL/Proxy cluster "cluster" (its partitions p0 ..

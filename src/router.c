@@ -34,6 +34,7 @@
 #include "shard.h"
 #include "write.h"
 #include "privileges.h"
+#include "request.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -861,4 +862,344 @@ cfeast_node_call(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_DATUM(d);
 	}
+}
+
+/* ------------------------------------------------------------------------
+ * routed read
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct CfReadKey
+{
+	ArrayType  *features;
+	const char *service;
+	bool		full_names;
+	char	   *key;			/* out: the join key distributing every view asked for */
+	CfDtype		dtype;			/* out */
+	bool		mixed;			/* out: views of different distribution keys */
+	char	   *other;			/* out, with mixed */
+} CfReadKey;
+
+static void
+cf_read_key_body(void *arg, MemoryContext caller)
+{
+	CfReadKey  *rk = (CfReadKey *) arg;
+	const CfFeatureList *list = cf_resolve_features(rk->features, rk->service, rk->full_names);
+
+	for (int i = 0; i < list->n; i++)
+	{
+		CfView	   *v = list->refs[i].view;
+
+		if (v->nkeys == 0)
+			continue;
+		if (rk->key == NULL)
+		{
+			rk->key = MemoryContextStrdup(caller, v->key_names[0]);
+			rk->dtype = v->key_types[0];
+		}
+		else if (strcmp(rk->key, v->key_names[0]) != 0 ||
+				 rk->dtype.base != v->key_types[0].base)
+		{
+			rk->mixed = true;
+			rk->other = MemoryContextStrdup(caller, v->key_names[0]);
+		}
+	}
+}
+
+/* key "name" of a row object, or NULL */
+static JsonbValue *
+cf_object_key(JsonbContainer *obj, const char *name)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) name;
+	k.val.string.len = strlen(name);
+	return findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
+}
+
+/*
+ * The logical shard of every entity row (by its value of "key"); false if
+ * the rows are not what a read accepts, so that the caller reads locally
+ * for one node's error.
+ */
+static bool
+cf_entity_shards(Jsonb *rows, const char *key, CfDtype dtype, int nshards, int **shards, int64 *nrows)
+{
+	Oid			typid = cf_dtype_type_oid(dtype);
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+	JsonbValue **vals;
+	int64		n;
+
+	if (rows == NULL || JB_ROOT_IS_SCALAR(rows))
+		return false;
+	if (JB_ROOT_IS_ARRAY(rows))
+	{
+		JsonbIterator *it = JsonbIteratorInit(&rows->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		n = JB_ROOT_COUNT(rows);
+		vals = palloc(sizeof(JsonbValue *) * Max(n, 1));
+		n = 0;
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data) ||
+				(vals[n] = cf_object_key(v.val.binary.data, key)) == NULL)
+				return false;
+			n++;
+		}
+	}
+	else
+	{
+		JsonbValue *col = cf_object_key(&rows->root, key);
+
+		if (col == NULL || col->type != jbvBinary || !JsonContainerIsArray(col->val.binary.data))
+			return false;
+		n = JsonContainerSize(col->val.binary.data);
+		vals = palloc(sizeof(JsonbValue *) * Max(n, 1));
+		for (int64 i = 0; i < n; i++)
+			vals[i] = getIthJsonbValueFromContainer(col->val.binary.data, (uint32) i);
+	}
+	if (n == 0)
+		return false;
+	*nrows = n;
+	*shards = palloc(sizeof(int) * n);
+	/* a value the key's type refuses: the local read gives that error */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		for (int64 i = 0; i < n; i++)
+		{
+			CfValueSite site = {i, key};
+			bool		isnull;
+			Datum		d;
+
+			if (vals[i]->type == jbvNull)
+			{
+				ok = false;
+				break;
+			}
+			d = cf_json_to_datum(vals[i], dtype, &site, &isnull);
+			(*shards)[i] = cf_shard_of(d, isnull, typid, InvalidOid, nshards);
+		}
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/* the local read on the router (its online tables are empty): for one node's errors */
+static Jsonb *
+cf_read_here(FunctionCallInfo fcinfo)
+{
+	return cf_online_local(fcinfo);
+}
+
+/* one part's answer, opened for the merge: results[i].values etc. */
+typedef struct CfPartAnswer
+{
+	Jsonb	   *response;
+	JsonbContainer **cols;		/* [result * 3 + (values, statuses, event_timestamps)] */
+} CfPartAnswer;
+
+static const char *const cf_result_fields[3] = {"values", "statuses", "event_timestamps"};
+
+static JsonbContainer *
+cf_container(JsonbContainer *c, const char *key)
+{
+	JsonbValue *v = cf_object_key(c, key);
+
+	if (v == NULL || v->type != jbvBinary)
+		elog(ERROR, "cfeast: a node's answer lacks \"%s\"", key);
+	return v->val.binary.data;
+}
+
+static int
+cf_open_answer(CfPartAnswer *a)
+{
+	JsonbContainer *results = cf_container(&a->response->root, "results");
+	int			nres = JsonContainerSize(results);
+
+	a->cols = palloc(sizeof(JsonbContainer *) * Max(nres * 3, 1));
+	for (int i = 0; i < nres; i++)
+	{
+		JsonbValue *r = getIthJsonbValueFromContainer(results, i);
+
+		if (r == NULL || r->type != jbvBinary)
+			elog(ERROR, "cfeast: a node's answer has a malformed result");
+		for (int j = 0; j < 3; j++)
+			a->cols[i * 3 + j] = cf_container(r->val.binary.data, cf_result_fields[j]);
+	}
+	return nres;
+}
+
+Jsonb *
+cf_router_read(FunctionCallInfo fcinfo)
+{
+	CfRouter	cfg = cf_router_config();
+	CfReadKey	rk;
+	Jsonb	   *rows = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	int		   *shard_of_row;
+	int64		nrows;
+	Jsonb	  **parts;
+	Datum	   *shard_d,
+			   *part_d;
+	int			nparts = 0;
+	Oid			types[5] = {INT4ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, BOOLOID, TEXTOID};
+	Datum		args[5];
+	char		nulls[6] = "     ";
+	ErrorData  *edata;
+	CfPartAnswer *answers;
+	int		   *pos;
+	int			nres = -1;
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	JsonbValue	meta;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	memset(&rk, 0, sizeof(rk));
+	rk.features = PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0);
+	rk.service = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	rk.full_names = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	/* the features asked for: one node's errors for unknown ones */
+	cf_registry_call(cf_read_key_body, &rk);
+	if (rk.mixed)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a routed read cannot join views distributed by different join keys (\"%s\" and \"%s\")",
+						rk.key, rk.other),
+				 errhint("Read each join key's views in a call of its own.")));
+	if (rk.key == NULL ||
+		!cf_entity_shards(rows, rk.key, rk.dtype, cfg.nshards, &shard_of_row, &nrows))
+	{
+		/* the router's own (empty) online tables give one node's answer or error */
+		(void) cf_read_here(fcinfo);
+		if (rk.key != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a routed read needs join key \"%s\" in every entity row", rk.key),
+					 errhint("Name keys by their join key, not their entity, on a router.")));
+		return cf_read_here(fcinfo);
+	}
+
+	parts = cf_split_rows(rows, shard_of_row, nrows, cfg.nshards, NULL);
+	shard_d = palloc(sizeof(Datum) * cfg.nshards);
+	part_d = palloc(sizeof(Datum) * cfg.nshards);
+	for (int s = 0; s < cfg.nshards; s++)
+		if (parts[s] != NULL)
+		{
+			shard_d[nparts] = Int32GetDatum(s);
+			part_d[nparts] = JsonbPGetDatum(parts[s]);
+			nparts++;
+		}
+	args[0] = PointerGetDatum(construct_array(shard_d, nparts, INT4OID, 4, true, TYPALIGN_INT));
+	args[1] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	nulls[1] = PG_ARGISNULL(0) ? 'n' : ' ';
+	args[2] = PointerGetDatum(construct_array(part_d, nparts, JSONBOID, -1, false, TYPALIGN_INT));
+	args[3] = BoolGetDatum(rk.full_names);
+	args[4] = rk.service ? CStringGetTextDatum(rk.service) : (Datum) 0;
+	nulls[4] = rk.service ? ' ' : 'n';
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	edata = cf_try_execute("SELECT shard, response FROM feast._route_read($1, $2, $3, $4, $5)",
+						   5, types, args, nulls);
+	if (edata != NULL)
+	{
+		/* a request the nodes refuse gets one node's error from the router's own read */
+		(void) cf_read_here(fcinfo);
+		ReThrowError(edata);
+	}
+	answers = MemoryContextAllocZero(cxt, sizeof(CfPartAnswer) * cfg.nshards);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int			s = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		if (s < 0 || s >= cfg.nshards || isnull)
+			elog(ERROR, "cfeast: unexpected answer from shard %d", s);
+		answers[s].response = DatumGetJsonbPCopy(d);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+
+	/* merge: each column's values in the caller's row order */
+	for (int s = 0; s < cfg.nshards; s++)
+		if (parts[s] != NULL)
+		{
+			int			n;
+
+			if (answers[s].response == NULL)
+				elog(ERROR, "cfeast: shard %d did not answer", s);
+			n = cf_open_answer(&answers[s]);
+			if (nres >= 0 && n != nres)
+				elog(ERROR, "cfeast: shards answered with different columns");
+			nres = n;
+			if (st == NULL)
+			{
+				JsonbValue *m = cf_object_key(&answers[s].response->root, "metadata");
+
+				if (m == NULL)
+					elog(ERROR, "cfeast: a node's answer lacks \"metadata\"");
+				meta = *m;
+				pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			}
+		}
+	pos = palloc(sizeof(int) * cfg.nshards);
+	{
+		JsonbValue	k;
+
+		k.type = jbvString;
+		k.val.string.val = "metadata";
+		k.val.string.len = 8;
+		pushJsonbValue(&st, WJB_KEY, &k);
+		pushJsonbValue(&st, WJB_VALUE, &meta);
+		k.val.string.val = "results";
+		k.val.string.len = 7;
+		pushJsonbValue(&st, WJB_KEY, &k);
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+		for (int i = 0; i < nres; i++)
+		{
+			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			for (int j = 0; j < 3; j++)
+			{
+				k.val.string.val = (char *) cf_result_fields[j];
+				k.val.string.len = strlen(cf_result_fields[j]);
+				pushJsonbValue(&st, WJB_KEY, &k);
+				pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+				memset(pos, 0, sizeof(int) * cfg.nshards);
+				for (int64 r = 0; r < nrows; r++)
+				{
+					int			s = shard_of_row[r];
+					JsonbValue *e = getIthJsonbValueFromContainer(answers[s].cols[i * 3 + j], pos[s]++);
+
+					if (e == NULL)
+						elog(ERROR, "cfeast: shard %d answered too few rows", s);
+					pushJsonbValue(&st, WJB_ELEM, e);
+				}
+				pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+			}
+			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		}
+		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
 }

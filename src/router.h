@@ -17,6 +17,10 @@
 extern bool cf_router_active(void);
 /* a routed push; returns the rows accepted */
 extern int64 cf_router_push(const char *source, Jsonb *rows, text *to, const char *push_id);
+/* a routed feast_get_online_features */
+extern Jsonb *cf_router_read(FunctionCallInfo fcinfo);
+/* in online.c: the read from this database's own online tables */
+extern Jsonb *cf_online_local(FunctionCallInfo fcinfo);
 /* after a registry function or materialization ran here: the same call on every node */
 extern Datum cf_router_broadcast(FunctionCallInfo fcinfo, Datum local_result);
 
