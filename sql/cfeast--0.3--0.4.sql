@@ -109,7 +109,7 @@ DECLARE
     c text := pg_catalog.quote_literal(cluster);
 BEGIN
     DROP FUNCTION IF EXISTS feast._route_push(integer[], text, jsonb[], text, text, text);
-    DROP FUNCTION IF EXISTS feast._route_push_status(text);
+    DROP FUNCTION IF EXISTS feast._route_push_status(integer, text);
     DROP FUNCTION IF EXISTS feast._route_call(text, text[], text[]);
     DROP FUNCTION IF EXISTS feast._route_fingerprint();
     DROP FUNCTION IF EXISTS feast._route_read(integer[], text[], jsonb[], boolean, text);
@@ -135,10 +135,10 @@ BEGIN
             SELECT * FROM feast._shard_push($1, $2, $3, $4, $5, $6);
         $p$ $f$, c);
     EXECUTE pg_catalog.format($f$
-        CREATE FUNCTION feast._route_push_status(push_id text) RETURNS SETOF integer
+        CREATE FUNCTION feast._route_push_status(shard integer, push_id text) RETURNS SETOF integer
         LANGUAGE plproxy SET jit = off AS $p$
-            CLUSTER %s; RUN ON ALL;
-            SELECT * FROM feast._shard_push_status($1);
+            CLUSTER %s; RUN ON shard;
+            SELECT * FROM feast._shard_push_status($2);
         $p$ $f$, c);
     EXECUTE pg_catalog.format($f$
         CREATE FUNCTION feast._route_call(fn text, argtypes text[], args text[])

@@ -114,6 +114,42 @@ cf_fingerprint(void)
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
+/*
+ * Refuse to route while any node's registry differs from the router's
+ * (inside SPI): one RUN ON ALL call before anything is sent.
+ */
+static ErrorData *cf_try_execute(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls);
+
+static void
+cf_check_nodes(void)
+{
+	char	   *fp = cf_fingerprint();
+	StringInfoData bad;
+	ErrorData  *edata;
+
+	edata = cf_try_execute("SELECT node, fingerprint FROM feast._route_fingerprint() ORDER BY node",
+						   0, NULL, NULL, NULL);
+	if (edata != NULL)
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("routed push not sent: %s", edata->message),
+				 errdetail("Every node is asked for its registry fingerprint before a push; nothing was sent.")));
+	initStringInfo(&bad);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *nfp = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+		if (nfp == NULL || strcmp(nfp, fp) != 0)
+			appendStringInfo(&bad, "%s\"%s\"", bad.len ? ", " : "",
+							 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+	if (bad.len > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the registry of node(s) %s differs from the router's", bad.data),
+				 errhint("Re-apply the registry through the router; feast_router_check() compares every node.")));
+}
+
 /* ------------------------------------------------------------------------
  * running a routing call in a subtransaction, to report what committed
  * ------------------------------------------------------------------------
@@ -302,31 +338,63 @@ cf_new_push_id(void)
 	return s.data;
 }
 
-/* the error of a routed push that failed, with the shards that committed its id */
+/*
+ * The error of a routed push that failed, naming the shards that committed
+ * its id: each node holding a shard of the push is asked (one call per node
+ * that answers; a node that does not leaves its shards unknown).
+ */
 static void
-cf_push_failed(ErrorData *edata, const char *push_id, bool given)
+cf_push_failed(ErrorData *edata, const char *push_id, bool given, Datum *shards, int nshards)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(push_id)};
-	ErrorData  *e2 = cf_try_execute("SELECT s FROM feast._route_push_status($1) s ORDER BY 1",
-									1, types, args, NULL);
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		args[2];
+	bool	   *known = palloc0(sizeof(bool) * nshards);
+	bool	   *committed = palloc0(sizeof(bool) * nshards);
+	StringInfoData done;
+	StringInfoData unknown;
 	StringInfoData detail;
 
+	args[1] = CStringGetTextDatum(push_id);
+	for (int i = 0; i < nshards; i++)
+	{
+		ErrorData  *e2;
+
+		if (known[i])
+			continue;
+		args[0] = shards[i];
+		e2 = cf_try_execute("SELECT s FROM feast._route_push_status($1, $2) s", 2, types, args, NULL);
+		if (e2 != NULL)
+			continue;
+		known[i] = true;
+		/* the shards of that node that committed; the node's other shards did not */
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int32		s = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+
+			for (int j = 0; j < nshards; j++)
+				if (DatumGetInt32(shards[j]) == s)
+					committed[j] = known[j] = true;
+		}
+	}
+	initStringInfo(&done);
+	initStringInfo(&unknown);
+	for (int i = 0; i < nshards; i++)
+	{
+		if (committed[i])
+			appendStringInfo(&done, "%s%d", done.len ? ", " : "", DatumGetInt32(shards[i]));
+		else if (!known[i])
+			appendStringInfo(&unknown, "%s%d", unknown.len ? ", " : "", DatumGetInt32(shards[i]));
+	}
 	initStringInfo(&detail);
 	if (edata->detail)
 		appendStringInfo(&detail, "%s\n", edata->detail);
-	if (e2 != NULL)
-		appendStringInfo(&detail, "Which shards committed push id \"%s\" is unknown (%s).", push_id, e2->message);
-	else if (SPI_processed == 0)
-		appendStringInfo(&detail, "No shard committed push id \"%s\".", push_id);
+	if (done.len)
+		appendStringInfo(&detail, "Shards that committed push id \"%s\": %s.", push_id, done.data);
 	else
-	{
-		appendStringInfo(&detail, "Shards that committed push id \"%s\": ", push_id);
-		for (uint64 i = 0; i < SPI_processed; i++)
-			appendStringInfo(&detail, "%s%s", i ? ", " : "",
-							 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		appendStringInfoChar(&detail, '.');
-	}
+		appendStringInfo(&detail, "No shard committed push id \"%s\".", push_id);
+	if (unknown.len)
+		appendStringInfo(&detail, " Unknown (their node did not answer): %s.", unknown.data);
 	ereport(ERROR,
 			(errcode(edata->sqlerrcode),
 			 errmsg("routed push failed: %s", edata->message),
@@ -388,6 +456,7 @@ cf_router_push_counts(const char *source, Jsonb *rows, text *to, const char *pus
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	cf_check_nodes();
 	args[0] = PointerGetDatum(construct_array(shard_d, nparts, INT4OID, 4, true, TYPALIGN_INT));
 	args[1] = CStringGetTextDatum(source);
 	args[2] = PointerGetDatum(construct_array(part_d, nparts, JSONBOID, -1, false, TYPALIGN_INT));
@@ -398,7 +467,7 @@ cf_router_push_counts(const char *source, Jsonb *rows, text *to, const char *pus
 						   "  FROM feast._route_push($1, $2, $3, $4, $5, $6) ORDER BY shard",
 						   6, types, args, NULL);
 	if (edata != NULL)
-		cf_push_failed(edata, push_id, given);
+		cf_push_failed(edata, push_id, given, shard_d, nparts);
 	out.ncounts = (int) SPI_processed;
 	out.counts = MemoryContextAllocZero(cxt, sizeof(CfShardCount) * Max(out.ncounts, 1));
 	for (int i = 0; i < out.ncounts; i++)
