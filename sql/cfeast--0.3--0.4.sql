@@ -48,8 +48,9 @@ GRANT SELECT ON feast.push_ids TO PUBLIC;
 -- the registry's definitions (not its timestamps), as one md5: equal on the
 -- router and every node while they agree
 CREATE FUNCTION feast._registry_fingerprint() RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-SELECT pg_catalog.md5(pg_catalog.concat_ws(E'\n',
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+RETURN pg_catalog.md5(pg_catalog.concat_ws(E'\n',
   (SELECT pg_catalog.string_agg(pg_catalog.format('%L %L %L %L %L', name, join_key, value_type, description, tags),
                                 E'\n' ORDER BY name COLLATE "C") FROM feast.entities),
   (SELECT pg_catalog.string_agg(pg_catalog.format('%L %L %L %L %L %L %L %L %L', name, kind, relation::text,
@@ -62,8 +63,8 @@ SELECT pg_catalog.md5(pg_catalog.concat_ws(E'\n',
   (SELECT pg_catalog.string_agg(pg_catalog.format('%L %L %L %L %L', feature_view, name, dtype, online_type, position),
                                 E'\n' ORDER BY feature_view COLLATE "C", name COLLATE "C") FROM feast.features),
   (SELECT pg_catalog.string_agg(pg_catalog.format('%L %L %L %L', name, features, description, tags),
-                                E'\n' ORDER BY name COLLATE "C") FROM feast.feature_services)))
-$$;
+                                E'\n' ORDER BY name COLLATE "C") FROM feast.feature_services)));
+END $$;
 
 -- node side of a routed push: each element of parts is one logical shard's
 -- rows, pushed in this one transaction unless push_id already committed there

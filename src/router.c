@@ -53,6 +53,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
+#include "utils/inval.h"
 
 PG_FUNCTION_INFO_V1(cfeast_shard_push);
 PG_FUNCTION_INFO_V1(cfeast_push_with_id);
@@ -1072,6 +1073,75 @@ cf_entity_shards(Jsonb *rows, const char *key, CfDtype dtype, int nshards, int *
 	return ok;
 }
 
+/*
+ * For reads: the lowest logical shard on the same node as each shard (the
+ * same connect string in the cluster's foreign server), so that a read
+ * sends one part per node, not per shard; a node answers for all its
+ * shards.  Kept until the foreign server changes.
+ */
+static int *cf_node_rep = NULL;
+static int	cf_node_rep_n = 0;
+static bool cf_node_rep_callback = false;
+
+static void
+cf_node_rep_reset(Datum arg, int cacheid, uint32 hashvalue)
+{
+	cf_node_rep = NULL;
+}
+
+static const int *
+cf_shard_node_rep(int nshards)
+{
+	int		   *rep;
+	char	  **conn;
+
+	if (cf_node_rep != NULL && cf_node_rep_n == nshards)
+		return cf_node_rep;
+	if (!cf_node_rep_callback)
+	{
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, cf_node_rep_reset, (Datum) 0);
+		cf_node_rep_callback = true;
+	}
+	rep = MemoryContextAlloc(TopMemoryContext, sizeof(int) * nshards);
+	conn = palloc0(sizeof(char *) * nshards);
+	for (int i = 0; i < nshards; i++)
+		rep[i] = i;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT pg_catalog.substr(o.opt, 2)::int, pg_catalog.substr(o.val, 1)"
+					"  FROM feast.router r"
+					"  JOIN pg_catalog.pg_foreign_server s ON s.srvname OPERATOR(pg_catalog.=) r.cluster,"
+					"       LATERAL (SELECT pg_catalog.split_part(x, '=', 1) AS opt,"
+					"                       pg_catalog.substr(x, pg_catalog.strpos(x, '=') OPERATOR(pg_catalog.+) 1) AS val"
+					"                  FROM pg_catalog.unnest(s.srvoptions) x) o"
+					" WHERE o.opt OPERATOR(pg_catalog.~) '^p[0-9]+$'", true, 0) == SPI_OK_SELECT)
+	{
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			int			p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			char	   *c = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+			if (p >= 0 && p < nshards && c != NULL)
+				conn[p] = MemoryContextStrdup(TopMemoryContext, c);
+		}
+	}
+	SPI_finish();
+	for (int i = 0; i < nshards; i++)
+		for (int j = 0; j < i; j++)
+			if (conn[i] != NULL && conn[j] != NULL && strcmp(conn[i], conn[j]) == 0)
+			{
+				rep[i] = rep[j];
+				break;
+			}
+	for (int i = 0; i < nshards; i++)
+		if (conn[i])
+			pfree(conn[i]);
+	cf_node_rep_n = nshards;
+	cf_node_rep = rep;
+	return rep;
+}
+
 /* the local read on the router (its online tables are empty): for one node's errors */
 static Jsonb *
 cf_read_here(FunctionCallInfo fcinfo)
@@ -1166,6 +1236,13 @@ cf_router_read(FunctionCallInfo fcinfo)
 		return cf_read_here(fcinfo);
 	}
 
+	{
+		const int  *rep = cf_shard_node_rep(cfg.nshards);
+
+		/* one part per node: rows of shards on one node go to its lowest shard */
+		for (int64 r = 0; r < nrows; r++)
+			shard_of_row[r] = rep[shard_of_row[r]];
+	}
 	parts = cf_split_rows(rows, shard_of_row, nrows, cfg.nshards, NULL);
 	shard_d = palloc(sizeof(Datum) * cfg.nshards);
 	part_d = palloc(sizeof(Datum) * cfg.nshards);
