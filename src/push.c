@@ -855,6 +855,11 @@ cfeast_write_online(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("rows must not be null")));
+	if (cf_router_active())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feast_write_online is not routed: on a router, push through the view's push source"),
+				 errhint("Or call feast_write_online on the node that holds the keys.")));
 	call.to = CF_TO_ONLINE;
 	call.view_writer = true;
 	call.source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));

@@ -157,6 +157,33 @@ cf_check_nodes(void)
  */
 
 /*
+ * A kept plan for one of this file's statements (string constants, told
+ * apart by address).  The plan cache replans it when a routing function it
+ * calls is replaced by feast_router_setup.
+ */
+static SPIPlanPtr
+cf_plan_for(const char *sql, int nargs, Oid *types)
+{
+	static struct
+	{
+		const char *sql;
+		SPIPlanPtr	plan;
+	}			plans[8];
+	int			i;
+
+	for (i = 0; i < (int) lengthof(plans) && plans[i].sql != NULL; i++)
+		if (plans[i].sql == sql)
+			return plans[i].plan;
+	if (i == (int) lengthof(plans))
+		elog(ERROR, "cfeast: too many router statements");
+	plans[i].plan = SPI_prepare(sql, nargs, types);
+	if (plans[i].plan == NULL || SPI_keepplan(plans[i].plan) != 0)
+		elog(ERROR, "cfeast: preparing \"%s\" failed: %s", sql, SPI_result_code_string(SPI_result));
+	plans[i].sql = sql;
+	return plans[i].plan;
+}
+
+/*
  * Run sql with args in a subtransaction; on an error, return its ErrorData
  * (the subtransaction rolled back) instead of raising it.
  */
@@ -171,7 +198,7 @@ cf_try_execute(const char *sql, int nargs, Oid *types, Datum *args, const char *
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		int			rc = SPI_execute_with_args(sql, nargs, types, args, nulls, false, 0);
+		int			rc = SPI_execute_plan(cf_plan_for(sql, nargs, types), args, nulls, false, 0);
 
 		if (rc < 0)
 			elog(ERROR, "cfeast: \"%s\" failed: %s", sql, SPI_result_code_string(rc));

@@ -269,6 +269,8 @@ s/^psql:<stdin>:\d+: //mg for ($e_router, $e_ref);
 my $nerr = () = $e_ref =~ /^ERROR:/mg;
 is($nerr, scalar(@bad), 'the reference refuses every bad call');
 is($e_router, $e_ref, 'the router gives the same SQLSTATEs and messages');
+($rc, $out, $err) = $router->psql($db, q{SELECT feast_write_online('stats_a', '[]')});
+like($err, qr/feast_write_online is not routed/, 'feast_write_online is refused on a router, not written there');
 is(state_of(), $before, 'bad rows changed no shard');
 
 # ---------------------------------------------------------------------------
