@@ -18,6 +18,7 @@
  * no ttl (Feast's default for an unbounded lookback).
  *-------------------------------------------------------------------------
  */
+#include "router.h"
 #include "source.h"
 #include "freshness.h"
 #include "keys.h"
@@ -582,6 +583,8 @@ cfeast_materialize(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("start_ts and end_ts must not be null")));
+	if (cf_router_active())
+		return cf_router_broadcast(fcinfo, Int64GetDatum(0));
 	PG_RETURN_INT64(cf_materialize_run(PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2), false,
 									   PG_GETARG_TIMESTAMPTZ(0), PG_GETARG_TIMESTAMPTZ(1)));
 }
@@ -594,6 +597,8 @@ cfeast_materialize_incremental(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("end_ts must not be null")));
+	if (cf_router_active())
+		return cf_router_broadcast(fcinfo, Int64GetDatum(0));
 	PG_RETURN_INT64(cf_materialize_run(PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1), true,
 									   0, PG_GETARG_TIMESTAMPTZ(0)));
 }

@@ -20,6 +20,7 @@
  * the join key.
  *-------------------------------------------------------------------------
  */
+#include "router.h"
 #include "cfeast.h"
 #include "source.h"
 #include "keys.h"
@@ -1227,6 +1228,15 @@ cf_get_online_body(void *arg, MemoryContext caller)
 Datum
 cfeast_get_online_features(PG_FUNCTION_ARGS)
 {
+	if (cf_router_active())
+		PG_RETURN_JSONB_P(cf_router_read(fcinfo));
+	PG_RETURN_JSONB_P(cf_online_local(fcinfo));
+}
+
+/* the read from this database's own online tables (router.c reads here for errors) */
+Jsonb *
+cf_online_local(FunctionCallInfo fcinfo)
+{
 	ArrayType  *features = PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0);
 	Jsonb	   *rows = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	bool		full_names = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
@@ -1241,5 +1251,5 @@ cfeast_get_online_features(PG_FUNCTION_ARGS)
 	/* work memory is SPI's procedure context, freed when the call ends */
 	cf_registry_call(cf_get_online_body, &call);
 	result = call.result;
-	PG_RETURN_JSONB_P(result);
+	return result;
 }

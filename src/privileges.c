@@ -27,6 +27,7 @@
  * with PostgreSQL's own 42501).
  *-------------------------------------------------------------------------
  */
+#include "router.h"
 #include "privileges.h"
 
 #include "access/htup_details.h"
@@ -177,6 +178,9 @@ cfeast_as_owner(PG_FUNCTION_ARGS)
 		cf_caller = outer;
 	}
 	PG_END_TRY();
+	/* on a router, the outermost registry call runs on every node too */
+	if (!OidIsValid(outer))
+		result = cf_router_broadcast(fcinfo, result);
 	return result;
 }
 

@@ -19,6 +19,7 @@
 #include "freshness.h"
 #include "keys.h"
 #include "version.h"
+#include "router.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -713,7 +714,11 @@ typedef struct CfPushCall
 	Jsonb	   *rows;
 	CfPushTo	to;
 	bool		view_writer;	/* source_name names a view: feast_write_online */
+	bool		parse_only;		/* router.c: check the rows, write nothing */
+	CfBatch    *batch;			/* out, with parse_only (in the caller's context) */
 	int64		nrows;			/* out */
+	int64		written;		/* out: online view rows written */
+	int64		stale;			/* out: online view rows older than the stored ones */
 } CfPushCall;
 
 /* the push itself, inside cf_registry_call (in SPI's procedure context) */
@@ -726,6 +731,17 @@ cf_push_body(void *arg, MemoryContext caller)
 
 	memset(&batch, 0, sizeof(batch));
 	batch.src = cf_push_source_locked(call->source_name, call->to, call->view_writer);
+	if (call->parse_only)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		/* the registry cache (batch.src) outlives the call; the rows go to the caller */
+		cf_parse_rows(&batch, call->rows);
+		MemoryContextSwitchTo(old);
+		*call->batch = batch;
+		call->nrows = batch.nrows;
+		return;
+	}
 	cf_parse_rows(&batch, call->rows);
 
 	if (batch.nrows > 0 && (call->to & CF_TO_ONLINE))
@@ -739,6 +755,7 @@ cf_push_body(void *arg, MemoryContext caller)
 
 			if (tg->view->online && tg->view->online_table)
 			{
+				call->written += (int64) written;
 				stale += batch.nrows - (int64) written;
 				cf_note_push(tg);
 				cf_freshness_note_push(&batch, tg, written);
@@ -754,6 +771,47 @@ cf_push_body(void *arg, MemoryContext caller)
 							 batch.nrows, call->source_name, batch.src->ntargets, stale,
 							 MemoryContextMemAllocated(CurrentMemoryContext, true) / 1024)));
 	call->nrows = batch.nrows;
+	call->stale = stale;
+}
+
+/*
+ * For router.c: a push in this transaction, with its counts (rows; online
+ * view rows written and stale); "to" is 1 online, 2 offline, 3 both.
+ */
+int64
+cf_push_local(const char *source_name, Jsonb *rows, int to, int64 *written, int64 *stale)
+{
+	CfPushCall	call;
+
+	memset(&call, 0, sizeof(call));
+	call.source_name = pstrdup(source_name);
+	call.rows = rows;
+	call.to = (CfPushTo) to;
+	cf_registry_call(cf_push_body, &call);
+	*written = call.written;
+	*stale = call.stale;
+	return call.nrows;
+}
+
+/*
+ * For router.c: read and check the rows exactly as feast_push would (the
+ * same errors, row numbers included), writing nothing; the rows land in
+ * *batch, allocated in the current memory context.  Returns "to" as for
+ * cf_push_local.
+ */
+int
+cf_push_parse(const char *source_name, Jsonb *rows, text *to, CfBatch *batch)
+{
+	CfPushCall	call;
+
+	memset(&call, 0, sizeof(call));
+	call.to = cf_parse_to(to);
+	call.source_name = pstrdup(source_name);
+	call.rows = rows;
+	call.parse_only = true;
+	call.batch = batch;
+	cf_registry_call(cf_push_body, &call);
+	return (int) call.to;
 }
 
 /* feast_push(push_source text, rows jsonb, "to" text DEFAULT 'online') RETURNS bigint */
@@ -772,7 +830,10 @@ cfeast_push(PG_FUNCTION_ARGS)
 	call.source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	call.rows = PG_GETARG_JSONB_P(1);
 	call.view_writer = false;
-	call.nrows = 0;
+	call.parse_only = false;
+	call.nrows = call.written = call.stale = 0;
+	if (cf_router_active())
+		PG_RETURN_INT64(cf_router_push(call.source_name, call.rows, PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2), NULL));
 	cf_registry_call(cf_push_body, &call);
 	PG_RETURN_INT64(call.nrows);
 }
@@ -796,11 +857,17 @@ cfeast_write_online(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("rows must not be null")));
+	if (cf_router_active())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feast_write_online is not routed: on a router, push through the view's push source"),
+				 errhint("Or call feast_write_online on the node that holds the keys.")));
 	call.to = CF_TO_ONLINE;
 	call.view_writer = true;
 	call.source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	call.rows = PG_GETARG_JSONB_P(1);
-	call.nrows = 0;
+	call.parse_only = false;
+	call.nrows = call.written = call.stale = 0;
 	cf_registry_call(cf_push_body, &call);
 	PG_RETURN_INT64(call.nrows);
 }

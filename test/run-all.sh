@@ -72,7 +72,7 @@ if [ "${CF_ONLY:-all}" = all ] || [ "${CF_ONLY}" = tap ]; then
 	mkdir -p "$CF_TMP/tree"
 	tar --exclude=.git -cf - . | tar -xf - -C "$CF_TMP/tree"
 	chown -R postgres: "$CF_TMP/tree"
-	for t in test/tap/*.pl; do
+	for t in ${CF_TAP:-test/tap/*.pl}; do
 		[ -e "$t" ] || continue
 		name=$(basename "$t")
 		if runuser -u postgres -- make -s -C "$CF_TMP/tree" installcheck PG_CONFIG="$CF_PGBIN/pg_config" \

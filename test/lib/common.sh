@@ -5,7 +5,7 @@
 
 CF_ROOT=${CF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 CF_PGBIN=/usr/lib/postgresql/15/bin
-CF_DEBS="postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-cron libjansson-dev libmicrohttpd-dev libpq-dev libipc-run-perl python3 make gcc curl unixodbc unixodbc-dev odbc-postgresql"
+CF_DEBS="postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-cron postgresql-15-plproxy libjansson-dev libmicrohttpd-dev libpq-dev libipc-run-perl python3 make gcc curl unixodbc unixodbc-dev odbc-postgresql"
 
 # the same locale and encoding whatever the caller's environment says (CI may set none):
 # clusters are UTF8, messages and sort order are C's
