@@ -1649,6 +1649,7 @@ BEGIN
         obj := obj || jsonb_build_object('relationships', COALESCE(rels, '{}'));
     END IF;
     RETURN jsonb_build_object('status', 200, 'body', obj);
+END $$;
 
 -- == operations: freshness, expiry, scheduling ==
 -------------------------------------------------------------------------------
