@@ -20,7 +20,9 @@ SELECT feast_apply_feature_view('pt', '{driver}', '[
 CREATE VIEW pt_calls AS SELECT feast_push('pt_src', '[]') AS t, feast_push('pt_src', '[]'::jsonb) AS j;
 SELECT pg_get_viewdef('pt_calls');
 DROP VIEW pt_calls;
-SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proname = 'feast_push' ORDER BY 1::text;
+SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS function
+  FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+ WHERE p.proname = 'feast_push' ORDER BY 1;
 
 -- a row of key k: every field null, then the fields given (a later duplicate key wins)
 CREATE FUNCTION pt_row(k int, fields text) RETURNS text LANGUAGE sql AS $$

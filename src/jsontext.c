@@ -27,9 +27,10 @@
  *	  read runs cf_json_text_check (jsonb's input function on the text) and
  *	  raises jsonb's error if there is one, else its own; and a successful
  *	  parse that met a number numeric might refuse (longer than 40
- *	  characters, or an exponent beyond 340) or a string longer than jsonb
- *	  holds runs the same check.  Numbers of that kind are then converted
- *	  through numeric_in, as jsonb reads them.
+ *	  characters, or an exponent beyond 340), a string longer than jsonb
+ *	  holds, or text longer than a jsonb container holds runs the same
+ *	  check.  Numbers of that kind are converted through numeric_in, as
+ *	  jsonb reads them.
  *	- Values deeper than a field's array elements are only needed as text:
  *	  for json features (jsonb_in on their text, as jsonb would hold them)
  *	  and to name their kind in messages ("got array at element 2").
@@ -495,7 +496,8 @@ cf_parse_rows_text(CfBatch *b, text *rows)
 		cf_json_text_check(rows);
 		json_ereport_error(rc, st.lex);
 	}
-	if (st.suspicious)
+	/* jsonb refuses containers beyond JENTRY_OFFLENMASK bytes: only text that long can reach it */
+	if (st.suspicious || VARSIZE_ANY_EXHDR(rows) > JENTRY_OFFLENMASK)
 		cf_json_text_check(rows);
 	if (!st.column_form)
 	{
