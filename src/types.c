@@ -1458,12 +1458,42 @@ cf_scalar_to_datum(CfJsonValue *v, CfDtype t, const CfValueSite *site)
  * ------------------------------------------------------------------------
  */
 
+/* element i of an array(T) value: a Datum or NULL; nested arrays and objects refused */
+static void
+cf_array_element(CfJsonValue *elem, int i, CfDtype t, const CfValueSite *site, char **elemfield,
+				 Datum *value, bool *isnull)
+{
+	CfDtype		et = {t.base, false};
+	CfValueSite esite;
+
+	if (elem->kind == CF_JSON_NULL)
+	{
+		*isnull = true;
+		*value = (Datum) 0;
+		return;
+	}
+	if ((elem->kind == CF_JSON_ARRAY || elem->kind == CF_JSON_OBJECT) && t.base != CF_JSON)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: expected %s, got %s at element %d",
+						cf_site_prefix(site), cf_dtype_name(t), cf_describe_value(elem), i),
+				 errdetail("Arrays of %s hold scalars; nested arrays and objects are refused.",
+						   cf_dtype_name(et))));
+	if (*elemfield == NULL)
+		*elemfield = palloc(strlen(site->field) + 32);
+	sprintf(*elemfield, "%s[%d]", site->field, i);
+	esite.row = site->row;
+	esite.field = *elemfield;
+	*isnull = false;
+	*value = cf_scalar_to_datum(elem, et, &esite);
+}
+
 static Datum
 cf_array_to_datum(CfJsonValue *v, CfDtype t, const CfValueSite *site)
 {
 	CfDtype		et = {t.base, false};
 	int			n;
-	CfJsonValue *elems;
+	int			i = 0;
 	Datum	   *values;
 	bool	   *nulls;
 	int			dims[1];
@@ -1472,75 +1502,49 @@ cf_array_to_datum(CfJsonValue *v, CfDtype t, const CfValueSite *site)
 	bool		typbyval;
 	char		typalign;
 	char	   *elemfield = NULL;
-	CfValueSite esite;
 
 	if (v->kind != CF_JSON_ARRAY)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
 	if (v->jbv)
 	{
-		/* the jsonb array's elements, as CfJsonValues */
+		/* the jsonb array's elements, converted as the iterator reaches them */
 		JsonbContainer *c = v->jbv->val.binary.data;
 		JsonbIterator *it;
-		JsonbValue *jelems;
 		JsonbIteratorToken tok;
 		JsonbValue	jv;
-		int			i = 0;
+		CfJsonValue elem;
 
 		if (JsonContainerIsScalar(c))
 			cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
 		n = JsonContainerSize(c);
-		jelems = palloc(sizeof(JsonbValue) * Max(n, 1));
-		elems = palloc(sizeof(CfJsonValue) * Max(n, 1));
+		values = palloc(sizeof(Datum) * Max(n, 1));
+		nulls = palloc(sizeof(bool) * Max(n, 1));
 		it = JsonbIteratorInit(c);
 		while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
-			if (tok == WJB_ELEM)
-			{
-				jelems[i] = jv;
-				cf_value_from_jsonb(&jelems[i], &elems[i]);
-				i++;
-			}
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			cf_value_from_jsonb(&jv, &elem);
+			cf_array_element(&elem, i, t, site, &elemfield, &values[i], &nulls[i]);
+			i++;
+			if ((i & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
 		n = i;
 	}
 	else
 	{
-		elems = v->elems;
 		n = v->nelems;
-		if (elems == NULL && n > 0)
+		if (v->elems == NULL && n > 0)
 			elog(ERROR, "cfeast: array elements were not kept");
-	}
-
-	values = palloc(sizeof(Datum) * Max(n, 1));
-	nulls = palloc(sizeof(bool) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		CfJsonValue *elem = &elems[i];
-
-		if (elem->kind == CF_JSON_NULL)
+		values = palloc(sizeof(Datum) * Max(n, 1));
+		nulls = palloc(sizeof(bool) * Max(n, 1));
+		for (i = 0; i < n; i++)
 		{
-			nulls[i] = true;
-			values[i] = (Datum) 0;
+			cf_array_element(&v->elems[i], i, t, site, &elemfield, &values[i], &nulls[i]);
+			if (((i + 1) & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
-		else if ((elem->kind == CF_JSON_ARRAY || elem->kind == CF_JSON_OBJECT) && t.base != CF_JSON)
-		{
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s: expected %s, got %s at element %d",
-							cf_site_prefix(site), cf_dtype_name(t), cf_describe_value(elem), i),
-					 errdetail("Arrays of %s hold scalars; nested arrays and objects are refused.",
-							   cf_dtype_name(et))));
-		}
-		else
-		{
-			if (elemfield == NULL)
-				elemfield = palloc(strlen(site->field) + 32);
-			sprintf(elemfield, "%s[%d]", site->field, i);
-			esite.row = site->row;
-			esite.field = elemfield;
-			nulls[i] = false;
-			values[i] = cf_scalar_to_datum(elem, et, &esite);
-		}
-		if (((i + 1) & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
 	}
 	dims[0] = n;
 	get_typlenbyvalalign(cf_dtype_type_oid(et), &typlen, &typbyval, &typalign);
