@@ -2666,3 +2666,11 @@ END $$;
 CREATE FUNCTION @extschema@.feast_push(push_source text, rows jsonb, "to" text, push_id text)
 RETURNS TABLE(shard integer, accepted bigint, written bigint, stale bigint, skipped boolean)
     AS 'MODULE_PATHNAME', 'cfeast_push_with_id' LANGUAGE C;
+
+-- == push from JSON text ==
+-- feast_push from JSON text, parsed once straight into typed values: the
+-- jsonb form's contract, rules and messages.  An untyped literal
+-- (feast_push('src', '[...]')) resolves to this form; a jsonb argument keeps
+-- the jsonb form.  Like it, it runs as the caller (SECURITY INVOKER).
+CREATE FUNCTION @extschema@.feast_push(push_source text, rows text, "to" text DEFAULT 'online') RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cfeast_push_text' LANGUAGE C;

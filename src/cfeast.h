@@ -45,10 +45,46 @@ extern const char *cf_dtype_name(CfDtype t);	/* canonical: "array(float32)" */
 extern Oid	cf_dtype_type_oid(CfDtype t);	/* online column type */
 extern char *cf_dtype_sql(CfDtype t);	/* qualified SQL type name */
 
-/* convert one JSON value (scalar or jbvBinary container) to a Datum of dtype t */
+/*
+ * One JSON value as the conversion rules see it, whether it came from a
+ * jsonb iterator or straight from JSON text (jsontext.c): its kind, and for
+ * a string its (de-escaped) characters, for a number the digits as written
+ * in the text or the jsonb numeric, for an array its elements.  Both push
+ * forms convert through cf_value_to_datum, so they share every rule and
+ * every message.
+ */
+typedef enum CfJsonKind
+{
+	CF_JSON_NULL,
+	CF_JSON_BOOL,
+	CF_JSON_NUMBER,
+	CF_JSON_STRING,
+	CF_JSON_ARRAY,
+	CF_JSON_OBJECT
+} CfJsonKind;
+
+typedef struct CfJsonValue
+{
+	CfJsonKind	kind;
+	bool		boolean;
+	const char *str;			/* string: its characters; number or container
+								 * from text: its JSON text (numbers NUL-ended) */
+	int			len;
+	JsonbValue *jbv;			/* from jsonb: the value itself; NULL from text */
+	struct CfJsonValue *elems;	/* an array from text: its elements, if kept */
+	int			nelems;
+} CfJsonValue;
+
+/* a jsonb iterator's value (scalar or jbvBinary container) as a CfJsonValue */
+extern void cf_value_from_jsonb(JsonbValue *v, CfJsonValue *out);
+/* convert one JSON value to a Datum of dtype t; JSON null gives *isnull */
+extern Datum cf_value_to_datum(CfJsonValue *v, CfDtype t, const CfValueSite *site,
+							   bool *isnull);
+/* a short description of a JSON value for messages: string "abc", number 1.5 */
+extern char *cf_describe_value(CfJsonValue *v);
+/* the same two for a jsonb iterator's value */
 extern Datum cf_json_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site,
 							  bool *isnull);
-/* a short description of a JSON value for messages: string "abc", number 1.5 */
 extern char *cf_describe_json(JsonbValue *v);
 /* ---------- in registry.c: the registry cache ---------- */
 

@@ -17,6 +17,8 @@
  */
 #include "write.h"
 #include "freshness.h"
+#include "push.h"
+#include "jsontext.h"
 #include "keys.h"
 #include "version.h"
 #include "router.h"
@@ -41,6 +43,7 @@
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(cfeast_push);
+PG_FUNCTION_INFO_V1(cfeast_push_text);
 PG_FUNCTION_INFO_V1(cfeast_write_online);
 
 int			cf_unknown_fields = CF_UNKNOWN_ERROR;
@@ -124,21 +127,21 @@ cf_unknown_field(CfPushSource *src, int64 row, const char *name, int len)
 }
 
 /* store one value of field f at row r, with the field's null rule */
-static inline void
-cf_store_value(CfBatch *b, int f, int64 r, JsonbValue *v)
+void
+cf_store_value(CfBatch *b, int f, int64 r, CfJsonValue *v)
 {
 	CfField    *field = &b->src->fields[f];
 	CfValueSite site = {r, field->name};
 	bool		isnull;
 
-	if (v->type == jbvNull && (field->role == CF_FIELD_KEY || field->role == CF_FIELD_TIMESTAMP))
+	if (v->kind == CF_JSON_NULL && (field->role == CF_FIELD_KEY || field->role == CF_FIELD_TIMESTAMP))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("row " INT64_FORMAT ": field \"%s\": expected %s, got null", r, field->name,
 						cf_dtype_name(field->dtype)),
 				 errdetail("%s must not be null.",
 						   field->role == CF_FIELD_KEY ? "Join keys" : "The event timestamp")));
-	b->values[f][r] = cf_json_to_datum(v, field->dtype, &site, &isnull);
+	b->values[f][r] = cf_value_to_datum(v, field->dtype, &site, &isnull);
 	b->nulls[f][r] = isnull;
 }
 
@@ -158,59 +161,94 @@ cf_missing_field(CfPushSource *src, int64 row, int f)
 					   src->fields[src->ts_field].name)));
 }
 
-static void
-cf_batch_alloc(CfBatch *b, int64 nrows)
+/* room for at least nrows rows; new rows start as NULL in every field */
+void
+cf_batch_reserve(CfBatch *b, int64 nrows)
 {
 	int			nf = b->src->nfields;
+	int64		cap = Max(nrows, 1);
 
-	b->nrows = nrows;
-	b->values = palloc(sizeof(Datum *) * nf);
-	b->nulls = palloc(sizeof(bool *) * nf);
+	if (b->values == NULL)
+	{
+		b->values = palloc(sizeof(Datum *) * nf);
+		b->nulls = palloc(sizeof(bool *) * nf);
+		for (int f = 0; f < nf; f++)
+		{
+			b->values[f] = palloc_extended(sizeof(Datum) * cap, MCXT_ALLOC_HUGE);
+			b->nulls[f] = palloc_extended(sizeof(bool) * cap, MCXT_ALLOC_HUGE);
+			memset(b->nulls[f], true, sizeof(bool) * cap);
+		}
+		b->capacity = cap;
+		return;
+	}
+	if (cap <= b->capacity)
+		return;
+	cap = Max(cap, b->capacity * 2);
 	for (int f = 0; f < nf; f++)
 	{
-		b->values[f] = palloc_extended(sizeof(Datum) * Max(nrows, 1), MCXT_ALLOC_HUGE);
-		b->nulls[f] = palloc_extended(sizeof(bool) * Max(nrows, 1), MCXT_ALLOC_HUGE);
-		memset(b->nulls[f], true, sizeof(bool) * Max(nrows, 1));
+		b->values[f] = repalloc_huge(b->values[f], sizeof(Datum) * cap);
+		b->nulls[f] = repalloc_huge(b->nulls[f], sizeof(bool) * cap);
+		memset(b->nulls[f] + b->capacity, true, sizeof(bool) * (cap - b->capacity));
 	}
+	b->capacity = cap;
 }
 
-/* one row object; seen[f] == row + 1 marks the fields it carried */
-static void
-cf_parse_object(CfBatch *b, int64 row, JsonbContainer *obj, int64 *seen, int *guess, int nguess)
+void
+cf_row_reader_init(CfRowReader *rr, CfBatch *b)
 {
-	CfPushSource *src = b->src;
-	JsonbIterator *it = JsonbIteratorInit(obj);
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			pos = 0;
-	int			f = -1;
-	int			nrequired = 0;
+	rr->b = b;
+	rr->seen = palloc0(sizeof(int64) * b->src->nfields);
+	rr->nguess = b->src->nfields * 2 + 8;
+	rr->guess = palloc(sizeof(int) * rr->nguess);
+	memset(rr->guess, -1, sizeof(int) * rr->nguess);
+	rr->row = -1;
+}
 
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			f = cf_find_field(src, v.val.string.val, v.val.string.len,
-							  pos < nguess ? guess[pos] : -1);
-			if (f < 0 && cf_unknown_fields == CF_UNKNOWN_ERROR)
-				cf_unknown_field(src, row, v.val.string.val, v.val.string.len);
-			if (pos < nguess)
-				guess[pos] = f;
-			pos++;
-		}
-		else if (tok == WJB_VALUE && f >= 0)
-		{
-			cf_store_value(b, f, row, &v);
-			seen[f] = row + 1;
-			if (src->fields[f].required)
-				nrequired++;
-		}
-	}
-	if (nrequired < src->nfields)
+/* row "row" starts: an object, or the error for any other value */
+void
+cf_row_begin(CfRowReader *rr, int64 row, CfJsonValue *v)
+{
+	if (v->kind != CF_JSON_OBJECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("row " INT64_FORMAT ": expected a JSON object, got %s", row,
+						cf_describe_value(v))));
+	rr->row = row;
+	rr->pos = 0;
+	rr->nrequired = 0;
+}
+
+/* one field of the row, in jsonb's key order (by length, then bytes), each key once */
+void
+cf_row_field(CfRowReader *rr, const char *key, int keylen, CfJsonValue *v)
+{
+	CfPushSource *src = rr->b->src;
+	int			f = cf_find_field(src, key, keylen, rr->pos < rr->nguess ? rr->guess[rr->pos] : -1);
+
+	if (f < 0 && cf_unknown_fields == CF_UNKNOWN_ERROR)
+		cf_unknown_field(src, rr->row, key, keylen);
+	if (rr->pos < rr->nguess)
+		rr->guess[rr->pos] = f;
+	rr->pos++;
+	if (f < 0)
+		return;
+	cf_store_value(rr->b, f, rr->row, v);
+	rr->seen[f] = rr->row + 1;
+	if (src->fields[f].required)
+		rr->nrequired++;
+}
+
+/* the row ends: every required field given */
+void
+cf_row_end(CfRowReader *rr)
+{
+	CfPushSource *src = rr->b->src;
+
+	if (rr->nrequired < src->nfields)
 	{
 		for (int i = 0; i < src->nfields; i++)
-			if (src->fields[i].required && seen[i] != row + 1)
-				cf_missing_field(src, row, i);
+			if (src->fields[i].required && rr->seen[i] != rr->row + 1)
+				cf_missing_field(src, rr->row, i);
 	}
 }
 
@@ -222,25 +260,132 @@ cf_parse_row_form(CfBatch *b, Jsonb *jb)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	int64		row = -1;
-	int64	   *seen = palloc0(sizeof(int64) * b->src->nfields);
-	int			nguess = b->src->nfields * 2 + 8;
-	int		   *guess = palloc(sizeof(int) * nguess);
+	CfRowReader rr;
 
-	memset(guess, -1, sizeof(int) * nguess);
-	cf_batch_alloc(b, JB_ROOT_COUNT(jb));
+	cf_batch_reserve(b, JB_ROOT_COUNT(jb));
+	b->nrows = JB_ROOT_COUNT(jb);
+	cf_row_reader_init(&rr, b);
 	it = JsonbIteratorInit(&jb->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
+		JsonbIterator *oit;
+		JsonbValue	fv;
+		CfJsonValue cv;
+		char	   *key = NULL;
+		int			keylen = 0;
+
 		if (tok != WJB_ELEM)
 			continue;
 		row++;
 		CHECK_FOR_INTERRUPTS();
-		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("row " INT64_FORMAT ": expected a JSON object, got %s", row,
-							cf_describe_json(&v))));
-		cf_parse_object(b, row, v.val.binary.data, seen, guess, nguess);
+		cf_value_from_jsonb(&v, &cv);
+		cf_row_begin(&rr, row, &cv);
+		oit = JsonbIteratorInit(v.val.binary.data);
+		while ((tok = JsonbIteratorNext(&oit, &fv, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+			{
+				key = fv.val.string.val;
+				keylen = fv.val.string.len;
+			}
+			else if (tok == WJB_VALUE)
+			{
+				cf_value_from_jsonb(&fv, &cv);
+				cf_row_field(&rr, key, keylen, &cv);
+			}
+		}
+		cf_row_end(&rr);
+	}
+}
+
+void
+cf_columns_init(CfColumns *c, CfBatch *b)
+{
+	c->b = b;
+	c->cols = palloc0(sizeof(CfJsonValue *) * b->src->nfields);
+	c->nrows = -1;
+	c->first_name = NULL;
+}
+
+/* one column, in jsonb's key order, each key once: an array, of the others' length */
+void
+cf_column_field(CfColumns *c, const char *key, int keylen, CfJsonValue *v)
+{
+	CfPushSource *src = c->b->src;
+	int			f = cf_find_field(src, key, keylen, -1);
+	int64		n;
+
+	if (f < 0 && cf_unknown_fields == CF_UNKNOWN_ERROR)
+		cf_unknown_field(src, -1, key, keylen);
+	if (f < 0)
+		return;
+	if (v->kind != CF_JSON_ARRAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("field \"%s\": expected an array of values (column form), got %s",
+						src->fields[f].name, cf_describe_value(v))));
+	n = v->jbv ? JsonContainerSize(v->jbv->val.binary.data) : v->nelems;
+	if (c->nrows < 0)
+	{
+		c->nrows = n;
+		c->first_name = src->fields[f].name;
+	}
+	else if (n != c->nrows)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("field \"%s\": has " INT64_FORMAT " values, but field \"%s\" has " INT64_FORMAT,
+						src->fields[f].name, n, c->first_name, c->nrows),
+				 errdetail("In the column form every field holds one value per row.")));
+	c->cols[f] = v;
+}
+
+/* every column given: check the required ones, then convert field by field */
+void
+cf_columns_end(CfColumns *c)
+{
+	CfBatch    *b = c->b;
+	CfPushSource *src = b->src;
+
+	for (int i = 0; i < src->nfields; i++)
+		if (src->fields[i].required && c->cols[i] == NULL)
+			cf_missing_field(src, -1, i);
+
+	cf_batch_reserve(b, Max(c->nrows, 0));
+	b->nrows = Max(c->nrows, 0);
+	for (int i = 0; i < src->nfields; i++)
+	{
+		CfJsonValue *col = c->cols[i];
+		CfJsonValue cv;
+
+		if (col == NULL)
+			continue;
+		if (col->jbv)
+		{
+			JsonbIterator *it = JsonbIteratorInit(col->jbv->val.binary.data);
+			JsonbValue	v;
+			JsonbIteratorToken tok;
+			int64		row = 0;
+
+			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			{
+				if (tok != WJB_ELEM)
+					continue;
+				if ((row & 1023) == 0)
+					CHECK_FOR_INTERRUPTS();
+				cf_value_from_jsonb(&v, &cv);
+				cf_store_value(b, i, row, &cv);
+				row++;
+			}
+		}
+		else
+		{
+			for (int64 row = 0; row < col->nelems; row++)
+			{
+				if ((row & 1023) == 0)
+					CHECK_FOR_INTERRUPTS();
+				cf_store_value(b, i, row, &col->elems[row]);
+			}
+		}
 	}
 }
 
@@ -248,84 +393,48 @@ cf_parse_row_form(CfBatch *b, Jsonb *jb)
 static void
 cf_parse_column_form(CfBatch *b, Jsonb *jb)
 {
-	CfPushSource *src = b->src;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	JsonbContainer **cols = palloc0(sizeof(JsonbContainer *) * src->nfields);
-	int64		nrows = -1;
-	char	   *first_name = NULL;
-	int			f = -1;
+	CfColumns	c;
+	char	   *key = NULL;
+	int			keylen = 0;
 
-	/* pass 1: shape; every column an array, all of one length */
+	cf_columns_init(&c, b);
 	it = JsonbIteratorInit(&jb->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
 		{
-			f = cf_find_field(src, v.val.string.val, v.val.string.len, -1);
-			if (f < 0 && cf_unknown_fields == CF_UNKNOWN_ERROR)
-				cf_unknown_field(src, -1, v.val.string.val, v.val.string.len);
-			if (f < 0)
-				continue;
+			key = v.val.string.val;
+			keylen = v.val.string.len;
 		}
-		else if (tok == WJB_VALUE && f >= 0)
+		else if (tok == WJB_VALUE)
 		{
-			int64		n;
+			JsonbValue *keep = palloc(sizeof(JsonbValue));
+			CfJsonValue *cv = palloc(sizeof(CfJsonValue));
 
-			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("field \"%s\": expected an array of values (column form), got %s",
-								src->fields[f].name, cf_describe_json(&v))));
-			n = JsonContainerSize(v.val.binary.data);
-			if (nrows < 0)
-			{
-				nrows = n;
-				first_name = src->fields[f].name;
-			}
-			else if (n != nrows)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("field \"%s\": has " INT64_FORMAT " values, but field \"%s\" has " INT64_FORMAT,
-								src->fields[f].name, n, first_name, nrows),
-						 errdetail("In the column form every field holds one value per row.")));
-			cols[f] = v.val.binary.data;
-			f = -1;
+			*keep = v;
+			cf_value_from_jsonb(keep, cv);
+			cf_column_field(&c, key, keylen, cv);
 		}
 	}
-	for (int i = 0; i < src->nfields; i++)
-		if (src->fields[i].required && cols[i] == NULL)
-			cf_missing_field(src, -1, i);
+	cf_columns_end(&c);
+}
 
-	/* pass 2: values */
-	cf_batch_alloc(b, Max(nrows, 0));
-	for (int i = 0; i < src->nfields; i++)
-	{
-		int64		row = 0;
-
-		if (cols[i] == NULL)
-			continue;
-		it = JsonbIteratorInit(cols[i]);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			if (tok != WJB_ELEM)
-				continue;
-			if ((row & 1023) == 0)
-				CHECK_FOR_INTERRUPTS();
-			cf_store_value(b, i, row, &v);
-			row++;
-		}
-	}
+void
+cf_rows_not_container(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("rows must be a JSON array of objects or an object of arrays, got a scalar")));
 }
 
 static void
 cf_parse_rows(CfBatch *b, Jsonb *jb)
 {
 	if (JB_ROOT_IS_SCALAR(jb) || (!JB_ROOT_IS_ARRAY(jb) && !JB_ROOT_IS_OBJECT(jb)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("rows must be a JSON array of objects or an object of arrays, got a scalar")));
+		cf_rows_not_container();
 	if (JB_ROOT_IS_ARRAY(jb))
 		cf_parse_row_form(b, jb);
 	else
@@ -711,11 +820,13 @@ cf_push_source_locked(const char *name, CfPushTo to, bool view_writer)
 typedef struct CfPushCall
 {
 	char	   *source_name;
-	Jsonb	   *rows;
+	Jsonb	   *rows;			/* the rows as jsonb, or */
+	text	   *rows_text;		/* as JSON text (jsontext.c) */
 	CfPushTo	to;
 	bool		view_writer;	/* source_name names a view: feast_write_online */
 	bool		parse_only;		/* router.c: check the rows, write nothing */
 	CfBatch    *batch;			/* out, with parse_only (in the caller's context) */
+	bool		parsed;			/* out: every row read and converted */
 	int64		nrows;			/* out */
 	int64		written;		/* out: online view rows written */
 	int64		stale;			/* out: online view rows older than the stored ones */
@@ -736,13 +847,21 @@ cf_push_body(void *arg, MemoryContext caller)
 		MemoryContext old = MemoryContextSwitchTo(caller);
 
 		/* the registry cache (batch.src) outlives the call; the rows go to the caller */
-		cf_parse_rows(&batch, call->rows);
+		if (call->rows_text)
+			cf_parse_rows_text(&batch, call->rows_text);
+		else
+			cf_parse_rows(&batch, call->rows);
 		MemoryContextSwitchTo(old);
+		call->parsed = true;
 		*call->batch = batch;
 		call->nrows = batch.nrows;
 		return;
 	}
-	cf_parse_rows(&batch, call->rows);
+	if (call->rows_text)
+		cf_parse_rows_text(&batch, call->rows_text);
+	else
+		cf_parse_rows(&batch, call->rows);
+	call->parsed = true;
 
 	if (batch.nrows > 0 && (call->to & CF_TO_ONLINE))
 	{
@@ -814,27 +933,82 @@ cf_push_parse(const char *source_name, Jsonb *rows, text *to, CfBatch *batch)
 	return (int) call.to;
 }
 
-/* feast_push(push_source text, rows jsonb, "to" text DEFAULT 'online') RETURNS bigint */
-Datum
-cfeast_push(PG_FUNCTION_ARGS)
+/* feast_push's arguments but the rows */
+static void
+cf_push_args(FunctionCallInfo fcinfo, CfPushCall *call)
 {
-	CfPushCall	call;
-
+	memset(call, 0, sizeof(*call));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("push source name must not be null")));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("rows must not be null")));
-	call.to = cf_parse_to(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
-	call.source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	call->to = cf_parse_to(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
+	call->source_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+}
+
+/* feast_push(push_source text, rows jsonb, "to" text DEFAULT 'online') RETURNS bigint */
+Datum
+cfeast_push(PG_FUNCTION_ARGS)
+{
+	CfPushCall	call;
+
+	cf_push_args(fcinfo, &call);
 	call.rows = PG_GETARG_JSONB_P(1);
-	call.view_writer = false;
-	call.parse_only = false;
-	call.nrows = call.written = call.stale = 0;
 	if (cf_router_active())
 		PG_RETURN_INT64(cf_router_push(call.source_name, call.rows, PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2), NULL));
 	cf_registry_call(cf_push_body, &call);
+	PG_RETURN_INT64(call.nrows);
+}
+
+/*
+ * feast_push(push_source text, rows text, "to" text DEFAULT 'online'): the
+ * same push from JSON text (jsontext.c).  The jsonb form fails on text that
+ * jsonb refuses before anything else, so an error raised before every row
+ * has been read gives way to jsonb's input error, if the text has one.
+ */
+Datum
+cfeast_push_text(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	CfPushCall	call;
+	ErrorData  *volatile edata = NULL;
+
+	memset(&call, 0, sizeof(call));
+	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && cf_router_active())
+	{
+		/* a router checks and splits jsonb rows (router.c): the text becomes jsonb once */
+		cf_push_args(fcinfo, &call);
+		PG_RETURN_INT64(cf_router_push(call.source_name,
+									   DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																		  CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(1))))),
+									   PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2), NULL));
+	}
+	PG_TRY();
+	{
+		cf_push_args(fcinfo, &call);
+		call.rows_text = PG_GETARG_TEXT_PP(1);
+		cf_registry_call(cf_push_body, &call);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		if (call.parsed || PG_ARGISNULL(1))
+			PG_RE_THROW();
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INTERNAL_ERROR)
+			PG_RE_THROW();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (edata)
+	{
+		cf_json_text_check(PG_GETARG_TEXT_PP(1));
+		ReThrowError(edata);
+	}
 	PG_RETURN_INT64(call.nrows);
 }
 
@@ -851,6 +1025,7 @@ cfeast_write_online(PG_FUNCTION_ARGS)
 {
 	CfPushCall	call;
 
+	memset(&call, 0, sizeof(call));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("feature view name must not be null")));

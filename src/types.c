@@ -213,48 +213,101 @@ cfeast_dtype_online_type(PG_FUNCTION_ARGS)
 
 #define CF_DESCRIBE_MAX 60
 
-/* a short, quoted description of a JSON value: string "abc", number 1.5, array */
-char *
-cf_describe_json(JsonbValue *v)
+/* a number from text as jsonb would hold it: numeric_in of its digits */
+static Numeric
+cf_text_numeric(CfJsonValue *v)
 {
-	switch (v->type)
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(v->str),
+											   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+}
+
+/*
+ * A short, quoted description of a JSON value: string "abc", number 1.5,
+ * array.  A number reads as jsonb prints it (1E+2 is 100, -0 is 0) whatever
+ * its spelling in the text.
+ */
+char *
+cf_describe_value(CfJsonValue *v)
+{
+	switch (v->kind)
 	{
-		case jbvNull:
+		case CF_JSON_NULL:
 			return "null";
-		case jbvBool:
-			return v->val.boolean ? "true" : "false";
-		case jbvNumeric:
+		case CF_JSON_BOOL:
+			return v->boolean ? "true" : "false";
+		case CF_JSON_NUMBER:
 			{
+				Numeric		num = v->jbv ? v->jbv->val.numeric : cf_text_numeric(v);
 				char	   *n = DatumGetCString(DirectFunctionCall1(numeric_out,
-																	NumericGetDatum(v->val.numeric)));
+																	NumericGetDatum(num)));
 
 				if (strlen(n) > CF_DESCRIBE_MAX)
 					return psprintf("number %.*s...", CF_DESCRIBE_MAX, n);
 				return psprintf("number %s", n);
 			}
-		case jbvString:
+		case CF_JSON_STRING:
 			{
 				StringInfoData buf;
-				int			len = v->val.string.len;
+				int			len = v->len;
 				bool		cut = false;
 
 				if (len > CF_DESCRIBE_MAX)
 				{
-					len = pg_mbcliplen(v->val.string.val, len, CF_DESCRIBE_MAX);
+					len = pg_mbcliplen(v->str, len, CF_DESCRIBE_MAX);
 					cut = true;
 				}
 				initStringInfo(&buf);
 				appendStringInfoString(&buf, "string ");
-				escape_json(&buf, pnstrdup(v->val.string.val, len));
+				escape_json(&buf, pnstrdup(v->str, len));
 				if (cut)
 					appendStringInfoString(&buf, "...");
 				return buf.data;
 			}
-		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "array" : "object";
-		default:
-			return "a JSON value";
+		case CF_JSON_ARRAY:
+			return "array";
+		case CF_JSON_OBJECT:
+			return "object";
 	}
+	return "a JSON value";
+}
+
+void
+cf_value_from_jsonb(JsonbValue *v, CfJsonValue *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->jbv = v;
+	switch (v->type)
+	{
+		case jbvNull:
+			out->kind = CF_JSON_NULL;
+			break;
+		case jbvBool:
+			out->kind = CF_JSON_BOOL;
+			out->boolean = v->val.boolean;
+			break;
+		case jbvNumeric:
+			out->kind = CF_JSON_NUMBER;
+			break;
+		case jbvString:
+			out->kind = CF_JSON_STRING;
+			out->str = v->val.string.val;
+			out->len = v->val.string.len;
+			break;
+		case jbvBinary:
+			out->kind = JsonContainerIsArray(v->val.binary.data) ? CF_JSON_ARRAY : CF_JSON_OBJECT;
+			break;
+		default:
+			elog(ERROR, "cfeast: unexpected jsonb value type %d", (int) v->type);
+	}
+}
+
+char *
+cf_describe_json(JsonbValue *v)
+{
+	CfJsonValue cv;
+
+	cf_value_from_jsonb(v, &cv);
+	return cf_describe_value(&cv);
 }
 
 /* where: "row 3: field "x"" or "field "x"" */
@@ -266,24 +319,24 @@ cf_site_prefix(const CfValueSite *site)
 	return psprintf("field \"%s\"", site->field);
 }
 
-static void cf_reject_hint(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate,
+static void cf_reject_hint(const CfValueSite *site, CfDtype t, CfJsonValue *v, int sqlstate,
 						   const char *why, const char *hint) pg_attribute_noreturn();
-static void cf_reject(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate,
+static void cf_reject(const CfValueSite *site, CfDtype t, CfJsonValue *v, int sqlstate,
 					  const char *why) pg_attribute_noreturn();
 
 static void
-cf_reject_hint(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate, const char *why,
+cf_reject_hint(const CfValueSite *site, CfDtype t, CfJsonValue *v, int sqlstate, const char *why,
 			   const char *hint)
 {
 	ereport(ERROR,
 			(errcode(sqlstate),
 			 errmsg("%s: expected %s, got %s%s%s", cf_site_prefix(site), cf_dtype_name(t),
-					cf_describe_json(v), why ? " " : "", why ? why : ""),
+					cf_describe_value(v), why ? " " : "", why ? why : ""),
 			 hint ? errhint("%s", hint) : 0));
 }
 
 static void
-cf_reject(const CfValueSite *site, CfDtype t, JsonbValue *v, int sqlstate, const char *why)
+cf_reject(const CfValueSite *site, CfDtype t, CfJsonValue *v, int sqlstate, const char *why)
 {
 	cf_reject_hint(site, t, v, sqlstate, why, NULL);
 }
@@ -508,36 +561,50 @@ cf_decimal_parts(const CfNumParts *p, uint64 *m, int *e10)
  * needs another path.
  */
 static bool
+cf_decimal_to_double_fast(bool negative, uint64 m, int e10, double *out)
+{
+	double		d;
+
+	if (m > (UINT64CONST(1) << 53) || e10 < -22 || e10 > 22)
+		return false;
+	d = (double) m;
+	d = e10 >= 0 ? d * cf_pow10[e10] : d / cf_pow10[-e10];
+	*out = negative && m != 0 ? -d : d;
+	return true;
+}
+
+static bool
 cf_numeric_to_double_fast(const CfNumParts *p, double *out)
 {
 	uint64		m;
 	int			e10;
-	double		d;
 
-	if (!cf_decimal_parts(p, &m, &e10) || m > (UINT64CONST(1) << 53) || e10 < -22 || e10 > 22)
-		return false;
-	d = (double) m;
-	d = e10 >= 0 ? d * cf_pow10[e10] : d / cf_pow10[-e10];
-	*out = p->negative ? -d : d;
-	return true;
+	return cf_decimal_parts(p, &m, &e10) && cf_decimal_to_double_fast(p->negative, m, e10, out);
 }
 
 static const float cf_pow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
 
 /* the same for float32: mantissa below 2^24, |e| <= 10 */
 static bool
+cf_decimal_to_float_fast(bool negative, uint64 m, int e10, float *out)
+{
+	float		f;
+
+	if (m > (UINT64CONST(1) << 24) || e10 < -10 || e10 > 10)
+		return false;
+	f = (float) m;
+	f = e10 >= 0 ? f * cf_pow10f[e10] : f / cf_pow10f[-e10];
+	*out = negative && m != 0 ? -f : f;
+	return true;
+}
+
+static bool
 cf_numeric_to_float_fast(const CfNumParts *p, float *out)
 {
 	uint64		m;
 	int			e10;
-	float		f;
 
-	if (!cf_decimal_parts(p, &m, &e10) || m > (UINT64CONST(1) << 24) || e10 < -10 || e10 > 10)
-		return false;
-	f = (float) m;
-	f = e10 >= 0 ? f * cf_pow10f[e10] : f / cf_pow10f[-e10];
-	*out = p->negative ? -f : f;
-	return true;
+	return cf_decimal_parts(p, &m, &e10) && cf_decimal_to_float_fast(p->negative, m, e10, out);
 }
 
 #if LDBL_MANT_DIG == 64
@@ -581,33 +648,40 @@ cf_extended_is_exact(void)
  * path.  Returns the value, still in extended precision.
  */
 static bool
-cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
+cf_decimal_to_extended(bool negative, uint64 m, int e10, int bits, long double *out)
 {
-	uint64		m;
-	int			e10;
 	int			ex;
 	long double x;
 	uint64		mant;
 	uint64		low = (UINT64CONST(1) << (64 - bits)) - 1;
 
-	if (!cf_extended_is_exact() ||
-		!cf_decimal_parts(p, &m, &e10) || m == 0 || e10 < -27 || e10 > 27)
+	if (!cf_extended_is_exact() || m == 0 || e10 < -27 || e10 > 27)
 		return false;
 	x = (long double) m;
 	x = e10 >= 0 ? x * cf_pow10l[e10] : x / cf_pow10l[-e10];
 	mant = (uint64) ldexpl(frexpl(x, &ex), 64);
 	if ((mant & low) == ((low >> 1) + 1))
 		return false;			/* exactly halfway at the narrower precision */
-	*out = p->negative ? -x : x;
+	*out = negative ? -x : x;
 	return true;
 }
 #else
 static bool
-cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
+cf_decimal_to_extended(bool negative, uint64 m, int e10, int bits, long double *out)
 {
 	return false;
 }
 #endif
+
+static bool
+cf_numeric_to_extended(const CfNumParts *p, int bits, long double *out)
+{
+	uint64		m;
+	int			e10;
+
+	return cf_decimal_parts(p, &m, &e10) &&
+		cf_decimal_to_extended(p->negative, m, e10, bits, out);
+}
 
 /*
  * Plain: the numeric's text read as float8in / float4in read it (strtod /
@@ -641,19 +715,226 @@ cf_numeric_to_double_plain(Numeric num, bool single, double *out)
 }
 
 /* ------------------------------------------------------------------------
+ * numbers from JSON text: the digits as written
+ *
+ * The JSON lexer has checked the grammar (-?int(.frac)?([eE][+-]?exp)?).
+ * jsonb would hold the number as numeric_in reads it: the exact value, and
+ * a scale (digits after the point) of the fraction's digits minus the
+ * exponent, never below 0, so 1.5e1 is the integer 15 and 1.50e1 is not an
+ * integer.  The rules above are computed here from the digits themselves,
+ * with the same answers; a number too long, or of too large an exponent,
+ * for that is read through numeric_in, exactly as jsonb reads it (and a
+ * number jsonb refuses is refused by jsontext.c with jsonb's error).
+ * ------------------------------------------------------------------------
+ */
+
+#define CF_TEXTNUM_MAXLEN	40		/* longer: through numeric_in */
+#define CF_TEXTNUM_MAXEXP	340		/* |exponent| beyond: through numeric_in */
+
+typedef struct CfTextNum
+{
+	bool		negative;
+	bool		fits;			/* m holds every significant digit */
+	uint64		m;				/* significant digits, trailing zeros dropped; 0: zero */
+	int			e10;			/* value = m * 10^e10 */
+	bool		integer;		/* scale 0 as numeric_in reads it */
+} CfTextNum;
+
+/* false: not for this path (too long, exponent too large) */
+static bool
+cf_text_number(const char *s, int len, CfTextNum *n)
+{
+	int			i = 0;
+	int			nfrac = 0;
+	int			zeros = 0;		/* zeros since the last nonzero digit */
+	bool		frac = false;
+	bool		any = false;	/* a nonzero digit seen */
+	int			exp = 0;
+
+	memset(n, 0, sizeof(*n));
+	n->fits = true;
+	if (len > CF_TEXTNUM_MAXLEN)
+		return false;
+	if (i < len && s[i] == '-')
+	{
+		n->negative = true;
+		i++;
+	}
+	for (; i < len && s[i] != 'e' && s[i] != 'E'; i++)
+	{
+		int			d;
+
+		if (s[i] == '.')
+		{
+			frac = true;
+			continue;
+		}
+		d = s[i] - '0';
+		if (frac)
+			nfrac++;
+		if (d == 0)
+		{
+			zeros += any;
+			continue;
+		}
+		for (int z = 0; z <= zeros && n->fits; z++)
+		{
+			if (n->m > PG_UINT64_MAX / 10)
+				n->fits = false;
+			else
+				n->m *= 10;
+		}
+		if (n->fits && n->m > PG_UINT64_MAX - d)
+			n->fits = false;
+		else if (n->fits)
+			n->m += d;
+		zeros = 0;
+		any = true;
+	}
+	if (i < len)
+	{
+		bool		eneg = false;
+
+		i++;
+		if (s[i] == '+' || s[i] == '-')
+			eneg = s[i++] == '-';
+		for (; i < len; i++)
+		{
+			exp = exp * 10 + (s[i] - '0');
+			if (exp > CF_TEXTNUM_MAXEXP)
+				return false;
+		}
+		if (eneg)
+			exp = -exp;
+	}
+	n->integer = nfrac - exp <= 0;
+	n->e10 = any ? zeros + exp - nfrac : 0;
+	if (!any)
+	{
+		n->m = 0;
+		n->negative = false;	/* numeric has no -0 */
+	}
+	return true;
+}
+
+static CfIntResult
+cf_text_to_int64(const CfTextNum *n, int64 *out)
+{
+	uint64		mag = n->m;
+	uint64		limit = n->negative ? (uint64) PG_INT64_MAX + 1 : (uint64) PG_INT64_MAX;
+
+	if (!n->integer)
+		return CF_INT_NOT_INTEGER;
+	if (mag == 0)
+	{
+		*out = 0;
+		return CF_INT_OK;
+	}
+	if (!n->fits)
+		return CF_INT_OUT_OF_RANGE;
+	for (int i = 0; i < n->e10; i++)
+	{
+		if (mag > limit / 10)
+			return CF_INT_OUT_OF_RANGE;
+		mag *= 10;
+	}
+	if (mag > limit)
+		return CF_INT_OUT_OF_RANGE;
+	*out = n->negative ? (int64) (0 - mag) : (int64) mag;
+	return CF_INT_OK;
+}
+
+/* an integer JSON number of either origin, exactly */
+static CfIntResult
+cf_value_to_int64(CfJsonValue *v, int64 *out)
+{
+	CfTextNum	n;
+
+	if (v->jbv)
+		return cf_numeric_to_int64(v->jbv->val.numeric, out);
+	if (cf_fast_paths && cf_text_number(v->str, v->len, &n))
+		return cf_text_to_int64(&n, out);
+	return cf_numeric_to_int64(cf_text_numeric(v), out);
+}
+
+/*
+ * A float from text.  The fast paths as for jsonb's digits; else float8in
+ * (or float4in) on the text itself, which reads the same decimal value as
+ * jsonb's numeric prints; a zero is +0 either way (numeric has no -0).
+ * False if out of range.
+ */
+static bool
+cf_text_to_double(CfJsonValue *v, bool single, double *out)
+{
+	CfTextNum	n;
+	long double x;
+	char	   *end;
+
+	if (!cf_text_number(v->str, v->len, &n) || !n.fits)
+		;
+	else if (single)
+	{
+		float		f;
+
+		if (cf_decimal_to_float_fast(n.negative, n.m, n.e10, &f))
+		{
+			*out = f;
+			return true;
+		}
+		if (cf_decimal_to_extended(n.negative, n.m, n.e10, FLT_MANT_DIG, &x) &&
+			fabsl(x) >= FLT_MIN && fabsl(x) <= FLT_MAX)
+		{
+			*out = (float) x;
+			return true;
+		}
+	}
+	else
+	{
+		if (cf_decimal_to_double_fast(n.negative, n.m, n.e10, out))
+			return true;
+		if (cf_decimal_to_extended(n.negative, n.m, n.e10, DBL_MANT_DIG, &x))
+		{
+			*out = (double) x;
+			return true;
+		}
+	}
+	errno = 0;
+	if (!single)
+	{
+		bool		error = false;
+		double		d = float8in_internal_opt_error((char *) v->str, &end, "double precision",
+													(char *) v->str, &error);
+
+		if (error || *end != '\0')
+			return false;
+		*out = d == 0 ? 0.0 : d;
+		return true;
+	}
+	else
+	{
+		float		f = strtof(v->str, &end);	/* as float4in */
+
+		if (end == v->str || *end != '\0' || (errno == ERANGE && (f == 0.0f || isinf(f))) || isinf(f))
+			return false;
+		*out = f == 0 ? 0.0 : (double) f;
+		return true;
+	}
+}
+
+/* ------------------------------------------------------------------------
  * scalar converters
  * ------------------------------------------------------------------------
  */
 
 static Datum
-cf_to_int(JsonbValue *v, CfDtype t, const CfValueSite *site)
+cf_to_int(CfJsonValue *v, CfDtype t, const CfValueSite *site)
 {
 	int64		i;
 	CfIntResult r;
 
-	if (v->type != jbvNumeric)
+	if (v->kind != CF_JSON_NUMBER)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
-	r = cf_numeric_to_int64(v->val.numeric, &i);
+	r = cf_value_to_int64(v, &i);
 	if (r == CF_INT_NOT_INTEGER)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, "(not an integer)");
 	if (r == CF_INT_OUT_OF_RANGE || (t.base == CF_INT32 && (i < PG_INT32_MIN || i > PG_INT32_MAX)))
@@ -663,10 +944,10 @@ cf_to_int(JsonbValue *v, CfDtype t, const CfValueSite *site)
 
 /* "NaN", "Infinity", "-Infinity" as JSON strings */
 static bool
-cf_special_float(JsonbValue *v, double *out)
+cf_special_float(CfJsonValue *v, double *out)
 {
-	const char *s = v->val.string.val;
-	int			len = v->val.string.len;
+	const char *s = v->str;
+	int			len = v->len;
 
 	if (len == 3 && memcmp(s, "NaN", 3) == 0)
 		*out = get_float8_nan();
@@ -680,26 +961,33 @@ cf_special_float(JsonbValue *v, double *out)
 }
 
 static Datum
-cf_to_float(JsonbValue *v, CfDtype t, const CfValueSite *site)
+cf_to_float(CfJsonValue *v, CfDtype t, const CfValueSite *site)
 {
 	bool		single = (t.base == CF_FLOAT32);
 	double		d;
+	Numeric		num;
 
-	if (v->type == jbvString)
+	if (v->kind == CF_JSON_STRING)
 	{
 		if (!cf_special_float(v, &d))
 			cf_reject(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION, NULL);
 		return single ? Float4GetDatum((float4) d) : Float8GetDatum(d);
 	}
-	if (v->type != jbvNumeric)
+	if (v->kind != CF_JSON_NUMBER)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
-
+	if (v->jbv == NULL && cf_fast_paths)
+	{
+		if (!cf_text_to_double(v, single, &d))
+			cf_reject(site, t, v, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "(out of range)");
+		return single ? Float4GetDatum((float4) d) : Float8GetDatum(d);
+	}
+	num = v->jbv ? v->jbv->val.numeric : cf_text_numeric(v);
 	if (cf_fast_paths)
 	{
 		CfNumParts	p;
 		long double x;
 
-		cf_numeric_parts(v->val.numeric, &p);
+		cf_numeric_parts(num, &p);
 		if (single)
 		{
 			float		f;
@@ -718,7 +1006,7 @@ cf_to_float(JsonbValue *v, CfDtype t, const CfValueSite *site)
 				return Float8GetDatum((double) x);
 		}
 	}
-	if (!cf_numeric_to_double_plain(v->val.numeric, single, &d))
+	if (!cf_numeric_to_double_plain(num, single, &d))
 		cf_reject(site, t, v, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "(out of range)");
 	return single ? Float4GetDatum((float4) d) : Float8GetDatum(d);
 }
@@ -784,21 +1072,21 @@ cf_base64_check(const char *s, int len)
 }
 
 static Datum
-cf_to_bytes(JsonbValue *v, CfDtype t, const CfValueSite *site)
+cf_to_bytes(CfJsonValue *v, CfDtype t, const CfValueSite *site)
 {
 	int			len;
 	int			maxlen;
 	bytea	   *result;
 	const char *why;
 
-	if (v->type != jbvString)
+	if (v->kind != CF_JSON_STRING)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
-	len = v->val.string.len;
-	if ((why = cf_base64_check(v->val.string.val, len)) != NULL)
+	len = v->len;
+	if ((why = cf_base64_check(v->str, len)) != NULL)
 		cf_reject(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION, why);
 	maxlen = pg_b64_dec_len(len);
 	result = palloc(VARHDRSZ + maxlen);
-	len = pg_b64_decode(v->val.string.val, len, VARDATA(result), maxlen);
+	len = pg_b64_decode(v->str, len, VARDATA(result), maxlen);
 	if (len < 0)
 		elog(ERROR, "base64 that passed the check did not decode");
 	SET_VARSIZE(result, VARHDRSZ + len);
@@ -1005,27 +1293,92 @@ cf_epoch_to_timestamp(Numeric num, TimestampTz *out)
 	return IS_VALID_TIMESTAMP(*out);
 }
 
+/*
+ * The same from a number's digits in text: round(x * 10^6 - offset * 10^6),
+ * halves away from zero, computed in 128 bits.  -1: not for this path
+ * (the caller reads the number through numeric_in); 0: out of range.
+ */
+static int
+cf_text_epoch_to_timestamp(CfJsonValue *v, TimestampTz *out)
+{
+#ifdef HAVE_INT128
+	CfTextNum	n;
+	int128		z;
+	int128		p = 1;
+	int			shift;
+
+	if (!cf_text_number(v->str, v->len, &n) || !n.fits || n.e10 > 30 || n.e10 < -30)
+		return -1;
+	if (n.integer)
+	{
+		int64		secs;
+
+		if (cf_text_to_int64(&n, &secs) != CF_INT_OK ||
+			pg_sub_s64_overflow(secs, CF_EPOCH_OFFSET, &secs) ||
+			pg_mul_s64_overflow(secs, USECS_PER_SEC, out))
+			return 0;
+		return IS_VALID_TIMESTAMP(*out);
+	}
+	/* x * 10^6 = m * 10^shift; more than 10^19 microseconds is out of range anyway */
+	shift = n.e10 + 6;
+	z = n.negative ? -(int128) n.m : (int128) n.m;
+	if (shift >= 0)
+	{
+		for (int i = 0; i < shift; i++)
+			z *= 10;
+		z -= (int128) CF_EPOCH_OFFSET * USECS_PER_SEC;
+	}
+	else
+	{
+		int128		q,
+					r;
+
+		for (int i = 0; i < -shift; i++)
+			p *= 10;
+		z -= (int128) CF_EPOCH_OFFSET * USECS_PER_SEC * p;
+		q = z / p;
+		r = z % p;
+		if (r < 0)
+			r = -r;
+		if (2 * r >= p)
+			q += z < 0 ? -1 : 1;
+		z = q;
+	}
+	if (z < PG_INT64_MIN || z > PG_INT64_MAX)
+		return 0;
+	*out = (TimestampTz) z;
+	return IS_VALID_TIMESTAMP(*out);
+#else
+	return -1;
+#endif
+}
+
 static Datum
-cf_to_timestamp(JsonbValue *v, CfDtype t, const CfValueSite *site)
+cf_to_timestamp(CfJsonValue *v, CfDtype t, const CfValueSite *site)
 {
 	TimestampTz ts;
 
-	if (v->type == jbvString)
+	if (v->kind == CF_JSON_STRING)
 	{
 		CfIsoParts	p;
-		bool		ok = cf_iso_scan(v->val.string.val, v->val.string.len, &p);
+		bool		ok = cf_iso_scan(v->str, v->len, &p);
 
 		if (ok && !(cf_fast_paths && cf_iso_to_timestamp_fast(&p, &ts)))
-			ok = cf_iso_to_timestamp_plain(pnstrdup(v->val.string.val, v->val.string.len),
-										   p.zoned, &ts);
+			ok = cf_iso_to_timestamp_plain(pnstrdup(v->str, v->len), p.zoned, &ts);
 		if (!ok)
 			cf_reject_hint(site, t, v, ERRCODE_INVALID_TEXT_REPRESENTATION,
 						   "(not an ISO-8601 timestamp)", CF_ISO_HINT);
 		return TimestampTzGetDatum(ts);
 	}
-	if (v->type == jbvNumeric)
+	if (v->kind == CF_JSON_NUMBER)
 	{
-		if (!cf_epoch_to_timestamp(v->val.numeric, &ts))
+		int			ok = -1;
+
+		if (v->jbv == NULL && cf_fast_paths)
+			ok = cf_text_epoch_to_timestamp(v, &ts);
+		if (ok < 0)
+			ok = cf_epoch_to_timestamp(v->jbv ? v->jbv->val.numeric : cf_text_numeric(v), &ts);
+		if (!ok)
 			cf_reject(site, t, v, ERRCODE_DATETIME_VALUE_OUT_OF_RANGE,
 					  psprintf("(out of range: epoch seconds from " INT64_FORMAT
 							   " to below " INT64_FORMAT
@@ -1037,8 +1390,39 @@ cf_to_timestamp(JsonbValue *v, CfDtype t, const CfValueSite *site)
 	return (Datum) 0;			/* not reached */
 }
 
+/* a json value from text: jsonb of its JSON text, as jsonb would hold it */
 static Datum
-cf_scalar_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site)
+cf_text_to_jsonb(CfJsonValue *v)
+{
+	JsonbValue	jv;
+
+	switch (v->kind)
+	{
+		case CF_JSON_ARRAY:
+		case CF_JSON_OBJECT:
+			return DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(v->str, v->len)));
+		case CF_JSON_BOOL:
+			jv.type = jbvBool;
+			jv.val.boolean = v->boolean;
+			break;
+		case CF_JSON_NUMBER:
+			jv.type = jbvNumeric;
+			jv.val.numeric = cf_text_numeric(v);
+			break;
+		case CF_JSON_STRING:
+			jv.type = jbvString;
+			jv.val.string.val = (char *) v->str;
+			jv.val.string.len = v->len;
+			break;
+		default:
+			jv.type = jbvNull;
+			break;
+	}
+	return JsonbPGetDatum(JsonbValueToJsonb(&jv));
+}
+
+static Datum
+cf_scalar_to_datum(CfJsonValue *v, CfDtype t, const CfValueSite *site)
 {
 	switch (t.base)
 	{
@@ -1049,19 +1433,21 @@ cf_scalar_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site)
 		case CF_FLOAT64:
 			return cf_to_float(v, t, site);
 		case CF_STRING:
-			if (v->type != jbvString)
+			if (v->kind != CF_JSON_STRING)
 				cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
-			return PointerGetDatum(cstring_to_text_with_len(v->val.string.val, v->val.string.len));
+			return PointerGetDatum(cstring_to_text_with_len(v->str, v->len));
 		case CF_BYTES:
 			return cf_to_bytes(v, t, site);
 		case CF_BOOL:
-			if (v->type != jbvBool)
+			if (v->kind != CF_JSON_BOOL)
 				cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
-			return BoolGetDatum(v->val.boolean);
+			return BoolGetDatum(v->boolean);
 		case CF_TIMESTAMP:
 			return cf_to_timestamp(v, t, site);
 		case CF_JSON:
-			return JsonbPGetDatum(JsonbValueToJsonb(v));
+			if (v->jbv)
+				return JsonbPGetDatum(JsonbValueToJsonb(v->jbv));
+			return cf_text_to_jsonb(v);
 	}
 	elog(ERROR, "unknown cfeast dtype %d", (int) t.base);
 	return (Datum) 0;
@@ -1072,12 +1458,39 @@ cf_scalar_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site)
  * ------------------------------------------------------------------------
  */
 
-static Datum
-cf_array_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site)
+/* element i of an array(T) value: a Datum or NULL; nested arrays and objects refused */
+static void
+cf_array_element(CfJsonValue *elem, int i, CfDtype t, const CfValueSite *site, char **elemfield,
+				 Datum *value, bool *isnull)
 {
-	JsonbIterator *it;
-	JsonbValue	elem;
-	JsonbIteratorToken tok;
+	CfDtype		et = {t.base, false};
+	CfValueSite esite;
+
+	if (elem->kind == CF_JSON_NULL)
+	{
+		*isnull = true;
+		*value = (Datum) 0;
+		return;
+	}
+	if ((elem->kind == CF_JSON_ARRAY || elem->kind == CF_JSON_OBJECT) && t.base != CF_JSON)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: expected %s, got %s at element %d",
+						cf_site_prefix(site), cf_dtype_name(t), cf_describe_value(elem), i),
+				 errdetail("Arrays of %s hold scalars; nested arrays and objects are refused.",
+						   cf_dtype_name(et))));
+	if (*elemfield == NULL)
+		*elemfield = palloc(strlen(site->field) + 32);
+	sprintf(*elemfield, "%s[%d]", site->field, i);
+	esite.row = site->row;
+	esite.field = *elemfield;
+	*isnull = false;
+	*value = cf_scalar_to_datum(elem, et, &esite);
+}
+
+static Datum
+cf_array_to_datum(CfJsonValue *v, CfDtype t, const CfValueSite *site)
+{
 	CfDtype		et = {t.base, false};
 	int			n;
 	int			i = 0;
@@ -1088,51 +1501,52 @@ cf_array_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site)
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
-	char	   *elemfield;
-	CfValueSite esite;
+	char	   *elemfield = NULL;
 
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data) ||
-		JsonContainerIsScalar(v->val.binary.data))
+	if (v->kind != CF_JSON_ARRAY)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
-
-	n = JsonContainerSize(v->val.binary.data);
-	values = palloc(sizeof(Datum) * Max(n, 1));
-	nulls = palloc(sizeof(bool) * Max(n, 1));
-	elemfield = NULL;
-	it = JsonbIteratorInit(v->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	if (v->jbv)
 	{
-		if (tok != WJB_ELEM)
-			continue;
-		if (elem.type == jbvNull)
+		/* the jsonb array's elements, converted as the iterator reaches them */
+		JsonbContainer *c = v->jbv->val.binary.data;
+		JsonbIterator *it;
+		JsonbIteratorToken tok;
+		JsonbValue	jv;
+		CfJsonValue elem;
+
+		if (JsonContainerIsScalar(c))
+			cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
+		n = JsonContainerSize(c);
+		values = palloc(sizeof(Datum) * Max(n, 1));
+		nulls = palloc(sizeof(bool) * Max(n, 1));
+		it = JsonbIteratorInit(c);
+		while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
 		{
-			nulls[i] = true;
-			values[i] = (Datum) 0;
+			if (tok != WJB_ELEM)
+				continue;
+			cf_value_from_jsonb(&jv, &elem);
+			cf_array_element(&elem, i, t, site, &elemfield, &values[i], &nulls[i]);
+			i++;
+			if ((i & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
-		else if (elem.type == jbvBinary && t.base != CF_JSON)
-		{
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s: expected %s, got %s at element %d",
-							cf_site_prefix(site), cf_dtype_name(t), cf_describe_json(&elem), i),
-					 errdetail("Arrays of %s hold scalars; nested arrays and objects are refused.",
-							   cf_dtype_name(et))));
-		}
-		else
-		{
-			if (elemfield == NULL)
-				elemfield = palloc(strlen(site->field) + 32);
-			sprintf(elemfield, "%s[%d]", site->field, i);
-			esite.row = site->row;
-			esite.field = elemfield;
-			nulls[i] = false;
-			values[i] = cf_scalar_to_datum(&elem, et, &esite);
-		}
-		i++;
-		if ((i & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
+		n = i;
 	}
-	dims[0] = i;
+	else
+	{
+		n = v->nelems;
+		if (v->elems == NULL && n > 0)
+			elog(ERROR, "cfeast: array elements were not kept");
+		values = palloc(sizeof(Datum) * Max(n, 1));
+		nulls = palloc(sizeof(bool) * Max(n, 1));
+		for (i = 0; i < n; i++)
+		{
+			cf_array_element(&v->elems[i], i, t, site, &elemfield, &values[i], &nulls[i]);
+			if (((i + 1) & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+	}
+	dims[0] = n;
 	get_typlenbyvalalign(cf_dtype_type_oid(et), &typlen, &typbyval, &typalign);
 	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
 											  cf_dtype_type_oid(et), typlen, typbyval, typalign));
@@ -1143,9 +1557,9 @@ cf_array_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site)
  * anything else that does not fit raises an error naming the site.
  */
 Datum
-cf_json_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site, bool *isnull)
+cf_value_to_datum(CfJsonValue *v, CfDtype t, const CfValueSite *site, bool *isnull)
 {
-	if (v->type == jbvNull)
+	if (v->kind == CF_JSON_NULL)
 	{
 		*isnull = true;
 		return (Datum) 0;
@@ -1153,9 +1567,18 @@ cf_json_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site, bool *isnull
 	*isnull = false;
 	if (t.is_array)
 		return cf_array_to_datum(v, t, site);
-	if (v->type == jbvBinary && t.base != CF_JSON)
+	if ((v->kind == CF_JSON_ARRAY || v->kind == CF_JSON_OBJECT) && t.base != CF_JSON)
 		cf_reject(site, t, v, ERRCODE_INVALID_PARAMETER_VALUE, NULL);
 	return cf_scalar_to_datum(v, t, site);
+}
+
+Datum
+cf_json_to_datum(JsonbValue *v, CfDtype t, const CfValueSite *site, bool *isnull)
+{
+	CfJsonValue cv;
+
+	cf_value_from_jsonb(v, &cv);
+	return cf_value_to_datum(&cv, t, site, isnull);
 }
 
 /* ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ typedef struct CfBatch
 {
 	CfPushSource *src;
 	int64		nrows;
+	int64		capacity;		/* rows the arrays hold */
 	Datum	  **values;			/* [field][row] */
 	bool	  **nulls;			/* [field][row] */
 } CfBatch;

@@ -5,8 +5,10 @@
  *	  into Feast's response.
  *
  * The request body itself is what goes to PostgreSQL: push and read pass it
- * as one jsonb parameter and pick "df" / "entities" out of it in SQL, so
- * the rows are never re-encoded here.  jansson parses the body once to
+ * as one parameter and pick "df" / "entities" out of it in SQL, so the rows
+ * are never re-encoded here.  A push picks "df" out as JSON text (json's
+ * ->, which copies the text as sent) for feast_push's text form, which
+ * parses it once into typed values; a read takes it as jsonb.  jansson parses the body once to
  * check its shape (a 422 in FastAPI's {"detail": [...]} form otherwise).
  *-------------------------------------------------------------------------
  */

@@ -88,7 +88,7 @@ static const struct
 		"SELECT e.extversion FROM pg_catalog.pg_extension e "
 		"WHERE e.extname OPERATOR(pg_catalog.=) 'cfeast'", 0},
 	[CFS_STMT_PUSH] = {"cfs_push",
-		"SELECT %sfeast_push($1, ($2::pg_catalog.jsonb) OPERATOR(pg_catalog.->) 'df', $3)", 3},
+		"SELECT %sfeast_push($1, (($2::pg_catalog.json) OPERATOR(pg_catalog.->) 'df')::pg_catalog.text, $3)", 3},
 	[CFS_STMT_READ] = {"cfs_read",
 		"SELECT %sfeast_get_online_features($1::pg_catalog.text[], "
 		"($2::pg_catalog.jsonb) OPERATOR(pg_catalog.->) 'entities', $3::pg_catalog.bool, $4)", 4},

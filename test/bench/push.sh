@@ -1,5 +1,6 @@
 #!/bin/bash
-# test/bench/push.sh: feast_push against the hand-written jsonb upsert, same data, same table shape.
+# test/bench/push.sh: feast_push against the hand-written jsonb upsert, same data, same table shape:
+# the JSON text form (what the server and most clients send) and the jsonb form (jsonb in hand).
 # Needs a running cluster (PGHOST/PGPORT/PGUSER) where cfeast can be created; run it through
 # test/bench/run.sh.  ROWS, BATCH, PGBENCH_SECONDS and CLIENTS can be set in the environment.
 set -eu
@@ -51,16 +52,18 @@ HAND="INSERT INTO hand AS t SELECT r.* FROM jsonb_to_recordset(BODY::jsonb) AS r
   event_timestamp = EXCLUDED.event_timestamp, created_timestamp = EXCLUDED.created_timestamp
   WHERE EXCLUDED.event_timestamp > t.event_timestamp;"
 CF="SELECT feast_push('bench_src', BODY::jsonb);"
+# the text form: the batch's JSON text as it is (an untyped literal takes this form too)
+CFT="SELECT feast_push('bench_src', BODY);"
 
 report() { # label cfeast_ms hand_ms
 	awk -v l="$1" -v c="$2" -v h="$3" -v n="$ROWS" 'BEGIN {
-		printf "%-34s cfeast %8.0f rows/s   hand-written %8.0f rows/s   ratio %.2fx\n", l, n / (c / 1000), n / (h / 1000), h / c }'
+		printf "%-44s cfeast %8.0f rows/s   hand-written %8.0f rows/s   ratio %.2fx\n", l, n / (c / 1000), n / (h / 1000), h / c }'
 }
 Q -c "VACUUM ANALYZE" >/dev/null
 # best of REPEAT rounds (each from empty tables), so other load on the machine counts less
 REPEAT=${REPEAT:-3}
 best() { awk -v a="$1" -v b="$2" 'BEGIN {print (a == "" || b < a) ? b : a}'; }
-c1=; c2=; c3=; h1=; h2=; h3=; p1=
+c1=; c2=; c3=; h1=; h2=; h3=; p1=; t1=; t2=; t3=
 for ((round = 0; round < REPEAT; round++)); do
 	Q -c "TRUNCATE feast_online.bench, hand" >/dev/null
 	c1=$(best "$c1" "$(run_batches 1 "$CF")"); h1=$(best "$h1" "$(run_batches 1 "$HAND")")
@@ -68,16 +71,24 @@ for ((round = 0; round < REPEAT; round++)); do
 	# stale rows: the 10:00 rows again, every one older than what is stored
 	c3=$(best "$c3" "$(run_batches 1 "$CF")"); h3=$(best "$h3" "$(run_batches 1 "$HAND")")
 	p1=$(best "$p1" "$(run_batches 1 "SELECT (BODY::jsonb) IS NOT NULL;")")
+	# the text form, from an empty online table again
+	Q -c "TRUNCATE feast_online.bench" >/dev/null
+	t1=$(best "$t1" "$(run_batches 1 "$CFT")")
+	t2=$(best "$t2" "$(run_batches 2 "$CFT")")
+	t3=$(best "$t3" "$(run_batches 1 "$CFT")")
 done
-report "push ${ROWS} fresh keys (${BATCH}/batch)" "$c1" "$h1"
-report "push ${ROWS} updates (${BATCH}/batch)" "$c2" "$h2"
-report "push ${ROWS} stale rows (${BATCH}/batch)" "$c3" "$h3"
+report "text: push ${ROWS} fresh keys (${BATCH}/batch)" "$t1" "$h1"
+report "text: push ${ROWS} updates (${BATCH}/batch)" "$t2" "$h2"
+report "text: push ${ROWS} stale rows (${BATCH}/batch)" "$t3" "$h3"
+report "jsonb: push ${ROWS} fresh keys (${BATCH}/batch)" "$c1" "$h1"
+report "jsonb: push ${ROWS} updates (${BATCH}/batch)" "$c2" "$h2"
+report "jsonb: push ${ROWS} stale rows (${BATCH}/batch)" "$c3" "$h3"
 awk -v p="$p1" -v n="$ROWS" -v c="$c1" -v h="$h1" 'BEGIN {
 	printf "  of which JSON text -> jsonb, paid by both: %.0f rows/s (%.2f us/row); without it, fresh keys: cfeast %.2f us/row, hand-written %.2f us/row (%.2fx)\n",
 		n / (p / 1000), p * 1000 / n, (c - p) * 1000 / n, (h - p) * 1000 / n, (h - p) / (c - p) }'
 same=$(Q -c "SELECT count(*) FROM feast_online.bench o JOIN hand h USING (driver_id)
              WHERE (o.f1, o.f10, o.event_timestamp) = (h.f1, h.f10, h.event_timestamp)")
-echo "identical rows in both tables: $same of $ROWS"
+echo "identical rows in both tables: $same of $ROWS (the text form's run, after the updates and stale rows)"
 
 # single-row pushes under pgbench, simple protocol for both, the same JSON text for both
 # (ISO timestamps from random days and hours, so some pushes update and some are stale)
@@ -86,12 +97,16 @@ VARS='\set k random(1, 100000)
 \set d random(10, 28)
 \set h random(10, 23)'
 printf '%s\n%s\n' "$VARS" "${CF//BODY/\'$ROW\'}" >"$CF_TMP/cf.sql"
+printf '%s\n%s\n' "$VARS" "${CFT//BODY/\'$ROW\'}" >"$CF_TMP/cft.sql"
 printf '%s\n%s\n' "$VARS" "$(echo "${HAND//BODY/\'$ROW\'}" | tr '\n' ' ')" >"$CF_TMP/hand.sql"
 tps() { pgbench -n -M simple -c "$CLIENTS" -j "$CLIENTS" -T "$SECS" -f "$1" | awk '/^tps/ {print $3; exit}'; }
+tt=$(tps "$CF_TMP/cft.sql")
 tc=$(tps "$CF_TMP/cf.sql")
 th=$(tps "$CF_TMP/hand.sql")
+awk -v c="$tt" -v h="$th" -v n="$CLIENTS" -v s="$SECS" 'BEGIN {
+	printf "%-44s cfeast %8.0f tps      hand-written %8.0f tps      ratio %.2fx\n", "text: single-row push, pgbench " n "x" s "s", c, h, c / h }'
 awk -v c="$tc" -v h="$th" -v n="$CLIENTS" -v s="$SECS" 'BEGIN {
-	printf "%-34s cfeast %8.0f tps      hand-written %8.0f tps      ratio %.2fx\n", "single-row push, pgbench " n "x" s "s", c, h, c / h }'
+	printf "%-44s cfeast %8.0f tps      hand-written %8.0f tps      ratio %.2fx\n", "jsonb: single-row push, pgbench " n "x" s "s", c, h, c / h }'
 
 # memory: all rows in one call; the push's own memory context against the jsonb's size
 psql -qAtX -v ON_ERROR_STOP=1 2>&1 <<SQL | sed -n 's/.*pushed \([0-9]*\) rows.*batch memory \([0-9]*\) kB.*/\1 \2/p' >"$CF_TMP/mem"

@@ -6,7 +6,7 @@
 # then for SECONDS each:
 #   HTTP  POST /push                 (one row, random driver)   server_load
 #   HTTP  POST /get-online-features  (one entity, 3 features)   server_load
-#   SQL   SELECT feast_push(...)                                pgbench -M prepared
+#   SQL   SELECT feast_push(...) (the JSON text form, as HTTP) pgbench -M prepared
 #   SQL   SELECT feast_get_online_features(...)                 pgbench -M prepared
 # with CONC concurrent clients (the server's pool is CONC connections too).
 # Fails if any request fails.  Settings: CF_BENCH_SECONDS (30), CF_BENCH_CONC
@@ -62,7 +62,7 @@ printf '{"push_source_name": "driver_stats_push_source", "df": %s}' "$DF" >"$W/p
 printf '{"entities": {"driver_id": [@ID@]}, "features": ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "driver_hourly_stats:avg_daily_trips"]}' >"$W/read.json"
 cat >"$W/push.sql" <<EOF
 \set id random(1, $KEYS)
-SELECT feast_push('driver_stats_push_source', ('$(echo "$DF" | sed "s/@ID@/' || (:id)::text || '/g")')::jsonb);
+SELECT feast_push('driver_stats_push_source', '$(echo "$DF" | sed "s/@ID@/' || (:id)::text || '/g")');
 EOF
 # \x3a is ':' (pgbench -M prepared would take ":conv_rate" for a variable)
 cat >"$W/read.sql" <<EOF
