@@ -86,7 +86,7 @@ REG=$(make -s -f Makefile print-regress 2>/dev/null)   # the Makefile's REGRESS 
 mkdir -p "$CF_TMP/regress"
 "$PGXS_DIR/src/test/regress/pg_regress" --inputdir=. --outputdir="$CF_TMP/regress" \
 	--bindir="$CF_PGBIN" --host="$PGHOST" --port="$PGPORT" --user=postgres \
-	--dbname=cfeast_regress $REG >"$CF_TMP/regress.log" 2>&1
+	--dbname=contrib_regression $REG >"$CF_TMP/regress.log" 2>&1
 grep -E '\.\.\. |tests' "$CF_TMP/regress.log"
 grep -q "All [0-9]* tests passed" "$CF_TMP/regress.log" || { rc=1; head -100 "$CF_TMP/regress/regression.diffs" 2>/dev/null; }
 
