@@ -61,3 +61,9 @@ BEGIN
     END IF;
 END $$;
 REVOKE ALL ON FUNCTION feast._do_grant(name, text, text) FROM PUBLIC;
+
+-- == router configuration cache ==
+-- every push and read asks whether this database routes; the answer is cached per backend
+-- (src/router.c) and dropped, as the registry's own cache is, when feast.router changes
+CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON feast.router FOR EACH STATEMENT EXECUTE FUNCTION feast._registry_changed();
