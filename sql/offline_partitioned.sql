@@ -1,0 +1,142 @@
+-- offline_partitioned: a batch source hash-partitioned by its first join key, as the shards of
+-- a scale-out lay it out: modulus 4, partitions 0 and 1 postgres_fdw foreign tables on a "shard"
+-- database, 2 and 3 local.  Training sets (both forms) and materialization over it equal those
+-- over an ordinary table with the same rows, cell by cell; pushed offline rows land in the
+-- partition feast_shard_of names; a row with no partition refuses the whole push
+\set SHOW_CONTEXT never
+\set VERBOSITY terse
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS cfeast CASCADE;
+CREATE EXTENSION cfeast;
+DROP TABLE IF EXISTS op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2 CASCADE;
+DROP SERVER IF EXISTS op_shard CASCADE;
+DROP DATABASE IF EXISTS cfeast_op_shard;
+CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+RESET client_min_messages;
+SET timezone = 'UTC';
+
+-- the "shard": remainders 0 and 1 of modulus 4, each its own table
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE cfeast_op_shard;
+\c cfeast_op_shard
+CREATE TABLE hist_r0 (driver_id bigint, rating float8, trips int, ts timestamptz, created timestamptz);
+CREATE TABLE hist_r1 (LIKE hist_r0);
+\c :regress_db
+SET timezone = 'UTC';
+DO $$
+DECLARE
+    sock text := (SELECT split_part(setting, ',', 1) FROM pg_settings WHERE name = 'unix_socket_directories');
+    port text := (SELECT setting FROM pg_settings WHERE name = 'port');
+BEGIN
+    EXECUTE format('CREATE SERVER op_shard FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
+                   sock, port, 'cfeast_op_shard');
+    EXECUTE format('CREATE USER MAPPING FOR %I SERVER op_shard OPTIONS (user %L)', current_user, current_user);
+END $$;
+CREATE TABLE op_hist (driver_id bigint, rating float8, trips int, ts timestamptz, created timestamptz)
+    PARTITION BY HASH (driver_id);
+CREATE FOREIGN TABLE op_hist_r0 PARTITION OF op_hist FOR VALUES WITH (MODULUS 4, REMAINDER 0)
+    SERVER op_shard OPTIONS (table_name 'hist_r0');
+CREATE FOREIGN TABLE op_hist_r1 PARTITION OF op_hist FOR VALUES WITH (MODULUS 4, REMAINDER 1)
+    SERVER op_shard OPTIONS (table_name 'hist_r1');
+CREATE TABLE op_hist_r2 PARTITION OF op_hist FOR VALUES WITH (MODULUS 4, REMAINDER 2);
+CREATE TABLE op_hist_r3 PARTITION OF op_hist FOR VALUES WITH (MODULUS 4, REMAINDER 3);
+
+-- generated rows: 60 keys, ties of (key, time) broken by created (NULL the oldest), NULL features
+INSERT INTO op_hist
+SELECT g % 60, CASE WHEN g % 17 = 0 THEN NULL ELSE g * 0.5 END, g,
+       '2026-01-01'::timestamptz + ((g / 3) * 7 % 2000) * interval '1 minute',
+       CASE WHEN g % 5 = 0 THEN NULL ELSE '2026-01-01'::timestamptz + (g % 11) * interval '1 second' END
+  FROM generate_series(1, 3000) g;
+CREATE TABLE op_plain AS SELECT * FROM op_hist;
+-- every row went to the partition feast_shard_of names, two of them on the shard
+SELECT tableoid::regclass AS partition, count(*) AS rows,
+       bool_and(feast_shard_of(driver_id, 4) = right(tableoid::regclass::text, 1)::int) AS shard_of_agrees
+  FROM op_hist GROUP BY 1 ORDER BY 1;
+
+SELECT feast_apply_entity('driver', 'driver_id');
+SELECT feast_apply_batch_source('op_part_src', 'op_hist', 'ts', 'created');
+SELECT feast_apply_batch_source('op_plain_src', 'op_plain', 'ts', 'created');
+SELECT feast_apply_push_source('op_push', 'op_part_src');
+SELECT feast_apply_feature_view('op_part', '{driver}',
+    '[{"name": "rating", "dtype": "float64"}, {"name": "trips", "dtype": "int32"}]', 'op_push', interval '4 hours');
+SELECT feast_apply_feature_view('op_plain', '{driver}',
+    '[{"name": "rating", "dtype": "float64"}, {"name": "trips", "dtype": "int32"}]', 'op_plain_src', interval '4 hours');
+
+-- a training set over the partitions equals the one over the ordinary table, cell by cell
+CREATE TABLE op_ent AS
+SELECT g AS id, (g * 7) % 70 AS driver_id,
+       '2026-01-01'::timestamptz + ((g * 13) % 2100) * interval '1 minute' AS event_timestamp
+  FROM generate_series(1, 1500) g;
+SELECT feast_create_training_set('op_ts', 'op_ent', '{op_part:rating, op_part:trips, op_plain:rating, op_plain:trips}', true);
+SELECT count(*) AS rows, count(op_part__trips) AS found,
+       count(*) FILTER (WHERE op_part__trips IS NULL AND op_plain__trips IS NULL
+                          AND driver_id < 60) AS past_ttl_or_before_first,
+       count(*) FILTER (WHERE (op_part__rating, op_part__trips) IS DISTINCT FROM (op_plain__rating, op_plain__trips)) AS differ
+  FROM op_ts;
+-- with filter_by_created_timestamp too, from the returned SQL
+SELECT feast_historical_features_sql('op_ent', '{op_part:rating, op_part:trips, op_plain:rating, op_plain:trips}', true,
+                                     filter_by_created_timestamp => true) AS q \gset
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE (op_part__rating, op_part__trips) IS DISTINCT FROM (op_plain__rating, op_plain__trips)) AS differ
+  FROM (:q) t;
+-- the entity-less form over a window
+SELECT feast_range_features_sql('2026-01-01 05:00+00', '2026-01-01 20:00+00',
+                                '{op_part:rating, op_part:trips}') AS q_part \gset
+SELECT feast_range_features_sql('2026-01-01 05:00+00', '2026-01-01 20:00+00',
+                                '{op_plain:rating, op_plain:trips}') AS q_plain \gset
+SELECT (SELECT count(*) FROM (:q_part) a) AS rows,
+       (SELECT count(*) FROM ((:q_part) EXCEPT ALL (:q_plain)) x) AS only_partitioned,
+       (SELECT count(*) FROM ((:q_plain) EXCEPT ALL (:q_part)) x) AS only_plain;
+
+-- materialization from the partitions writes what the ordinary table gives
+SELECT feast_materialize('2025-12-01', '2026-02-01', '{op_part, op_plain}');
+SELECT (SELECT count(*) FROM feast_online.op_part) AS rows,
+       (SELECT count(*) FROM (SELECT driver_id, rating, trips, event_timestamp, created_timestamp FROM feast_online.op_part
+                              EXCEPT SELECT driver_id, rating, trips, event_timestamp, created_timestamp FROM feast_online.op_plain) x) AS differ;
+
+-- an offline push through the partitioned table: each row in the partition feast_shard_of names,
+-- foreign ones on the shard
+SELECT feast_push('op_push', '{"driver_id": [1001, 1002, 1003, 1004, 1005, 1006],
+    "rating": [1, 2, 3, 4, 5, 6], "trips": [1, 2, 3, 4, 5, 6],
+    "ts": ["2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z",
+           "2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z"]}', 'online_and_offline');
+SELECT driver_id, tableoid::regclass AS partition, feast_shard_of(driver_id, 4) AS shard_of
+  FROM op_hist WHERE driver_id > 1000 ORDER BY driver_id;
+\c cfeast_op_shard
+SELECT 'on the shard' AS what, driver_id FROM hist_r0 WHERE driver_id > 1000
+UNION ALL SELECT 'on the shard', driver_id FROM hist_r1 WHERE driver_id > 1000 ORDER BY 2;
+\c :regress_db
+SET timezone = 'UTC';
+
+-- a key whose partition is missing: the whole push is refused, online rows included
+CREATE TABLE op_gap (driver_id bigint, rating float8, trips int, ts timestamptz, created timestamptz)
+    PARTITION BY HASH (driver_id);
+CREATE TABLE op_gap_r0 PARTITION OF op_gap FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+SELECT feast_apply_batch_source('op_part_src', 'op_gap', 'ts', 'created');
+SELECT k, feast_shard_of(k, 2) FROM unnest('{2004, 2005}'::bigint[]) k;
+SELECT feast_push('op_push', '[{"driver_id": 2004, "rating": 1, "trips": 1, "ts": "2026-03-01T00:00:00Z"},
+                               {"driver_id": 2005, "rating": 1, "trips": 1, "ts": "2026-03-01T00:00:00Z"}]',
+                  'online_and_offline');
+SELECT count(*) AS written FROM feast_online.op_part WHERE driver_id > 2000;
+SELECT count(*) AS appended FROM op_gap;
+
+-- a foreign partition whose remote table is gone: the training set fails with the remote's error
+SELECT feast_apply_batch_source('op_part_src', 'op_hist', 'ts', 'created');
+\c cfeast_op_shard
+ALTER TABLE hist_r1 RENAME TO hist_r1_moved;
+\c :regress_db
+SET timezone = 'UTC';
+SELECT feast_create_training_set('op_ts2', 'op_ent', '{op_part:rating}');
+SELECT to_regclass('op_ts2') AS no_table;
+\c cfeast_op_shard
+ALTER TABLE hist_r1_moved RENAME TO hist_r1;
+\c :regress_db
+SET timezone = 'UTC';
+SELECT feast_create_training_set('op_ts2', 'op_ent', '{op_part:rating}');
+SELECT count(*) AS rows, count(rating) AS found FROM op_ts2;
+
+-- clean up
+SET client_min_messages = warning;
+DROP TABLE op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2 CASCADE;
+DROP SERVER op_shard CASCADE;
+DROP DATABASE cfeast_op_shard;
