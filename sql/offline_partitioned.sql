@@ -8,7 +8,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
-DROP TABLE IF EXISTS op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2 CASCADE;
+DROP TABLE IF EXISTS op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts CASCADE;
 DROP SERVER IF EXISTS op_shard CASCADE;
 DROP DATABASE IF EXISTS cfeast_op_shard;
 CREATE EXTENSION IF NOT EXISTS postgres_fdw;
@@ -88,6 +88,49 @@ SELECT (SELECT count(*) FROM (:q_part) a) AS rows,
        (SELECT count(*) FROM ((:q_part) EXCEPT ALL (:q_plain)) x) AS only_partitioned,
        (SELECT count(*) FROM ((:q_plain) EXCEPT ALL (:q_part)) x) AS only_plain;
 
+-- the source query of a training set over a partitioned or foreign relation reads only the
+-- entity rows' first keys ($3): partitions holding none of them are pruned, the predicate goes to
+-- the shard; $3 NULL (past 10000 distinct keys) reads everything.  Ordinary tables read as before.
+SELECT substring(feast_historical_features_sql('op_ent', '{op_part:rating}') from '\$source\$(.*)\$source\$') AS src \gset
+SELECT substring(:'src' from '\(\$3 IS NULL OR .*? ANY \(\$3\)\)') AS key_filter,
+       strpos(feast_historical_features_sql('op_ent', '{op_plain:rating}'), 'ANY ($3)') = 0 AS plain_not_keyed;
+PREPARE op_src(timestamptz, timestamptz, bigint[]) AS :src;
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE op_src('2026-02-01', '2026-01-01', '{1, 4}');
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE op_src('2026-02-01', '2026-01-01', '{3}');
+EXPLAIN (COSTS OFF) EXECUTE op_src('2026-02-01', '2026-01-01', NULL);
+DEALLOCATE op_src;
+SELECT k, feast_shard_of(k, 4) FROM unnest('{1, 3, 4}'::bigint[]) k;
+-- past 10000 distinct entity keys: no filter, the same answers
+CREATE TABLE op_ent_big AS
+SELECT g AS id, g % 12000 AS driver_id, '2026-01-02'::timestamptz + (g % 97) * interval '1 minute' AS event_timestamp
+  FROM generate_series(1, 12001) g;
+SELECT feast_create_training_set('op_ts_big', 'op_ent_big', '{op_part:rating, op_plain:rating}', true);
+SELECT count(*) AS rows, count(op_part__rating) AS found,
+       count(*) FILTER (WHERE op_part__rating IS DISTINCT FROM op_plain__rating) AS differ FROM op_ts_big;
+
+-- a composite key, the first of a string type held in a varchar column (cast, so not pruned):
+-- the same answers as an ordinary table
+SELECT feast_apply_entity('city', 'city', 'string');
+CREATE TABLE op_pair (city varchar(10), driver_id bigint, rides int, ts timestamptz) PARTITION BY HASH (city);
+CREATE TABLE op_pair_r0 PARTITION OF op_pair FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE op_pair_r1 PARTITION OF op_pair FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+INSERT INTO op_pair SELECT 'c' || g % 7, g % 13, g, '2026-01-01'::timestamptz + g * interval '1 minute'
+  FROM generate_series(1, 2000) g;
+CREATE TABLE op_pair_plain AS SELECT * FROM op_pair;
+SELECT feast_apply_batch_source('op_pair_src', 'op_pair', 'ts');
+SELECT feast_apply_batch_source('op_pair_plain_src', 'op_pair_plain', 'ts');
+SELECT feast_apply_feature_view('op_pair', '{city, driver}', '[{"name": "rides", "dtype": "int32"}]', 'op_pair_src', online => false);
+SELECT feast_apply_feature_view('op_pair_plain', '{city, driver}', '[{"name": "rides", "dtype": "int32"}]', 'op_pair_plain_src', online => false);
+SELECT substring(feast_historical_features_sql('SELECT ''c1''::text AS city, 1 AS driver_id, now() AS event_timestamp',
+                                               '{op_pair:rides}') from '\(\$3 IS NULL OR .*? ANY \(\$3\)\)') AS pair_filter;
+CREATE TABLE op_pair_ent AS
+SELECT g AS id, 'c' || g % 9 AS city, g % 15 AS driver_id,
+       '2026-01-01'::timestamptz + (g * 3 % 2100) * interval '1 minute' AS event_timestamp
+  FROM generate_series(1, 600) g;
+SELECT feast_create_training_set('op_pair_ts', 'op_pair_ent', '{op_pair:rides, op_pair_plain:rides}', true);
+SELECT count(*) AS rows, count(op_pair__rides) AS found,
+       count(*) FILTER (WHERE op_pair__rides IS DISTINCT FROM op_pair_plain__rides) AS differ FROM op_pair_ts;
+
 -- materialization from the partitions writes what the ordinary table gives
 SELECT feast_materialize('2025-12-01', '2026-02-01', '{op_part, op_plain}');
 SELECT (SELECT count(*) FROM feast_online.op_part) AS rows,
@@ -137,6 +180,6 @@ SELECT count(*) AS rows, count(rating) AS found FROM op_ts2;
 
 -- clean up
 SET client_min_messages = warning;
-DROP TABLE op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2 CASCADE;
+DROP TABLE op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts CASCADE;
 DROP SERVER op_shard CASCADE;
 DROP DATABASE cfeast_op_shard;
