@@ -405,6 +405,29 @@ my $n_feat = () = $ts_off =~ /,\d[^,]*,\d[^,]*\)$/mg;
 cmp_ok($n_feat, '>', 100, "and it found rows ($n_feat entity rows with both features)");
 my $n_old = () = $ts_off =~ /,\d[^,]*,\)$/mg;
 cmp_ok($n_old, '>', 10, "and the ttl applied ($n_old entity rows with a row older than 3 hours)");
+# a training set of a few keys reads only their logical shards' partitions, the keys sent along
+my @few = (3, 77, 150);
+my $few = join(',', @few);
+my %want = map { $_ => 1 } split /\n/, $router->safe_psql($off_db,
+	"SELECT DISTINCT feast_shard_of(k, $NSHARDS) FROM unnest('{$few}'::bigint[]) k");
+my @log_at = map { -s $_->logfile } @nodes;
+my $few_sql = qq{CREATE TABLE public.ent_few AS SELECT k AS driver_id, '2026-01-02'::timestamptz AS event_timestamp
+	FROM unnest('{$few}'::bigint[]) k;
+	SELECT feast_create_training_set('ts_few', 'ent_few', '{rated:rating}') \\g /dev/null
+	SELECT string_agg(t::text, E'\\n' ORDER BY driver_id) FROM ts_few t};
+is($router->safe_psql($off_db, $few_sql), $ref->safe_psql($db, $few_sql), 'a training set of 3 keys equals the reference\'s');
+my %read;
+for my $i (0 .. 2)
+{
+	my $log = slurp_file($nodes[$i]->logfile, $log_at[$i]);
+	while ($log =~ /FROM public\.hist_part_(\d+) WHERE ([^\n]*)/g)
+	{
+		my ($part, $where) = ($1, $2);
+		$read{$part} = $where =~ /driver_id = ANY \('\{([\d,]+)\}'::bigint\[\]\)/ ? join(',', sort { $a <=> $b } split /,/, $1) : 'all';
+	}
+}
+is(join(' ', map { "$_:$read{$_}" } sort { $a <=> $b } keys %read), join(' ', map { "$_:$few" } sort { $a <=> $b } keys %want),
+	'it read only the partitions of their logical shards, sending the keys to the nodes');
 # the entity-less form, run from its SQL
 my $range = q{SELECT feast_range_features_sql('2026-01-01 10:00+00', '2026-01-02 10:00+00', '{rated:rating, rated_recent:rating}', true) \gexec};
 my $r_ref = $ref->safe_psql($db, $range);
