@@ -8,7 +8,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
-DROP TABLE IF EXISTS op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts CASCADE;
+DROP TABLE IF EXISTS op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts CASCADE;
 DROP SERVER IF EXISTS op_shard CASCADE;
 DROP DATABASE IF EXISTS cfeast_op_shard;
 CREATE EXTENSION IF NOT EXISTS postgres_fdw;
@@ -131,6 +131,29 @@ SELECT feast_create_training_set('op_pair_ts', 'op_pair_ent', '{op_pair:rides, o
 SELECT count(*) AS rows, count(op_pair__rides) AS found,
        count(*) FILTER (WHERE op_pair__rides IS DISTINCT FROM op_pair_plain__rides) AS differ FROM op_pair_ts;
 
+-- an int64 key held in an integer column (compared by value, across widths): still pruned
+CREATE TABLE op_i4 (driver_id int4, v int, ts timestamptz) PARTITION BY HASH (driver_id);
+CREATE TABLE op_i4_r0 PARTITION OF op_i4 FOR VALUES WITH (MODULUS 3, REMAINDER 0);
+CREATE TABLE op_i4_r1 PARTITION OF op_i4 FOR VALUES WITH (MODULUS 3, REMAINDER 1);
+CREATE TABLE op_i4_r2 PARTITION OF op_i4 FOR VALUES WITH (MODULUS 3, REMAINDER 2);
+INSERT INTO op_i4 SELECT g % 50, g, '2026-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 1000) g;
+CREATE TABLE op_i4_plain AS SELECT * FROM op_i4;
+SELECT feast_apply_batch_source('op_i4_src', 'op_i4', 'ts');
+SELECT feast_apply_batch_source('op_i4_plain_src', 'op_i4_plain', 'ts');
+SELECT feast_apply_feature_view('op_i4', '{driver}', '[{"name": "v", "dtype": "int32"}]', 'op_i4_src', online => false);
+SELECT feast_apply_feature_view('op_i4_plain', '{driver}', '[{"name": "v", "dtype": "int32"}]', 'op_i4_plain_src', online => false);
+CREATE TABLE op_i4_ent AS
+SELECT g AS id, (g % 60)::int2 AS driver_id, '2026-01-01'::timestamptz + g * interval '2 minute' AS event_timestamp
+  FROM generate_series(1, 400) g;
+SELECT feast_create_training_set('op_i4_ts', 'op_i4_ent', '{op_i4:v, op_i4_plain:v}', true);
+SELECT count(*) AS rows, count(op_i4__v) AS found,
+       count(*) FILTER (WHERE op_i4__v IS DISTINCT FROM op_i4_plain__v) AS differ FROM op_i4_ts;
+SELECT substring(feast_historical_features_sql('op_i4_ent', '{op_i4:v}') from '\$source\$(.*)\$source\$') AS src \gset
+PREPARE op_i4_src(timestamptz, timestamptz, bigint[]) AS :src;
+EXPLAIN (COSTS OFF) EXECUTE op_i4_src('2026-02-01', '-infinity', '{7}');
+DEALLOCATE op_i4_src;
+SELECT feast_shard_of(7, 3) AS shard_of_7;
+
 -- materialization from the partitions writes what the ordinary table gives
 SELECT feast_materialize('2025-12-01', '2026-02-01', '{op_part, op_plain}');
 SELECT (SELECT count(*) FROM feast_online.op_part) AS rows,
@@ -180,6 +203,6 @@ SELECT count(*) AS rows, count(rating) AS found FROM op_ts2;
 
 -- clean up
 SET client_min_messages = warning;
-DROP TABLE op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts CASCADE;
+DROP TABLE op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts CASCADE;
 DROP SERVER op_shard CASCADE;
 DROP DATABASE cfeast_op_shard;
