@@ -8,7 +8,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
-DROP TABLE IF EXISTS op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts CASCADE;
+DROP TABLE IF EXISTS op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts, op_far_plain, op_far_ts CASCADE;
 DROP SERVER IF EXISTS op_shard CASCADE;
 DROP DATABASE IF EXISTS cfeast_op_shard;
 CREATE EXTENSION IF NOT EXISTS postgres_fdw;
@@ -154,6 +154,22 @@ EXPLAIN (COSTS OFF) EXECUTE op_i4_src('2026-02-01', '-infinity', '{7}');
 DEALLOCATE op_i4_src;
 SELECT feast_shard_of(7, 3) AS shard_of_7;
 
+-- a foreign table on its own (not a partition) is keyed too
+CREATE FOREIGN TABLE op_far (driver_id bigint, rating float8, trips int, ts timestamptz, created timestamptz)
+    SERVER op_shard OPTIONS (table_name 'hist_r1');
+CREATE TABLE op_far_plain AS SELECT * FROM op_far;
+SELECT feast_apply_batch_source('op_far_src', 'op_far', 'ts', 'created');
+SELECT feast_apply_batch_source('op_far_plain_src', 'op_far_plain', 'ts', 'created');
+SELECT feast_apply_feature_view('op_far', '{driver}', '[{"name": "trips", "dtype": "int32"}]', 'op_far_src', online => false);
+SELECT feast_apply_feature_view('op_far_plain', '{driver}', '[{"name": "trips", "dtype": "int32"}]', 'op_far_plain_src', online => false);
+SELECT feast_create_training_set('op_far_ts', 'op_ent', '{op_far:trips, op_far_plain:trips}', true);
+SELECT count(*) AS rows, count(op_far__trips) AS found,
+       count(*) FILTER (WHERE op_far__trips IS DISTINCT FROM op_far_plain__trips) AS differ FROM op_far_ts;
+SELECT substring(feast_historical_features_sql('op_ent', '{op_far:trips}') from '\$source\$(.*)\$source\$') AS src \gset
+PREPARE op_far_src(timestamptz, timestamptz, bigint[]) AS :src;
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE op_far_src('2026-02-01', '-infinity', '{3, 5}');
+DEALLOCATE op_far_src;
+
 -- materialization from the partitions writes what the ordinary table gives
 SELECT feast_materialize('2025-12-01', '2026-02-01', '{op_part, op_plain}');
 SELECT (SELECT count(*) FROM feast_online.op_part) AS rows,
@@ -203,6 +219,6 @@ SELECT count(*) AS rows, count(rating) AS found FROM op_ts2;
 
 -- clean up
 SET client_min_messages = warning;
-DROP TABLE op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts CASCADE;
+DROP TABLE op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts, op_far_plain, op_far_ts CASCADE;
 DROP SERVER op_shard CASCADE;
 DROP DATABASE cfeast_op_shard;
