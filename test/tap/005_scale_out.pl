@@ -485,11 +485,13 @@ my @writes = (
 	"SELECT feast_write_online('stats_a', '[{\"driver_id\": 1, \"conv_rate\": 1, \"event_timestamp\": \"2026-07-01T00:00:00Z\"}]')",
 	"SELECT feast_materialize('2025-01-01', '2026-11-01', '{rated}')",
 	"SELECT feast_apply_entity('rider', 'rider_id')",
+	"SELECT feast_create_training_set('ts_standby', 'SELECT driver_id, event_timestamp FROM public.trips', '{rated:rating}')",
+	"CALL feast_expire('{stats_a}', '1 second')",
 );
 for my $w (@writes)
 {
 	my (undef, undef, $e) = $standby->psql($db, "\\set VERBOSITY verbose\n$w");
-	my ($what) = $w =~ /(feast_\w+\('\w+', .{0,12})/;
+	my ($what) = $w =~ /(feast_\w+\('[^']*', .{0,12})/;
 	like($e, qr/ERROR:  25006: cannot execute .+ in a read-only transaction/, "on the standby, 25006: $what...");
 }
 is(join("\n", snapshot($standby)), join("\n", snapshot($nodes[0])), 'the refused writes changed nothing');
