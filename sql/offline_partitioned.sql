@@ -8,7 +8,7 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
-DROP TABLE IF EXISTS op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts, op_far_plain, op_far_ts CASCADE;
+DROP TABLE IF EXISTS op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts, op_far_plain, op_far_ts, op_proj_ent, op_proj_ts CASCADE;
 DROP SERVER IF EXISTS op_shard CASCADE;
 DROP DATABASE IF EXISTS cfeast_op_shard;
 CREATE EXTENSION IF NOT EXISTS postgres_fdw;
@@ -170,6 +170,22 @@ PREPARE op_far_src(timestamptz, timestamptz, bigint[]) AS :src;
 EXPLAIN (VERBOSE, COSTS OFF) EXECUTE op_far_src('2026-02-01', '-infinity', '{3, 5}');
 DEALLOCATE op_far_src;
 
+-- keyed reads through a service projection that maps the join key to another entity column,
+-- and entity rows with NULL keys (no answer, no key sent): the same as the ordinary table's
+SELECT feast_apply_feature_service('op_svc', '{pp:rating}',
+    projections => '{"pp": {"feature_view": "op_part", "join_key_map": {"driver_id": "other_id"}}}');
+CREATE TABLE op_proj_ent AS
+SELECT g AS id, CASE WHEN g % 10 = 0 THEN NULL ELSE (g * 7) % 70 END AS other_id, (g * 11) % 70 AS driver_id,
+       '2026-01-01'::timestamptz + ((g * 13) % 2100) * interval '1 minute' AS event_timestamp
+  FROM generate_series(1, 500) g;
+SELECT feast_create_training_set('op_proj_ts', 'op_proj_ent', feature_service => 'op_svc', full_feature_names => true);
+SELECT count(*) AS rows, count(p.pp__rating) AS found,
+       count(*) FILTER (WHERE p.pp__rating IS DISTINCT FROM
+                        (SELECT h.rating FROM op_plain h
+                          WHERE h.driver_id = e.other_id AND h.ts <= e.event_timestamp AND h.ts >= e.event_timestamp - interval '4 hours'
+                          ORDER BY h.ts DESC, h.created DESC NULLS LAST LIMIT 1)) AS differ
+  FROM op_proj_ts p JOIN op_proj_ent e USING (id);
+
 -- materialization from the partitions writes what the ordinary table gives
 SELECT feast_materialize('2025-12-01', '2026-02-01', '{op_part, op_plain}');
 SELECT (SELECT count(*) FROM feast_online.op_part) AS rows,
@@ -219,6 +235,6 @@ SELECT count(*) AS rows, count(rating) AS found FROM op_ts2;
 
 -- clean up
 SET client_min_messages = warning;
-DROP TABLE op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts, op_far_plain, op_far_ts CASCADE;
+DROP TABLE op_hist, op_plain, op_ent, op_gap, op_ts, op_ts2, op_ent_big, op_ts_big, op_pair, op_pair_plain, op_pair_ent, op_pair_ts, op_i4, op_i4_plain, op_i4_ent, op_i4_ts, op_far_plain, op_far_ts, op_proj_ent, op_proj_ts CASCADE;
 DROP SERVER op_shard CASCADE;
 DROP DATABASE cfeast_op_shard;
