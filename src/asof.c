@@ -506,10 +506,10 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 	opts.params = cf_source_params(upper, lower);
 	if (a->nkeys > 0 && cf_source_wants_keys(source_sql))
 	{
-		/* a partitioned or foreign source: $3 = each key group's first key (source.c) */
-		Datum	   *first = palloc(sizeof(Datum) * Max(a->ngroups, 1));
+		/* a partitioned or foreign source: $3 = each key group's first key, NULL past the maximum (source.c) */
+		Datum	   *first = palloc(sizeof(Datum) * Max(Min(a->ngroups, CF_SOURCE_KEY_FILTER_MAX), 1));
 
-		for (int g = 0; g < a->ngroups; g++)
+		for (int g = 0; g < a->ngroups && a->ngroups <= CF_SOURCE_KEY_FILTER_MAX; g++)
 			first[g] = a->keys[(int64) a->ord[a->group_start[g]] * a->nkeys];
 		argtypes[2] = get_array_type(a->key_types[0]);
 		opts.params = cf_source_params_keys(upper, lower, a->key_types[0], first, a->ngroups);
