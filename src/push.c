@@ -912,6 +912,22 @@ cf_push_local(const char *source_name, Jsonb *rows, int to, int64 *written, int6
 	return call.nrows;
 }
 
+/* For router.c: the same, from JSON text (a node part of a routed push) */
+int64
+cf_push_local_text(const char *source_name, text *rows, int to, int64 *written, int64 *stale)
+{
+	CfPushCall	call;
+
+	memset(&call, 0, sizeof(call));
+	call.source_name = pstrdup(source_name);
+	call.rows_text = rows;
+	call.to = (CfPushTo) to;
+	cf_registry_call(cf_push_body, &call);
+	*written = call.written;
+	*stale = call.stale;
+	return call.nrows;
+}
+
 /*
  * For router.c: read and check the rows exactly as feast_push would (the
  * same errors, row numbers included), writing nothing; the rows land in

@@ -27,6 +27,7 @@ extern Datum cf_router_broadcast(FunctionCallInfo fcinfo, Datum local_result);
 /* in push.c */
 struct CfBatch;
 extern int64 cf_push_local(const char *source_name, Jsonb *rows, int to, int64 *written, int64 *stale);
+extern int64 cf_push_local_text(const char *source_name, text *rows, int to, int64 *written, int64 *stale);
 extern int	cf_push_parse(const char *source_name, Jsonb *rows, text *to, struct CfBatch *batch);
 
 #endif							/* CFEAST_ROUTER_H */
