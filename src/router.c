@@ -70,6 +70,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/inval.h"
 
 PG_FUNCTION_INFO_V1(cfeast_shard_push);
@@ -650,42 +651,111 @@ cf_push_failed(ErrorData *edata, const char *push_id, bool given, const int *sha
 					 push_id, given ? "" : " That id was generated for this push.")));
 }
 
-/* one JSON value as text, as jsonb would print it */
+/* a JSON string (not NUL-terminated in jsonb) through escape_json, without a palloc each */
+static void
+cf_append_string(StringInfo out, const char *s, int len)
+{
+	static char *scratch = NULL;
+	static int	cap = 0;
+
+	if (len + 1 > cap)
+	{
+		cap = Max(len + 1, 256);
+		if (scratch)
+			pfree(scratch);
+		scratch = MemoryContextAlloc(TopMemoryContext, cap);
+	}
+	memcpy(scratch, s, len);
+	scratch[len] = '\0';
+	escape_json(out, scratch);
+}
+
+static void cf_append_container(StringInfo out, JsonbContainer *c);
+
+/* one JSON value as text, the value jsonb holds */
 static void
 cf_append_json(StringInfo out, JsonbValue *v)
 {
 	switch (v->type)
 	{
 		case jbvNull:
-			appendStringInfoString(out, "null");
+			appendBinaryStringInfo(out, "null", 4);
 			break;
 		case jbvBool:
-			appendStringInfoString(out, v->val.boolean ? "true" : "false");
+			if (v->val.boolean)
+				appendBinaryStringInfo(out, "true", 4);
+			else
+				appendBinaryStringInfo(out, "false", 5);
 			break;
 		case jbvNumeric:
 			appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
 																		NumericGetDatum(v->val.numeric))));
 			break;
 		case jbvString:
-			{
-				char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
-
-				escape_json(out, s);
-				pfree(s);
-			}
+			cf_append_string(out, v->val.string.val, v->val.string.len);
 			break;
 		case jbvBinary:
-			(void) JsonbToCString(out, v->val.binary.data, v->val.binary.len);
+			cf_append_container(out, v->val.binary.data);
 			break;
 		default:
 			elog(ERROR, "cfeast: unexpected jsonb value type %d", (int) v->type);
 	}
 }
 
+/* an object or array of jsonb as JSON text */
+static void
+cf_append_container(StringInfo out, JsonbContainer *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		first = true;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_OBJECT:
+				appendStringInfoChar(out, '{');
+				break;
+			case WJB_END_OBJECT:
+				appendStringInfoChar(out, '}');
+				break;
+			case WJB_BEGIN_ARRAY:
+				if (!v.val.array.rawScalar)
+					appendStringInfoChar(out, '[');
+				break;
+			case WJB_END_ARRAY:
+				if (!v.val.array.rawScalar)
+					appendStringInfoChar(out, ']');
+				break;
+			case WJB_KEY:
+				if (!first)
+					appendStringInfoChar(out, ',');
+				first = false;
+				cf_append_string(out, v.val.string.val, v.val.string.len);
+				appendStringInfoChar(out, ':');
+				break;
+			case WJB_VALUE:
+				cf_append_json(out, &v);
+				break;
+			case WJB_ELEM:
+				if (!first)
+					appendStringInfoChar(out, ',');
+				first = false;
+				cf_append_json(out, &v);
+				break;
+			default:
+				break;
+		}
+	}
+}
+
 /*
  * The rows of each node part as JSON text in the push's own form:
  * texts[p] for the rows whose part_of_row is p (nparts parts, each with
- * rows).
+ * rows), each a text datum from its first byte (VARHDRSZ left for the
+ * caller to set).
  */
 static StringInfoData *
 cf_split_text(Jsonb *rows, const int *part_of_row, int64 nrows, int nparts)
@@ -695,10 +765,15 @@ cf_split_text(Jsonb *rows, const int *part_of_row, int64 nrows, int nparts)
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
+	/* about the text's share of each part, so that buffers seldom grow */
+	int			guess = (int) Min((int64) VARSIZE(rows) / nparts + 1024, MaxAllocSize / 4);
 
 	for (int p = 0; p < nparts; p++)
 	{
 		initStringInfo(&texts[p]);
+		enlargeStringInfo(&texts[p], guess);
+		/* room for a text header: the part becomes a text datum in place */
+		appendStringInfoSpaces(&texts[p], VARHDRSZ);
 		appendStringInfoChar(&texts[p], JB_ROOT_IS_ARRAY(rows) ? '[' : '{');
 	}
 	if (JB_ROOT_IS_ARRAY(rows))
@@ -719,7 +794,7 @@ cf_split_text(Jsonb *rows, const int *part_of_row, int64 nrows, int nparts)
 				CHECK_FOR_INTERRUPTS();
 			out = &texts[part_of_row[r]];
 			if (!first[part_of_row[r]])
-				appendBinaryStringInfo(out, ", ", 2);
+				appendStringInfoChar(out, ',');
 			first[part_of_row[r]] = false;
 			cf_append_json(out, &v);
 			r++;
@@ -751,9 +826,9 @@ cf_split_text(Jsonb *rows, const int *part_of_row, int64 nrows, int nparts)
 			for (int p = 0; p < nparts; p++)
 			{
 				if (!first_col)
-					appendBinaryStringInfo(&texts[p], ", ", 2);
+					appendStringInfoChar(&texts[p], ',');
 				cf_append_json(&texts[p], &key);
-				appendBinaryStringInfo(&texts[p], ": [", 3);
+				appendBinaryStringInfo(&texts[p], ":[", 2);
 			}
 			first_col = false;
 			memset(first, true, sizeof(bool) * nparts);
@@ -770,7 +845,7 @@ cf_split_text(Jsonb *rows, const int *part_of_row, int64 nrows, int nparts)
 					CHECK_FOR_INTERRUPTS();
 				p = part_of_row[r];
 				if (!first[p])
-					appendBinaryStringInfo(&texts[p], ", ", 2);
+					appendStringInfoChar(&texts[p], ',');
 				first[p] = false;
 				cf_append_json(&texts[p], &e);
 				r++;
@@ -867,10 +942,14 @@ cf_router_push_batch(CfRouter cfg, const char *source, Jsonb *rows, CfBatch *bat
 	set_d = palloc(sizeof(Datum) * nparts);
 	for (int p = 0; p < nparts; p++)
 	{
-		part_d[p] = PointerGetDatum(cstring_to_text_with_len(texts[p].data, texts[p].len));
-		pfree(texts[p].data);
+		SET_VARSIZE(texts[p].data, texts[p].len);
+		part_d[p] = PointerGetDatum(texts[p].data);
 		set_d[p] = CStringGetTextDatum(sets[p].data);
 	}
+	/* the parts, copied into the array: their buffers are free for what follows */
+	args[2] = PointerGetDatum(construct_array(part_d, nparts, TEXTOID, -1, false, TYPALIGN_INT));
+	for (int p = 0; p < nparts; p++)
+		pfree(texts[p].data);
 	if (push_id == NULL)
 		push_id = cf_new_push_id();
 
@@ -879,7 +958,6 @@ cf_router_push_batch(CfRouter cfg, const char *source, Jsonb *rows, CfBatch *bat
 	cf_check_nodes();
 	args[0] = PointerGetDatum(construct_array(rep_d, nparts, INT4OID, 4, true, TYPALIGN_INT));
 	args[1] = CStringGetTextDatum(source);
-	args[2] = PointerGetDatum(construct_array(part_d, nparts, TEXTOID, -1, false, TYPALIGN_INT));
 	args[3] = PointerGetDatum(construct_array(set_d, nparts, TEXTOID, -1, false, TYPALIGN_INT));
 	args[4] = CStringGetTextDatum(tobits == 1 ? "online" : tobits == 2 ? "offline" : "online_and_offline");
 	args[5] = CStringGetTextDatum(push_id);
@@ -1354,6 +1432,43 @@ cf_broadcast_allowed(const char *name)
 }
 
 /*
+ * On a router, every view of a push source must be distributed by one key
+ * (its first entity's join key and type), or a push could not put a row on
+ * one node: checked after an apply ran here, before it is broadcast
+ * (inside SPI).  0A000 naming the source and two of its keys.
+ */
+static void
+cf_check_distribution_keys(void)
+{
+	if (SPI_execute("SELECT v.source,"
+					"       pg_catalog.array_agg(DISTINCT pg_catalog.format('\"%s\" %s', e.join_key, e.value_type))"
+					"  FROM feast.feature_views v"
+					"  JOIN feast.data_sources s ON s.name OPERATOR(pg_catalog.=) v.source"
+					"                          AND s.kind OPERATOR(pg_catalog.=) 'push'"
+					"  JOIN feast.entities e ON e.name OPERATOR(pg_catalog.=) v.entities[1]"
+					" GROUP BY v.source"
+					" HAVING pg_catalog.count(DISTINCT (e.join_key, e.value_type)) OPERATOR(pg_catalog.>) 1"
+					" ORDER BY v.source COLLATE \"C\" LIMIT 1", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "cfeast: checking the distribution keys failed");
+	if (SPI_processed == 1)
+	{
+		char	   *source = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		Datum	   *keys;
+		int			nkeys;
+
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &keys, NULL, &nkeys);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("push source \"%s\" cannot be routed: its feature views are distributed by different join keys (%s and %s)",
+						source, TextDatumGetCString(keys[0]), TextDatumGetCString(keys[1])),
+				 errdetail("A view is distributed by its first entity's join key and type."),
+				 errhint("In router mode every view of a push source has the same first join key; use a push source per join key.")));
+	}
+}
+
+/*
  * On a router, after feast_apply*, feast_delete or feast_materialize* ran
  * here: the same call on every node.  Every node's registry must then be
  * the router's.  Materialization returns the sum of the nodes' counts.
@@ -1425,10 +1540,12 @@ cf_router_broadcast(FunctionCallInfo fcinfo, Datum local_result)
 
 	dims[0] = nargs;
 	args[0] = CStringGetTextDatum(name);
-	args[1] = PointerGetDatum(construct_array(types, nargs, TEXTOID, -1, false, TYPALIGN_INT));
-	args[2] = PointerGetDatum(construct_md_array(vals, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (!materialize)
+		cf_check_distribution_keys();
+	args[1] = PointerGetDatum(construct_array(types, nargs, TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_md_array(vals, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	/* the call above changed the registry in this transaction: no cached fingerprint */
 	cf_caches_reset();
 	fp = cf_fingerprint();
@@ -1991,11 +2108,16 @@ cfeast_prune_push_ids(PG_FUNCTION_ARGS)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("older_than must not be null")));
 	args[0] = PG_GETARG_DATUM(0);
+	if (DatumGetBool(DirectFunctionCall2(interval_lt, args[0], IntervalPGetDatum(palloc0(sizeof(Interval))))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative, got %s",
+						DatumGetCString(DirectFunctionCall1(interval_out, args[0])))));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	cf_priv_begin_registry_owner("push_ids", &sw);
 	rc = SPI_execute_with_args("DELETE FROM feast.push_ids"
-							   " WHERE committed_at OPERATOR(pg_catalog.<) pg_catalog.now() OPERATOR(pg_catalog.-) $1",
+							   " WHERE committed_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
 							   1, types, args, NULL, false, 0);
 	cf_priv_end(&sw);
 	if (rc != SPI_OK_DELETE)
