@@ -51,6 +51,7 @@
 #include "write.h"
 #include "privileges.h"
 #include "request.h"
+#include "jsontext.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -64,7 +65,10 @@
 #include "parser/parse_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
 #include "utils/json.h"
+#include "utils/jsonfuncs.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -859,6 +863,149 @@ cf_split_text(Jsonb *rows, const int *part_of_row, int64 nrows, int nparts)
 	return texts;
 }
 
+/*
+ * Splitting a push given as JSON text: PostgreSQL's JSON parser walks the
+ * text once and each row (row form) or each column value (column form) is
+ * copied, as it is written, to its node's part.  The router's own parse of
+ * the same text already checked it, so the parser meets valid JSON here.
+ */
+typedef struct CfTextSplit
+{
+	JsonLexContext *lex;
+	StringInfoData *texts;
+	bool	   *first;
+	const int  *part_of_row;
+	int64		nrows;
+	int			nparts;
+	bool		rows_form;
+	int64		r;				/* the row or column value being read */
+	const char *start;
+	bool		in_column;		/* inside a column's array */
+	bool		first_col;
+} CfTextSplit;
+
+static void
+cf_text_copy(CfTextSplit *ts, const char *start, const char *end)
+{
+	int			p;
+
+	if (ts->r >= ts->nrows)
+	{
+		if (ts->rows_form)
+			elog(ERROR, "cfeast: more rows than were checked");
+		return;					/* an ignored field's extra values */
+	}
+	if ((ts->r & 1023) == 0)
+		CHECK_FOR_INTERRUPTS();
+	p = ts->part_of_row[ts->r];
+	if (!ts->first[p])
+		appendStringInfoChar(&ts->texts[p], ',');
+	ts->first[p] = false;
+	appendBinaryStringInfo(&ts->texts[p], start, end - start);
+}
+
+static void
+cf_ts_element_start(void *state, bool isnull)
+{
+	CfTextSplit *ts = (CfTextSplit *) state;
+
+	if (ts->lex->lex_level == (ts->rows_form ? 1 : 2) && (ts->rows_form || ts->in_column))
+		ts->start = ts->lex->token_start;
+}
+
+static void
+cf_ts_element_end(void *state, bool isnull)
+{
+	CfTextSplit *ts = (CfTextSplit *) state;
+
+	if (ts->lex->lex_level == (ts->rows_form ? 1 : 2) && (ts->rows_form || ts->in_column))
+	{
+		cf_text_copy(ts, ts->start, ts->lex->prev_token_terminator);
+		ts->r++;
+	}
+}
+
+static void
+cf_ts_field_start(void *state, char *fname, bool isnull)
+{
+	CfTextSplit *ts = (CfTextSplit *) state;
+
+	if (ts->rows_form || ts->lex->lex_level != 1)
+		return;
+	/* a column: its array is cut into the parts' columns; other values were ignored */
+	ts->in_column = ts->lex->token_type == JSON_TOKEN_ARRAY_START;
+	if (!ts->in_column)
+		return;
+	for (int p = 0; p < ts->nparts; p++)
+	{
+		if (!ts->first_col)
+			appendStringInfoChar(&ts->texts[p], ',');
+		escape_json(&ts->texts[p], fname);
+		appendBinaryStringInfo(&ts->texts[p], ":[", 2);
+	}
+	ts->first_col = false;
+	memset(ts->first, true, sizeof(bool) * ts->nparts);
+	ts->r = 0;
+}
+
+static void
+cf_ts_field_end(void *state, char *fname, bool isnull)
+{
+	CfTextSplit *ts = (CfTextSplit *) state;
+
+	if (ts->rows_form || ts->lex->lex_level != 1 || !ts->in_column)
+		return;
+	for (int p = 0; p < ts->nparts; p++)
+		appendStringInfoChar(&ts->texts[p], ']');
+	ts->in_column = false;
+}
+
+static StringInfoData *
+cf_split_json_text(text *rows, const int *part_of_row, int64 nrows, int nparts)
+{
+	CfTextSplit ts;
+	JsonSemAction sem;
+	char	   *data = VARDATA_ANY(rows);
+	int			len = VARSIZE_ANY_EXHDR(rows);
+	int			guess = Min(len / nparts + 1024, (int) (MaxAllocSize / 4));
+	const char *c = data;
+	JsonParseErrorType err;
+
+	memset(&ts, 0, sizeof(ts));
+	while (c < data + len && (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r'))
+		c++;
+	ts.rows_form = c < data + len && *c == '[';
+	ts.lex = makeJsonLexContextCstringLen(data, len, GetDatabaseEncoding(), true);
+	ts.texts = palloc(sizeof(StringInfoData) * nparts);
+	ts.first = palloc(sizeof(bool) * nparts);
+	memset(ts.first, true, sizeof(bool) * nparts);
+	ts.part_of_row = part_of_row;
+	ts.nrows = nrows;
+	ts.nparts = nparts;
+	ts.first_col = true;
+	for (int p = 0; p < nparts; p++)
+	{
+		initStringInfo(&ts.texts[p]);
+		enlargeStringInfo(&ts.texts[p], guess);
+		appendStringInfoSpaces(&ts.texts[p], VARHDRSZ);
+		appendStringInfoChar(&ts.texts[p], ts.rows_form ? '[' : '{');
+	}
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &ts;
+	sem.array_element_start = cf_ts_element_start;
+	sem.array_element_end = cf_ts_element_end;
+	sem.object_field_start = cf_ts_field_start;
+	sem.object_field_end = cf_ts_field_end;
+	err = pg_parse_json(ts.lex, &sem);
+	if (err != JSON_SUCCESS)
+		json_ereport_error(err, ts.lex);
+	if (ts.rows_form && ts.r != nrows)
+		elog(ERROR, "cfeast: " INT64_FORMAT " rows split, " INT64_FORMAT " checked", ts.r, nrows);
+	for (int p = 0; p < nparts; p++)
+		appendStringInfoChar(&ts.texts[p], ts.rows_form ? ']' : '}');
+	return ts.texts;
+}
+
 typedef struct CfRoutedPush
 {
 	CfShardCount *counts;
@@ -872,8 +1019,8 @@ typedef struct CfRoutedPush
  * shards; one call of feast._route_node_push sends them all in parallel.
  */
 static CfRoutedPush
-cf_router_push_batch(CfRouter cfg, const char *source, Jsonb *rows, CfBatch *batch, int tobits,
-					 const char *push_id)
+cf_router_push_batch(CfRouter cfg, const char *source, Jsonb *rows, text *rows_text, CfBatch *batch,
+					 int tobits, const char *push_id)
 {
 	int			f;
 	Oid			keytype = InvalidOid;
@@ -924,7 +1071,10 @@ cf_router_push_batch(CfRouter cfg, const char *source, Jsonb *rows, CfBatch *bat
 		}
 		part_of_row[r] = part_of_rep[rep[s]];
 	}
-	texts = cf_split_text(rows, part_of_row, batch->nrows, nparts);
+	if (rows_text != NULL)
+		texts = cf_split_json_text(rows_text, part_of_row, batch->nrows, nparts);
+	else
+		texts = cf_split_text(rows, part_of_row, batch->nrows, nparts);
 	/* each part's shards, "shard:rows,..." */
 	sets = palloc(sizeof(StringInfoData) * nparts);
 	for (int p = 0; p < nparts; p++)
@@ -997,13 +1147,53 @@ cf_router_push_counts(const char *source, Jsonb *rows, text *to, const char *pus
 
 	memset(&batch, 0, sizeof(batch));
 	tobits = cf_push_parse(source, rows, to, &batch);
-	return cf_router_push_batch(cfg, source, rows, &batch, tobits, push_id);
+	return cf_router_push_batch(cfg, source, rows, NULL, &batch, tobits, push_id);
 }
 
 int64
 cf_router_push(const char *source, Jsonb *rows, text *to, const char *push_id)
 {
 	return cf_router_push_counts(source, rows, to, push_id).accepted;
+}
+
+/*
+ * feast_push from JSON text on a router: the text is checked with the text
+ * form's own parser and errors (jsonb's input error first, as one node
+ * gives it), then split as it is, without becoming jsonb.
+ */
+int64
+cf_router_push_text(const char *source, text *rows, text *to)
+{
+	CfRouter	cfg = cf_router_config();
+	MemoryContext cxt = CurrentMemoryContext;
+	CfBatch		batch;
+	volatile int tobits = 0;
+	bool		parsed = false;
+	ErrorData  *volatile edata = NULL;
+
+	memset(&batch, 0, sizeof(batch));
+	PG_TRY();
+	{
+		tobits = cf_push_parse_text(source, rows, to, &batch, &parsed);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INTERNAL_ERROR)
+			PG_RE_THROW();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (edata)
+	{
+		/* the jsonb form would have failed on the text first (as feast_push's text form does) */
+		cf_json_text_check(rows);
+		ReThrowError(edata);
+	}
+	return cf_router_push_batch(cfg, source, NULL, rows, &batch, tobits, NULL).accepted;
 }
 
 /* ------------------------------------------------------------------------
