@@ -63,3 +63,35 @@ SELECT feast_prune_push_ids('1 day');
 RESET ROLE;
 SELECT pg_catalog.count(*) AS kept FROM feast.push_ids;
 DROP ROLE regress_routing_user;
+
+-- the node side of a routed push, called as a router calls it
+SELECT fingerprint AS fp FROM feast._node_fingerprint() \gset
+SELECT string_agg(s || ':' || n, ',' ORDER BY s) AS shards
+  FROM (SELECT feast_shard_of(k::bigint, 2) AS s, count(*) AS n
+          FROM unnest('{11, 12, 13, 14, 15, 16}'::int[]) k GROUP BY 1) x \gset
+\echo :shards
+-- a part whose logical shard 0 committed before (moved here since): only shard 1's rows are pushed
+INSERT INTO feast.push_ids (push_id, shard, accepted) VALUES ('mv-1', 0, 7);
+SELECT * FROM feast._node_push('{0}', 'rides_push',
+    ARRAY['[' || (SELECT string_agg(format('{"driver_id": %s, "n": %s, "event_timestamp": "2026-03-01T00:00:00Z"}', k, k), ',')
+                  FROM unnest('{11, 12, 13, 14, 15, 16}'::int[]) k) || ']'],
+    ARRAY[:'shards'], 'online', 'mv-1', :'fp', 2) ORDER BY shard;
+SELECT driver_id, n, feast_shard_of(driver_id, 2) AS shard FROM feast_online.rides WHERE driver_id > 10 ORDER BY driver_id;
+-- the same call again: every shard skipped, nothing written twice
+SELECT * FROM feast._node_push('{0}', 'rides_push', ARRAY['[]'], ARRAY[:'shards'], 'online', 'mv-1', :'fp', 2) ORDER BY shard;
+-- another router's registry: refused, nothing recorded (terse: the detail shows fingerprints)
+\set VERBOSITY terse
+SELECT * FROM feast._node_push('{0}', 'rides_push', ARRAY['[{"driver_id": 20, "n": 1, "event_timestamp": "2026-03-01T00:00:00Z"}]'],
+    ARRAY['0:1'], 'online', 'fp-1', 'not-this-registry', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM feast._node_read('{0}', '{rides:n}', ARRAY['{"driver_id": [11]}'::jsonb], false, NULL, 'not-this-registry');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+SELECT shard, response -> 'results' -> 1 -> 'values' AS n FROM feast._node_read('{0}', '{rides:n}', ARRAY['{"driver_id": [11, 12]}'::jsonb], false, NULL, :'fp');
+-- a part that does not hold what the router counted, a malformed shard list: refused, nothing recorded
+SELECT * FROM feast._node_push('{0}', 'rides_push', ARRAY['[{"driver_id": 20, "n": 1, "event_timestamp": "2026-03-01T00:00:00Z"}]'],
+    ARRAY['0:2'], 'online', 'fp-2', :'fp', 1);
+SELECT * FROM feast._node_push('{0}', 'rides_push', ARRAY['[]'], ARRAY['0:1,x'], 'online', 'fp-3', :'fp', 1);
+SELECT * FROM feast._node_push('{0}', 'rides_push', ARRAY['[]'], ARRAY['5:1'], 'online', 'fp-3', :'fp', 2);
+SELECT push_id FROM feast.push_ids WHERE push_id LIKE 'fp-%';
+SELECT count(*) AS rows_20 FROM feast_online.rides WHERE driver_id = 20;

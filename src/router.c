@@ -770,7 +770,7 @@ cf_split_text(Jsonb *rows, const int *part_of_row, int64 nrows, int nparts)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	/* about the text's share of each part, so that buffers seldom grow */
-	int			guess = (int) Min((int64) VARSIZE(rows) / nparts + 1024, MaxAllocSize / 4);
+	int			guess = (int) Min((int64) VARSIZE(rows) / nparts * 5 / 4 + 1024, MaxAllocSize / 4);
 
 	for (int p = 0; p < nparts; p++)
 	{
@@ -967,7 +967,7 @@ cf_split_json_text(text *rows, const int *part_of_row, int64 nrows, int nparts)
 	JsonSemAction sem;
 	char	   *data = VARDATA_ANY(rows);
 	int			len = VARSIZE_ANY_EXHDR(rows);
-	int			guess = Min(len / nparts + 1024, (int) (MaxAllocSize / 4));
+	int			guess = (int) Min((int64) len / nparts * 5 / 4 + 1024, MaxAllocSize / 4);
 	const char *c = data;
 	JsonParseErrorType err;
 
@@ -975,7 +975,8 @@ cf_split_json_text(text *rows, const int *part_of_row, int64 nrows, int nparts)
 	while (c < data + len && (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r'))
 		c++;
 	ts.rows_form = c < data + len && *c == '[';
-	ts.lex = makeJsonLexContextCstringLen(data, len, GetDatabaseEncoding(), true);
+	/* column names are copied de-escaped; rows are copied as written, without de-escaping */
+	ts.lex = makeJsonLexContextCstringLen(data, len, GetDatabaseEncoding(), !ts.rows_form);
 	ts.texts = palloc(sizeof(StringInfoData) * nparts);
 	ts.first = palloc(sizeof(bool) * nparts);
 	memset(ts.first, true, sizeof(bool) * nparts);
@@ -1004,6 +1005,43 @@ cf_split_json_text(text *rows, const int *part_of_row, int64 nrows, int nparts)
 	for (int p = 0; p < nparts; p++)
 		appendStringInfoChar(&ts.texts[p], ts.rows_form ? ']' : '}');
 	return ts.texts;
+}
+
+/*
+ * A one-dimensional text[] of n texts without NULLs: construct_array's
+ * result, without zeroing the whole (large) array before filling it.
+ */
+static ArrayType *
+cf_text_array(Datum *texts, int n)
+{
+	Size		nbytes = ARR_OVERHEAD_NONULLS(1);
+	ArrayType  *a;
+	char	   *p;
+
+	for (int i = 0; i < n; i++)
+		nbytes += INTALIGN(VARSIZE(DatumGetPointer(texts[i])));
+	if (!AllocSizeIsValid(nbytes))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a routed push's parts exceed %zu bytes", (Size) MaxAllocSize)));
+	a = (ArrayType *) palloc(nbytes);
+	memset(a, 0, ARR_OVERHEAD_NONULLS(1));
+	SET_VARSIZE(a, nbytes);
+	a->ndim = 1;
+	a->dataoffset = 0;
+	a->elemtype = TEXTOID;
+	ARR_DIMS(a)[0] = n;
+	ARR_LBOUND(a)[0] = 1;
+	p = ARR_DATA_PTR(a);
+	for (int i = 0; i < n; i++)
+	{
+		Size		len = VARSIZE(DatumGetPointer(texts[i]));
+
+		memcpy(p, DatumGetPointer(texts[i]), len);
+		memset(p + len, 0, INTALIGN(len) - len);
+		p += INTALIGN(len);
+	}
+	return a;
 }
 
 typedef struct CfRoutedPush
@@ -1097,7 +1135,7 @@ cf_router_push_batch(CfRouter cfg, const char *source, Jsonb *rows, text *rows_t
 		set_d[p] = CStringGetTextDatum(sets[p].data);
 	}
 	/* the parts, copied into the array: their buffers are free for what follows */
-	args[2] = PointerGetDatum(construct_array(part_d, nparts, TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(cf_text_array(part_d, nparts));
 	for (int p = 0; p < nparts; p++)
 		pfree(texts[p].data);
 	if (push_id == NULL)
