@@ -42,7 +42,7 @@ CREATE FUNCTION feast._node_push(reps integer[], push_source text, parts text[],
                                  "to" text, push_id text, fingerprint text, modulus integer)
 RETURNS TABLE(shard integer, accepted bigint, written bigint, stale bigint, skipped boolean)
     AS 'MODULE_PATHNAME', 'cfeast_node_push' LANGUAGE C
-    SET search_path = pg_catalog, pg_temp SET cfeast.unknown_fields = 'ignore';
+    SET search_path = pg_catalog, pg_temp SET cfeast.unknown_fields = 'ignore' SET jit = off;
 
 -- node side of a routed read: one feast_get_online_features per element,
 -- after checking the router's fingerprint

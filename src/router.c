@@ -169,6 +169,7 @@ cf_router_config(void)
 	Datum		args[1];
 	bool		isnull;
 	bool		cacheable;
+	bool		routes;
 
 	cf_router_callbacks();
 	AcceptInvalidationMessages();
@@ -184,7 +185,8 @@ cf_router_config(void)
 		plan = SPI_prepare("SELECT (SELECT logical_shards FROM feast.router),"
 						   "       EXISTS (SELECT FROM pg_catalog.pg_trigger t"
 						   "                WHERE t.tgrelid OPERATOR(pg_catalog.=) $1"
-						   "                  AND t.tgname OPERATOR(pg_catalog.=) 'registry_changed')",
+						   "                  AND t.tgname OPERATOR(pg_catalog.=) 'registry_changed'),"
+						   "       pg_catalog.to_regproc('feast._route_node_push') IS NOT NULL",
 						   1, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "cfeast: preparing the router look-up failed");
@@ -198,7 +200,13 @@ cf_router_config(void)
 		r.nshards = 0;
 	/* before 0.5 no trigger tells other backends of a change to feast.router */
 	cacheable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	routes = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	SPI_finish();
+	if (r.active && !routes)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("router mode was set up by an older cfeast"),
+				 errhint("Run SELECT feast_router_setup(cluster, logical_shards) FROM feast.router; again on this router.")));
 	cf_registry_rel = get_relname_relid("feature_views", ns);
 	if (cacheable)
 	{
@@ -1087,7 +1095,8 @@ cf_router_push_batch(CfRouter cfg, const char *source, Jsonb *rows, text *rows_t
 	f = cf_distribution_field(batch->src);
 	if (f >= 0)
 		keytype = cf_dtype_type_oid(batch->src->fields[f].dtype);
-	rep = cf_shard_node_rep(cfg.nshards);
+	/* a copy: an invalidation during the call may drop the cached map */
+	rep = memcpy(palloc(sizeof(int) * cfg.nshards), cf_shard_node_rep(cfg.nshards), sizeof(int) * cfg.nshards);
 	shard_of_row = palloc_extended(sizeof(int) * batch->nrows, MCXT_ALLOC_HUGE);
 	part_of_row = palloc_extended(sizeof(int) * batch->nrows, MCXT_ALLOC_HUGE);
 	shard_rows = palloc0(sizeof(int64) * cfg.nshards);
