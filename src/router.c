@@ -34,7 +34,10 @@
  *	  that node's answer is returned as it is.
  *	- feast_apply*, feast_delete and feast_materialize* run here, then on
  *	  every node (feast._route_call, RUN ON ALL), and every node's registry
- *	  fingerprint must then equal the router's.
+ *	  fingerprint must then equal the router's.  An apply that would give a
+ *	  push source views of different distribution keys is refused here,
+ *	  before anything is sent.
+ *	- feast_prune_push_ids forgets old push ids here and on every node.
  *
  * Each backend caches its router configuration, its registry fingerprint
  * and the node map; all are dropped with the registry cache (the registry
