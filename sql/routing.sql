@@ -35,6 +35,13 @@ SELECT feast_apply_feature_view('pair', '{customer, driver}', '[{"name": "m", "d
 \echo :LAST_ERROR_SQLSTATE
 -- nothing was applied here
 SELECT name FROM feast.feature_views ORDER BY name;
+-- a router set up by 0.4 (no feast._route_node_push): told to run the set-up again
+SET client_min_messages = warning;
+SELECT feast_router_setup('routing_nowhere', 1);
+RESET client_min_messages;
+DROP FUNCTION feast._route_node_push(integer[], text, text[], text[], text, text, text, integer);
+SELECT feast_push('rides_push', '[]');
+\echo :LAST_ERROR_SQLSTATE
 SET client_min_messages = warning;
 SELECT feast_router_setup(NULL);
 RESET client_min_messages;
