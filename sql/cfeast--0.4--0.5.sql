@@ -62,8 +62,130 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION feast._do_grant(name, text, text) FROM PUBLIC;
 
--- == router configuration cache ==
--- every push and read asks whether this database routes; the answer is cached per backend
--- (src/router.c) and dropped, as the registry's own cache is, when feast.router changes
+-- == routing ==
+-- Router mode, faster and stricter (src/router.c).  A routed push sends one
+-- part per node (the rows of every logical shard the node holds, as JSON
+-- text) and the node pushes it in one transaction; reads check each node's
+-- registry fingerprint too.  Fingerprints, the router's configuration and
+-- the node map are cached per backend and dropped with the registry cache.
+-- A router updated to 0.5 runs feast_router_setup again to create the new
+-- routing functions.
+
+-- registry changes already reach every backend; feast.router's too now, so
+-- backends may cache whether this database is a router
 CREATE TRIGGER registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
     ON feast.router FOR EACH STATEMENT EXECUTE FUNCTION feast._registry_changed();
+
+-- a node part's written and stale rows are counted once, on its lowest
+-- logical shard; its other shards' rows hold NULL there
+ALTER TABLE feast.push_ids ALTER COLUMN written DROP NOT NULL, ALTER COLUMN written DROP DEFAULT,
+                           ALTER COLUMN stale DROP NOT NULL, ALTER COLUMN stale DROP DEFAULT;
+CREATE INDEX push_ids_committed_at ON feast.push_ids (committed_at);
+
+-- node side: which node this is, and its (cached) registry fingerprint
+CREATE OR REPLACE FUNCTION feast._node_fingerprint(OUT node text, OUT fingerprint text)
+    AS 'MODULE_PATHNAME', 'cfeast_node_fingerprint' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
+
+-- node side of a routed push: parts[i] is one node part (JSON text, the
+-- push's form) holding the rows of the logical shards listed in shards[i]
+-- as 'shard:rows,...'; each such shard is recorded under push_id, and a
+-- retry skips the shards recorded already.  reps (the part's lowest shard)
+-- only steers PL/Proxy.
+CREATE FUNCTION feast._node_push(reps integer[], push_source text, parts text[], shards text[],
+                                 "to" text, push_id text, fingerprint text, modulus integer)
+RETURNS TABLE(shard integer, accepted bigint, written bigint, stale bigint, skipped boolean)
+    AS 'MODULE_PATHNAME', 'cfeast_node_push' LANGUAGE C
+    SET search_path = pg_catalog, pg_temp SET cfeast.unknown_fields = 'ignore' SET jit = off;
+
+-- node side of a routed read: one feast_get_online_features per element,
+-- after checking the router's fingerprint
+CREATE FUNCTION feast._node_read(reps integer[], features text[], rows jsonb[],
+                                 full_feature_names boolean, feature_service text, fingerprint text)
+RETURNS TABLE(shard integer, response jsonb)
+    AS 'MODULE_PATHNAME', 'cfeast_node_read' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
+
+-- push ids are kept for retries; this drops those committed before
+-- now() - older_than (on a router: on every node) and returns how many rows
+-- went.  A retry of a pruned push id pushes its rows again.
+CREATE FUNCTION @extschema@.feast_prune_push_ids(older_than interval) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'cfeast_prune_push_ids' LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION @extschema@.feast_prune_push_ids(interval) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.feast_router_setup(cluster text, logical_shards integer DEFAULT 64)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    c text := pg_catalog.quote_literal(cluster);
+BEGIN
+    DROP FUNCTION IF EXISTS feast._route_push(integer[], text, jsonb[], text, text, text);
+    DROP FUNCTION IF EXISTS feast._route_push_status(integer, text);
+    DROP FUNCTION IF EXISTS feast._route_call(text, text[], text[]);
+    DROP FUNCTION IF EXISTS feast._route_fingerprint();
+    DROP FUNCTION IF EXISTS feast._route_read(integer[], text[], jsonb[], boolean, text);
+    DROP FUNCTION IF EXISTS feast._route_node_push(integer[], text, text[], text[], text, text, text, integer);
+    DROP FUNCTION IF EXISTS feast._route_node_read(integer[], text[], jsonb[], boolean, text, text);
+    DROP FUNCTION IF EXISTS feast._route_prune(interval);
+    DELETE FROM feast.router;
+    IF cluster IS NULL THEN
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_language WHERE lanname OPERATOR(pg_catalog.=) 'plproxy') THEN
+        RAISE EXCEPTION 'router mode needs PL/Proxy' USING ERRCODE = '55000',
+              HINT = 'CREATE EXTENSION plproxy, then define the cluster as a foreign server.';
+    END IF;
+    IF logical_shards IS NULL OR logical_shards < 1 OR logical_shards > 65536
+       OR (logical_shards OPERATOR(pg_catalog.&) (logical_shards - 1)) OPERATOR(pg_catalog.<>) 0 THEN
+        RAISE EXCEPTION 'logical_shards must be a power of 2 up to 65536, got %', logical_shards
+              USING ERRCODE = '22023';
+    END IF;
+    EXECUTE pg_catalog.format($f$
+        CREATE FUNCTION feast._route_node_push(reps integer[], push_source text, parts text[], shards text[],
+                                               "to" text, push_id text, fingerprint text, modulus integer)
+        RETURNS TABLE(shard integer, accepted bigint, written bigint, stale bigint, skipped boolean)
+        LANGUAGE plproxy SET jit = off AS $p$
+            CLUSTER %s; SPLIT reps, parts, shards; RUN ON reps;
+            SELECT * FROM feast._node_push($1, $2, $3, $4, $5, $6, $7, $8);
+        $p$ $f$, c);
+    EXECUTE pg_catalog.format($f$
+        CREATE FUNCTION feast._route_push_status(shard integer, push_id text) RETURNS SETOF integer
+        LANGUAGE plproxy SET jit = off AS $p$
+            CLUSTER %s; RUN ON shard;
+            SELECT * FROM feast._shard_push_status($2);
+        $p$ $f$, c);
+    EXECUTE pg_catalog.format($f$
+        CREATE FUNCTION feast._route_call(fn text, argtypes text[], args text[])
+        RETURNS TABLE(node text, fingerprint text, result text)
+        LANGUAGE plproxy SET jit = off AS $p$
+            CLUSTER %s; RUN ON ALL;
+            SELECT * FROM feast._node_call($1, $2, $3);
+        $p$ $f$, c);
+    EXECUTE pg_catalog.format($f$
+        CREATE FUNCTION feast._route_fingerprint() RETURNS TABLE(node text, fingerprint text)
+        LANGUAGE plproxy SET jit = off AS $p$
+            CLUSTER %s; RUN ON ALL;
+            SELECT * FROM feast._node_fingerprint();
+        $p$ $f$, c);
+    EXECUTE pg_catalog.format($f$
+        CREATE FUNCTION feast._route_node_read(reps integer[], features text[], rows jsonb[],
+                                               full_feature_names boolean, feature_service text, fingerprint text)
+        RETURNS TABLE(shard integer, response jsonb)
+        LANGUAGE plproxy SET jit = off AS $p$
+            CLUSTER %s; SPLIT reps, rows; RUN ON reps;
+            SELECT * FROM feast._node_read($1, $2, $3, $4, $5, $6);
+        $p$ $f$, c);
+    EXECUTE pg_catalog.format($f$
+        CREATE FUNCTION feast._route_prune(older_than interval) RETURNS SETOF bigint
+        LANGUAGE plproxy SET jit = off AS $p$
+            CLUSTER %s; RUN ON ALL;
+            SELECT * FROM @extschema@.feast_prune_push_ids($1);
+        $p$ $f$, c);
+    REVOKE ALL ON FUNCTION feast._route_call(text, text[], text[]) FROM PUBLIC;
+    REVOKE ALL ON FUNCTION feast._route_prune(interval) FROM PUBLIC;
+    INSERT INTO feast.router (cluster, logical_shards) VALUES (cluster, logical_shards);
+END $$;
+
+-- the 0.4 node functions, replaced by feast._node_push and feast._node_read
+DROP FUNCTION feast._shard_push(integer[], text, jsonb[], text, text, text);
+DROP FUNCTION feast._shard_read(integer[], text[], jsonb[], boolean, text);

@@ -912,6 +912,22 @@ cf_push_local(const char *source_name, Jsonb *rows, int to, int64 *written, int6
 	return call.nrows;
 }
 
+/* For router.c: the same, from JSON text (a node part of a routed push) */
+int64
+cf_push_local_text(const char *source_name, text *rows, int to, int64 *written, int64 *stale)
+{
+	CfPushCall	call;
+
+	memset(&call, 0, sizeof(call));
+	call.source_name = pstrdup(source_name);
+	call.rows_text = rows;
+	call.to = (CfPushTo) to;
+	cf_registry_call(cf_push_body, &call);
+	*written = call.written;
+	*stale = call.stale;
+	return call.nrows;
+}
+
 /*
  * For router.c: read and check the rows exactly as feast_push would (the
  * same errors, row numbers included), writing nothing; the rows land in
@@ -930,6 +946,24 @@ cf_push_parse(const char *source_name, Jsonb *rows, text *to, CfBatch *batch)
 	call.parse_only = true;
 	call.batch = batch;
 	cf_registry_call(cf_push_body, &call);
+	return (int) call.to;
+}
+
+/* For router.c: cf_push_parse from JSON text; *parsed once every row was read */
+int
+cf_push_parse_text(const char *source_name, text *rows, text *to, CfBatch *batch, bool *parsed)
+{
+	CfPushCall	call;
+
+	memset(&call, 0, sizeof(call));
+	*parsed = false;
+	call.to = cf_parse_to(to);
+	call.source_name = pstrdup(source_name);
+	call.rows_text = rows;
+	call.parse_only = true;
+	call.batch = batch;
+	cf_registry_call(cf_push_body, &call);
+	*parsed = call.parsed;
 	return (int) call.to;
 }
 
@@ -978,12 +1012,10 @@ cfeast_push_text(PG_FUNCTION_ARGS)
 	memset(&call, 0, sizeof(call));
 	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && cf_router_active())
 	{
-		/* a router checks and splits jsonb rows (router.c): the text becomes jsonb once */
+		/* a router checks and splits the text as it is (router.c) */
 		cf_push_args(fcinfo, &call);
-		PG_RETURN_INT64(cf_router_push(call.source_name,
-									   DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-																		  CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(1))))),
-									   PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2), NULL));
+		PG_RETURN_INT64(cf_router_push_text(call.source_name, PG_GETARG_TEXT_PP(1),
+											PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2)));
 	}
 	PG_TRY();
 	{

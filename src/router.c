@@ -7,27 +7,46 @@
  * logical shards, each naming the node that holds it; several partitions
  * name one node).  feast_router_setup records the cluster in feast.router
  * and creates the routing functions feast._route_* (LANGUAGE plproxy, jit
- * off).  On a router:
+ * off).  PL/Proxy opens one connection per connect string, so the shards of
+ * one node travel together: the router sends one part per node, keyed by
+ * the node's lowest logical shard (cf_shard_node_rep).  On a router:
  *
  *	- feast_push reads and checks every row here, with push.c's own parser
  *	  (so errors and row numbers are one node's), writing nothing; then
- *	  each row's logical shard is feast_shard_of(its first join key, N) and
- *	  the rows are split per shard in their own form (a row-form push sends
- *	  row-form parts, a column-form push column-form parts).  One call of
- *	  feast._route_push sends them: PL/Proxy's SPLIT gives each node the
- *	  parts of its shards, and the nodes run in parallel.  A node pushes its
- *	  parts in one transaction (feast._shard_push) after checking that its
- *	  registry fingerprint is the router's, and records the push id per
- *	  shard in feast.push_ids; a retry with the same id skips the shards
- *	  recorded there.  After a failure the router asks every node which
- *	  shards committed, and says so in the error.
- *	- feast_get_online_features splits the entity rows by the shard of the
- *	  requested views' join key, reads each node's part (feast._shard_read,
- *	  one SPLIT call) and merges the answers column by column into the
- *	  caller's row order: the same jsonb one node would return.
+ *	  each row's logical shard is feast_shard_of(its first join key, N), and
+ *	  each node's rows become one part of JSON text in the push's own form
+ *	  (row form or column form), with the list of its logical shards and
+ *	  their row counts.  One call of feast._route_node_push sends the parts
+ *	  (SPLIT), and the nodes run in parallel.  A node (feast._node_push)
+ *	  checks the router's registry fingerprint, claims every logical shard
+ *	  of its part under the push id in feast.push_ids (one INSERT .. ON
+ *	  CONFLICT DO NOTHING), and pushes the part in one go from text, all in
+ *	  one transaction; a retry with the same id skips the shards recorded
+ *	  there (if only some were, after a shard moved, the node keeps the
+ *	  rows of the others).  After a failure the router asks each node once
+ *	  which shards committed, and says so in the error.
+ *	- feast_get_online_features reads from the router's own, empty, online
+ *	  tables first (one node's answer or error for any request), then splits
+ *	  the entity rows by node, reads each node's part (feast._node_read, one
+ *	  SPLIT call, the router's fingerprint checked there) and merges the
+ *	  answers column by column into the caller's row order: the same jsonb
+ *	  one node would return.  Rows all on one node are sent as they are and
+ *	  that node's answer is returned as it is.
  *	- feast_apply*, feast_delete and feast_materialize* run here, then on
  *	  every node (feast._route_call, RUN ON ALL), and every node's registry
- *	  fingerprint must then equal the router's.
+ *	  fingerprint must then equal the router's.  An apply that would give a
+ *	  push source views of different distribution keys is refused here,
+ *	  before anything is sent.
+ *	- feast_prune_push_ids forgets old push ids here and on every node.
+ *
+ * Each backend caches its router configuration, its registry fingerprint
+ * and the node map; all are dropped with the registry cache (the registry
+ * tables' and feast.router's triggers send a relcache invalidation for
+ * feast.feature_views) or when the cluster's foreign server changes, and
+ * pending invalidations are read at every call.  So a push or read checks
+ * fingerprints for the price of a string comparison on each node, plus, for
+ * a push, one RUN ON ALL round trip first (a node that cannot be reached
+ * then fails the push before any node writes).
  *-------------------------------------------------------------------------
  */
 #include "router.h"
@@ -35,6 +54,7 @@
 #include "write.h"
 #include "privileges.h"
 #include "request.h"
+#include "jsontext.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -48,16 +68,25 @@
 #include "parser/parse_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/json.h"
+#include "utils/jsonfuncs.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/inval.h"
 
 PG_FUNCTION_INFO_V1(cfeast_shard_push);
 PG_FUNCTION_INFO_V1(cfeast_push_with_id);
 PG_FUNCTION_INFO_V1(cfeast_node_call);
+PG_FUNCTION_INFO_V1(cfeast_node_push);
+PG_FUNCTION_INFO_V1(cfeast_node_read);
+PG_FUNCTION_INFO_V1(cfeast_node_fingerprint);
+PG_FUNCTION_INFO_V1(cfeast_prune_push_ids);
 
 /* ------------------------------------------------------------------------
  * router configuration
@@ -70,58 +99,123 @@ typedef struct CfRouter
 	int			nshards;		/* logical shards */
 } CfRouter;
 
-static CfRouter cf_router_read_config(void);
-
 /*
- * feast.router, read once per registry generation: every push and read asks
- * whether this database routes, so the answer is kept until an invalidation
- * (feast.router has the registry's change trigger since 0.5).
+ * Per-backend caches: the router configuration, this database's registry
+ * fingerprint and the node map (cf_shard_node_rep).  They are dropped with
+ * the registry cache: every registry table's trigger (and feast.router's)
+ * sends a relcache invalidation for feast.feature_views, and the
+ * fingerprint also names the batch relations (a rename changes it).
+ * Pending invalidations are read before each use, so another session's
+ * committed change is seen by this backend's next call.
  */
-static CfRouter
-cf_router_config(void)
-{
-	static bool cached = false;
-	static uint64 cached_gen = 0;
-	static CfRouter cached_r;
-	CfRouter	r;
+static bool cf_cfg_valid = false;
+static CfRouter cf_cfg;
+static char *cf_fp = NULL;		/* TopMemoryContext */
+static Oid *cf_fp_rels = NULL;	/* TopMemoryContext */
+static int	cf_fp_nrels = 0;
+static Oid	cf_registry_rel = InvalidOid;
+static bool cf_callbacks = false;
 
-	if (cached && cached_gen == cf_cache_generation())
-		return cached_r;
-	cached_gen = cf_cache_generation();
-	r = cf_router_read_config();
-	/* an invalidation that arrived while reading leaves the cache unset */
-	cached = (cached_gen == cf_cache_generation());
-	cached_r = r;
-	return r;
+static void cf_node_rep_drop(void);
+
+static void
+cf_caches_reset(void)
+{
+	cf_cfg_valid = false;
+	if (cf_fp != NULL)
+		pfree(cf_fp);
+	cf_fp = NULL;
+	cf_fp_nrels = 0;
+	cf_node_rep_drop();
+}
+
+static void
+cf_router_relcache_cb(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cf_registry_rel)
+	{
+		cf_caches_reset();
+		return;
+	}
+	for (int i = 0; i < cf_fp_nrels; i++)
+		if (cf_fp_rels[i] == relid)
+		{
+			cf_caches_reset();
+			return;
+		}
+}
+
+static void
+cf_router_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	cf_node_rep_drop();
+}
+
+static void
+cf_router_callbacks(void)
+{
+	if (cf_callbacks)
+		return;
+	CacheRegisterRelcacheCallback(cf_router_relcache_cb, (Datum) 0);
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, cf_router_syscache_cb, (Datum) 0);
+	cf_callbacks = true;
 }
 
 static CfRouter
-cf_router_read_config(void)
+cf_router_config(void)
 {
 	static SPIPlanPtr plan = NULL;
 	CfRouter	r = {false, 0};
-	Oid			ns = get_namespace_oid("feast", true);
+	Oid			ns;
+	Oid			relid;
+	Oid			types[1] = {OIDOID};
+	Datum		args[1];
+	bool		isnull;
+	bool		cacheable;
+	bool		routes;
 
-	if (!OidIsValid(ns) || !OidIsValid(get_relname_relid("router", ns)))
+	cf_router_callbacks();
+	AcceptInvalidationMessages();
+	if (cf_cfg_valid)
+		return cf_cfg;
+	ns = get_namespace_oid("feast", true);
+	if (!OidIsValid(ns) || !OidIsValid(relid = get_relname_relid("router", ns)))
 		return r;				/* an extension not yet updated */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (plan == NULL)
 	{
-		plan = SPI_prepare("SELECT logical_shards FROM feast.router", 0, NULL);
+		plan = SPI_prepare("SELECT (SELECT logical_shards FROM feast.router),"
+						   "       EXISTS (SELECT FROM pg_catalog.pg_trigger t"
+						   "                WHERE t.tgrelid OPERATOR(pg_catalog.=) $1"
+						   "                  AND t.tgname OPERATOR(pg_catalog.=) 'registry_changed'),"
+						   "       pg_catalog.to_regproc('feast._route_node_push') IS NOT NULL",
+						   1, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "cfeast: preparing the router look-up failed");
 	}
-	if (SPI_execute_plan(plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
+	args[0] = ObjectIdGetDatum(relid);
+	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "cfeast: reading feast.router failed");
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		r.nshards = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		r.active = true;
-	}
+	r.nshards = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	r.active = !isnull;
+	if (isnull)
+		r.nshards = 0;
+	/* before 0.5 no trigger tells other backends of a change to feast.router */
+	cacheable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	routes = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	SPI_finish();
+	if (r.active && !routes)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("router mode was set up by an older cfeast"),
+				 errhint("Run SELECT feast_router_setup(cluster, logical_shards) FROM feast.router; again on this router.")));
+	cf_registry_rel = get_relname_relid("feature_views", ns);
+	if (cacheable)
+	{
+		cf_cfg = r;
+		cf_cfg_valid = true;
+	}
 	return r;
 }
 
@@ -131,13 +225,55 @@ cf_router_active(void)
 	return cf_router_config().active;
 }
 
-/* this database's registry fingerprint (inside SPI) */
-static char *
+/* this database's registry fingerprint, cached (inside SPI) */
+static const char *
 cf_fingerprint(void)
 {
-	if (SPI_execute("SELECT feast._registry_fingerprint()", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	bool		isnull;
+	Datum		rels;
+	ArrayType  *a;
+	Datum	   *elems;
+	int			n;
+	char	   *fp;
+
+	(void) cf_router_config();	/* callbacks, invalidations */
+	if (cf_fp != NULL)
+		return cf_fp;
+	if (SPI_execute("SELECT feast._registry_fingerprint(),"
+					"       ARRAY(SELECT relation::pg_catalog.oid FROM feast.data_sources"
+					"              WHERE relation IS NOT NULL)", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "cfeast: computing the registry fingerprint failed");
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (fp == NULL)
+		elog(ERROR, "cfeast: computing the registry fingerprint failed");
+	rels = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	a = DatumGetArrayTypeP(rels);
+	deconstruct_array(a, OIDOID, sizeof(Oid), true, TYPALIGN_INT, &elems, NULL, &n);
+	if (cf_fp_rels != NULL)
+		pfree(cf_fp_rels);
+	cf_fp_rels = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		cf_fp_rels[i] = DatumGetObjectId(elems[i]);
+	cf_fp_nrels = n;
+	/* only a registry whose invalidations reach us is kept (not before 0.5) */
+	if (!cf_cfg_valid)
+		return fp;
+	cf_fp = MemoryContextStrdup(TopMemoryContext, fp);
+	return cf_fp;
+}
+
+/* refuse, with 55000, a router fingerprint that is not this node's (inside SPI) */
+static void
+cf_check_fingerprint(const char *theirs)
+{
+	const char *mine = cf_fingerprint();
+
+	if (strcmp(mine, theirs) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the registry of node \"%s\" differs from the router's", get_database_name(MyDatabaseId)),
+				 errdetail("Fingerprint %s here, %s on the router.", mine, theirs),
+				 errhint("Re-apply the registry through the router; feast_router_check() compares every node.")));
 }
 
 /*
@@ -149,7 +285,7 @@ static ErrorData *cf_try_execute(const char *sql, int nargs, Oid *types, Datum *
 static void
 cf_check_nodes(void)
 {
-	char	   *fp = cf_fingerprint();
+	const char *fp = cf_fingerprint();
 	StringInfoData bad;
 	ErrorData  *edata;
 
@@ -193,7 +329,7 @@ cf_plan_for(const char *sql, int nargs, Oid *types)
 	{
 		const char *sql;
 		SPIPlanPtr	plan;
-	}			plans[8];
+	}			plans[16];
 	int			i;
 
 	for (i = 0; i < (int) lengthof(plans) && plans[i].sql != NULL; i++)
@@ -362,6 +498,75 @@ cf_split_rows(Jsonb *rows, const int *shard_of_row, int64 nrows, int nshards, Cf
 }
 
 /* ------------------------------------------------------------------------
+ * the node map: which logical shards share a node
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * The lowest logical shard on the same node as each shard (the same connect
+ * string in the cluster's foreign server; PL/Proxy opens one connection per
+ * connect string), so that a push or a read sends one part per node, not
+ * per shard.  Kept until the foreign server or the registry changes.
+ */
+static int *cf_node_rep = NULL;	/* TopMemoryContext */
+static int	cf_node_rep_n = 0;
+
+static void
+cf_node_rep_drop(void)
+{
+	if (cf_node_rep != NULL)
+		pfree(cf_node_rep);
+	cf_node_rep = NULL;
+}
+
+static const int *
+cf_shard_node_rep(int nshards)
+{
+	int		   *rep;
+	char	  **conn;
+
+	cf_router_callbacks();
+	if (cf_node_rep != NULL && cf_node_rep_n == nshards)
+		return cf_node_rep;
+	rep = MemoryContextAlloc(TopMemoryContext, sizeof(int) * nshards);
+	conn = palloc0(sizeof(char *) * nshards);
+	for (int i = 0; i < nshards; i++)
+		rep[i] = i;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT pg_catalog.substr(o.opt, 2)::int, pg_catalog.substr(o.val, 1)"
+					"  FROM feast.router r"
+					"  JOIN pg_catalog.pg_foreign_server s ON s.srvname OPERATOR(pg_catalog.=) r.cluster,"
+					"       LATERAL (SELECT pg_catalog.split_part(x, '=', 1) AS opt,"
+					"                       pg_catalog.substr(x, pg_catalog.strpos(x, '=') OPERATOR(pg_catalog.+) 1) AS val"
+					"                  FROM pg_catalog.unnest(s.srvoptions) x) o"
+					" WHERE o.opt OPERATOR(pg_catalog.~) '^p[0-9]+$'", true, 0) == SPI_OK_SELECT)
+	{
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			int			p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			char	   *c = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+
+			if (p >= 0 && p < nshards && c != NULL)
+				conn[p] = pstrdup(c);
+		}
+	}
+	SPI_finish();
+	for (int i = 0; i < nshards; i++)
+		for (int j = 0; j < i; j++)
+			if (conn[i] != NULL && conn[j] != NULL && strcmp(conn[i], conn[j]) == 0)
+			{
+				rep[i] = rep[j];
+				break;
+			}
+	cf_node_rep_drop();
+	cf_node_rep_n = nshards;
+	cf_node_rep = rep;
+	return rep;
+}
+
+/* ------------------------------------------------------------------------
  * routed push
  * ------------------------------------------------------------------------
  */
@@ -372,6 +577,7 @@ typedef struct CfShardCount
 	int64		accepted;
 	int64		written;
 	int64		stale;
+	bool		counted;		/* written and stale known (the part's lowest shard) */
 	bool		skipped;
 } CfShardCount;
 
@@ -393,11 +599,13 @@ cf_new_push_id(void)
 
 /*
  * The error of a routed push that failed, naming the shards that committed
- * its id: each node holding a shard of the push is asked (one call per node
- * that answers; a node that does not leaves its shards unknown).
+ * its id: each node holding a shard of the push is asked once (a node that
+ * does not answer leaves its shards unknown).  rep[shard]: the node's lowest
+ * shard.
  */
 static void
-cf_push_failed(ErrorData *edata, const char *push_id, bool given, Datum *shards, int nshards)
+cf_push_failed(ErrorData *edata, const char *push_id, bool given, const int *shards, int nshards,
+			   const int *rep)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		args[2];
@@ -414,19 +622,21 @@ cf_push_failed(ErrorData *edata, const char *push_id, bool given, Datum *shards,
 
 		if (known[i])
 			continue;
-		args[0] = shards[i];
+		args[0] = Int32GetDatum(shards[i]);
 		e2 = cf_try_execute("SELECT s FROM feast._route_push_status($1, $2) s", 2, types, args, NULL);
 		if (e2 != NULL)
 			continue;
-		known[i] = true;
-		/* the shards of that node that committed; the node's other shards did not */
+		/* the node answered for every shard it holds */
+		for (int j = 0; j < nshards; j++)
+			if (rep[shards[j]] == rep[shards[i]])
+				known[j] = true;
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			bool		isnull;
 			int32		s = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
 
 			for (int j = 0; j < nshards; j++)
-				if (DatumGetInt32(shards[j]) == s)
+				if (shards[j] == s)
 					committed[j] = known[j] = true;
 		}
 	}
@@ -435,9 +645,9 @@ cf_push_failed(ErrorData *edata, const char *push_id, bool given, Datum *shards,
 	for (int i = 0; i < nshards; i++)
 	{
 		if (committed[i])
-			appendStringInfo(&done, "%s%d", done.len ? ", " : "", DatumGetInt32(shards[i]));
+			appendStringInfo(&done, "%s%d", done.len ? ", " : "", shards[i]);
 		else if (!known[i])
-			appendStringInfo(&unknown, "%s%d", unknown.len ? ", " : "", DatumGetInt32(shards[i]));
+			appendStringInfo(&unknown, "%s%d", unknown.len ? ", " : "", shards[i]);
 	}
 	initStringInfo(&detail);
 	if (edata->detail)
@@ -456,6 +666,395 @@ cf_push_failed(ErrorData *edata, const char *push_id, bool given, Datum *shards,
 					 push_id, given ? "" : " That id was generated for this push.")));
 }
 
+/* a JSON string (not NUL-terminated in jsonb) through escape_json, without a palloc each */
+static void
+cf_append_string(StringInfo out, const char *s, int len)
+{
+	static char *scratch = NULL;
+	static int	cap = 0;
+
+	if (len + 1 > cap)
+	{
+		cap = Max(len + 1, 256);
+		if (scratch)
+			pfree(scratch);
+		scratch = MemoryContextAlloc(TopMemoryContext, cap);
+	}
+	memcpy(scratch, s, len);
+	scratch[len] = '\0';
+	escape_json(out, scratch);
+}
+
+static void cf_append_container(StringInfo out, JsonbContainer *c);
+
+/* one JSON value as text, the value jsonb holds */
+static void
+cf_append_json(StringInfo out, JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			appendBinaryStringInfo(out, "null", 4);
+			break;
+		case jbvBool:
+			if (v->val.boolean)
+				appendBinaryStringInfo(out, "true", 4);
+			else
+				appendBinaryStringInfo(out, "false", 5);
+			break;
+		case jbvNumeric:
+			appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
+																		NumericGetDatum(v->val.numeric))));
+			break;
+		case jbvString:
+			cf_append_string(out, v->val.string.val, v->val.string.len);
+			break;
+		case jbvBinary:
+			cf_append_container(out, v->val.binary.data);
+			break;
+		default:
+			elog(ERROR, "cfeast: unexpected jsonb value type %d", (int) v->type);
+	}
+}
+
+/* an object or array of jsonb as JSON text */
+static void
+cf_append_container(StringInfo out, JsonbContainer *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		first = true;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_OBJECT:
+				appendStringInfoChar(out, '{');
+				break;
+			case WJB_END_OBJECT:
+				appendStringInfoChar(out, '}');
+				break;
+			case WJB_BEGIN_ARRAY:
+				if (!v.val.array.rawScalar)
+					appendStringInfoChar(out, '[');
+				break;
+			case WJB_END_ARRAY:
+				if (!v.val.array.rawScalar)
+					appendStringInfoChar(out, ']');
+				break;
+			case WJB_KEY:
+				if (!first)
+					appendStringInfoChar(out, ',');
+				first = false;
+				cf_append_string(out, v.val.string.val, v.val.string.len);
+				appendStringInfoChar(out, ':');
+				break;
+			case WJB_VALUE:
+				cf_append_json(out, &v);
+				break;
+			case WJB_ELEM:
+				if (!first)
+					appendStringInfoChar(out, ',');
+				first = false;
+				cf_append_json(out, &v);
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+/*
+ * The rows of each node part as JSON text in the push's own form:
+ * texts[p] for the rows whose part_of_row is p (nparts parts, each with
+ * rows), each a text datum from its first byte (VARHDRSZ left for the
+ * caller to set).
+ */
+static StringInfoData *
+cf_split_text(Jsonb *rows, const int *part_of_row, int64 nrows, int nparts)
+{
+	StringInfoData *texts = palloc(sizeof(StringInfoData) * nparts);
+	bool	   *first = palloc(sizeof(bool) * nparts);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	/* about the text's share of each part, so that buffers seldom grow */
+	int			guess = (int) Min((int64) VARSIZE(rows) / nparts * 5 / 4 + 1024, MaxAllocSize / 4);
+
+	for (int p = 0; p < nparts; p++)
+	{
+		initStringInfo(&texts[p]);
+		enlargeStringInfo(&texts[p], guess);
+		/* room for a text header: the part becomes a text datum in place */
+		appendStringInfoSpaces(&texts[p], VARHDRSZ);
+		appendStringInfoChar(&texts[p], JB_ROOT_IS_ARRAY(rows) ? '[' : '{');
+	}
+	if (JB_ROOT_IS_ARRAY(rows))
+	{
+		int64		r = 0;
+
+		memset(first, true, sizeof(bool) * nparts);
+		it = JsonbIteratorInit(&rows->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			StringInfo	out;
+
+			if (tok != WJB_ELEM)
+				continue;
+			if (r >= nrows)
+				elog(ERROR, "cfeast: more rows than were checked");
+			if ((r & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+			out = &texts[part_of_row[r]];
+			if (!first[part_of_row[r]])
+				appendStringInfoChar(out, ',');
+			first[part_of_row[r]] = false;
+			cf_append_json(out, &v);
+			r++;
+		}
+		for (int p = 0; p < nparts; p++)
+			appendStringInfoChar(&texts[p], ']');
+		return texts;
+	}
+
+	/* column form: every column of the push, each cut into the parts' columns */
+	{
+		bool		first_col = true;
+
+		it = JsonbIteratorInit(&rows->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			JsonbValue	key;
+			JsonbIterator *cit;
+			JsonbValue	e;
+			int64		r = 0;
+
+			if (tok != WJB_KEY)
+				continue;
+			key = v;
+			tok = JsonbIteratorNext(&it, &v, true);
+			Assert(tok == WJB_VALUE);
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+				continue;		/* an unknown field that was ignored */
+			for (int p = 0; p < nparts; p++)
+			{
+				if (!first_col)
+					appendStringInfoChar(&texts[p], ',');
+				cf_append_json(&texts[p], &key);
+				appendBinaryStringInfo(&texts[p], ":[", 2);
+			}
+			first_col = false;
+			memset(first, true, sizeof(bool) * nparts);
+			cit = JsonbIteratorInit(v.val.binary.data);
+			while ((tok = JsonbIteratorNext(&cit, &e, true)) != WJB_DONE)
+			{
+				int			p;
+
+				if (tok != WJB_ELEM)
+					continue;
+				if (r >= nrows)
+					break;		/* an ignored field's extra values */
+				if ((r & 1023) == 0)
+					CHECK_FOR_INTERRUPTS();
+				p = part_of_row[r];
+				if (!first[p])
+					appendStringInfoChar(&texts[p], ',');
+				first[p] = false;
+				cf_append_json(&texts[p], &e);
+				r++;
+			}
+			for (int p = 0; p < nparts; p++)
+				appendStringInfoChar(&texts[p], ']');
+		}
+		for (int p = 0; p < nparts; p++)
+			appendStringInfoChar(&texts[p], '}');
+	}
+	return texts;
+}
+
+/*
+ * Splitting a push given as JSON text: PostgreSQL's JSON parser walks the
+ * text once and each row (row form) or each column value (column form) is
+ * copied, as it is written, to its node's part.  The router's own parse of
+ * the same text already checked it, so the parser meets valid JSON here.
+ */
+typedef struct CfTextSplit
+{
+	JsonLexContext *lex;
+	StringInfoData *texts;
+	bool	   *first;
+	const int  *part_of_row;
+	int64		nrows;
+	int			nparts;
+	bool		rows_form;
+	int64		r;				/* the row or column value being read */
+	const char *start;
+	bool		in_column;		/* inside a column's array */
+	bool		first_col;
+} CfTextSplit;
+
+static void
+cf_text_copy(CfTextSplit *ts, const char *start, const char *end)
+{
+	int			p;
+
+	if (ts->r >= ts->nrows)
+	{
+		if (ts->rows_form)
+			elog(ERROR, "cfeast: more rows than were checked");
+		return;					/* an ignored field's extra values */
+	}
+	if ((ts->r & 1023) == 0)
+		CHECK_FOR_INTERRUPTS();
+	p = ts->part_of_row[ts->r];
+	if (!ts->first[p])
+		appendStringInfoChar(&ts->texts[p], ',');
+	ts->first[p] = false;
+	appendBinaryStringInfo(&ts->texts[p], start, end - start);
+}
+
+static void
+cf_ts_element_start(void *state, bool isnull)
+{
+	CfTextSplit *ts = (CfTextSplit *) state;
+
+	if (ts->lex->lex_level == (ts->rows_form ? 1 : 2) && (ts->rows_form || ts->in_column))
+		ts->start = ts->lex->token_start;
+}
+
+static void
+cf_ts_element_end(void *state, bool isnull)
+{
+	CfTextSplit *ts = (CfTextSplit *) state;
+
+	if (ts->lex->lex_level == (ts->rows_form ? 1 : 2) && (ts->rows_form || ts->in_column))
+	{
+		cf_text_copy(ts, ts->start, ts->lex->prev_token_terminator);
+		ts->r++;
+	}
+}
+
+static void
+cf_ts_field_start(void *state, char *fname, bool isnull)
+{
+	CfTextSplit *ts = (CfTextSplit *) state;
+
+	if (ts->rows_form || ts->lex->lex_level != 1)
+		return;
+	/* a column: its array is cut into the parts' columns; other values were ignored */
+	ts->in_column = ts->lex->token_type == JSON_TOKEN_ARRAY_START;
+	if (!ts->in_column)
+		return;
+	for (int p = 0; p < ts->nparts; p++)
+	{
+		if (!ts->first_col)
+			appendStringInfoChar(&ts->texts[p], ',');
+		escape_json(&ts->texts[p], fname);
+		appendBinaryStringInfo(&ts->texts[p], ":[", 2);
+	}
+	ts->first_col = false;
+	memset(ts->first, true, sizeof(bool) * ts->nparts);
+	ts->r = 0;
+}
+
+static void
+cf_ts_field_end(void *state, char *fname, bool isnull)
+{
+	CfTextSplit *ts = (CfTextSplit *) state;
+
+	if (ts->rows_form || ts->lex->lex_level != 1 || !ts->in_column)
+		return;
+	for (int p = 0; p < ts->nparts; p++)
+		appendStringInfoChar(&ts->texts[p], ']');
+	ts->in_column = false;
+}
+
+static StringInfoData *
+cf_split_json_text(text *rows, const int *part_of_row, int64 nrows, int nparts)
+{
+	CfTextSplit ts;
+	JsonSemAction sem;
+	char	   *data = VARDATA_ANY(rows);
+	int			len = VARSIZE_ANY_EXHDR(rows);
+	int			guess = (int) Min((int64) len / nparts * 5 / 4 + 1024, MaxAllocSize / 4);
+	const char *c = data;
+	JsonParseErrorType err;
+
+	memset(&ts, 0, sizeof(ts));
+	while (c < data + len && (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r'))
+		c++;
+	ts.rows_form = c < data + len && *c == '[';
+	/* column names are copied de-escaped; rows are copied as written, without de-escaping */
+	ts.lex = makeJsonLexContextCstringLen(data, len, GetDatabaseEncoding(), !ts.rows_form);
+	ts.texts = palloc(sizeof(StringInfoData) * nparts);
+	ts.first = palloc(sizeof(bool) * nparts);
+	memset(ts.first, true, sizeof(bool) * nparts);
+	ts.part_of_row = part_of_row;
+	ts.nrows = nrows;
+	ts.nparts = nparts;
+	ts.first_col = true;
+	for (int p = 0; p < nparts; p++)
+	{
+		initStringInfo(&ts.texts[p]);
+		enlargeStringInfo(&ts.texts[p], guess);
+		appendStringInfoSpaces(&ts.texts[p], VARHDRSZ);
+		appendStringInfoChar(&ts.texts[p], ts.rows_form ? '[' : '{');
+	}
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &ts;
+	sem.array_element_start = cf_ts_element_start;
+	sem.array_element_end = cf_ts_element_end;
+	sem.object_field_start = cf_ts_field_start;
+	sem.object_field_end = cf_ts_field_end;
+	err = pg_parse_json(ts.lex, &sem);
+	if (err != JSON_SUCCESS)
+		json_ereport_error(err, ts.lex);
+	if (ts.rows_form && ts.r != nrows)
+		elog(ERROR, "cfeast: " INT64_FORMAT " rows split, " INT64_FORMAT " checked", ts.r, nrows);
+	for (int p = 0; p < nparts; p++)
+		appendStringInfoChar(&ts.texts[p], ts.rows_form ? ']' : '}');
+	return ts.texts;
+}
+
+/*
+ * A one-dimensional text[] of n texts without NULLs: construct_array's
+ * result, without zeroing the whole (large) array before filling it.
+ */
+static ArrayType *
+cf_text_array(Datum *texts, int n)
+{
+	Size		nbytes = ARR_OVERHEAD_NONULLS(1);
+	ArrayType  *a;
+	char	   *p;
+
+	for (int i = 0; i < n; i++)
+		nbytes += INTALIGN(VARSIZE(DatumGetPointer(texts[i])));
+	if (!AllocSizeIsValid(nbytes))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a routed push's parts exceed %zu bytes", (Size) MaxAllocSize)));
+	a = (ArrayType *) palloc(nbytes);
+	memset(a, 0, ARR_OVERHEAD_NONULLS(1));
+	SET_VARSIZE(a, nbytes);
+	a->ndim = 1;
+	a->dataoffset = 0;
+	a->elemtype = TEXTOID;
+	ARR_DIMS(a)[0] = n;
+	ARR_LBOUND(a)[0] = 1;
+	p = ARR_DATA_PTR(a);
+	for (int i = 0; i < n; i++)
+	{
+		Size		len = VARSIZE(DatumGetPointer(texts[i]));
+
+		memcpy(p, DatumGetPointer(texts[i]), len);
+		memset(p + len, 0, INTALIGN(len) - len);
+		p += INTALIGN(len);
+	}
+	return a;
+}
+
 typedef struct CfRoutedPush
 {
 	CfShardCount *counts;
@@ -463,64 +1062,112 @@ typedef struct CfRoutedPush
 	int64		accepted;
 } CfRoutedPush;
 
+/*
+ * A routed push of rows already checked into *batch: one part per node, as
+ * JSON text of the push's form, each holding the rows of the node's logical
+ * shards; one call of feast._route_node_push sends them all in parallel.
+ */
 static CfRoutedPush
-cf_router_push_counts(const char *source, Jsonb *rows, text *to, const char *push_id)
+cf_router_push_batch(CfRouter cfg, const char *source, Jsonb *rows, text *rows_text, CfBatch *batch,
+					 int tobits, const char *push_id)
 {
-	CfRouter	cfg = cf_router_config();
-	CfBatch		batch;
-	int			tobits;
 	int			f;
 	Oid			keytype = InvalidOid;
+	const int  *rep;
 	int		   *shard_of_row;
-	Jsonb	  **parts;
+	int		   *part_of_row;
+	int64	   *shard_rows;
+	int		   *part_of_rep;
+	int		   *shards;
+	int			nshards_used = 0;
 	int			nparts = 0;
-	Datum	   *shard_d;
-	Datum	   *part_d;
-	Oid			types[6] = {INT4ARRAYOID, TEXTOID, JSONBARRAYOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[6];
+	StringInfoData *texts;
+	StringInfoData *sets;
+	Datum	   *rep_d,
+			   *part_d,
+			   *set_d;
+	Oid			types[8] = {INT4ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		args[8];
 	ErrorData  *edata;
 	CfRoutedPush out = {NULL, 0, 0};
 	bool		given = push_id != NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	memset(&batch, 0, sizeof(batch));
-	tobits = cf_push_parse(source, rows, to, &batch);
-	f = cf_distribution_field(batch.src);
-	if (f >= 0)
-		keytype = cf_dtype_type_oid(batch.src->fields[f].dtype);
-	shard_of_row = palloc_extended(sizeof(int) * Max(batch.nrows, 1), MCXT_ALLOC_HUGE);
-	for (int64 r = 0; r < batch.nrows; r++)
-		shard_of_row[r] = f < 0 ? 0 : cf_shard_of(batch.values[f][r], batch.nulls[f][r], keytype,
-												  InvalidOid, cfg.nshards);
-	if (batch.nrows == 0)
+	if (batch->nrows == 0)
 		return out;
-	parts = cf_split_rows(rows, shard_of_row, batch.nrows, cfg.nshards, batch.src);
-	shard_d = palloc(sizeof(Datum) * cfg.nshards);
-	part_d = palloc(sizeof(Datum) * cfg.nshards);
+	f = cf_distribution_field(batch->src);
+	if (f >= 0)
+		keytype = cf_dtype_type_oid(batch->src->fields[f].dtype);
+	/* a copy: an invalidation during the call may drop the cached map */
+	rep = memcpy(palloc(sizeof(int) * cfg.nshards), cf_shard_node_rep(cfg.nshards), sizeof(int) * cfg.nshards);
+	shard_of_row = palloc_extended(sizeof(int) * batch->nrows, MCXT_ALLOC_HUGE);
+	part_of_row = palloc_extended(sizeof(int) * batch->nrows, MCXT_ALLOC_HUGE);
+	shard_rows = palloc0(sizeof(int64) * cfg.nshards);
+	part_of_rep = palloc(sizeof(int) * cfg.nshards);
 	for (int s = 0; s < cfg.nshards; s++)
-		if (parts[s] != NULL)
+		part_of_rep[s] = -1;
+	rep_d = palloc(sizeof(Datum) * cfg.nshards);
+	for (int64 r = 0; r < batch->nrows; r++)
+	{
+		int			s = f < 0 ? 0 : cf_shard_of(batch->values[f][r], batch->nulls[f][r], keytype,
+												InvalidOid, cfg.nshards);
+
+		shard_of_row[r] = s;
+		shard_rows[s]++;
+		if (part_of_rep[rep[s]] < 0)
 		{
-			shard_d[nparts] = Int32GetDatum(s);
-			part_d[nparts] = JsonbPGetDatum(parts[s]);
-			nparts++;
+			rep_d[nparts] = Int32GetDatum(rep[s]);
+			part_of_rep[rep[s]] = nparts++;
 		}
+		part_of_row[r] = part_of_rep[rep[s]];
+	}
+	if (rows_text != NULL)
+		texts = cf_split_json_text(rows_text, part_of_row, batch->nrows, nparts);
+	else
+		texts = cf_split_text(rows, part_of_row, batch->nrows, nparts);
+	/* each part's shards, "shard:rows,..." */
+	sets = palloc(sizeof(StringInfoData) * nparts);
+	for (int p = 0; p < nparts; p++)
+		initStringInfo(&sets[p]);
+	shards = palloc(sizeof(int) * cfg.nshards);
+	for (int s = 0; s < cfg.nshards; s++)
+		if (shard_rows[s] > 0)
+		{
+			StringInfo	set = &sets[part_of_rep[rep[s]]];
+
+			appendStringInfo(set, "%s%d:" INT64_FORMAT, set->len ? "," : "", s, shard_rows[s]);
+			shards[nshards_used++] = s;
+		}
+	part_d = palloc(sizeof(Datum) * nparts);
+	set_d = palloc(sizeof(Datum) * nparts);
+	for (int p = 0; p < nparts; p++)
+	{
+		SET_VARSIZE(texts[p].data, texts[p].len);
+		part_d[p] = PointerGetDatum(texts[p].data);
+		set_d[p] = CStringGetTextDatum(sets[p].data);
+	}
+	/* the parts, copied into the array: their buffers are free for what follows */
+	args[2] = PointerGetDatum(cf_text_array(part_d, nparts));
+	for (int p = 0; p < nparts; p++)
+		pfree(texts[p].data);
 	if (push_id == NULL)
 		push_id = cf_new_push_id();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	cf_check_nodes();
-	args[0] = PointerGetDatum(construct_array(shard_d, nparts, INT4OID, 4, true, TYPALIGN_INT));
+	args[0] = PointerGetDatum(construct_array(rep_d, nparts, INT4OID, 4, true, TYPALIGN_INT));
 	args[1] = CStringGetTextDatum(source);
-	args[2] = PointerGetDatum(construct_array(part_d, nparts, JSONBOID, -1, false, TYPALIGN_INT));
-	args[3] = CStringGetTextDatum(tobits == 1 ? "online" : tobits == 2 ? "offline" : "online_and_offline");
-	args[4] = CStringGetTextDatum(push_id);
-	args[5] = CStringGetTextDatum(cf_fingerprint());
+	args[3] = PointerGetDatum(construct_array(set_d, nparts, TEXTOID, -1, false, TYPALIGN_INT));
+	args[4] = CStringGetTextDatum(tobits == 1 ? "online" : tobits == 2 ? "offline" : "online_and_offline");
+	args[5] = CStringGetTextDatum(push_id);
+	args[6] = CStringGetTextDatum(cf_fingerprint());
+	args[7] = Int32GetDatum(cfg.nshards);
 	edata = cf_try_execute("SELECT shard, accepted, written, stale, skipped"
-						   "  FROM feast._route_push($1, $2, $3, $4, $5, $6) ORDER BY shard",
-						   6, types, args, NULL);
+						   "  FROM feast._route_node_push($1, $2, $3, $4, $5, $6, $7, $8) ORDER BY shard",
+						   8, types, args, NULL);
 	if (edata != NULL)
-		cf_push_failed(edata, push_id, given, shard_d, nparts);
+		cf_push_failed(edata, push_id, given, shards, nshards_used, rep);
 	out.ncounts = (int) SPI_processed;
 	out.counts = MemoryContextAllocZero(cxt, sizeof(CfShardCount) * Max(out.ncounts, 1));
 	for (int i = 0; i < out.ncounts; i++)
@@ -532,6 +1179,7 @@ cf_router_push_counts(const char *source, Jsonb *rows, text *to, const char *pus
 		out.counts[i].shard = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
 		out.counts[i].accepted = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
 		out.counts[i].written = DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull));
+		out.counts[i].counted = !isnull;
 		out.counts[i].stale = DatumGetInt64(SPI_getbinval(tup, td, 4, &isnull));
 		out.counts[i].skipped = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
 		out.accepted += out.counts[i].accepted;
@@ -540,10 +1188,62 @@ cf_router_push_counts(const char *source, Jsonb *rows, text *to, const char *pus
 	return out;
 }
 
+static CfRoutedPush
+cf_router_push_counts(const char *source, Jsonb *rows, text *to, const char *push_id)
+{
+	CfRouter	cfg = cf_router_config();
+	CfBatch		batch;
+	int			tobits;
+
+	memset(&batch, 0, sizeof(batch));
+	tobits = cf_push_parse(source, rows, to, &batch);
+	return cf_router_push_batch(cfg, source, rows, NULL, &batch, tobits, push_id);
+}
+
 int64
 cf_router_push(const char *source, Jsonb *rows, text *to, const char *push_id)
 {
 	return cf_router_push_counts(source, rows, to, push_id).accepted;
+}
+
+/*
+ * feast_push from JSON text on a router: the text is checked with the text
+ * form's own parser and errors (jsonb's input error first, as one node
+ * gives it), then split as it is, without becoming jsonb.
+ */
+int64
+cf_router_push_text(const char *source, text *rows, text *to)
+{
+	CfRouter	cfg = cf_router_config();
+	MemoryContext cxt = CurrentMemoryContext;
+	CfBatch		batch;
+	volatile int tobits = 0;
+	bool		parsed = false;
+	ErrorData  *volatile edata = NULL;
+
+	memset(&batch, 0, sizeof(batch));
+	PG_TRY();
+	{
+		tobits = cf_push_parse_text(source, rows, to, &batch, &parsed);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INTERNAL_ERROR)
+			PG_RE_THROW();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (edata)
+	{
+		/* the jsonb form would have failed on the text first (as feast_push's text form does) */
+		cf_json_text_check(rows);
+		ReThrowError(edata);
+	}
+	return cf_router_push_batch(cfg, source, NULL, rows, &batch, tobits, NULL).accepted;
 }
 
 /* ------------------------------------------------------------------------
@@ -584,6 +1284,7 @@ cf_push_id_committed(const char *push_id, int shard, CfShardCount *c)
 		c->accepted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		c->written = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		c->stale = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		c->counted = !isnull;
 	}
 	return true;
 }
@@ -626,78 +1327,256 @@ cf_put_count(ReturnSetInfo *rsi, CfShardCount *c, bool shard_null)
 {
 	Datum		values[5] = {Int32GetDatum(c->shard), Int64GetDatum(c->accepted), Int64GetDatum(c->written),
 	Int64GetDatum(c->stale), BoolGetDatum(c->skipped)};
-	bool		nulls[5] = {shard_null, false, false, false, false};
+	bool		nulls[5] = {shard_null, false, !c->counted, !c->counted, false};
 
 	tuplestore_putvalues(rsi->setResult, rsi->setDesc, values, nulls);
 }
 
-/*
- * feast._shard_push(shards int[], push_source text, parts jsonb[], "to"
- * text, push_id text, fingerprint text): the node side of a routed push.
- */
+/* feast._shard_push (0.4): replaced by feast._node_push */
 Datum
 cfeast_shard_push(PG_FUNCTION_ARGS)
 {
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("feast._shard_push is no longer used: a router sends feast._node_push"),
+			 errhint("Update cfeast on the router too, then run feast_router_setup there again.")));
+	PG_RETURN_NULL();
+}
+
+/* "shard:rows,shard:rows": a node part's logical shards and their row counts */
+static int
+cf_parse_shard_set(const char *set, int modulus, int **shards, int64 **rows)
+{
+	int			n = 1;
+	const char *p = set;
+	char	   *end;
+
+	for (const char *c = set; *c; c++)
+		if (*c == ',')
+			n++;
+	*shards = palloc(sizeof(int) * n);
+	*rows = palloc(sizeof(int64) * n);
+	for (int i = 0; i < n; i++)
+	{
+		long		s = strtol(p, &end, 10);
+
+		if (end == p || *end != ':' || s < 0 || s >= modulus)
+			goto bad;
+		p = end + 1;
+		(*shards)[i] = (int) s;
+		(*rows)[i] = strtoll(p, &end, 10);
+		if (end == p || (*rows)[i] < 0 || (*end != ',' && *end != '\0') || (*end == '\0') != (i == n - 1))
+			goto bad;
+		p = end + 1;
+	}
+	return n;
+bad:
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					errmsg("feast._node_push: malformed shard list \"%s\"", set)));
+	return 0;
+}
+
+/*
+ * A partly committed node part (its shards moved between nodes since the
+ * first try): the rows of the shards not committed yet, as jsonb.
+ */
+static Jsonb *
+cf_rows_of_shards(const char *source, text *part, int tobits, int modulus, const bool *wanted)
+{
+	Jsonb	   *rows = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(part))));
+	CfBatch		batch;
+	int			f;
+	Oid			keytype = InvalidOid;
+	int		   *keep;
+	Jsonb	  **parts;
+
+	memset(&batch, 0, sizeof(batch));
+	(void) cf_push_parse(source, rows, cstring_to_text(tobits == 1 ? "online" : tobits == 2 ? "offline" : "online_and_offline"),
+						 &batch);
+	f = cf_distribution_field(batch.src);
+	if (f >= 0)
+		keytype = cf_dtype_type_oid(batch.src->fields[f].dtype);
+	keep = palloc_extended(sizeof(int) * Max(batch.nrows, 1), MCXT_ALLOC_HUGE);
+	for (int64 r = 0; r < batch.nrows; r++)
+	{
+		int			s = f < 0 ? 0 : cf_shard_of(batch.values[f][r], batch.nulls[f][r], keytype, InvalidOid, modulus);
+
+		keep[r] = wanted[s] ? 0 : 1;
+	}
+	parts = cf_split_rows(rows, keep, batch.nrows, 2, NULL);
+	return parts[0];
+}
+
+/*
+ * feast._node_push(reps int[], push_source text, parts text[], shards
+ * text[], "to" text, push_id text, fingerprint text, modulus int): the node
+ * side of a routed push.  Each part is pushed in this one transaction,
+ * after its logical shards are claimed under push_id in feast.push_ids
+ * (one statement; a concurrent retry of the same push waits for this one,
+ * then finds them taken); shards claimed before are skipped.  One row per
+ * logical shard: its rows accepted; written and stale on the part's lowest
+ * pushed shard (a part is written in one go), NULL on the others.
+ */
+Datum
+cfeast_node_push(PG_FUNCTION_ARGS)
+{
 	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	ArrayType  *shards;
-	ArrayType  *parts;
-	Datum	   *shard_d,
-			   *part_d;
-	bool	   *shard_n,
-			   *part_n;
-	int			nshards,
-				nparts;
+	Datum	   *part_d,
+			   *set_d;
+	bool	   *part_n,
+			   *set_n;
+	int			nparts,
+				nsets;
 	char	   *source;
 	int			to;
 	char	   *push_id;
-	char	   *fp;
+	int			modulus;
+	Oid			claim_types[3] = {TEXTOID, INT4ARRAYOID, INT8ARRAYOID};
+	Oid			count_types[4] = {TEXTOID, INT4OID, INT8OID, INT8OID};
+	Oid			done_types[2] = {TEXTOID, INT4ARRAYOID};
 
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 8; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							errmsg("feast._shard_push: argument %d must not be null", i + 1)));
+							errmsg("feast._node_push: argument %d must not be null", i + 1)));
 	InitMaterializedSRF(fcinfo, 0);
-	shards = PG_GETARG_ARRAYTYPE_P(0);
 	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	parts = PG_GETARG_ARRAYTYPE_P(2);
-	to = cf_to_bits(text_to_cstring(PG_GETARG_TEXT_PP(3)));
-	push_id = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	fp = text_to_cstring(PG_GETARG_TEXT_PP(5));
-	deconstruct_array(shards, INT4OID, 4, true, TYPALIGN_INT, &shard_d, &shard_n, &nshards);
-	deconstruct_array(parts, JSONBOID, -1, false, TYPALIGN_INT, &part_d, &part_n, &nparts);
-	if (nshards != nparts)
+	to = cf_to_bits(text_to_cstring(PG_GETARG_TEXT_PP(4)));
+	push_id = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	modulus = PG_GETARG_INT32(7);
+	if (modulus < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("feast._shard_push: %d shards but %d parts", nshards, nparts)));
+						errmsg("feast._node_push: modulus must be positive")));
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT, &part_d, &part_n, &nparts);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), TEXTOID, -1, false, TYPALIGN_INT, &set_d, &set_n, &nsets);
+	if (nparts != nsets)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("feast._node_push: %d parts but %d shard lists", nparts, nsets)));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	cf_check_fingerprint(text_to_cstring(PG_GETARG_TEXT_PP(6)));
+	for (int i = 0; i < nparts; i++)
 	{
-		char	   *mine = cf_fingerprint();
+		int		   *shards;
+		int64	   *rows;
+		int			n;
+		bool	   *claimed = palloc0(sizeof(bool) * modulus);
+		int			nclaimed = 0;
+		int			lowest = -1;
+		int64		accepted = 0,
+					expected = 0,
+					written = 0,
+					stale = 0;
+		Datum	   *sd,
+				   *rd;
+		Datum		args[4];
+		CfPrivSwitch sw;
+		int			rc;
 
-		if (strcmp(mine, fp) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the registry of node \"%s\" differs from the router's", get_database_name(MyDatabaseId)),
-					 errdetail("Fingerprint %s here, %s on the router.", mine, fp),
-					 errhint("Re-apply the registry through the router; feast_router_check() compares every node.")));
-	}
-	for (int i = 0; i < nshards; i++)
-	{
-		CfShardCount c;
-
-		memset(&c, 0, sizeof(c));
-		if (shard_n[i] || part_n[i])
+		if (part_n[i] || set_n[i])
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							errmsg("feast._shard_push: null shard or part")));
-		c.shard = DatumGetInt32(shard_d[i]);
-		if (cf_push_id_committed(push_id, c.shard, &c))
-			c.skipped = true;
-		else
+							errmsg("feast._node_push: null part or shard list")));
+		n = cf_parse_shard_set(TextDatumGetCString(set_d[i]), modulus, &shards, &rows);
+		sd = palloc(sizeof(Datum) * n);
+		rd = palloc(sizeof(Datum) * n);
+		for (int j = 0; j < n; j++)
 		{
-			c.accepted = cf_push_local(source, DatumGetJsonbP(part_d[i]), to, &c.written, &c.stale);
-			cf_push_id_counts(push_id, &c);
+			sd[j] = Int32GetDatum(shards[j]);
+			rd[j] = Int64GetDatum(rows[j]);
 		}
-		cf_put_count(rsi, &c, false);
+		args[0] = CStringGetTextDatum(push_id);
+		args[1] = PointerGetDatum(construct_array(sd, n, INT4OID, 4, true, TYPALIGN_INT));
+		args[2] = PointerGetDatum(construct_array(rd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		/* claim every shard of the part in one statement */
+		cf_priv_begin_registry_owner("push_ids", &sw);
+		rc = SPI_execute_plan(cf_plan_for("INSERT INTO feast.push_ids AS p (push_id, shard, accepted)"
+										  " SELECT $1, u.s, u.n FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS u(s, n)"
+										  " ON CONFLICT (push_id, shard) DO NOTHING RETURNING p.shard",
+										  3, claim_types),
+							  args, NULL, false, 0);
+		cf_priv_end(&sw);
+		if (rc != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "cfeast: recording the push id failed: %s", SPI_result_code_string(rc));
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			bool		isnull;
+			int			s = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+
+			claimed[s] = true;
+			nclaimed++;
+		}
+		for (int j = 0; j < n; j++)
+			if (claimed[shards[j]])
+			{
+				expected += rows[j];
+				if (lowest < 0 || shards[j] < lowest)
+					lowest = shards[j];
+			}
+		if (nclaimed == n)
+			accepted = cf_push_local_text(source, DatumGetTextPP(part_d[i]), to, &written, &stale);
+		else if (nclaimed > 0)
+		{
+			Jsonb	   *mine = cf_rows_of_shards(source, DatumGetTextPP(part_d[i]), to, modulus, claimed);
+
+			if (mine != NULL)
+				accepted = cf_push_local(source, mine, to, &written, &stale);
+		}
+		if (accepted != expected)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("feast._node_push: " INT64_FORMAT " rows pushed, the router counted " INT64_FORMAT,
+							accepted, expected)));
+		if (nclaimed > 0)
+		{
+			Datum		cargs[4] = {args[0], Int32GetDatum(lowest), Int64GetDatum(written), Int64GetDatum(stale)};
+
+			cf_priv_begin_registry_owner("push_ids", &sw);
+			rc = SPI_execute_plan(cf_plan_for("UPDATE feast.push_ids SET written = $3, stale = $4"
+											  " WHERE push_id OPERATOR(pg_catalog.=) $1"
+											  "   AND shard OPERATOR(pg_catalog.=) $2",
+											  4, count_types),
+								  cargs, NULL, false, 0);
+			cf_priv_end(&sw);
+			if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+				elog(ERROR, "cfeast: recording the push id failed");
+		}
+		for (int j = 0; j < n; j++)
+			if (claimed[shards[j]])
+			{
+				CfShardCount c = {shards[j], rows[j], written, stale, shards[j] == lowest, false};
+
+				cf_put_count(rsi, &c, false);
+			}
+		if (nclaimed < n)
+		{
+			/* the shards that committed before: their recorded counts */
+			rc = SPI_execute_plan(cf_plan_for("SELECT p.shard, p.accepted, p.written, p.stale FROM feast.push_ids p"
+											  " WHERE p.push_id OPERATOR(pg_catalog.=) $1"
+											  "   AND p.shard OPERATOR(pg_catalog.=) ANY ($2)",
+											  2, done_types),
+								  args, NULL, true, 0);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "cfeast: reading the push ids failed");
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[r];
+				TupleDesc	td = SPI_tuptable->tupdesc;
+				bool		isnull;
+				CfShardCount c;
+
+				memset(&c, 0, sizeof(c));
+				c.shard = DatumGetInt32(SPI_getbinval(tup, td, 1, &isnull));
+				if (claimed[c.shard])
+					continue;
+				c.accepted = DatumGetInt64(SPI_getbinval(tup, td, 2, &isnull));
+				c.written = DatumGetInt64(SPI_getbinval(tup, td, 3, &isnull));
+				c.counted = !isnull;
+				c.stale = DatumGetInt64(SPI_getbinval(tup, td, 4, &isnull));
+				c.skipped = true;
+				cf_put_count(rsi, &c, false);
+			}
+		}
 	}
 	SPI_finish();
 	return (Datum) 0;
@@ -763,6 +1642,7 @@ cfeast_push_with_id(PG_FUNCTION_ARGS)
 		else
 		{
 			c.accepted = cf_push_local(source, rows, tobits, &c.written, &c.stale);
+			c.counted = true;
 			cf_push_id_counts(push_id, &c);
 		}
 		SPI_finish();
@@ -792,6 +1672,43 @@ cf_broadcast_allowed(const char *name)
 }
 
 /*
+ * On a router, every view of a push source must be distributed by one key
+ * (its first entity's join key and type), or a push could not put a row on
+ * one node: checked after an apply ran here, before it is broadcast
+ * (inside SPI).  0A000 naming the source and two of its keys.
+ */
+static void
+cf_check_distribution_keys(void)
+{
+	if (SPI_execute("SELECT v.source,"
+					"       pg_catalog.array_agg(DISTINCT pg_catalog.format('\"%s\" %s', e.join_key, e.value_type))"
+					"  FROM feast.feature_views v"
+					"  JOIN feast.data_sources s ON s.name OPERATOR(pg_catalog.=) v.source"
+					"                          AND s.kind OPERATOR(pg_catalog.=) 'push'"
+					"  JOIN feast.entities e ON e.name OPERATOR(pg_catalog.=) v.entities[1]"
+					" GROUP BY v.source"
+					" HAVING pg_catalog.count(DISTINCT (e.join_key, e.value_type)) OPERATOR(pg_catalog.>) 1"
+					" ORDER BY v.source COLLATE \"C\" LIMIT 1", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "cfeast: checking the distribution keys failed");
+	if (SPI_processed == 1)
+	{
+		char	   *source = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		Datum	   *keys;
+		int			nkeys;
+
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &keys, NULL, &nkeys);
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("push source \"%s\" cannot be routed: its feature views are distributed by different join keys (%s and %s)",
+						source, TextDatumGetCString(keys[0]), TextDatumGetCString(keys[1])),
+				 errdetail("A view is distributed by its first entity's join key and type."),
+				 errhint("In router mode every view of a push source has the same first join key; use a push source per join key.")));
+	}
+}
+
+/*
  * On a router, after feast_apply*, feast_delete or feast_materialize* ran
  * here: the same call on every node.  Every node's registry must then be
  * the router's.  Materialization returns the sum of the nodes' counts.
@@ -811,7 +1728,7 @@ cf_router_broadcast(FunctionCallInfo fcinfo, Datum local_result)
 	int			lbs[1] = {1};
 	Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		args[3];
-	char	   *fp;
+	const char *fp;
 	int64		sum = 0;
 	bool		materialize;
 	StringInfoData bad;
@@ -863,10 +1780,14 @@ cf_router_broadcast(FunctionCallInfo fcinfo, Datum local_result)
 
 	dims[0] = nargs;
 	args[0] = CStringGetTextDatum(name);
-	args[1] = PointerGetDatum(construct_array(types, nargs, TEXTOID, -1, false, TYPALIGN_INT));
-	args[2] = PointerGetDatum(construct_md_array(vals, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (!materialize)
+		cf_check_distribution_keys();
+	args[1] = PointerGetDatum(construct_array(types, nargs, TEXTOID, -1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(construct_md_array(vals, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	/* the call above changed the registry in this transaction: no cached fingerprint */
+	cf_caches_reset();
 	fp = cf_fingerprint();
 	if (SPI_execute_with_args("SELECT node, fingerprint, result FROM feast._route_call($1, $2, $3) ORDER BY node",
 							  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -975,6 +1896,7 @@ cfeast_node_call(PG_FUNCTION_ARGS)
 	}
 	out[0] = CStringGetTextDatum(psprintf("%s port %s", get_database_name(MyDatabaseId),
 										  GetConfigOption("port", false, false)));
+	cf_caches_reset();			/* the call changed the registry in this transaction */
 	out[1] = CStringGetTextDatum(cf_fingerprint());
 	{
 		HeapTuple	tup = heap_form_tuple(td, out, outnull);
@@ -1049,9 +1971,6 @@ static bool
 cf_entity_shards(Jsonb *rows, const char *key, CfDtype dtype, int nshards, int **shards, int64 *nrows)
 {
 	Oid			typid = cf_dtype_type_oid(dtype);
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool ok = true;
 	JsonbValue **vals;
 	int64		n;
 
@@ -1091,107 +2010,18 @@ cf_entity_shards(Jsonb *rows, const char *key, CfDtype dtype, int nshards, int *
 		return false;
 	*nrows = n;
 	*shards = palloc(sizeof(int) * n);
-	/* a value the key's type refuses: the local read gives that error */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	/* the router's own read took these values already: they convert */
+	for (int64 i = 0; i < n; i++)
 	{
-		for (int64 i = 0; i < n; i++)
-		{
-			CfValueSite site = {i, key};
-			bool		isnull;
-			Datum		d;
+		CfValueSite site = {i, key};
+		bool		isnull = true;
+		Datum		d = (Datum) 0;
 
-			if (vals[i]->type == jbvNull)
-			{
-				ok = false;
-				break;
-			}
+		if (vals[i]->type != jbvNull)
 			d = cf_json_to_datum(vals[i], dtype, &site, &isnull);
-			(*shards)[i] = cf_shard_of(d, isnull, typid, InvalidOid, nshards);
-		}
-		ReleaseCurrentSubTransaction();
+		(*shards)[i] = cf_shard_of(d, isnull, typid, InvalidOid, nshards);
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return ok;
-}
-
-/*
- * For reads: the lowest logical shard on the same node as each shard (the
- * same connect string in the cluster's foreign server), so that a read
- * sends one part per node, not per shard; a node answers for all its
- * shards.  Kept until the foreign server changes.
- */
-static int *cf_node_rep = NULL;
-static int	cf_node_rep_n = 0;
-static bool cf_node_rep_callback = false;
-
-static void
-cf_node_rep_reset(Datum arg, int cacheid, uint32 hashvalue)
-{
-	cf_node_rep = NULL;
-}
-
-static const int *
-cf_shard_node_rep(int nshards)
-{
-	int		   *rep;
-	char	  **conn;
-
-	if (cf_node_rep != NULL && cf_node_rep_n == nshards)
-		return cf_node_rep;
-	if (!cf_node_rep_callback)
-	{
-		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, cf_node_rep_reset, (Datum) 0);
-		cf_node_rep_callback = true;
-	}
-	rep = MemoryContextAlloc(TopMemoryContext, sizeof(int) * nshards);
-	conn = palloc0(sizeof(char *) * nshards);
-	for (int i = 0; i < nshards; i++)
-		rep[i] = i;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT pg_catalog.substr(o.opt, 2)::int, pg_catalog.substr(o.val, 1)"
-					"  FROM feast.router r"
-					"  JOIN pg_catalog.pg_foreign_server s ON s.srvname OPERATOR(pg_catalog.=) r.cluster,"
-					"       LATERAL (SELECT pg_catalog.split_part(x, '=', 1) AS opt,"
-					"                       pg_catalog.substr(x, pg_catalog.strpos(x, '=') OPERATOR(pg_catalog.+) 1) AS val"
-					"                  FROM pg_catalog.unnest(s.srvoptions) x) o"
-					" WHERE o.opt OPERATOR(pg_catalog.~) '^p[0-9]+$'", true, 0) == SPI_OK_SELECT)
-	{
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			int			p = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-			char	   *c = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-
-			if (p >= 0 && p < nshards && c != NULL)
-				conn[p] = MemoryContextStrdup(TopMemoryContext, c);
-		}
-	}
-	SPI_finish();
-	for (int i = 0; i < nshards; i++)
-		for (int j = 0; j < i; j++)
-			if (conn[i] != NULL && conn[j] != NULL && strcmp(conn[i], conn[j]) == 0)
-			{
-				rep[i] = rep[j];
-				break;
-			}
-	for (int i = 0; i < nshards; i++)
-		if (conn[i])
-			pfree(conn[i]);
-	cf_node_rep_n = nshards;
-	cf_node_rep = rep;
-	return rep;
+	return true;
 }
 
 /* the local read on the router (its online tables are empty): for one node's errors */
@@ -1245,16 +2075,17 @@ cf_router_read(FunctionCallInfo fcinfo)
 	CfRouter	cfg = cf_router_config();
 	CfReadKey	rk;
 	Jsonb	   *rows = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	Jsonb	   *here;
 	int		   *shard_of_row;
 	int64		nrows;
 	Jsonb	  **parts;
 	Datum	   *shard_d,
 			   *part_d;
 	int			nparts = 0;
-	Oid			types[5] = {INT4ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, BOOLOID, TEXTOID};
-	Datum		args[5];
-	char		nulls[6] = "     ";
-	ErrorData  *edata;
+	Oid			types[6] = {INT4ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, BOOLOID, TEXTOID, TEXTOID};
+	Datum		args[6];
+	char		nulls[7] = "      ";
+	int			rc;
 	CfPartAnswer *answers;
 	int		   *pos;
 	int			nres = -1;
@@ -1262,6 +2093,8 @@ cf_router_read(FunctionCallInfo fcinfo)
 	JsonbValue *res;
 	JsonbValue	meta;
 	MemoryContext cxt = CurrentMemoryContext;
+	const int  *rep;
+	int			only = -1;
 
 	memset(&rk, 0, sizeof(rk));
 	rk.features = PG_ARGISNULL(0) ? NULL : PG_GETARG_ARRAYTYPE_P(0);
@@ -1275,36 +2108,54 @@ cf_router_read(FunctionCallInfo fcinfo)
 				 errmsg("a routed read cannot join views distributed by different join keys (\"%s\" and \"%s\")",
 						rk.key, rk.other),
 				 errhint("Read each join key's views in a call of its own.")));
-	if (rk.key == NULL ||
-		!cf_entity_shards(rows, rk.key, rk.dtype, cfg.nshards, &shard_of_row, &nrows))
+	/*
+	 * The router's own (empty) online tables first: one node's answer or
+	 * error for every request, so that what is sent is known good.
+	 */
+	here = cf_read_here(fcinfo);
+	if (rk.key == NULL)
+		return here;
+	if (!cf_entity_shards(rows, rk.key, rk.dtype, cfg.nshards, &shard_of_row, &nrows))
 	{
-		/* the router's own (empty) online tables give one node's answer or error */
-		(void) cf_read_here(fcinfo);
-		if (rk.key != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("a routed read needs join key \"%s\" in every entity row", rk.key),
-					 errhint("Name keys by their join key, not their entity, on a router.")));
-		return cf_read_here(fcinfo);
+		if (rows != NULL && !JB_ROOT_IS_SCALAR(rows) && JB_ROOT_COUNT(rows) == 0)
+			return here;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a routed read needs join key \"%s\" in every entity row", rk.key),
+				 errhint("Name keys by their join key, not their entity, on a router.")));
 	}
 
+	/* one part per node: rows of shards on one node go to its lowest shard */
+	rep = cf_shard_node_rep(cfg.nshards);
+	for (int64 r = 0; r < nrows; r++)
 	{
-		const int  *rep = cf_shard_node_rep(cfg.nshards);
-
-		/* one part per node: rows of shards on one node go to its lowest shard */
-		for (int64 r = 0; r < nrows; r++)
-			shard_of_row[r] = rep[shard_of_row[r]];
+		shard_of_row[r] = rep[shard_of_row[r]];
+		if (r == 0)
+			only = shard_of_row[r];
+		else if (only != shard_of_row[r])
+			only = -2;
 	}
-	parts = cf_split_rows(rows, shard_of_row, nrows, cfg.nshards, NULL);
 	shard_d = palloc(sizeof(Datum) * cfg.nshards);
 	part_d = palloc(sizeof(Datum) * cfg.nshards);
-	for (int s = 0; s < cfg.nshards; s++)
-		if (parts[s] != NULL)
-		{
-			shard_d[nparts] = Int32GetDatum(s);
-			part_d[nparts] = JsonbPGetDatum(parts[s]);
-			nparts++;
-		}
+	if (only >= 0)
+	{
+		/* every row on one node: its answer is the answer */
+		parts = NULL;
+		shard_d[0] = Int32GetDatum(only);
+		part_d[0] = JsonbPGetDatum(rows);
+		nparts = 1;
+	}
+	else
+	{
+		parts = cf_split_rows(rows, shard_of_row, nrows, cfg.nshards, NULL);
+		for (int s = 0; s < cfg.nshards; s++)
+			if (parts[s] != NULL)
+			{
+				shard_d[nparts] = Int32GetDatum(s);
+				part_d[nparts] = JsonbPGetDatum(parts[s]);
+				nparts++;
+			}
+	}
 	args[0] = PointerGetDatum(construct_array(shard_d, nparts, INT4OID, 4, true, TYPALIGN_INT));
 	args[1] = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
 	nulls[1] = PG_ARGISNULL(0) ? 'n' : ' ';
@@ -1315,14 +2166,12 @@ cf_router_read(FunctionCallInfo fcinfo)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	edata = cf_try_execute("SELECT shard, response FROM feast._route_read($1, $2, $3, $4, $5)",
-						   5, types, args, nulls);
-	if (edata != NULL)
-	{
-		/* a request the nodes refuse gets one node's error from the router's own read */
-		(void) cf_read_here(fcinfo);
-		ReThrowError(edata);
-	}
+	args[5] = CStringGetTextDatum(cf_fingerprint());
+	rc = SPI_execute_plan(cf_plan_for("SELECT shard, response FROM feast._route_node_read($1, $2, $3, $4, $5, $6)",
+									  6, types),
+						  args, nulls, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "cfeast: a routed read failed: %s", SPI_result_code_string(rc));
 	answers = MemoryContextAllocZero(cxt, sizeof(CfPartAnswer) * cfg.nshards);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -1337,6 +2186,12 @@ cf_router_read(FunctionCallInfo fcinfo)
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
+	if (only >= 0)
+	{
+		if (answers[only].response == NULL)
+			elog(ERROR, "cfeast: shard %d did not answer", only);
+		return answers[only].response;
+	}
 
 	/* merge: each column's values in the caller's row order */
 	for (int s = 0; s < cfg.nshards; s++)
@@ -1400,4 +2255,128 @@ cf_router_read(FunctionCallInfo fcinfo)
 	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
+}
+
+/*
+ * feast._node_read(reps int[], features text[], rows jsonb[],
+ * full_feature_names boolean, feature_service text, fingerprint text): the
+ * node side of a routed read, one feast_get_online_features per element of
+ * rows, once the router's registry fingerprint is found to be this node's.
+ */
+Datum
+cfeast_node_read(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum	   *rep_d,
+			   *rows_d;
+	bool	   *rep_n,
+			   *rows_n;
+	int			nreps,
+				nrows;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2) || PG_ARGISNULL(5))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("feast._node_read: shards, rows and fingerprint must not be null")));
+	InitMaterializedSRF(fcinfo, 0);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), INT4OID, 4, true, TYPALIGN_INT, &rep_d, &rep_n, &nreps);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), JSONBOID, -1, false, TYPALIGN_INT, &rows_d, &rows_n, &nrows);
+	if (nreps != nrows)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("feast._node_read: %d shards but %d row sets", nreps, nrows)));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cf_check_fingerprint(text_to_cstring(PG_GETARG_TEXT_PP(5)));
+	SPI_finish();
+	for (int i = 0; i < nrows; i++)
+	{
+		LOCAL_FCINFO(call, 4);
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		InitFunctionCallInfoData(*call, NULL, 4, InvalidOid, NULL, NULL);
+		call->args[0].value = PG_GETARG_DATUM(1);
+		call->args[0].isnull = PG_ARGISNULL(1);
+		call->args[1].value = rows_d[i];
+		call->args[1].isnull = rows_n[i];
+		call->args[2].value = PG_ARGISNULL(3) ? BoolGetDatum(false) : PG_GETARG_DATUM(3);
+		call->args[2].isnull = PG_ARGISNULL(3);
+		call->args[3].value = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+		call->args[3].isnull = PG_ARGISNULL(4);
+		values[0] = rep_d[i];
+		nulls[0] = rep_n[i];
+		values[1] = JsonbPGetDatum(cf_online_local(call));
+		tuplestore_putvalues(rsi->setResult, rsi->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* feast._node_fingerprint(OUT node text, OUT fingerprint text): this node and its cached fingerprint */
+Datum
+cfeast_node_fingerprint(PG_FUNCTION_ARGS)
+{
+	TupleDesc	td;
+	Datum		out[2];
+	bool		nulls[2] = {false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	td = BlessTupleDesc(td);
+	out[0] = CStringGetTextDatum(psprintf("%s port %s", get_database_name(MyDatabaseId),
+										  GetConfigOption("port", false, false)));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	out[1] = CStringGetTextDatum(cf_fingerprint());
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, out, nulls)));
+}
+
+/*
+ * feast_prune_push_ids(older_than interval): forget the push ids committed
+ * before now() - older_than, here and, on a router, on every node; returns
+ * the rows removed.
+ */
+Datum
+cfeast_prune_push_ids(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {INTERVALOID};
+	Datum		args[1];
+	CfPrivSwitch sw;
+	int64		n;
+	int			rc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("older_than must not be null")));
+	args[0] = PG_GETARG_DATUM(0);
+	if (DatumGetBool(DirectFunctionCall2(interval_lt, args[0], IntervalPGetDatum(palloc0(sizeof(Interval))))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative, got %s",
+						DatumGetCString(DirectFunctionCall1(interval_out, args[0])))));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cf_priv_begin_registry_owner("push_ids", &sw);
+	rc = SPI_execute_with_args("DELETE FROM feast.push_ids"
+							   " WHERE committed_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)",
+							   1, types, args, NULL, false, 0);
+	cf_priv_end(&sw);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "cfeast: pruning feast.push_ids failed: %s", SPI_result_code_string(rc));
+	n = (int64) SPI_processed;
+	if (cf_router_active())
+	{
+		rc = SPI_execute_with_args("SELECT pg_catalog.sum(n)::pg_catalog.int8 FROM feast._route_prune($1) n",
+								   1, types, args, NULL, false, 0);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "cfeast: pruning the nodes' push ids failed");
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			if (!isnull)
+				n += DatumGetInt64(d);
+		}
+	}
+	SPI_finish();
+	PG_RETURN_INT64(n);
 }

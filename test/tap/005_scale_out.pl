@@ -1,10 +1,11 @@
 # 005_scale_out.pl: router mode on PL/Proxy.  A reference node, a router and 3 shards
 # (64 logical shards, shard i on node i % 3): the registry broadcast with equal fingerprints
 # and a changed shard refused; generated pushes (both forms, online and offline, duplicates
-# and full ties within a batch, NULL created, int64, string, bytes and composite keys) leave
-# the shards together identical to the reference, every key on its node; 300 generated reads
-# byte-identical to the reference; bad rows give one node's error and change no shard; a
-# node down at start, a node failing mid-push and a router timeout while a node waits on a
+# and full ties within a batch, NULL created, int64, string, bytes and composite keys; JSON text
+# and jsonb) leave the shards together identical to the reference, every key on its node; 300
+# generated reads byte-identical to the reference; bad rows give one node's error and change no
+# shard; an apply mixing distribution keys refused; reads refused while a node differs; a node
+# down at start, a node failing mid-push and a router timeout while a node waits on a
 # lock, each retried with the same push id, end identical to the reference; a broadcast
 # materialization equals the reference's.
 use strict;
@@ -79,12 +80,36 @@ $router->safe_psql($db, $registry);
 is($router->safe_psql($db, q{SELECT count(*), bool_and(same) FROM feast_router_check()}),
 	'3|t', 'every node has the router\'s registry');
 is($nodes[1]->safe_psql($db, q{SELECT count(*) FROM feast.feature_views}), '6', 'the views reached a node');
+# an apply giving a push source views of another distribution key is refused on the router
+my ($rc, $out, $err) = $router->psql($db,
+	q{SELECT feast_apply_feature_view('by_cust', '{customer}', '[{"name": "score", "dtype": "float64"}]', 'pair_push')},
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:  0A000: push source "pair_push" cannot be routed: its feature views are distributed by different join keys \("customer_id" string and "driver_id" int64\)/,
+	'an apply mixing distribution keys on a push source is refused (0A000)');
+is($router->safe_psql($db, q{SELECT count(*), bool_and(same) FROM feast_router_check()}) . ' '
+	  . $nodes[0]->safe_psql($db, q{SELECT count(*) FROM feast.feature_views WHERE name = 'by_cust'}),
+	'3|t 0', 'the refused apply reached no node');
+# a router session whose fingerprints and node connections are cached
+my $rs = $router->background_psql($db, on_error_stop => 0);
+$rs->query_safe('\set VERBOSITY verbose');
+my $read_all = q{SELECT feast_get_online_features('{stats_a:conv_rate}', '{"driver_id": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]}')};
+like($rs->query_safe($read_all), qr/"NOT_FOUND"/, 'a routed read before any change');
 $nodes[1]->safe_psql($db, q{SELECT feast_apply_entity('stray', 'stray_id')});
 is($router->safe_psql($db, q{SELECT string_agg(node, ',') FROM feast_router_check() WHERE NOT same}),
 	"$db port " . $nodes[1]->port, 'a node changed behind the router\'s back differs');
-my ($rc, $out, $err) = $router->psql($db, q{
+($rc, $out, $err) = $router->psql($db, q{
 	SELECT feast_push('trips_push', '[{"driver_id": 1, "conv_rate": 1, "trips": 1, "event_timestamp": "2026-01-01T00:00:00Z"}]')});
 like($err, qr/the registry of node\(s\) "$db port \d+" differs from the router's/, 'a push is refused while a node differs');
+($rc, $out, $err) = $router->psql($db, $read_all, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:  55000: .*the registry of node "$db" differs from the router's/,
+	'a routed read is refused while a node differs (55000)');
+$rs->query($read_all);
+like($rs->{stderr}, qr/ERROR:  55000: .*the registry of node "$db" differs from the router's/,
+	'a session that read before refuses too: the node dropped its cached fingerprint');
+$rs->{stderr} = '';
+$rs->query(q{SELECT feast_push('trips_push', '[{"driver_id": 1, "conv_rate": 1, "trips": 1, "event_timestamp": "2026-01-01T00:00:00Z"}]')});
+like($rs->{stderr}, qr/the registry of node\(s\) "$db port \d+" differs from the router's/, 'and so does its push');
+$rs->{stderr} = '';
 ($rc, $out, $err) = $router->psql($db, q{SELECT feast_apply_entity('other', 'other_id')});
 like($err, qr/after feast_apply_entity, the registry of node\(s\) .* differs from the router's/,
 	'an apply is refused while a node differs');
@@ -92,6 +117,12 @@ $nodes[1]->safe_psql($db, q{SELECT feast_delete('entity', 'stray'); SELECT feast
 $nodes[$_]->safe_psql($db, q{SELECT feast_delete('entity', 'other')}) for (0, 2);
 is($router->safe_psql($db, q{SELECT count(*), bool_and(same) FROM feast_router_check()}),
 	'3|t', 'equal again once the node is repaired');
+like($rs->query_safe($read_all), qr/"NOT_FOUND"/, 'the cached session reads again once the node is repaired');
+# a registry change through another router session: the cached session's router drops its fingerprint
+$router->safe_psql($db, q{SELECT feast_apply_entity('late', 'late_id')});
+like($rs->query_safe($read_all), qr/"NOT_FOUND"/, 'the cached session reads after an apply by another session');
+$router->safe_psql($db, q{SELECT feast_delete('entity', 'late')});
+$rs->quit;
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -207,7 +238,9 @@ for my $b (1 .. 40)
 	push @rows, { %{ $rows[0] } } if rand() < 0.5;    # a full tie within the batch
 	my $to = $src eq 'trips_push' ? pick("'online'", "'offline'", "'online_and_offline'") : "'online'";
 	my $json = to_json(\@rows, rand() < 0.5);
-	push @batches, "SELECT feast_push('$src', \$j\$$json\$j\$, $to);";
+	# an untyped literal is the text form (split as text on the router), ::jsonb the jsonb form
+	my $cast = rand() < 0.5 ? '::jsonb' : '';
+	push @batches, "SELECT feast_push('$src', \$j\$$json\$j\$$cast, $to);";
 }
 my $script = join("\n", @batches);
 is($router->safe_psql($db, $script), $ref->safe_psql($db, $script), '40 generated pushes accept the same rows');
