@@ -7,7 +7,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
 DROP TABLE IF EXISTS asof_src, asof_src_shuffled, asof_src3, asof_ent, asof_cust, asof_a, asof_b, asof_c, asof_d,
-    asof_e, asof_f, asof_g CASCADE;
+    asof_e, asof_f, asof_g, asof_p CASCADE;
 RESET client_min_messages;
 SET timezone = 'UTC';
 SELECT setseed(0.7);
@@ -150,6 +150,22 @@ SELECT count(*) AS out_of_order
   FROM (SELECT id, row_number() OVER () AS n FROM asof_d) d
   JOIN (SELECT id, row_number() OVER () AS n FROM asof_ent) e USING (n)
  WHERE d.id IS DISTINCT FROM e.id;
+-- sources read by parallel workers (the planner's choice; forced here): the same rows
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT s.k, s.ts, s.cr, s.neg FROM public.asof_src3 AS s WHERE s.ts <= now();
+SELECT feast_create_training_set('asof_p', 'asof_ent', '{asof_two:neg, asof_v:val, asof_two:val}',
+                                 full_feature_names => true);
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT count(*) AS rows_out,
+       (SELECT count(*) FROM (TABLE asof_p EXCEPT ALL TABLE asof_d) x)
+       + (SELECT count(*) FROM (TABLE asof_d EXCEPT ALL TABLE asof_p) y) AS diffs
+  FROM asof_p;
 -- wide entity rows past work_mem go to a tuple store: the same rows
 SET work_mem = '64kB';
 SELECT feast_create_training_set('asof_f', 'SELECT *, repeat(''pad'', 40) || id AS pad FROM asof_ent',
@@ -233,5 +249,6 @@ SELECT * FROM feast._as_of_join('SELECT 1::int, now(), (1 / 0)::bigint', false, 
 \echo :SQLSTATE
 
 SET client_min_messages = warning;
-DROP TABLE asof_src, asof_src_shuffled, asof_src3, asof_ent, asof_a, asof_b, asof_c, asof_d, asof_e, asof_f, asof_g;
+DROP TABLE asof_src, asof_src_shuffled, asof_src3, asof_ent, asof_a, asof_b, asof_c, asof_d, asof_e, asof_f, asof_g,
+    asof_p;
 DROP EXTENSION cfeast CASCADE;

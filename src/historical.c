@@ -8,7 +8,8 @@
  * feast_create_training_set creates the table as CREATE TABLE AS ... WITH
  * NO DATA would from that SELECT, then runs the as-of join from C straight
  * into it (cf_as_of_join_into), or, if an event trigger gave the table an
- * index, trigger, constraint or row security, INSERT ... SELECT.
+ * index, trigger, constraint or row security, changed its columns or took
+ * the INSERT privilege, INSERT ... SELECT (which applies them).
  *
  * The SELECT is one call of feast._as_of_join() (asof.c): it gets the
  * entity query (the entity rows, then their time and each view's join keys
@@ -46,6 +47,8 @@
 #include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/regproc.h"
@@ -867,9 +870,13 @@ static void
 cf_training_set_fill(Oid relid, const char *target, const char *select, CfAsofCall *call, int *col_map)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	td = RelationGetDescr(rel);
 	bool		bare = rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relhasindex &&
 		rel->trigdesc == NULL && rel->rd_att->constr == NULL && !rel->rd_rel->relrowsecurity &&
-		RelationGetDescr(rel)->natts == call->ncols;
+		td->natts == call->ncols && pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK;
+
+	for (int i = 0; bare && i < td->natts; i++)
+		bare = !TupleDescAttr(td, i)->attisdropped;
 
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
