@@ -28,9 +28,11 @@
  * Finally each stored entity row is read back in order and emitted with
  * every view's answer: no array of whole rows, no zip by position.  The
  * rows go to a sink: the function's result (a tuple store), or, for
- * feast_create_training_set, straight into its new table in batches of
- * table_multi_insert (cf_as_of_join_into: one WAL record a page, no tuple
- * store between the join and the table).
+ * feast_create_training_set, straight into its new table
+ * (cf_as_of_join_into): whole heap pages built here and written with
+ * smgrextend, each WAL-logged as a full page, as CLUSTER and index builds
+ * write a new relation (table_multi_insert in batches where that does not
+ * apply: another table access method, wal_level = logical).
  * feast._point_in_time_join instead gets one view's entity times and keys
  * as arrays and answers the features alone, in the entity rows' order.
  *-------------------------------------------------------------------------
@@ -43,6 +45,9 @@
 
 #include "access/detoast.h"
 #include "access/heapam.h"
+#include "access/heaptoast.h"
+#include "access/xact.h"
+#include "access/xloginsert.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
@@ -55,6 +60,10 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -1328,42 +1337,180 @@ cf_table_finish(CfAsofSink *sink)
 }
 
 /*
- * The rows go to the table in batches of CF_INSERT_BATCH (one WAL record a
- * page rather than one a row, no tuple store between the join and the
- * table).  The table is new and bare: no index, trigger, constraint or row
- * security to apply (the caller checks).
+ * Whole pages, written by us: the table is new, created in this transaction
+ * and seen by no one else, so, as CLUSTER and index builds do, its heap
+ * pages are filled in local memory and written with smgrextend, each logged
+ * as a full page when the relation needs WAL (then synced before commit,
+ * since a checkpoint may have passed their WAL records), no shared buffers
+ * and no WAL record a row.  Tuples carry this transaction's xmin and
+ * command id, exactly as an insert would set them; long ones are toasted
+ * the usual way.
+ */
+typedef struct CfPageSink
+{
+	CfAsofSink	pub;
+	Relation	rel;
+	TupleDesc	td;
+	const int  *col_map;
+	Datum	   *values;
+	bool	   *nulls;
+	PGAlignedBlock page;
+	bool		page_used;
+	BlockNumber blkno;
+	bool		use_wal;
+	Size		save_free;
+	TransactionId xid;
+	CommandId	cid;
+	MemoryContext row_cxt;
+	int64		rows;
+} CfPageSink;
+
+static void
+cf_page_flush(CfPageSink *t)
+{
+	Page		page = (Page) t->page.data;
+
+	if (!t->page_used)
+		return;
+	if (t->use_wal)
+		log_newpage(&t->rel->rd_node, MAIN_FORKNUM, t->blkno, page, true);
+	PageSetChecksumInplace(page, t->blkno);
+	smgrextend(RelationGetSmgr(t->rel), MAIN_FORKNUM, t->blkno, page, true);
+	t->blkno++;
+	t->page_used = false;
+}
+
+static void
+cf_page_row(CfAsofSink *sink, Datum *values, bool *nulls)
+{
+	CfPageSink *t = (CfPageSink *) sink;
+	Page		page = (Page) t->page.data;
+	MemoryContext old = MemoryContextSwitchTo(t->row_cxt);
+	HeapTuple	tup;
+	HeapTuple	heaptup;
+	Size		len;
+	OffsetNumber off;
+	HeapTupleHeader onpage;
+
+	for (int i = 0; i < t->td->natts; i++)
+	{
+		t->values[i] = values[t->col_map[i]];
+		t->nulls[i] = nulls[t->col_map[i]];
+	}
+	tup = heap_form_tuple(t->td, t->values, t->nulls);
+	/* the header heap_insert would give it */
+	tup->t_data->t_infomask &= ~(HEAP_XACT_MASK);
+	tup->t_data->t_infomask2 &= ~(HEAP2_XACT_MASK);
+	tup->t_data->t_infomask |= HEAP_XMAX_INVALID;
+	HeapTupleHeaderSetXmin(tup->t_data, t->xid);
+	HeapTupleHeaderSetCmin(tup->t_data, t->cid);
+	HeapTupleHeaderSetXmax(tup->t_data, 0);
+	tup->t_tableOid = RelationGetRelid(t->rel);
+	heaptup = tup;
+	if (HeapTupleHasExternal(tup) || tup->t_len > TOAST_TUPLE_THRESHOLD)
+		heaptup = heap_toast_insert_or_update(t->rel, tup, NULL, HEAP_INSERT_SKIP_FSM);
+	len = MAXALIGN(heaptup->t_len);
+	if (len > MaxHeapTupleSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("row is too big: size %zu, maximum size %zu", len, MaxHeapTupleSize)));
+	if (t->page_used && len + t->save_free > PageGetHeapFreeSpace(page))
+		cf_page_flush(t);
+	if (!t->page_used)
+	{
+		PageInit(page, BLCKSZ, 0);
+		t->page_used = true;
+	}
+	off = PageAddItem(page, (Item) heaptup->t_data, heaptup->t_len, InvalidOffsetNumber, false, true);
+	if (off == InvalidOffsetNumber)
+		elog(ERROR, "cfeast: failed to add a tuple to a page of the training set");
+	onpage = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, off));
+	ItemPointerSet(&onpage->t_ctid, t->blkno, off);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(t->row_cxt);
+	t->rows++;
+}
+
+static void
+cf_page_finish(CfAsofSink *sink)
+{
+	CfPageSink *t = (CfPageSink *) sink;
+
+	cf_page_flush(t);
+	if (t->use_wal)
+		smgrimmedsync(RelationGetSmgr(t->rel), MAIN_FORKNUM);
+	pgstat_count_heap_insert(t->rel, t->rows);
+}
+
+/*
+ * Rows go to the table in whole pages (CfPageSink) when it is an empty heap
+ * table and logical decoding needs no row records; else in batches of
+ * CF_INSERT_BATCH through table_multi_insert (one WAL record a page rather
+ * than one a row).  Either way no tuple store stands between the join and
+ * the table.  The table is new and bare: no index, trigger, constraint or
+ * row security to apply (the caller checks).
  */
 int64
 cf_as_of_join_into(const CfAsofCall *call, Oid relid, const int *col_map)
 {
-	CfTableSink t;
-	TupleDesc	td;
+	Relation	rel = table_open(relid, AccessExclusiveLock);
+	TupleDesc	td = RelationGetDescr(rel);
 	TupleDesc	out;
+	int64		rows;
 
-	memset(&t, 0, sizeof(t));
-	t.pub.start = cf_table_start;
-	t.pub.row = cf_table_row;
-	t.pub.finish = cf_table_finish;
-	t.rel = table_open(relid, RowExclusiveLock);
-	td = RelationGetDescr(t.rel);
-	t.natts = td->natts;
-	t.col_map = col_map;
 	/* the result columns in the join's order */
 	out = CreateTemplateTupleDesc(td->natts);
 	for (int i = 0; i < td->natts; i++)
 		TupleDescCopyEntry(out, col_map[i] + 1, td, i + 1);
-	t.slots = palloc(sizeof(TupleTableSlot *) * CF_INSERT_BATCH);
-	for (int i = 0; i < CF_INSERT_BATCH; i++)
-		t.slots[i] = table_slot_create(t.rel, NULL);
-	t.bistate = GetBulkInsertState();
-	t.cid = GetCurrentCommandId(true);
-	t.batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast training set batch", ALLOCSET_DEFAULT_SIZES);
-	cf_as_of_join_exec(call, out, &t.pub);
-	FreeBulkInsertState(t.bistate);
-	table_finish_bulk_insert(t.rel, TABLE_INSERT_SKIP_FSM);
-	for (int i = 0; i < CF_INSERT_BATCH; i++)
-		ExecDropSingleTupleTableSlot(t.slots[i]);
-	MemoryContextDelete(t.batch_cxt);
-	table_close(t.rel, NoLock);
-	return t.rows;
+	if (rel->rd_tableam == GetHeapamTableAmRoutine() && !XLogLogicalInfoActive() &&
+		RelationGetNumberOfBlocks(rel) == 0)
+	{
+		CfPageSink	t;
+
+		memset(&t, 0, sizeof(t));
+		t.pub.start = cf_table_start;
+		t.pub.row = cf_page_row;
+		t.pub.finish = cf_page_finish;
+		t.rel = rel;
+		t.td = td;
+		t.col_map = col_map;
+		t.values = palloc(sizeof(Datum) * Max(td->natts, 1));
+		t.nulls = palloc(sizeof(bool) * Max(td->natts, 1));
+		t.use_wal = RelationNeedsWAL(rel);
+		t.save_free = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
+		t.xid = GetCurrentTransactionId();
+		t.cid = GetCurrentCommandId(true);
+		t.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast training set row", ALLOCSET_DEFAULT_SIZES);
+		cf_as_of_join_exec(call, out, &t.pub);
+		MemoryContextDelete(t.row_cxt);
+		rows = t.rows;
+	}
+	else
+	{
+		CfTableSink t;
+
+		memset(&t, 0, sizeof(t));
+		t.pub.start = cf_table_start;
+		t.pub.row = cf_table_row;
+		t.pub.finish = cf_table_finish;
+		t.rel = rel;
+		t.natts = td->natts;
+		t.col_map = col_map;
+		t.slots = palloc(sizeof(TupleTableSlot *) * CF_INSERT_BATCH);
+		for (int i = 0; i < CF_INSERT_BATCH; i++)
+			t.slots[i] = table_slot_create(rel, NULL);
+		t.bistate = GetBulkInsertState();
+		t.cid = GetCurrentCommandId(true);
+		t.batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast training set batch",
+											ALLOCSET_DEFAULT_SIZES);
+		cf_as_of_join_exec(call, out, &t.pub);
+		FreeBulkInsertState(t.bistate);
+		table_finish_bulk_insert(rel, TABLE_INSERT_SKIP_FSM);
+		for (int i = 0; i < CF_INSERT_BATCH; i++)
+			ExecDropSingleTupleTableSlot(t.slots[i]);
+		MemoryContextDelete(t.batch_cxt);
+		rows = t.rows;
+	}
+	table_close(rel, NoLock);
+	return rows;
 }
