@@ -43,15 +43,16 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
@@ -881,7 +882,12 @@ cf_training_set_fill(Oid relid, const char *target, const char *select, CfAsofCa
 	table_close(rel, NoLock);
 	CommandCounterIncrement();
 	if (bare)
+	{
+		/* a fresh snapshot, as the statement run through SPI would take */
+		PushActiveSnapshot(GetTransactionSnapshot());
 		cf_as_of_join_into(call, relid, col_map);
+		PopActiveSnapshot();
+	}
 	else if (SPI_execute(psprintf("INSERT INTO %s\n%s", target, select), false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "filling %s failed", target);
 	CommandCounterIncrement();
