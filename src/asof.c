@@ -1444,7 +1444,8 @@ cf_page_finish(CfAsofSink *sink)
 
 /*
  * Rows go to the table in whole pages (CfPageSink) when it is an empty heap
- * table and logical decoding needs no row records; else in batches of
+ * table created in this transaction and logical decoding needs no row
+ * records; else in batches of
  * CF_INSERT_BATCH through table_multi_insert (one WAL record a page rather
  * than one a row).  Either way no tuple store stands between the join and
  * the table.  The table is new and bare: no index, trigger, constraint or
@@ -1463,7 +1464,7 @@ cf_as_of_join_into(const CfAsofCall *call, Oid relid, const int *col_map)
 	for (int i = 0; i < td->natts; i++)
 		TupleDescCopyEntry(out, col_map[i] + 1, td, i + 1);
 	if (rel->rd_tableam == GetHeapamTableAmRoutine() && !XLogLogicalInfoActive() &&
-		RelationGetNumberOfBlocks(rel) == 0)
+		rel->rd_createSubid != InvalidSubTransactionId && RelationGetNumberOfBlocks(rel) == 0)
 	{
 		CfPageSink	t;
 
