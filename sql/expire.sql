@@ -63,13 +63,32 @@ CALL feast_expire(older_than => '0');
 \echo :SQLSTATE
 CALL feast_expire(older_than => '-1 day');
 \echo :SQLSTATE
+SELECT feast_grant('regress_ex_deleter', 'expire', 'ex_off');
+\echo :SQLSTATE
 SELECT feast_delete('feature_view', 'ex_off');
 
 -- rights: expiring deletes as the caller, who needs DELETE (and SELECT on event_timestamp); each
 -- view named is checked before anything is deleted
 SELECT feast_push('ex_push', (SELECT jsonb_agg(jsonb_build_object('driver_id', i, 'v', i, 'w', -i,
                               'event_timestamp', now() - i * interval '5 hours')) FROM generate_series(10, 12) i));
-GRANT SELECT, DELETE ON feast_online.ex_ttl TO regress_ex_deleter;
+-- feast_grant's expire action grants exactly that (a view or a service's views)
+SELECT feast_grant('regress_ex_deleter', 'expire', 'ex_ttl');
+SELECT has_table_privilege('regress_ex_deleter', 'feast_online.ex_ttl', 'DELETE') AS may_delete,
+       has_table_privilege('regress_ex_deleter', 'feast_online.ex_ttl', 'SELECT') AS may_select,
+       has_table_privilege('regress_ex_deleter', 'feast_online.ex_ttl', 'INSERT') AS may_insert,
+       has_table_privilege('regress_ex_deleter', 'feast_online.ex_forever', 'DELETE') AS other_view;
+SELECT feast_grant('regress_ex_deleter', 'expire', 'no_such_view');
+\echo :SQLSTATE
+SELECT feast_grant('regress_ex_deleter', 'expire', 'Ex_TTL');
+\echo :SQLSTATE
+SELECT feast_grant('regress_no_such_role', 'expire', 'ex_ttl');
+\echo :SQLSTATE
+SELECT feast_grant('regress_ex_deleter', 'expire', '*');
+\echo :SQLSTATE
+SET ROLE regress_ex_deleter;
+SELECT feast_grant('regress_ex_deleter', 'expire', 'ex_forever');
+\echo :SQLSTATE
+RESET ROLE;
 SET ROLE regress_ex_deleter;
 CALL feast_expire(ARRAY['ex_ttl', 'ex_forever'], older_than => '1 hour');
 \echo :SQLSTATE

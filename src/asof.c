@@ -506,7 +506,8 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 {
 	CfAsofReceiver r;
 	SPIExecuteOptions opts;
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Oid			argtypes[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, InvalidOid};
+	int			nargs = 2;
 	SPIPlanPtr	plan;
 	int			rc;
 
@@ -524,10 +525,21 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 
 	memset(&opts, 0, sizeof(opts));
 	opts.params = cf_source_params(upper, lower);
+	if (a->nkeys > 0 && cf_source_wants_keys(source_sql))
+	{
+		/* a partitioned or foreign source: $3 = each key group's first key, NULL past the maximum (source.c) */
+		Datum	   *first = palloc(sizeof(Datum) * Max(Min(a->ngroups, CF_SOURCE_KEY_FILTER_MAX), 1));
+
+		for (int g = 0; g < a->ngroups && a->ngroups <= CF_SOURCE_KEY_FILTER_MAX; g++)
+			first[g] = a->keys[(int64) a->ord[a->group_start[g]] * a->nkeys];
+		argtypes[2] = get_array_type(a->key_types[0]);
+		opts.params = cf_source_params_keys(upper, lower, a->key_types[0], first, a->ngroups);
+		nargs = 3;
+	}
 	opts.read_only = true;
 	opts.dest = (DestReceiver *) &r;
 	/* the scan may run in parallel workers; our receiver runs in the leader */
-	plan = SPI_prepare_cursor(source_sql, 2, argtypes, CURSOR_OPT_PARALLEL_OK);
+	plan = SPI_prepare_cursor(source_sql, nargs, argtypes, CURSOR_OPT_PARALLEL_OK);
 	if (plan == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -169,8 +169,8 @@ cf_expire_check_rights(CfExpireView *v)
 			 errmsg("permission denied to expire feature view \"%s\"", v->name),
 			 errdetail("Expiry deletes rows of %s with the caller's rights: it needs DELETE on the table and SELECT on its event_timestamp.",
 					   v->table),
-			 errhint("GRANT SELECT, DELETE ON %s TO %s (as the extension's owner), or expire as that owner.",
-					 v->table, quote_identifier(GetUserNameFromId(user, false)))));
+			 errhint("SELECT feast_grant(%s, 'expire', %s) as the extension's owner, or expire as that owner.",
+					 quote_literal_cstr(GetUserNameFromId(user, false)), quote_literal_cstr(v->name))));
 }
 
 /* rows a batch of "per batch" blocks holds about cfeast.expire_batch_rows of */

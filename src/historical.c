@@ -595,6 +595,9 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 		char	   *src = cf_source_select(pv->src, pv->nfeat, pv->feat_idx,
 										   v->has_ttl || lower_bound != NULL, false);
 
+		/* entity rows given: a partitioned or foreign source reads only their keys (source.c) */
+		if (lower_bound == NULL)
+			src = psprintf("%s%s", src, cf_source_key_filter(pv->src));
 		appendStringInfo(&buf, "%s\n           -- %s\n           %s", i ? "," : "", v->name,
 						 cf_sql_literal(src, "source"));
 	}

@@ -70,8 +70,33 @@ typedef struct CfRouter
 	int			nshards;		/* logical shards */
 } CfRouter;
 
+static CfRouter cf_router_read_config(void);
+
+/*
+ * feast.router, read once per registry generation: every push and read asks
+ * whether this database routes, so the answer is kept until an invalidation
+ * (feast.router has the registry's change trigger since 0.5).
+ */
 static CfRouter
 cf_router_config(void)
+{
+	static bool cached = false;
+	static uint64 cached_gen = 0;
+	static CfRouter cached_r;
+	CfRouter	r;
+
+	if (cached && cached_gen == cf_cache_generation())
+		return cached_r;
+	cached_gen = cf_cache_generation();
+	r = cf_router_read_config();
+	/* an invalidation that arrived while reading leaves the cache unset */
+	cached = (cached_gen == cf_cache_generation());
+	cached_r = r;
+	return r;
+}
+
+static CfRouter
+cf_router_read_config(void)
 {
 	static SPIPlanPtr plan = NULL;
 	CfRouter	r = {false, 0};

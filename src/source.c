@@ -11,14 +11,26 @@
  * the cast below converts.  Keys and features are cast to their dtypes unless the column
  * has that type already; the event time bounds ($1 above, $2 below) are
  * converted to the column's own type, so an index on it applies.
+ *
+ * A training set over a partitioned or foreign relation (a batch table
+ * hash-partitioned by its first join key, its partitions postgres_fdw
+ * tables on the nodes) reads only the entity rows' first keys:
+ * cf_source_key_filter adds "first key = ANY ($3)", the as-of join binds
+ * $3 to the distinct first keys of its entity rows (NULL past
+ * CF_SOURCE_KEY_FILTER_MAX of them: no filter), and the plan, made for
+ * those values, prunes the partitions that hold none of them and sends the
+ * predicate to the remote nodes.  Ordinary tables and views are read as
+ * before: a sequential scan of them beats an array probe.
  *-------------------------------------------------------------------------
  */
 #include "source.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "keys.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -212,4 +224,63 @@ cf_source_row(TupleTableSlot *slot, int nkeys, Datum *keys, CfSourceRow *row)
 			: slot->tts_values[k];
 	}
 	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * the key filter of a training-set read (see the header comment)
+ * ------------------------------------------------------------------------
+ */
+
+char *
+cf_source_key_filter(CfSourceSpec *s)
+{
+	CfView	   *v = s->view;
+	char		kind;
+	Oid			ctype;
+	char	   *expr;
+
+	if (v->nkeys == 0)
+		return "";
+	kind = get_rel_relkind(s->relid);
+	if (kind != RELKIND_PARTITIONED_TABLE && kind != RELKIND_FOREIGN_TABLE)
+		return "";
+	/* the column itself where it can be (an integer of any width compares by value), so it prunes */
+	ctype = cf_source_column_type(s, s->key_cols[0], "join key");
+	if (ctype == cf_dtype_type_oid(v->key_types[0]) ||
+		(cf_key_is_int(ctype) && cf_key_is_int(cf_dtype_type_oid(v->key_types[0]))))
+		expr = psprintf("s.%s", quote_identifier(s->key_cols[0]));
+	else
+		expr = cf_cast_column(s, s->key_cols[0], v->key_types[0], "join key");
+	return psprintf(" AND ($3 IS NULL OR %s OPERATOR(pg_catalog.=) " CF_SOURCE_KEYS_CLAUSE ")", expr);
+}
+
+bool
+cf_source_wants_keys(const char *sql)
+{
+	return strstr(sql, CF_SOURCE_KEYS_CLAUSE) != NULL;
+}
+
+ParamListInfo
+cf_source_params_keys(TimestampTz upper, TimestampTz lower, Oid elemtype, Datum *keys, int nkeys)
+{
+	ParamListInfo params = makeParamList(3);
+	ParamListInfo bounds = cf_source_params(upper, lower);
+
+	params->numParams = 3;
+	params->params[0] = bounds->params[0];
+	params->params[1] = bounds->params[1];
+	params->params[2].ptype = get_array_type(elemtype);
+	params->params[2].pflags = PARAM_FLAG_CONST;
+	params->params[2].isnull = nkeys > CF_SOURCE_KEY_FILTER_MAX;
+	if (!params->params[2].isnull)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+		params->params[2].value = PointerGetDatum(construct_array(keys, nkeys, elemtype, typlen, typbyval,
+																  typalign));
+	}
+	return params;
 }

@@ -64,4 +64,18 @@ extern char *cf_ts_expr(const char *qcol, Oid type);
 /* "s.col" cast to dtype t unless it already has that type; "what" names it in errors */
 extern char *cf_cast_column(CfSourceSpec *s, const char *col, CfDtype t, const char *what);
 
+/*
+ * A training set over a partitioned or foreign relation reads only the
+ * entity rows' first keys: cf_source_key_filter is the clause to append to
+ * cf_source_select's SELECT ("" for other relations); a source query with
+ * it (cf_source_wants_keys) takes $3, the distinct first keys, as
+ * cf_source_params_keys binds them (NULL, no filter, past the maximum).
+ */
+#define CF_SOURCE_KEYS_CLAUSE "ANY ($3)"
+#define CF_SOURCE_KEY_FILTER_MAX 10000
+extern char *cf_source_key_filter(CfSourceSpec *s);
+extern bool cf_source_wants_keys(const char *sql);
+extern ParamListInfo cf_source_params_keys(TimestampTz upper, TimestampTz lower, Oid elemtype,
+										   Datum *keys, int nkeys);
+
 #endif							/* CFEAST_SOURCE_H */

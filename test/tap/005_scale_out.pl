@@ -348,5 +348,173 @@ is($n_router, $n_ref, 'a broadcast materialization counts what the reference cou
 check_equal('after a broadcast materialization');
 is($router->safe_psql($db, q{SELECT count(*) FROM feast_online.rated}), '0', 'the router holds no rows');
 
+# ---------------------------------------------------------------------------
+# (7) offline scale-out: a batch table hash-partitioned by the first join key
+# (modulus = the logical shards), each partition a postgres_fdw foreign table
+# on the node holding those keys; training sets and a materialization from it
+# equal the reference's over an ordinary table with the same rows
+# ---------------------------------------------------------------------------
+my $off_db = 'cfeast_offline';
+# each node: its own logical shards of hist as the partitions of a hash-partitioned table
+for my $i (0 .. 2)
+{
+	$nodes[$i]->safe_psql($db, join("\n",
+		'CREATE TABLE public.hist_part (driver_id bigint, rating double precision, event_timestamp timestamptz)'
+		  . ' PARTITION BY HASH (driver_id);',
+		(map { "CREATE TABLE public.hist_part_$_ PARTITION OF public.hist_part FOR VALUES WITH (MODULUS $NSHARDS, REMAINDER $_);" }
+		  grep { $_ % 3 == $i } 0 .. $NSHARDS - 1),
+		'INSERT INTO public.hist_part SELECT * FROM public.hist;'));
+}
+# an offline database (on the router's server, not in router mode): the reference's registry,
+# its hist the shards' partitions through postgres_fdw
+$router->safe_psql('postgres', "CREATE DATABASE $off_db");
+my $off_tables = $tables;
+$off_tables =~ s/CREATE TABLE public\.hist \(([^)]*)\);/CREATE TABLE public.hist ($1) PARTITION BY HASH (driver_id);/
+  or die 'no hist in the set-up';
+$router->safe_psql($off_db, $off_tables . "\nCREATE EXTENSION postgres_fdw;\n" . join("\n",
+	(map { my $n = $nodes[$_]; sprintf("CREATE SERVER shard%d FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '%s', port '%d', dbname '%s');"
+		  . " CREATE USER MAPPING FOR CURRENT_USER SERVER shard%d;", $_, $n->host, $n->port, $db, $_) } 0 .. 2),
+	(map { sprintf("CREATE FOREIGN TABLE public.hist_%d PARTITION OF public.hist FOR VALUES WITH (MODULUS %d, REMAINDER %d)"
+		  . " SERVER shard%d OPTIONS (table_name 'hist_part_%d');", $_, $NSHARDS, $_, $_ % 3, $_) } 0 .. $NSHARDS - 1)));
+$router->safe_psql($off_db, $registry);
+is($router->safe_psql($off_db, q{SELECT count(*), count(DISTINCT driver_id), sum(rating) FROM public.hist}),
+	$ref->safe_psql($db, q{SELECT count(*), count(DISTINCT driver_id), sum(rating) FROM public.hist}),
+	'the fdw-partitioned batch table holds the reference\'s rows');
+is($router->safe_psql($off_db, qq{SELECT count(*) FROM public.hist WHERE feast_shard_of(driver_id, $NSHARDS)
+	<> pg_catalog.substr(tableoid::regclass::text, 6)::int}), '0',
+	'every row comes from the partition feast_shard_of names');
+like($router->safe_psql($off_db, q{EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM public.hist WHERE driver_id = 7}),
+	qr/^ *Foreign Scan on public\.hist_\d+ hist\n.*Remote SQL: SELECT .* FROM public\.hist_part_\d+ WHERE \(\(driver_id = 7\)\)$/s,
+	'a key reads one foreign partition, its predicate sent to the node');
+
+# the same entity rows on both: keys with and without batch rows, ties of key and time
+my $entity = q{CREATE TABLE public.ent AS
+	SELECT g AS id, (g * 7) % 320 AS driver_id,
+	       '2026-01-01'::timestamptz + ((g * 13) % 3200) * interval '1 minute' AS event_timestamp
+	  FROM generate_series(1, 2000) g};
+my $ttl_view = q{SELECT feast_apply_feature_view('rated_recent', '{driver}', '[{"name": "rating", "dtype": "float64"}]',
+	'hist_batch', ttl => '3 hours')};
+$_->[0]->safe_psql($_->[1], "$entity; $ttl_view") for ([$ref, $db], [$router, $off_db]);
+my $training = q{SELECT feast_create_training_set('ts', 'ent', '{rated:rating, rated_recent:rating}', true) \g /dev/null
+	SELECT string_agg(t::text, E'\n' ORDER BY t.id) FROM ts t};
+my $ts_ref = $ref->safe_psql($db, $training);
+my $ts_off = $router->safe_psql($off_db, $training);
+is(scalar(split /\n/, $ts_off), 2000, 'a training set over fdw partitions: a row per entity row');
+ok($ts_off eq $ts_ref, 'the training set over fdw partitions equals the reference\'s, cell by cell');
+my $n_feat = () = $ts_off =~ /,\d[^,]*,\d[^,]*\)$/mg;
+cmp_ok($n_feat, '>', 100, "and it found rows ($n_feat entity rows with both features)");
+my $n_old = () = $ts_off =~ /,\d[^,]*,\)$/mg;
+cmp_ok($n_old, '>', 10, "and the ttl applied ($n_old entity rows with a row older than 3 hours)");
+# a training set of a few keys reads only their logical shards' partitions, the keys sent along
+my @few = (3, 77, 150);
+my $few = join(',', @few);
+my %want = map { $_ => 1 } split /\n/, $router->safe_psql($off_db,
+	"SELECT DISTINCT feast_shard_of(k, $NSHARDS) FROM unnest('{$few}'::bigint[]) k");
+my @log_at = map { -s $_->logfile } @nodes;
+my $few_sql = qq{CREATE TABLE public.ent_few AS SELECT k AS driver_id, '2026-01-02'::timestamptz AS event_timestamp
+	FROM unnest('{$few}'::bigint[]) k;
+	SELECT feast_create_training_set('ts_few', 'ent_few', '{rated:rating}') \\g /dev/null
+	SELECT string_agg(t::text, E'\\n' ORDER BY driver_id) FROM ts_few t};
+is($router->safe_psql($off_db, $few_sql), $ref->safe_psql($db, $few_sql), 'a training set of 3 keys equals the reference\'s');
+my %read;
+for my $i (0 .. 2)
+{
+	my $log = slurp_file($nodes[$i]->logfile, $log_at[$i]);
+	while ($log =~ /FROM public\.hist_part_(\d+) WHERE ([^\n]*)/g)
+	{
+		my ($part, $where) = ($1, $2);
+		$read{$part} = $where =~ /driver_id = ANY \('\{([\d,]+)\}'::bigint\[\]\)/ ? join(',', sort { $a <=> $b } split /,/, $1) : 'all';
+	}
+}
+is(join(' ', map { "$_:$read{$_}" } sort { $a <=> $b } keys %read), join(' ', map { "$_:$few" } sort { $a <=> $b } keys %want),
+	'it read only the partitions of their logical shards, sending the keys to the nodes');
+# the entity-less form, run from its SQL
+my $range = q{SELECT feast_range_features_sql('2026-01-01 10:00+00', '2026-01-02 10:00+00', '{rated:rating, rated_recent:rating}', true) \gexec};
+my $r_ref = $ref->safe_psql($db, $range);
+my $r_off = $router->safe_psql($off_db, $range);
+ok($r_off ne '' && $r_off eq $r_ref, 'the entity-less form over fdw partitions equals the reference\'s');
+# materialization from the fdw-partitioned source equals the reference's from its ordinary table
+is($router->safe_psql($off_db, q{SELECT feast_materialize('2025-01-01', '2026-11-01', '{rated}')}),
+	$n_ref, 'a materialization from fdw partitions counts what the reference counts');
+is($router->safe_psql($off_db, q{SELECT string_agg(t::text, E'\n' ORDER BY driver_id) FROM feast_online.rated t}),
+	$ref->safe_psql($db, q{SELECT string_agg(t::text, E'\n' ORDER BY driver_id) FROM feast_online.rated t}),
+	'and writes the reference\'s online rows');
+# an offline push through the partitioned table lands each row on the node holding its key
+$router->safe_psql($off_db, q{
+	SELECT feast_apply_push_source('hist_push', 'hist_batch');
+	SELECT feast_apply_feature_view('rated_pushed', '{driver}', '[{"name": "rating", "dtype": "float64"}]', 'hist_push');
+	SELECT feast_push('hist_push', '{"driver_id": [1001, 1002, 1003, 1004], "rating": [1, 2, 3, 4],
+	       "event_timestamp": ["2026-06-01T00:00:00Z", "2026-06-01T00:00:00Z", "2026-06-01T00:00:00Z", "2026-06-01T00:00:00Z"]}',
+	       'online_and_offline')});
+my @pushed = (1001 .. 1004);
+for my $i (0 .. 2)
+{
+	is($nodes[$i]->safe_psql($db, q{SELECT string_agg(driver_id::text, ',' ORDER BY driver_id) FROM public.hist_part WHERE driver_id > 1000}),
+		$router->safe_psql($off_db, "SELECT string_agg(k::text, ',' ORDER BY k) FROM unnest('{" . join(',', @pushed)
+			. "}'::bigint[]) k WHERE feast_shard_of(k, $NSHARDS) % 3 = $i"),
+		"an offline push through the fdw-partitioned table lands node ${i}'s keys there, and only those");
+}
+
+# ---------------------------------------------------------------------------
+# (6) a streaming standby of node 0: reads identical once caught up, cfeast writes 25006
+# ---------------------------------------------------------------------------
+$nodes[0]->backup('standby_base');
+my $standby = PostgreSQL::Test::Cluster->new('standby0');
+$standby->init_from_backup($nodes[0], 'standby_base', has_streaming => 1);
+$standby->start;
+is($standby->safe_psql($db, 'SELECT pg_is_in_recovery()'), 't', 'node 0 has a streaming hot standby');
+# pushes routed after the base backup reach it by streaming
+$doc = gen_push(200);
+$router->safe_psql($db, "SELECT feast_push('trips_push', \$j\$$doc\$j\$, 'online_and_offline')");
+$nodes[0]->wait_for_catchup($standby, 'replay', $nodes[0]->lsn('insert'));
+is(join("\n", snapshot($standby)), join("\n", snapshot($nodes[0])), 'caught up, the standby holds node 0\'s rows');
+my $reads = join("\n", @reads);
+my $s_out = $standby->safe_psql($db, $reads);
+ok($s_out ne '' && $s_out eq $nodes[0]->safe_psql($db, $reads), '300 reads on the standby are byte-identical to node 0\'s');
+like($s_out, qr/"PRESENT"/, 'the standby\'s reads found stored values');
+my $hsql = q{SELECT feast_historical_features_sql('SELECT driver_id, event_timestamp FROM public.trips', '{rated:rating, stats_b:trips}') \gexec};
+my $h_out = $standby->safe_psql($db, $hsql);
+ok($h_out ne '' && $h_out eq $nodes[0]->safe_psql($db, $hsql), 'a training set read on the standby equals node 0\'s');
+# every cfeast write there: 25006 and PostgreSQL's message, nothing written
+my $one = '{"driver_id": 1, "conv_rate": 1, "trips": 1, "event_timestamp": "2026-07-01T00:00:00Z"}';
+my @writes = (
+	"SELECT feast_push('trips_push', '[$one]')",
+	"SELECT feast_push('trips_push', '{\"driver_id\": [1], \"conv_rate\": [1], \"trips\": [1], \"event_timestamp\": [\"2026-07-01T00:00:00Z\"]}', 'offline')",
+	"SELECT feast_push('trips_push', CAST('[$one]' AS text), 'online_and_offline')",
+	"SELECT * FROM feast_push('trips_push', '[$one]', 'online', 'standby-1')",
+	"SELECT feast_write_online('stats_a', '[{\"driver_id\": 1, \"conv_rate\": 1, \"event_timestamp\": \"2026-07-01T00:00:00Z\"}]')",
+	"SELECT feast_materialize('2025-01-01', '2026-11-01', '{rated}')",
+	"SELECT feast_apply_entity('rider', 'rider_id')",
+	"SELECT feast_create_training_set('ts_standby', 'SELECT driver_id, event_timestamp FROM public.trips', '{rated:rating}')",
+	"CALL feast_expire('{stats_a}', '1 second')",
+);
+for my $w (@writes)
+{
+	my (undef, undef, $e) = $standby->psql($db, "\\set VERBOSITY verbose\n$w");
+	my ($what) = $w =~ /(feast_\w+\('[^']*', .{0,12})/;
+	like($e, qr/ERROR:  25006: cannot execute .+ in a read-only transaction/, "on the standby, 25006: $what...");
+}
+is(join("\n", snapshot($standby)), join("\n", snapshot($nodes[0])), 'the refused writes changed nothing');
+# staleness: how long after a routed push returns its rows are visible on the standby
+use Time::HiRes ();
+my @keys0 = split /\n/, $nodes[0]->safe_psql($db, "SELECT k FROM generate_series(1000000, 1010000) k
+	WHERE feast_shard_of(k::bigint, $NSHARDS) % 3 = 0 ORDER BY k LIMIT 20");
+my $watch = $standby->background_psql($db);
+my @lag;
+for my $k (1 .. 20)
+{
+	my $key = $keys0[ $k - 1 ];
+	$router->safe_psql($db, qq{SELECT feast_push('trips_push', '[{"driver_id": $key, "conv_rate": 1, "trips": 1, "event_timestamp": "2026-07-01T00:00:00Z"}]')});
+	my $t1 = Time::HiRes::time();
+	my $polls = 0;
+	$polls++ until $watch->query_safe("SELECT count(*) FROM feast_online.stats_a WHERE driver_id = $key") =~ /1/ || $polls > 20000;
+	push @lag, (Time::HiRes::time() - $t1) * 1000;
+}
+$watch->quit;
+@lag = sort { $a <=> $b } @lag;
+note(sprintf('standby staleness after a routed push returned: median %.1f ms, max %.1f ms (20 pushes)', $lag[10], $lag[-1]));
+cmp_ok($lag[-1], '<', 10_000, 'every routed push became visible on the standby');
+$standby->stop;
+
 $_->stop for ($ref, $router, @nodes);
 done_testing();
