@@ -487,14 +487,15 @@ cf_view_ttl_literal(CfView *v, const char *lower_bound)
 }
 
 /*
- * The arguments of that SELECT's feast._as_of_join call, for running it
- * from C (feast_create_training_set), and where each column of the SELECT
+ * The arguments of that SELECT's feast._as_of_join call (sources: its
+ * source queries, as the SELECT passes them), for running it from C
+ * (feast_create_training_set), and where each column of the SELECT
  * comes from in the call's result (the SELECT lists features in request
  * order, the call view by view).
  */
 static void
 cf_asof_call_for(CfPitRequest *req, CfEntityInput *in, bool filter_created, const char *entity_sql,
-				 CfAsofCall **call_out, int **col_map_out)
+				 char **sources, CfAsofCall **call_out, int **col_map_out)
 {
 	CfAsofCall *call = palloc0(sizeof(CfAsofCall));
 	int			nent = in->tupdesc->natts;
@@ -514,7 +515,7 @@ cf_asof_call_for(CfPitRequest *req, CfEntityInput *in, bool filter_created, cons
 		CfPitView  *pv = &req->views[i];
 		CfView	   *v = pv->view;
 
-		call->sources[i] = cf_source_select(pv->src, pv->nfeat, pv->feat_idx, v->has_ttl, false);
+		call->sources[i] = sources[i];
 		call->ttls[i] = NULL;
 		if (v->has_ttl)
 		{
@@ -549,6 +550,7 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 	StringInfoData buf;
 	StringInfoData ent;
 	TupleDesc	td = in->tupdesc;
+	char	  **sources;
 	Oid			argtypes[7] = {TEXTOID, BOOLOID, TIMESTAMPTZOID, TEXTARRAYOID, INTERVALARRAYOID,
 		INT4ARRAYOID, INT4ARRAYOID};
 
@@ -588,6 +590,7 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 					 "         CAST(ARRAY[",
 					 cf_sql_literal(ent.data, "entity"), filter_created ? "true" : "false",
 					 lower_bound ? lower_bound : "NULL");
+	sources = palloc(sizeof(char *) * Max(req->nviews, 1));
 	for (int i = 0; i < req->nviews; i++)
 	{
 		CfPitView  *pv = &req->views[i];
@@ -598,6 +601,7 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 		/* entity rows given: a partitioned or foreign source reads only their keys (source.c) */
 		if (lower_bound == NULL)
 			src = psprintf("%s%s", src, cf_source_key_filter(pv->src));
+		sources[i] = src;
 		appendStringInfo(&buf, "%s\n           -- %s\n           %s", i ? "," : "", v->name,
 						 cf_sql_literal(src, "source"));
 	}
@@ -630,7 +634,7 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 	}
 	appendStringInfoChar(&buf, ')');
 	if (call_out && lower_bound == NULL)
-		cf_asof_call_for(req, in, filter_created, ent.data, call_out, col_map_out);
+		cf_asof_call_for(req, in, filter_created, ent.data, sources, call_out, col_map_out);
 	return buf.data;
 }
 
