@@ -6,7 +6,8 @@
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
-DROP TABLE IF EXISTS asof_src, asof_src_shuffled, asof_ent, asof_cust, asof_a, asof_b, asof_c CASCADE;
+DROP TABLE IF EXISTS asof_src, asof_src_shuffled, asof_src3, asof_ent, asof_cust, asof_a, asof_b, asof_c, asof_d,
+    asof_e, asof_f, asof_g, asof_p CASCADE;
 RESET client_min_messages;
 SET timezone = 'UTC';
 SELECT setseed(0.7);
@@ -123,6 +124,82 @@ SELECT count(*) AS online_rows,
               WHERE ts BETWEEN '2024-01-02' AND '2024-01-08' AND k IS NOT NULL AND tag IS NOT NULL
               ORDER BY k, tag, ts DESC, cr DESC NULLS LAST) d USING (k, tag);
 
+-- feast_create_training_set writes the join's rows straight into its table: the same rows and
+-- columns as the generated SELECT, with features asked out of their views' order
+CREATE TABLE asof_src3 AS SELECT k, ts, cr, val, -val AS neg FROM asof_src;
+SELECT feast_apply_batch_source('asof_s3', 'asof_src3', 'ts', 'cr');
+SELECT feast_apply_feature_view('asof_two', '{asof_k}', '[{"name": "val", "dtype": "int32"},
+                                 {"name": "neg", "dtype": "int64"}]', 'asof_s3', interval '6 hours', online => false);
+SELECT feast_create_training_set('asof_d', 'asof_ent', '{asof_two:neg, asof_v:val, asof_two:val}',
+                                 full_feature_names => true);
+SELECT feast_historical_features_sql('asof_ent', '{asof_two:neg, asof_v:val, asof_two:val}',
+                                     full_feature_names => true) AS q \gset
+CREATE TABLE asof_e AS :q;
+SELECT (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+          FROM pg_attribute WHERE attrelid = 'asof_d'::regclass AND attnum > 0) AS columns,
+       (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+          FROM pg_attribute WHERE attrelid = 'asof_d'::regclass AND attnum > 0)
+       = (SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+            FROM pg_attribute WHERE attrelid = 'asof_e'::regclass AND attnum > 0) AS same_columns;
+SELECT count(*) AS rows_out, count(asof_two__val) AS matched, bool_and(asof_two__neg = -asof_two__val) AS neg_is_neg,
+       (SELECT count(*) FROM (TABLE asof_d EXCEPT ALL TABLE asof_e) x)
+       + (SELECT count(*) FROM (TABLE asof_e EXCEPT ALL TABLE asof_d) y) AS diffs_to_select
+  FROM asof_d;
+-- in the entity rows' order, as the SELECT returns them
+SELECT count(*) AS out_of_order
+  FROM (SELECT id, row_number() OVER () AS n FROM asof_d) d
+  JOIN (SELECT id, row_number() OVER () AS n FROM asof_ent) e USING (n)
+ WHERE d.id IS DISTINCT FROM e.id;
+-- sources read by parallel workers (the planner's choice; forced here): the same rows
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT s.k, s.ts, s.cr, s.neg FROM public.asof_src3 AS s WHERE s.ts <= now();
+SELECT feast_create_training_set('asof_p', 'asof_ent', '{asof_two:neg, asof_v:val, asof_two:val}',
+                                 full_feature_names => true);
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT count(*) AS rows_out,
+       (SELECT count(*) FROM (TABLE asof_p EXCEPT ALL TABLE asof_d) x)
+       + (SELECT count(*) FROM (TABLE asof_d EXCEPT ALL TABLE asof_p) y) AS diffs
+  FROM asof_p;
+-- wide entity rows past work_mem go to a tuple store: the same rows
+SET work_mem = '64kB';
+SELECT feast_create_training_set('asof_f', 'SELECT *, repeat(''pad'', 40) || id AS pad FROM asof_ent',
+                                 '{asof_two:neg, asof_v:val, asof_two:val}', full_feature_names => true);
+RESET work_mem;
+SELECT count(*) AS rows_out,
+       (SELECT count(*) FROM (SELECT k, tag, event_timestamp, id, blob, asof_two__neg, asof_v__val, asof_two__val
+                                FROM asof_f EXCEPT ALL TABLE asof_d) x)
+       + (SELECT count(*) FROM (TABLE asof_d EXCEPT ALL SELECT k, tag, event_timestamp, id, blob, asof_two__neg,
+                                       asof_v__val, asof_two__val FROM asof_f) y) AS diffs,
+       bool_and(pad = repeat('pad', 40) || id) AS pad_kept
+  FROM asof_f;
+-- a table that an event trigger gave a constraint is filled by INSERT ... SELECT, which checks it
+CREATE FUNCTION asof_add_check() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'public.asof_g') THEN
+        ALTER TABLE public.asof_g ADD CONSTRAINT not_27 CHECK (id <> 27);
+    END IF;
+END $$;
+CREATE EVENT TRIGGER asof_check ON ddl_command_end WHEN TAG IN ('CREATE TABLE AS') EXECUTE FUNCTION asof_add_check();
+SELECT feast_create_training_set('asof_g', 'asof_ent', '{asof_v:val}', full_feature_names => true);
+\echo :SQLSTATE
+SELECT feast_create_training_set('asof_g', 'SELECT * FROM asof_ent WHERE id <> 27', '{asof_v:val}',
+                                 full_feature_names => true);
+SELECT count(*) AS rows_out,
+       (SELECT count(*) FROM (TABLE asof_g EXCEPT ALL SELECT k, tag, event_timestamp, id, blob, asof_v__val
+                                FROM asof_a WHERE id <> 27) x)
+       + (SELECT count(*) FROM (SELECT k, tag, event_timestamp, id, blob, asof_v__val FROM asof_a WHERE id <> 27
+                                EXCEPT ALL TABLE asof_g) y) AS diffs,
+       (SELECT count(*) FROM pg_constraint WHERE conrelid = 'asof_g'::regclass) AS constraints
+  FROM asof_g;
+DROP EVENT TRIGGER asof_check;
+DROP FUNCTION asof_add_check();
+
 -- direct calls: what the function checks
 SELECT * FROM feast._as_of_join('SELECT 1::int, now(), 1::bigint', false, NULL,
     '{"SELECT 1::bigint, now(), now(), 5"}', '{NULL}', '{1}', '{1}') AS r(a int, v int);
@@ -172,5 +249,6 @@ SELECT * FROM feast._as_of_join('SELECT 1::int, now(), (1 / 0)::bigint', false, 
 \echo :SQLSTATE
 
 SET client_min_messages = warning;
-DROP TABLE asof_src, asof_src_shuffled, asof_ent, asof_a, asof_b, asof_c;
+DROP TABLE asof_src, asof_src_shuffled, asof_src3, asof_ent, asof_a, asof_b, asof_c, asof_d, asof_e, asof_f, asof_g,
+    asof_p;
 DROP EXTENSION cfeast CASCADE;

@@ -3,9 +3,10 @@
  *	  feast._as_of_join(): the as-of join behind point-in-time retrieval
  *	  (and feast._point_in_time_join(), its form of 0.3 for one view).
  *
- * feast._as_of_join runs the entity query once: the entity columns go to a
- * tuple store (in memory up to 1 GB), their times and each view's keys to
- * arrays.  Then, for each view, given a source query (source.c) returning
+ * feast._as_of_join runs the entity query once: the entity columns go to
+ * one array of Datums, row after row (variable-width values copied into an
+ * arena; past work_mem of those, every row goes to a tuple store instead),
+ * their times and each view's keys to arrays.  Then, for each view, given a source query (source.c) returning
  * the view's rows, it answers, for each entity row
  * in input order, the features of the latest source row of its key at or
  * before its time (the write rule of version.c decides between rows of
@@ -25,17 +26,32 @@
  * With filter_by_created_timestamp a row may only answer entity rows with
  * time >= max(event, created); bucketing by that value keeps step 3 exact.
  * Finally each stored entity row is read back in order and emitted with
- * every view's answer: no array of whole rows, no zip by position.
+ * every view's answer: no array of whole rows, no zip by position.  The
+ * rows go to a sink: the function's result (a tuple store), or, for
+ * feast_create_training_set, straight into its new table
+ * (cf_as_of_join_into): whole heap pages built here and written with
+ * smgrextend, each WAL-logged as a full page, as CLUSTER and index builds
+ * write a new relation (table_multi_insert in batches where that does not
+ * apply: another table access method, wal_level = logical).
  * feast._point_in_time_join instead gets one view's entity times and keys
  * as arrays and answers the features alone, in the entity rows' order.
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
+#include "asof.h"
 #include "keys.h"
 #include "source.h"
 #include "version.h"
 
+#include "access/detoast.h"
+#include "access/heapam.h"
+#include "access/heaptoast.h"
+#include "access/xact.h"
+#include "access/xloginsert.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -44,7 +60,12 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "storage/smgr.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -722,15 +743,22 @@ cfeast_point_in_time_join(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
-/* the entity rows as they come: kept whole for the output, times and keys beside them */
+/*
+ * The entity rows as they come: their columns row after row in one array
+ * of Datums (variable-width values copied into blocks of an arena), their
+ * times and each view's keys beside them.  Once the variable-width values
+ * pass work_mem, every row goes to a tuple store instead (in memory up to
+ * 1 GB or work_mem, whichever is larger, then on disk).
+ */
 typedef struct CfEntityRows
 {
 	DestReceiver pub;
 	MemoryContext cxt;
-	Tuplestorestate *rows;		/* whole rows, input order */
-	TupleDesc	out;			/* the function's result columns */
+	TupleDesc	out;			/* the result columns */
 	TupleDesc	td;				/* the entity columns (the query's first nent) */
 	int			nent;			/* entity columns (the rest are hidden) */
+	int16	   *typlen;
+	bool	   *typbyval;
 	int			nviews;
 	CfAsof	  **views;
 	int			nkeys_all;		/* hidden key columns, view after view */
@@ -738,7 +766,19 @@ typedef struct CfEntityRows
 	int			n;
 	TimestampTz *ts;
 	bool	   *ts_ok;
+	/* the entity columns in memory: [row * nent + col] */
+	Datum	   *values;
+	bool	   *nulls;
+	MemoryContext arena_cxt;	/* their variable-width values */
+	char	   *block;
+	Size		block_free;
+	Size		arena_bytes;
+	Size		limit;
+	MemoryContext scratch;		/* detoasting, reset per row */
+	Tuplestorestate *spill;		/* not NULL: the entity columns are here instead */
 } CfEntityRows;
+
+#define CF_ARENA_BLOCK (256 * 1024)
 
 static void
 cf_entity_startup(DestReceiver *self, int operation, TupleDesc td)
@@ -767,6 +807,13 @@ cf_entity_startup(DestReceiver *self, int operation, TupleDesc td)
 	old = MemoryContextSwitchTo(e->cxt);
 	e->td = CreateTupleDescCopy(td);
 	e->td->natts = e->nent;
+	e->typlen = palloc(sizeof(int16) * Max(e->nent, 1));
+	e->typbyval = palloc(sizeof(bool) * Max(e->nent, 1));
+	for (int i = 0; i < e->nent; i++)
+	{
+		e->typlen[i] = TupleDescAttr(td, i)->attlen;
+		e->typbyval[i] = TupleDescAttr(td, i)->attbyval;
+	}
 	MemoryContextSwitchTo(old);
 	col = e->nent + 1;
 	for (int v = 0; v < e->nviews; v++)
@@ -784,27 +831,105 @@ cf_entity_startup(DestReceiver *self, int operation, TupleDesc td)
 	}
 }
 
+static void *
+cf_entity_grow_array(CfEntityRows *e, void *p, Size elem, int cap)
+{
+	return p == NULL ? MemoryContextAllocHuge(e->cxt, elem * cap) : repalloc_huge(p, elem * cap);
+}
+
 static void
 cf_entity_grow(CfEntityRows *e)
 {
 	int			cap = e->cap == 0 ? 1024 : e->cap * 2;
 
-	if (e->cap >= MaxAllocHugeSize / sizeof(Datum) / 4 / Max(e->nkeys_all, 1) || cap < 0)
+	if (e->cap >= MaxAllocHugeSize / sizeof(Datum) / 4 / Max(e->nkeys_all + e->nent, 1) || cap < 0)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many entity rows")));
-	e->ts = e->cap == 0 ? MemoryContextAllocHuge(e->cxt, sizeof(TimestampTz) * cap)
-		: repalloc_huge(e->ts, sizeof(TimestampTz) * cap);
-	e->ts_ok = e->cap == 0 ? MemoryContextAllocHuge(e->cxt, sizeof(bool) * cap)
-		: repalloc_huge(e->ts_ok, sizeof(bool) * cap);
+	e->ts = cf_entity_grow_array(e, e->cap ? e->ts : NULL, sizeof(TimestampTz), cap);
+	e->ts_ok = cf_entity_grow_array(e, e->cap ? e->ts_ok : NULL, sizeof(bool), cap);
+	if (e->spill == NULL && e->nent > 0)
+	{
+		e->values = cf_entity_grow_array(e, e->values, sizeof(Datum) * e->nent, cap);
+		e->nulls = cf_entity_grow_array(e, e->nulls, sizeof(bool) * e->nent, cap);
+	}
 	for (int v = 0; v < e->nviews; v++)
 	{
 		CfAsof	   *a = e->views[v];
-		Size		ksz = sizeof(Datum) * cap * Max(a->nkeys, 1);
 
-		a->keys = e->cap == 0 ? MemoryContextAllocHuge(e->cxt, ksz) : repalloc_huge(a->keys, ksz);
-		a->usable = e->cap == 0 ? MemoryContextAllocHuge(e->cxt, sizeof(bool) * cap)
-			: repalloc_huge(a->usable, sizeof(bool) * cap);
+		a->keys = cf_entity_grow_array(e, e->cap ? a->keys : NULL, sizeof(Datum) * Max(a->nkeys, 1), cap);
+		a->usable = cf_entity_grow_array(e, e->cap ? a->usable : NULL, sizeof(bool), cap);
 	}
 	e->cap = cap;
+}
+
+/* a copy of variable-width value "d" of entity column "col" in the arena */
+static Datum
+cf_entity_copy(CfEntityRows *e, Datum d, int col)
+{
+	int16		len = e->typlen[col];
+	const char *src = DatumGetPointer(d);
+	Size		sz;
+	Size		asz;
+	char	   *p;
+
+	if (len == -1)
+	{
+		struct varlena *v = (struct varlena *) src;
+
+		/* out-of-line and expanded values are brought in; compressed ones stay so */
+		if (VARATT_IS_EXTERNAL(v))
+		{
+			MemoryContext old = MemoryContextSwitchTo(e->scratch);
+
+			v = detoast_external_attr(v);
+			MemoryContextSwitchTo(old);
+		}
+		src = (const char *) v;
+		sz = VARSIZE_ANY(v);
+	}
+	else if (len == -2)
+		sz = strlen(src) + 1;
+	else
+		sz = len;
+	asz = MAXALIGN(sz);
+	if (asz > CF_ARENA_BLOCK / 4)
+		p = MemoryContextAllocHuge(e->arena_cxt, asz);
+	else
+	{
+		if (e->block == NULL || e->block_free < asz)
+		{
+			e->block = MemoryContextAlloc(e->arena_cxt, CF_ARENA_BLOCK);
+			e->block_free = CF_ARENA_BLOCK;
+		}
+		p = e->block;
+		e->block += asz;
+		e->block_free -= asz;
+	}
+	memcpy(p, src, sz);
+	e->arena_bytes += asz;
+	return PointerGetDatum(p);
+}
+
+/* the variable-width values passed work_mem: move every row to a tuple store */
+static void
+cf_entity_spill(CfEntityRows *e)
+{
+	MemoryContext old = MemoryContextSwitchTo(e->cxt);
+
+	e->spill = tuplestore_begin_heap(false, false, Max(work_mem, 1024 * 1024));
+	for (int r = 0; r < e->n; r++)
+	{
+		if ((r & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		tuplestore_putvalues(e->spill, e->td, &e->values[(int64) r * e->nent], &e->nulls[(int64) r * e->nent]);
+	}
+	MemoryContextSwitchTo(old);
+	pfree(e->values);
+	pfree(e->nulls);
+	e->values = NULL;
+	e->nulls = NULL;
+	MemoryContextReset(e->arena_cxt);
+	e->block = NULL;
+	e->block_free = 0;
 }
 
 static bool
@@ -820,7 +945,25 @@ cf_entity_receive(TupleTableSlot *slot, DestReceiver *self)
 	if (r == e->cap)
 		cf_entity_grow(e);
 	slot_getallattrs(slot);
-	tuplestore_putvalues(e->rows, e->td, slot->tts_values, slot->tts_isnull);
+	if (e->spill != NULL)
+		tuplestore_putvalues(e->spill, e->td, slot->tts_values, slot->tts_isnull);
+	else
+	{
+		Datum	   *vals = &e->values[(int64) r * e->nent];
+		bool	   *nulls = &e->nulls[(int64) r * e->nent];
+
+		for (int i = 0; i < e->nent; i++)
+		{
+			nulls[i] = slot->tts_isnull[i];
+			if (nulls[i])
+				vals[i] = (Datum) 0;
+			else if (e->typbyval[i])
+				vals[i] = slot->tts_values[i];
+			else
+				vals[i] = cf_entity_copy(e, slot->tts_values[i], i);
+		}
+		MemoryContextReset(e->scratch);
+	}
 	ts_ok = !slot->tts_isnull[e->nent];
 	e->ts_ok[r] = ts_ok;
 	e->ts[r] = ts_ok ? DatumGetTimestampTz(slot->tts_values[e->nent]) : 0;
@@ -851,6 +994,8 @@ cf_entity_receive(TupleTableSlot *slot, DestReceiver *self)
 		a->usable[r] = ok;
 	}
 	e->n++;
+	if (e->spill == NULL && e->arena_bytes > e->limit)
+		cf_entity_spill(e);
 	return true;
 }
 
@@ -887,6 +1032,126 @@ cf_entity_read(CfEntityRows *e, const char *entity_sql)
 	}
 }
 
+void
+cf_as_of_join_exec(const CfAsofCall *call, TupleDesc out, CfAsofSink *sink)
+{
+	MemoryContext join_cxt;
+	MemoryContext old;
+	CfEntityRows e;
+	int			nfeat_all = 0;
+	int		  **answers;
+	TupleTableSlot *slot = NULL;
+	Datum	   *values;
+	bool	   *nulls;
+
+	join_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast as-of join", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(join_cxt);
+	memset(&e, 0, sizeof(e));
+	e.cxt = join_cxt;
+	e.arena_cxt = AllocSetContextCreate(join_cxt, "cfeast entity values", ALLOCSET_DEFAULT_SIZES);
+	e.scratch = AllocSetContextCreate(join_cxt, "cfeast entity detoast", ALLOCSET_SMALL_SIZES);
+	e.limit = (Size) work_mem * 1024;
+	e.nviews = call->nviews;
+	e.views = palloc(sizeof(CfAsof *) * Max(call->nviews, 1));
+	for (int v = 0; v < call->nviews; v++)
+	{
+		CfAsof	   *a = cf_asof_new(join_cxt, call->filter_created, !call->has_lower, call->lower);
+
+		a->nkeys = call->key_counts[v];
+		a->key_types = palloc0(sizeof(Oid) * Max(a->nkeys, 1));
+		a->nfeat = call->feat_counts[v];
+		e.nkeys_all += a->nkeys;
+		nfeat_all += a->nfeat;
+		e.views[v] = a;
+	}
+	e.out = out;
+	e.nent = out->natts - nfeat_all;
+	if (e.nent < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the column definition list has %d columns, fewer than the %d features",
+						out->natts, nfeat_all)));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(join_cxt);
+	cf_entity_read(&e, call->entity_sql);
+	ereport(DEBUG1,
+			(errmsg_internal("cfeast as-of join: %d entity rows, their columns %s", e.n,
+							 e.spill ? "in a tuple store" : "in memory")));
+	MemoryContextSwitchTo(join_cxt);
+	sink->start(sink, e.n);
+	MemoryContextSwitchTo(join_cxt);
+	answers = palloc(sizeof(int *) * Max(call->nviews, 1));
+	for (int v = 0, f0 = e.nent; v < call->nviews; v++)
+	{
+		CfAsof	   *a = e.views[v];
+		Oid		   *types = palloc(sizeof(Oid) * Max(a->nfeat, 1));
+
+		for (int f = 0; f < a->nfeat; f++)
+			types[f] = TupleDescAttr(out, f0 + f)->atttypid;
+		f0 += a->nfeat;
+		cf_asof_alloc_best(a, a->nfeat, types);
+		answers[v] = cf_asof_run(a, call->sources[v], call->ttls[v]);
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(join_cxt);
+
+	/* one output row per entity row: its columns, then each view's answer */
+	values = palloc(sizeof(Datum) * Max(out->natts, 1));
+	nulls = palloc(sizeof(bool) * Max(out->natts, 1));
+	if (e.spill != NULL)
+	{
+		slot = MakeSingleTupleTableSlot(e.td, &TTSOpsMinimalTuple);
+		tuplestore_rescan(e.spill);
+	}
+	for (int r = 0; r < e.n; r++)
+	{
+		int			col = e.nent;
+
+		if ((r & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (e.spill != NULL)
+		{
+			if (!tuplestore_gettupleslot(e.spill, true, false, slot))
+				elog(ERROR, "feast._as_of_join: entity row %d is missing", r + 1);
+			slot_getsomeattrs(slot, e.nent);
+			memcpy(values, slot->tts_values, sizeof(Datum) * e.nent);
+			memcpy(nulls, slot->tts_isnull, sizeof(bool) * e.nent);
+		}
+		else if (e.nent > 0)
+		{
+			memcpy(values, &e.values[(int64) r * e.nent], sizeof(Datum) * e.nent);
+			memcpy(nulls, &e.nulls[(int64) r * e.nent], sizeof(bool) * e.nent);
+		}
+		for (int v = 0; v < call->nviews; v++)
+		{
+			CfAsof	   *a = e.views[v];
+			int			p = answers[v][r];
+
+			if (p < 0)
+			{
+				memset(&values[col], 0, sizeof(Datum) * a->nfeat);
+				memset(&nulls[col], true, sizeof(bool) * a->nfeat);
+			}
+			else
+			{
+				memcpy(&values[col], &a->best_values[(int64) p * a->nfeat], sizeof(Datum) * a->nfeat);
+				memcpy(&nulls[col], &a->best_nulls[(int64) p * a->nfeat], sizeof(bool) * a->nfeat);
+			}
+			col += a->nfeat;
+		}
+		sink->row(sink, values, nulls);
+	}
+	sink->finish(sink);
+	if (slot != NULL)
+		ExecDropSingleTupleTableSlot(slot);
+	if (e.spill != NULL)
+		tuplestore_end(e.spill);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(join_cxt);
+}
+
 /* a one-dimensional array's elements (NULLs allowed), checked to have "n" of them */
 static Datum *
 cf_view_array(ArrayType *arr, Oid elemtype, const char *what, int *n, bool **nulls)
@@ -911,6 +1176,32 @@ cf_view_array(ArrayType *arr, Oid elemtype, const char *what, int *n, bool **nul
 	return d;
 }
 
+/* the function's result: a tuple store (asof rows are in memory already) */
+typedef struct CfSrfSink
+{
+	CfAsofSink	pub;
+	FunctionCallInfo fcinfo;
+} CfSrfSink;
+
+static void
+cf_srf_start(CfAsofSink *sink, int64 nrows)
+{
+	cf_asof_init_result(((CfSrfSink *) sink)->fcinfo, (int) nrows);
+}
+
+static void
+cf_srf_row(CfAsofSink *sink, Datum *values, bool *nulls)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) ((CfSrfSink *) sink)->fcinfo->resultinfo;
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+static void
+cf_srf_finish(CfAsofSink *sink)
+{
+}
+
 /*
  * feast._as_of_join(entity_sql text, filter_created boolean, lower_bound timestamptz,
  *		source_sqls text[], ttls interval[], key_counts integer[], feature_counts integer[])
@@ -928,9 +1219,10 @@ Datum
 cfeast_as_of_join(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext join_cxt;
+	MemoryContext cxt;
 	MemoryContext old;
-	CfEntityRows e;
+	CfAsofCall	call;
+	CfSrfSink	sink;
 	int			nviews = -1;
 	Datum	   *sources;
 	Datum	   *ttls;
@@ -940,124 +1232,298 @@ cfeast_as_of_join(PG_FUNCTION_ARGS)
 	bool	   *ttl_nulls;
 	bool	   *kc_nulls;
 	bool	   *fc_nulls;
-	int			nfeat_all = 0;
-	int		  **answers;
-	TupleDesc	out;
-	TupleTableSlot *slot;
-	Datum	   *values;
-	bool	   *nulls;
 
 	for (int i = 0; i < 7; i++)
 		if (PG_ARGISNULL(i) && i != 1 && i != 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("argument %d of feast._as_of_join must not be null", i + 1)));
-	join_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast as-of join", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(join_cxt);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast as-of join call", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
 	sources = cf_view_array(PG_GETARG_ARRAYTYPE_P(3), TEXTOID, "source_sqls", &nviews, &src_nulls);
 	ttls = cf_view_array(PG_GETARG_ARRAYTYPE_P(4), INTERVALOID, "ttls", &nviews, &ttl_nulls);
 	key_counts = cf_view_array(PG_GETARG_ARRAYTYPE_P(5), INT4OID, "key_counts", &nviews, &kc_nulls);
 	feat_counts = cf_view_array(PG_GETARG_ARRAYTYPE_P(6), INT4OID, "feature_counts", &nviews, &fc_nulls);
 
-	memset(&e, 0, sizeof(e));
-	e.cxt = join_cxt;
-	e.nviews = nviews;
-	e.views = palloc(sizeof(CfAsof *) * Max(nviews, 1));
+	memset(&call, 0, sizeof(call));
+	call.entity_sql = text_to_cstring(DatumGetTextPP(PG_GETARG_DATUM(0)));
+	call.filter_created = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	call.has_lower = !PG_ARGISNULL(2);
+	call.lower = PG_ARGISNULL(2) ? 0 : PG_GETARG_TIMESTAMPTZ(2);
+	call.nviews = nviews;
+	call.sources = palloc(sizeof(char *) * Max(nviews, 1));
+	call.ttls = palloc(sizeof(Interval *) * Max(nviews, 1));
+	call.key_counts = palloc(sizeof(int) * Max(nviews, 1));
+	call.feat_counts = palloc(sizeof(int) * Max(nviews, 1));
 	for (int v = 0; v < nviews; v++)
 	{
-		CfAsof	   *a;
-
 		if (src_nulls[v] || kc_nulls[v] || fc_nulls[v] || DatumGetInt32(key_counts[v]) < 0 ||
 			DatumGetInt32(feat_counts[v]) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature view %d of feast._as_of_join needs a source query and counts of keys and features",
 							v + 1)));
-		a = cf_asof_new(join_cxt, PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1), PG_ARGISNULL(2),
-						PG_ARGISNULL(2) ? 0 : PG_GETARG_TIMESTAMPTZ(2));
-		a->nkeys = DatumGetInt32(key_counts[v]);
-		a->key_types = palloc0(sizeof(Oid) * Max(a->nkeys, 1));
-		a->nfeat = DatumGetInt32(feat_counts[v]);
-		e.nkeys_all += a->nkeys;
-		nfeat_all += a->nfeat;
-		e.views[v] = a;
+		call.sources[v] = TextDatumGetCString(sources[v]);
+		call.ttls[v] = ttl_nulls[v] ? NULL : DatumGetIntervalP(ttls[v]);
+		call.key_counts[v] = DatumGetInt32(key_counts[v]);
+		call.feat_counts[v] = DatumGetInt32(feat_counts[v]);
 	}
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || rsinfo->expectedDesc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("feast._as_of_join() must be called in FROM with a column definition list")));
-	out = rsinfo->expectedDesc;
-	e.out = out;
-	e.nent = out->natts - nfeat_all;
-	if (e.nent < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("the column definition list has %d columns, fewer than the %d features",
-						out->natts, nfeat_all)));
-	/* the entity rows stay in memory up to 1 GB or work_mem, whichever is larger */
-	e.rows = tuplestore_begin_heap(false, false, Max(work_mem, 1024 * 1024));
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	MemoryContextSwitchTo(join_cxt);
-	cf_entity_read(&e, text_to_cstring(DatumGetTextPP(PG_GETARG_DATUM(0))));
-	MemoryContextSwitchTo(join_cxt);
-	cf_asof_init_result(fcinfo, e.n);
-	out = rsinfo->setDesc;
-	answers = palloc(sizeof(int *) * Max(nviews, 1));
-	for (int v = 0, f0 = e.nent; v < nviews; v++)
-	{
-		CfAsof	   *a = e.views[v];
-		Oid		   *types = palloc(sizeof(Oid) * Max(a->nfeat, 1));
-
-		for (int f = 0; f < a->nfeat; f++)
-			types[f] = TupleDescAttr(out, f0 + f)->atttypid;
-		f0 += a->nfeat;
-		cf_asof_alloc_best(a, a->nfeat, types);
-		answers[v] = cf_asof_run(a, TextDatumGetCString(sources[v]),
-								 ttl_nulls[v] ? NULL : DatumGetIntervalP(ttls[v]));
-	}
-	SPI_finish();
-	MemoryContextSwitchTo(join_cxt);
-
-	/* one output row per entity row: its columns, then each view's answer */
-	slot = MakeSingleTupleTableSlot(e.td ? e.td : CreateTupleDescCopy(out), &TTSOpsMinimalTuple);
-	values = palloc(sizeof(Datum) * Max(out->natts, 1));
-	nulls = palloc(sizeof(bool) * Max(out->natts, 1));
-	tuplestore_rescan(e.rows);
-	for (int r = 0; r < e.n; r++)
-	{
-		int			col = e.nent;
-
-		if ((r & 4095) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (!tuplestore_gettupleslot(e.rows, true, false, slot))
-			elog(ERROR, "feast._as_of_join: entity row %d is missing", r + 1);
-		slot_getsomeattrs(slot, e.nent);
-		memcpy(values, slot->tts_values, sizeof(Datum) * e.nent);
-		memcpy(nulls, slot->tts_isnull, sizeof(bool) * e.nent);
-		for (int v = 0; v < nviews; v++)
-		{
-			CfAsof	   *a = e.views[v];
-			int			p = answers[v][r];
-
-			if (p < 0)
-			{
-				memset(&values[col], 0, sizeof(Datum) * a->nfeat);
-				memset(&nulls[col], true, sizeof(bool) * a->nfeat);
-			}
-			else
-			{
-				memcpy(&values[col], &a->best_values[(int64) p * a->nfeat], sizeof(Datum) * a->nfeat);
-				memcpy(&nulls[col], &a->best_nulls[(int64) p * a->nfeat], sizeof(bool) * a->nfeat);
-			}
-			col += a->nfeat;
-		}
-		tuplestore_putvalues(rsinfo->setResult, out, values, nulls);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	tuplestore_end(e.rows);
+	sink.pub.start = cf_srf_start;
+	sink.pub.row = cf_srf_row;
+	sink.pub.finish = cf_srf_finish;
+	sink.fcinfo = fcinfo;
+	cf_as_of_join_exec(&call, rsinfo->expectedDesc, &sink.pub);
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(join_cxt);
+	MemoryContextDelete(cxt);
 	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * straight into a new table: feast_create_training_set
+ * ------------------------------------------------------------------------
+ */
+
+#define CF_INSERT_BATCH 1000
+
+typedef struct CfTableSink
+{
+	CfAsofSink	pub;
+	Relation	rel;
+	const int  *col_map;		/* table column -> result column */
+	int			natts;
+	TupleTableSlot **slots;
+	int			used;
+	BulkInsertState bistate;
+	CommandId	cid;
+	MemoryContext batch_cxt;	/* the tuples of one batch */
+	int64		rows;
+} CfTableSink;
+
+static void
+cf_table_flush(CfTableSink *t)
+{
+	MemoryContext old;
+
+	if (t->used == 0)
+		return;
+	old = MemoryContextSwitchTo(t->batch_cxt);
+	table_multi_insert(t->rel, t->slots, t->used, t->cid, TABLE_INSERT_SKIP_FSM, t->bistate);
+	MemoryContextSwitchTo(old);
+	for (int i = 0; i < t->used; i++)
+		ExecClearTuple(t->slots[i]);
+	MemoryContextReset(t->batch_cxt);
+	t->rows += t->used;
+	t->used = 0;
+}
+
+static void
+cf_table_start(CfAsofSink *sink, int64 nrows)
+{
+}
+
+static void
+cf_table_row(CfAsofSink *sink, Datum *values, bool *nulls)
+{
+	CfTableSink *t = (CfTableSink *) sink;
+	TupleTableSlot *slot = t->slots[t->used];
+
+	ExecClearTuple(slot);
+	for (int i = 0; i < t->natts; i++)
+	{
+		slot->tts_values[i] = values[t->col_map[i]];
+		slot->tts_isnull[i] = nulls[t->col_map[i]];
+	}
+	ExecStoreVirtualTuple(slot);
+	if (++t->used == CF_INSERT_BATCH)
+		cf_table_flush(t);
+}
+
+static void
+cf_table_finish(CfAsofSink *sink)
+{
+	cf_table_flush((CfTableSink *) sink);
+}
+
+/*
+ * Whole pages, written by us: the table is new, created in this transaction
+ * and seen by no one else, so, as CLUSTER and index builds do, its heap
+ * pages are filled in local memory and written with smgrextend, each logged
+ * as a full page when the relation needs WAL (then synced before commit,
+ * since a checkpoint may have passed their WAL records), no shared buffers
+ * and no WAL record a row.  Tuples carry this transaction's xmin and
+ * command id, exactly as an insert would set them; long ones are toasted
+ * the usual way.
+ */
+typedef struct CfPageSink
+{
+	CfAsofSink	pub;
+	Relation	rel;
+	TupleDesc	td;
+	const int  *col_map;
+	Datum	   *values;
+	bool	   *nulls;
+	PGAlignedBlock page;
+	bool		page_used;
+	BlockNumber blkno;
+	bool		use_wal;
+	Size		save_free;
+	TransactionId xid;
+	CommandId	cid;
+	MemoryContext row_cxt;
+	int64		rows;
+} CfPageSink;
+
+static void
+cf_page_flush(CfPageSink *t)
+{
+	Page		page = (Page) t->page.data;
+
+	if (!t->page_used)
+		return;
+	if (t->use_wal)
+		log_newpage(&t->rel->rd_node, MAIN_FORKNUM, t->blkno, page, true);
+	PageSetChecksumInplace(page, t->blkno);
+	smgrextend(RelationGetSmgr(t->rel), MAIN_FORKNUM, t->blkno, page, true);
+	t->blkno++;
+	t->page_used = false;
+}
+
+static void
+cf_page_row(CfAsofSink *sink, Datum *values, bool *nulls)
+{
+	CfPageSink *t = (CfPageSink *) sink;
+	Page		page = (Page) t->page.data;
+	MemoryContext old = MemoryContextSwitchTo(t->row_cxt);
+	HeapTuple	tup;
+	HeapTuple	heaptup;
+	Size		len;
+	OffsetNumber off;
+	HeapTupleHeader onpage;
+
+	for (int i = 0; i < t->td->natts; i++)
+	{
+		t->values[i] = values[t->col_map[i]];
+		t->nulls[i] = nulls[t->col_map[i]];
+	}
+	tup = heap_form_tuple(t->td, t->values, t->nulls);
+	/* the header heap_insert would give it */
+	tup->t_data->t_infomask &= ~(HEAP_XACT_MASK);
+	tup->t_data->t_infomask2 &= ~(HEAP2_XACT_MASK);
+	tup->t_data->t_infomask |= HEAP_XMAX_INVALID;
+	HeapTupleHeaderSetXmin(tup->t_data, t->xid);
+	HeapTupleHeaderSetCmin(tup->t_data, t->cid);
+	HeapTupleHeaderSetXmax(tup->t_data, 0);
+	tup->t_tableOid = RelationGetRelid(t->rel);
+	heaptup = tup;
+	if (HeapTupleHasExternal(tup) || tup->t_len > TOAST_TUPLE_THRESHOLD)
+		heaptup = heap_toast_insert_or_update(t->rel, tup, NULL, HEAP_INSERT_SKIP_FSM);
+	len = MAXALIGN(heaptup->t_len);
+	if (len > MaxHeapTupleSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("row is too big: size %zu, maximum size %zu", len, MaxHeapTupleSize)));
+	if (t->page_used && len + t->save_free > PageGetHeapFreeSpace(page))
+		cf_page_flush(t);
+	if (!t->page_used)
+	{
+		PageInit(page, BLCKSZ, 0);
+		t->page_used = true;
+	}
+	off = PageAddItem(page, (Item) heaptup->t_data, heaptup->t_len, InvalidOffsetNumber, false, true);
+	if (off == InvalidOffsetNumber)
+		elog(ERROR, "cfeast: failed to add a tuple to a page of the training set");
+	onpage = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, off));
+	ItemPointerSet(&onpage->t_ctid, t->blkno, off);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(t->row_cxt);
+	t->rows++;
+}
+
+static void
+cf_page_finish(CfAsofSink *sink)
+{
+	CfPageSink *t = (CfPageSink *) sink;
+
+	cf_page_flush(t);
+	if (t->use_wal)
+		smgrimmedsync(RelationGetSmgr(t->rel), MAIN_FORKNUM);
+	pgstat_count_heap_insert(t->rel, t->rows);
+}
+
+/*
+ * Rows go to the table in whole pages (CfPageSink) when it is an empty heap
+ * table created in this transaction and logical decoding needs no row
+ * records; else in batches of
+ * CF_INSERT_BATCH through table_multi_insert (one WAL record a page rather
+ * than one a row).  Either way no tuple store stands between the join and
+ * the table.  The table is new and bare: no index, trigger, constraint or
+ * row security to apply (the caller checks).
+ */
+int64
+cf_as_of_join_into(const CfAsofCall *call, Oid relid, const int *col_map)
+{
+	Relation	rel = table_open(relid, AccessExclusiveLock);
+	TupleDesc	td = RelationGetDescr(rel);
+	TupleDesc	out;
+	int64		rows;
+
+	/* the result columns in the join's order */
+	out = CreateTemplateTupleDesc(td->natts);
+	for (int i = 0; i < td->natts; i++)
+		TupleDescCopyEntry(out, col_map[i] + 1, td, i + 1);
+	if (rel->rd_tableam == GetHeapamTableAmRoutine() && !XLogLogicalInfoActive() &&
+		rel->rd_createSubid != InvalidSubTransactionId && RelationGetNumberOfBlocks(rel) == 0)
+	{
+		CfPageSink	t;
+
+		memset(&t, 0, sizeof(t));
+		t.pub.start = cf_table_start;
+		t.pub.row = cf_page_row;
+		t.pub.finish = cf_page_finish;
+		t.rel = rel;
+		t.td = td;
+		t.col_map = col_map;
+		t.values = palloc(sizeof(Datum) * Max(td->natts, 1));
+		t.nulls = palloc(sizeof(bool) * Max(td->natts, 1));
+		t.use_wal = RelationNeedsWAL(rel);
+		t.save_free = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
+		t.xid = GetCurrentTransactionId();
+		t.cid = GetCurrentCommandId(true);
+		t.row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast training set row", ALLOCSET_DEFAULT_SIZES);
+		cf_as_of_join_exec(call, out, &t.pub);
+		MemoryContextDelete(t.row_cxt);
+		rows = t.rows;
+	}
+	else
+	{
+		CfTableSink t;
+
+		memset(&t, 0, sizeof(t));
+		t.pub.start = cf_table_start;
+		t.pub.row = cf_table_row;
+		t.pub.finish = cf_table_finish;
+		t.rel = rel;
+		t.natts = td->natts;
+		t.col_map = col_map;
+		t.slots = palloc(sizeof(TupleTableSlot *) * CF_INSERT_BATCH);
+		for (int i = 0; i < CF_INSERT_BATCH; i++)
+			t.slots[i] = table_slot_create(rel, NULL);
+		t.bistate = GetBulkInsertState();
+		t.cid = GetCurrentCommandId(true);
+		t.batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast training set batch",
+											ALLOCSET_DEFAULT_SIZES);
+		cf_as_of_join_exec(call, out, &t.pub);
+		FreeBulkInsertState(t.bistate);
+		table_finish_bulk_insert(rel, TABLE_INSERT_SKIP_FSM);
+		for (int i = 0; i < CF_INSERT_BATCH; i++)
+			ExecDropSingleTupleTableSlot(t.slots[i]);
+		MemoryContextDelete(t.batch_cxt);
+		rows = t.rows;
+	}
+	table_close(rel, NoLock);
+	return rows;
 }

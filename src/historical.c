@@ -5,6 +5,12 @@
  *	  rows in a time range (no entity rows), and feast_create_training_set
  *	  runs it into a table.
  *
+ * feast_create_training_set creates the table as CREATE TABLE AS ... WITH
+ * NO DATA would from that SELECT, then runs the as-of join from C straight
+ * into it (cf_as_of_join_into), or, if an event trigger gave the table an
+ * index, trigger, constraint or row security, changed its columns or took
+ * the INSERT privilege, INSERT ... SELECT (which applies them).
+ *
  * The SELECT is one call of feast._as_of_join() (asof.c): it gets the
  * entity query (the entity rows, then their time and each view's join keys
  * as hidden columns) and each view's source query (source.c), reads the
@@ -25,21 +31,28 @@
  *-------------------------------------------------------------------------
  */
 #include "cfeast.h"
+#include "asof.h"
 #include "request.h"
 #include "source.h"
 #include "version.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
@@ -474,6 +487,55 @@ cf_view_ttl_literal(CfView *v, const char *lower_bound)
 }
 
 /*
+ * The arguments of that SELECT's feast._as_of_join call (sources: its
+ * source queries, as the SELECT passes them), for running it from C
+ * (feast_create_training_set), and where each column of the SELECT
+ * comes from in the call's result (the SELECT lists features in request
+ * order, the call view by view).
+ */
+static void
+cf_asof_call_for(CfPitRequest *req, CfEntityInput *in, bool filter_created, const char *entity_sql,
+				 char **sources, CfAsofCall **call_out, int **col_map_out)
+{
+	CfAsofCall *call = palloc0(sizeof(CfAsofCall));
+	int			nent = in->tupdesc->natts;
+	int		   *first = palloc(sizeof(int) * Max(req->nviews, 1));
+	int		   *col_map = palloc(sizeof(int) * (nent + req->nout));
+
+	call->entity_sql = pstrdup(entity_sql);
+	call->ncols = nent + req->nout;
+	call->filter_created = filter_created;
+	call->nviews = req->nviews;
+	call->sources = palloc(sizeof(char *) * Max(req->nviews, 1));
+	call->ttls = palloc(sizeof(Interval *) * Max(req->nviews, 1));
+	call->key_counts = palloc(sizeof(int) * Max(req->nviews, 1));
+	call->feat_counts = palloc(sizeof(int) * Max(req->nviews, 1));
+	for (int i = 0, f0 = nent; i < req->nviews; i++)
+	{
+		CfPitView  *pv = &req->views[i];
+		CfView	   *v = pv->view;
+
+		call->sources[i] = sources[i];
+		call->ttls[i] = NULL;
+		if (v->has_ttl)
+		{
+			call->ttls[i] = palloc(sizeof(Interval));
+			*call->ttls[i] = v->ttl;
+		}
+		call->key_counts[i] = v->nkeys;
+		call->feat_counts[i] = pv->nfeat;
+		first[i] = f0;
+		f0 += pv->nfeat;
+	}
+	for (int i = 0; i < nent; i++)
+		col_map[i] = i;
+	for (int o = 0; o < req->nout; o++)
+		col_map[nent + o] = first[req->out_view[o]] + req->out_pos[o];
+	*call_out = call;
+	*col_map_out = col_map;
+}
+
+/*
  * The whole SELECT: feast._as_of_join reads the entity rows (their columns,
  * then their time and each view's join keys as the views' types), answers
  * each view from its source query and returns the entity columns followed
@@ -482,15 +544,19 @@ cf_view_ttl_literal(CfView *v, const char *lower_bound)
  * below in every view (entity-less mode).
  */
 static char *
-cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const char *lower_bound)
+cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const char *lower_bound,
+				CfAsofCall **call_out, int **col_map_out)
 {
 	StringInfoData buf;
 	StringInfoData ent;
 	TupleDesc	td = in->tupdesc;
+	char	  **sources;
 	Oid			argtypes[7] = {TEXTOID, BOOLOID, TIMESTAMPTZOID, TEXTARRAYOID, INTERVALARRAYOID,
 		INT4ARRAYOID, INT4ARRAYOID};
 
 	/* a database whose extension is not yet updated to 0.4 has no feast._as_of_join */
+	if (call_out)
+		*call_out = NULL;
 	if (!OidIsValid(LookupFuncName(list_make2(makeString("feast"), makeString("_as_of_join")), 7, argtypes,
 								   true)))
 		return cf_generate_sql_arrays(req, in, filter_created, lower_bound);
@@ -524,6 +590,7 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 					 "         CAST(ARRAY[",
 					 cf_sql_literal(ent.data, "entity"), filter_created ? "true" : "false",
 					 lower_bound ? lower_bound : "NULL");
+	sources = palloc(sizeof(char *) * Max(req->nviews, 1));
 	for (int i = 0; i < req->nviews; i++)
 	{
 		CfPitView  *pv = &req->views[i];
@@ -534,6 +601,7 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 		/* entity rows given: a partitioned or foreign source reads only their keys (source.c) */
 		if (lower_bound == NULL)
 			src = psprintf("%s%s", src, cf_source_key_filter(pv->src));
+		sources[i] = src;
 		appendStringInfo(&buf, "%s\n           -- %s\n           %s", i ? "," : "", v->name,
 						 cf_sql_literal(src, "source"));
 	}
@@ -565,6 +633,8 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 							 cf_dtype_sql(pv->view->feature_types[pv->feat_idx[f]]));
 	}
 	appendStringInfoChar(&buf, ')');
+	if (call_out && lower_bound == NULL)
+		cf_asof_call_for(req, in, filter_created, ent.data, sources, call_out, col_map_out);
 	return buf.data;
 }
 
@@ -576,6 +646,9 @@ typedef struct CfHistoricalCall
 	text	   *service;
 	bool		filter_created;
 	char	   *sql;			/* out, in the caller's context */
+	bool		want_call;
+	CfAsofCall *call;			/* out if want_call: the as-of join's arguments, or NULL */
+	int		   *col_map;
 } CfHistoricalCall;
 
 static void
@@ -584,25 +657,65 @@ cf_historical_body(void *arg, MemoryContext caller)
 	CfHistoricalCall *c = (CfHistoricalCall *) arg;
 	CfPitRequest *req;
 	CfEntityInput *in;
+	CfAsofCall *call = NULL;
+	int		   *col_map = NULL;
+	char	   *sql;
 
 	req = cf_build_request(c->features, c->service ? text_to_cstring(c->service) : NULL, c->full_names);
 	in = cf_entity_input(text_to_cstring(c->entity_sql));
 	cf_check_request(req, in);
-	c->sql = MemoryContextStrdup(caller, cf_generate_sql(req, in, c->filter_created, NULL));
+	sql = cf_generate_sql(req, in, c->filter_created, NULL, c->want_call ? &call : NULL, &col_map);
+	c->sql = MemoryContextStrdup(caller, sql);
+	if (call != NULL)
+	{
+		/* into the caller's memory */
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		CfAsofCall *copy = palloc(sizeof(CfAsofCall));
+		int			ncols = call->ncols;
+
+		*copy = *call;
+		copy->entity_sql = pstrdup(call->entity_sql);
+		copy->sources = palloc(sizeof(char *) * Max(call->nviews, 1));
+		copy->ttls = palloc(sizeof(Interval *) * Max(call->nviews, 1));
+		copy->key_counts = palloc(sizeof(int) * Max(call->nviews, 1));
+		copy->feat_counts = palloc(sizeof(int) * Max(call->nviews, 1));
+		for (int i = 0; i < call->nviews; i++)
+		{
+			copy->sources[i] = pstrdup(call->sources[i]);
+			copy->ttls[i] = NULL;
+			if (call->ttls[i] != NULL)
+			{
+				copy->ttls[i] = palloc(sizeof(Interval));
+				*copy->ttls[i] = *call->ttls[i];
+			}
+			copy->key_counts[i] = call->key_counts[i];
+			copy->feat_counts[i] = call->feat_counts[i];
+		}
+		c->col_map = palloc(sizeof(int) * ncols);
+		memcpy(c->col_map, col_map, sizeof(int) * ncols);
+		c->call = copy;
+		MemoryContextSwitchTo(old);
+	}
 }
 
-/* the generated SELECT, built inside cf_registry_call */
+/* the generated SELECT, built inside cf_registry_call; *call_out (if asked): its as-of join's arguments */
 static char *
 cf_historical_sql(text *entity_sql, ArrayType *features, bool full_names, text *service,
-				  bool filter_created)
+				  bool filter_created, CfAsofCall **call_out, int **col_map_out)
 {
-	CfHistoricalCall call = {entity_sql, features, full_names, service, filter_created, NULL};
+	CfHistoricalCall call = {entity_sql, features, full_names, service, filter_created, NULL,
+	call_out != NULL, NULL, NULL};
 
 	if (entity_sql == NULL)
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("entity_sql must not be null"),
 						errhint("Pass a table or view name, or a SELECT.")));
 	cf_registry_call(cf_historical_body, &call);
+	if (call_out)
+	{
+		*call_out = call.call;
+		*col_map_out = call.col_map;
+	}
 	return call.sql;
 }
 
@@ -615,7 +728,8 @@ cf_historical_sql(text *entity_sql, ArrayType *features, bool full_names, text *
 Datum
 cfeast_historical_features_sql(PG_FUNCTION_ARGS)
 {
-	char	   *sql = cf_historical_sql(ARG_TEXT(0), ARG_ARRAY(1), ARG_BOOL(2), ARG_TEXT(3), ARG_BOOL(4));
+	char	   *sql = cf_historical_sql(ARG_TEXT(0), ARG_ARRAY(1), ARG_BOOL(2), ARG_TEXT(3), ARG_BOOL(4),
+										NULL, NULL);
 
 	PG_RETURN_TEXT_P(cstring_to_text(sql));
 }
@@ -733,7 +847,7 @@ cf_range_body(void *arg, MemoryContext caller)
 	cf_check_request(req, in);
 	/* latest_only: [start, end] is every view's window; else each view's ttl from each row's time */
 	((CfRangeCall *) arg)->sql = MemoryContextStrdup(caller, cf_generate_sql(req, in, false,
-																		 latest_only ? start_lit : NULL));
+																		 latest_only ? start_lit : NULL, NULL, NULL));
 }
 
 /* feast_range_features_sql(start_ts, end_ts, features, full_feature_names, feature_service,
@@ -754,6 +868,38 @@ cfeast_range_features_sql(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * Fill the new training set table: the as-of join's rows inserted in
+ * batches, unless something (an event trigger) gave the table an index, a
+ * trigger, a constraint or row security: then INSERT ... SELECT, which
+ * applies them.
+ */
+static void
+cf_training_set_fill(Oid relid, const char *target, const char *select, CfAsofCall *call, int *col_map)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	td = RelationGetDescr(rel);
+	bool		bare = rel->rd_rel->relkind == RELKIND_RELATION && !rel->rd_rel->relhasindex &&
+		rel->trigdesc == NULL && rel->rd_att->constr == NULL && !rel->rd_rel->relrowsecurity &&
+		td->natts == call->ncols && pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK;
+
+	for (int i = 0; bare && i < td->natts; i++)
+		bare = !TupleDescAttr(td, i)->attisdropped;
+
+	table_close(rel, NoLock);
+	CommandCounterIncrement();
+	if (bare)
+	{
+		/* a fresh snapshot, as the statement run through SPI would take */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		cf_as_of_join_into(call, relid, col_map);
+		PopActiveSnapshot();
+	}
+	else if (SPI_execute(psprintf("INSERT INTO %s\n%s", target, select), false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "filling %s failed", target);
+	CommandCounterIncrement();
+}
+
 /* feast_create_training_set(name, entity_sql, features, full_feature_names, feature_service,
  *							  filter_by_created_timestamp, replace) RETURNS regclass */
 Datum
@@ -764,6 +910,8 @@ cfeast_create_training_set(PG_FUNCTION_ARGS)
 	RangeVar   *rv;
 	char	   *target;
 	Oid			relid;
+	CfAsofCall *call = NULL;
+	int		   *col_map = NULL;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -772,7 +920,8 @@ cfeast_create_training_set(PG_FUNCTION_ARGS)
 	rv = makeRangeVarFromNameList(names);
 	target = rv->schemaname ? quote_qualified_identifier(rv->schemaname, rv->relname)
 		: pstrdup(quote_identifier(rv->relname));
-	select = cf_historical_sql(ARG_TEXT(1), ARG_ARRAY(2), ARG_BOOL(3), ARG_TEXT(4), ARG_BOOL(5));
+	select = cf_historical_sql(ARG_TEXT(1), ARG_ARRAY(2), ARG_BOOL(3), ARG_TEXT(4), ARG_BOOL(5),
+							   &call, &col_map);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -786,9 +935,20 @@ cfeast_create_training_set(PG_FUNCTION_ARGS)
 		if (OidIsValid(relid) && SPI_execute(psprintf("DROP TABLE %s", target), false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "dropping %s failed", target);
 	}
-	if (SPI_execute(psprintf("CREATE TABLE %s AS\n%s", target, select), false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "creating %s failed", target);
-	relid = RangeVarGetRelid(rv, NoLock, false);
+	if (call == NULL)
+	{
+		if (SPI_execute(psprintf("CREATE TABLE %s AS\n%s", target, select), false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "creating %s failed", target);
+		relid = RangeVarGetRelid(rv, NoLock, false);
+	}
+	else
+	{
+		/* the table as CREATE TABLE AS makes it, then the join's rows straight into it */
+		if (SPI_execute(psprintf("CREATE TABLE %s AS\n%s\nWITH NO DATA", target, select), false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "creating %s failed", target);
+		relid = RangeVarGetRelid(rv, NoLock, false);
+		cf_training_set_fill(relid, target, select, call, col_map);
+	}
 	SPI_finish();
 	PG_RETURN_OID(relid);
 }

@@ -5,12 +5,15 @@
 #   bash test/bench/historical.sh            # 200k entity rows x 1M feature rows (10k keys x 100)
 #   ENTITY_ROWS=20000 KEYS=1000 bash test/bench/historical.sh   # a quick run
 #
-# Same data, each writing a table:
+# Same data, each writing a table (a logged heap table, the same columns and rows):
 #   cfeast  feast_create_training_set (the C as-of join)
 #   (a)     the range join + ROW_NUMBER SQL that Feast's Postgres offline store generates
 #   (b)     LEFT JOIN LATERAL (... ORDER BY event_timestamp DESC LIMIT 1), index on (key, ts)
 # and checks that cfeast's table and (b)'s hold the same rows.  cfeast and (b) run RUNS times
-# (default 3) and report the best; (a) runs once (SKIP_A=1 skips it).
+# (default 3) and report the best; (a) runs once (SKIP_A=1 skips it).  Then the join alone, no
+# table written ("cfeast-join": the SELECT of feast_historical_features_sql; "(b)-join": (b)'s
+# SELECT), each consumed by one aggregate over every output column, whose results must agree;
+# historical_duckdb.sh reports DuckDB's figures the same two ways.  Last, the ratios.
 set -eu
 DB=${BENCH_DB:-cfeast_bench_hist}
 KEYS=${KEYS:-10000}
@@ -72,7 +75,7 @@ EOS
 best() {
 	local label=$1 runs=$2 drop=$3 sql=$4 b="" bc="" s e t cpu
 	for _ in $(seq "$runs"); do
-		$PSQL -c "DROP TABLE IF EXISTS $drop"
+		[ "$drop" = - ] || $PSQL -c "DROP TABLE IF EXISTS $drop"
 		s=$(date +%s%N)
 		cpu=$(run_cpu "$sql")
 		e=$(date +%s%N)
@@ -80,11 +83,11 @@ best() {
 		if [ -z "$b" ] || [ "$t" -lt "$b" ]; then b=$t; bc=$cpu; fi
 	done
 	printf '%-8s %6d ms (best of %d; backend CPU %s ms)\n' "$label" "$b" "$runs" "$bc"
+	eval "WALL_$5=$b CPU_$5=$bc"
 }
 
 # (b): a hand-written LATERAL join using the index on (driver_id, event_timestamp)
-SQL_B="CREATE TABLE ts_b AS
-SELECT e.driver_id, e.event_timestamp, e.order_id, f.conv_rate, f.acc_rate, f.trips
+SEL_B="SELECT e.driver_id, e.event_timestamp, e.order_id, f.conv_rate, f.acc_rate, f.trips
   FROM entity_df e
   LEFT JOIN LATERAL (
        SELECT s.conv_rate, s.acc_rate, s.trips
@@ -94,6 +97,7 @@ SELECT e.driver_id, e.event_timestamp, e.order_id, f.conv_rate, f.acc_rate, f.tr
           AND s.event_timestamp >= e.event_timestamp - interval '1 day'
         ORDER BY s.event_timestamp DESC, s.created DESC NULLS LAST
         LIMIT 1) f ON true"
+SQL_B="CREATE TABLE ts_b AS $SEL_B"
 
 # (a): the SQL Feast's Postgres offline store generates (entity table, row ids by concatenation,
 # range join, dedup on created, ROW_NUMBER, re-join), written out for this view
@@ -151,9 +155,23 @@ SQL_C="SELECT feast_create_training_set('ts_cfeast', 'entity_df',
         ARRAY['driver_stats:conv_rate', 'driver_stats:acc_rate', 'driver_stats:trips'])"
 
 $PSQL -c "SELECT count(*) FROM driver_stats" -c "SELECT count(*) FROM entity_df" >/dev/null  # warm the cache
-best cfeast "$RUNS" ts_cfeast "$SQL_C"
-best "(b)" "$RUNS" ts_b "$SQL_B"
-[ "$SKIP_A" = 1 ] || best "(a)" 1 ts_a "$SQL_A"
+best cfeast "$RUNS" ts_cfeast "$SQL_C" C
+best "(b)" "$RUNS" ts_b "$SQL_B" B
+[ "$SKIP_A" = 1 ] || best "(a)" 1 ts_a "$SQL_A" A
+
+# the join alone: each SELECT's rows consumed by the same aggregate, no table written
+SEL_C=$($PSQL -At -c "SELECT feast_historical_features_sql('entity_df',
+        ARRAY['driver_stats:conv_rate', 'driver_stats:acc_rate', 'driver_stats:trips'])")
+agg() { echo "SELECT count(*), count(driver_id), count(event_timestamp), sum(order_id), count(conv_rate),
+                     sum(acc_rate::numeric), sum(trips) FROM ($1) j"; }
+best cfeast-join "$RUNS" - "$(agg "$SEL_C")" CJ
+best "(b)-join" "$RUNS" - "$(agg "$SEL_B")" BJ
+AGG_C=$($PSQL -At -c "$(agg "$SEL_C")")
+AGG_B=$($PSQL -At -c "$(agg "$SEL_B")")
+if [ "$AGG_C" != "$AGG_B" ]; then
+	echo "FAIL: the joins alone differ: cfeast $AGG_C, (b) $AGG_B"
+	exit 1
+fi
 
 # cfeast and (b) must hold the same rows (both directions, duplicates counted)
 DIFF=$($PSQL -At -c "SELECT (SELECT count(*) FROM (TABLE ts_cfeast EXCEPT ALL TABLE ts_b) x)
@@ -164,4 +182,8 @@ if [ "$DIFF" != 0 ]; then
 	exit 1
 fi
 echo "cfeast = (b): $ROWS"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else printf "-" }'; }
+echo "(b) / cfeast, table written: CPU $(ratio "$CPU_B" "$CPU_C"), wall $(ratio "$WALL_B" "$WALL_C");" \
+	"join alone: CPU $(ratio "$CPU_BJ" "$CPU_CJ"), wall $(ratio "$WALL_BJ" "$WALL_CJ")"
+[ "$SKIP_A" = 1 ] || echo "(a) / cfeast, table written: CPU $(ratio "$CPU_A" "$CPU_C"), wall $(ratio "$WALL_A" "$WALL_C")"
 [ "${KEEP_DB:-0}" = 1 ] || psql -X -q -d postgres -c "DROP DATABASE $DB"

@@ -8,7 +8,8 @@
 #                 entity rows grow, feature rows 10x entity rows, ttl 1 day: cfeast
 #                 (feast_create_training_set), LATERAL (index on key, time), the SQL Feast's
 #                 Postgres offline store generates (while a run stays under FEAST_LIMIT_MS) and
-#                 DuckDB's ASOF JOIN (2 threads, data in memory); backend CPU time for the three
+#                 DuckDB's ASOF JOIN (2 threads, its result written into a table of a database
+#                 file, as the others write a table); backend CPU time for the three
 #                 PostgreSQL ones (read from /proc, so a loaded machine counts less), process CPU
 #                 time for DuckDB; wall times are in the table
 #   push.png      push throughput (rows/s) by batch size: feast_push against the hand-written
@@ -73,8 +74,8 @@ if [ "${SKIP_TRAINING:-0}" != 1 ]; then
 			psql -X -q -d $DB -c "\\copy (SELECT driver_id, event_timestamp, order_id FROM entity_df) TO '$WORK/entity_df.csv' CSV HEADER"
 			d=$(cd "$WORK" && node historical_duckdb.mjs "$WORK")
 			echo "$d"
-			dw=$(echo "$d" | awk '{print $2}')
-			dc=$(echo "$d" | sed -n 's/.*CPU \([0-9]*\) ms.*/\1/p')
+			dw=$(echo "$d" | awk '$1 == "duckdb" {print $2}')
+			dc=$(echo "$d" | awk '$1 == "duckdb"' | sed -n 's/.*CPU \([0-9]*\) ms.*/\1/p')
 			rm -f "$WORK"/*.csv
 		fi
 		echo "$e $((keys * 100)) $cc $bc $ac $dc $cw $bw $aw $dw" >>"$T"

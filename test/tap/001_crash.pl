@@ -83,5 +83,14 @@ is($node->safe_psql($CfTap::DB, $ops{training_set} . '; SELECT count(*) FROM ts_
 	'the next training set has one row per entity row');
 CfTap::check_indexes($node, 'after the last push');
 
+# a committed training set (its pages written whole, logged as full pages) survives a crash and
+# recovery (which replays them) intact
+my $ts_sum = q{SELECT count(*) || ' ' || count(stats_h__conv_rate) || ' ' || sum(hashtext(t::text)::bigint)
+                 FROM ts_big t};
+my $ts_before = $node->safe_psql($CfTap::DB, $ts_sum);
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql($CfTap::DB, $ts_sum), $ts_before, 'the training set is whole after crash recovery');
+
 $node->stop;
 done_testing();
