@@ -1,0 +1,193 @@
+/*-------------------------------------------------------------------------
+ * direct.c
+ *	  One-row writes by primary key without planning or starting an
+ *	  executor: the pieces PostgreSQL's logical replication apply is built
+ *	  from (execReplication.c: ExecSimpleRelationUpdate, an index probe
+ *	  with a dirty snapshot, table_tuple_lock) and the speculative
+ *	  insertion of INSERT ... ON CONFLICT (nodeModifyTable.c).
+ *
+ * Used where a statement's start-up would cost more than its work: a
+ * push of a few rows (push.c) and the commit-time write of
+ * feast.freshness_state (freshness.c).  Only plain heap tables without
+ * triggers, rules or row security qualify (cf_direct_plain); the callers
+ * keep their SQL path for everything else.  What the executor would do to
+ * such a table is done here too: NOT NULL and CHECK constraints
+ * (ExecConstraints), every index (ExecInsertIndexTuples, including other
+ * unique and exclusion constraints), HOT where no indexed column changes.
+ *
+ * Concurrency follows ON CONFLICT DO UPDATE.  The probe reads the key
+ * with a dirty snapshot; a row whose inserter or updater is still in
+ * progress is waited for and probed again.  A found row is locked FOR
+ * UPDATE (table_tuple_lock, not following updates): if it changed
+ * meanwhile the probe starts over, so the caller always compares against,
+ * and replaces, the latest committed version, which it holds locked.  An
+ * absent key is inserted speculatively: heap tuple with a speculative
+ * token, then the primary key entry with UNIQUE_CHECK_PARTIAL; if another
+ * transaction inserted the key in between, the tuple is killed and the
+ * caller probes again (and so waits for, then updates, the other row).
+ *-------------------------------------------------------------------------
+ */
+#include "direct.h"
+
+#include "access/genam.h"
+#include "access/nbtree.h"
+#include "access/sysattr.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/lmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+bool
+cf_direct_plain(Relation rel, int nkeys)
+{
+	Oid			pk;
+	bool		ok;
+	Relation	idx;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relam != HEAP_TABLE_AM_OID ||
+		rel->trigdesc != NULL || rel->rd_rules != NULL || rel->rd_rel->relrowsecurity ||
+		rel->rd_rel->relispartition || nkeys <= 0)
+		return false;
+	pk = RelationGetPrimaryKeyIndex(rel);
+	if (!OidIsValid(pk))
+		return false;
+	idx = index_open(pk, RowExclusiveLock);
+	ok = idx->rd_rel->relam == BTREE_AM_OID && idx->rd_index->indimmediate &&
+		IndexRelationGetNumberOfKeyAttributes(idx) == nkeys &&
+		IndexRelationGetNumberOfAttributes(idx) == nkeys;
+	index_close(idx, NoLock);
+	return ok;
+}
+
+void
+cf_direct_begin(CfDirectRel *d, Relation rel, Bitmapset *updated_cols)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	memset(d, 0, sizeof(*d));
+	d->rel = rel;
+	d->idx = index_open(RelationGetPrimaryKeyIndex(rel), RowExclusiveLock);
+	d->nkeys = IndexRelationGetNumberOfKeyAttributes(d->idx);
+
+	/* a range table of the one relation: the index code reads its updated columns */
+	d->estate = CreateExecutorState();
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = RowExclusiveLock;
+	rte->updatedCols = updated_cols;
+	ExecInitRangeTable(d->estate, list_make1(rte));
+	d->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(d->rri, rel, 1, NULL, 0);
+	ExecOpenIndices(d->rri, true);
+	d->estate->es_output_cid = GetCurrentCommandId(true);
+	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
+	d->arbiters = list_make1_oid(RelationGetRelid(d->idx));
+
+	/* the key probe: the index's own equality operators */
+	d->keys = palloc(sizeof(ScanKeyData) * d->nkeys);
+	for (int k = 0; k < d->nkeys; k++)
+	{
+		Oid			type = d->idx->rd_opcintype[k];
+		Oid			eqop = get_opfamily_member(d->idx->rd_opfamily[k], type, type,
+											   BTEqualStrategyNumber);
+
+		if (!OidIsValid(eqop))
+			elog(ERROR, "cfeast: no equality operator for key column %d of %s", k + 1,
+				 RelationGetRelationName(d->idx));
+		ScanKeyEntryInitialize(&d->keys[k], 0, (AttrNumber) (k + 1), BTEqualStrategyNumber,
+							   type, d->idx->rd_indcollation[k], get_opcode(eqop), (Datum) 0);
+	}
+	InitDirtySnapshot(d->dirty);
+	d->scan = index_beginscan(rel, d->idx, &d->dirty, d->nkeys, 0);
+	d->found = table_slot_create(rel, NULL);
+	d->slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+}
+
+void
+cf_direct_end(CfDirectRel *d)
+{
+	index_endscan(d->scan);
+	ExecDropSingleTupleTableSlot(d->found);
+	ExecDropSingleTupleTableSlot(d->slot);
+	EvalPlanQualEnd(&d->epq);
+	ExecCloseIndices(d->rri);
+	FreeExecutorState(d->estate);
+	index_close(d->idx, NoLock);
+}
+
+bool
+cf_direct_find_locked(CfDirectRel *d, const Datum *keys)
+{
+	for (int k = 0; k < d->nkeys; k++)
+		d->keys[k].sk_argument = keys[k];
+	for (;;)
+	{
+		TransactionId xwait;
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		CHECK_FOR_INTERRUPTS();
+		index_rescan(d->scan, d->keys, d->nkeys, NULL, 0);
+		if (!index_getnext_slot(d->scan, ForwardScanDirection, d->found))
+			return false;
+		/* its inserter or updater is still at work: wait for it, then look again */
+		xwait = TransactionIdIsValid(d->dirty.xmin) ? d->dirty.xmin : d->dirty.xmax;
+		if (TransactionIdIsValid(xwait))
+		{
+			XactLockTableWait(xwait, d->rel, &d->found->tts_tid, XLTW_InsertIndexUnique);
+			continue;
+		}
+		res = table_tuple_lock(d->rel, &d->found->tts_tid, GetActiveSnapshot(), d->found,
+							   GetCurrentCommandId(false), LockTupleExclusive, LockWaitBlock, 0,
+							   &tmfd);
+		switch (res)
+		{
+			case TM_Ok:
+				return true;
+			case TM_Updated:
+			case TM_Deleted:
+				/* changed since the probe: look again */
+				continue;
+			case TM_SelfModified:
+				/* this command already wrote it: the caller wrote one key twice */
+				elog(ERROR, "cfeast: a row of %s was written twice by one command",
+					 RelationGetRelationName(d->rel));
+				break;
+			default:
+				elog(ERROR, "cfeast: unexpected result %d locking a row of %s", (int) res,
+					 RelationGetRelationName(d->rel));
+		}
+	}
+}
+
+void
+cf_direct_update(CfDirectRel *d)
+{
+	ExecSimpleRelationUpdate(d->rri, d->estate, &d->epq, d->found, d->slot);
+	ResetPerTupleExprContext(d->estate);
+}
+
+bool
+cf_direct_insert(CfDirectRel *d)
+{
+	TransactionId xid = GetCurrentTransactionId();
+	uint32		token;
+	bool		conflict = false;
+	List	   *recheck;
+
+	if (d->rel->rd_att->constr)
+		ExecConstraints(d->rri, d->slot, d->estate);
+	token = SpeculativeInsertionLockAcquire(xid);
+	table_tuple_insert_speculative(d->rel, d->slot, d->estate->es_output_cid, 0, NULL, token);
+	recheck = ExecInsertIndexTuples(d->rri, d->slot, d->estate, false, true, &conflict, d->arbiters);
+	table_tuple_complete_speculative(d->rel, d->slot, token, !conflict);
+	SpeculativeInsertionLockRelease(xid);
+	list_free(recheck);
+	ResetPerTupleExprContext(d->estate);
+	return !conflict;
+}
