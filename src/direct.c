@@ -28,13 +28,18 @@
  *-------------------------------------------------------------------------
  */
 #include "direct.h"
+#include "version.h"
+#include "write.h"
 
 #include "access/genam.h"
 #include "access/nbtree.h"
 #include "access/sysattr.h"
+#include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "utils/acl.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
@@ -172,6 +177,13 @@ cf_direct_update(CfDirectRel *d)
 	ResetPerTupleExprContext(d->estate);
 }
 
+void
+cf_direct_check(CfDirectRel *d)
+{
+	if (d->rel->rd_att->constr)
+		ExecConstraints(d->rri, d->slot, d->estate);
+}
+
 bool
 cf_direct_insert(CfDirectRel *d)
 {
@@ -180,8 +192,6 @@ cf_direct_insert(CfDirectRel *d)
 	bool		conflict = false;
 	List	   *recheck;
 
-	if (d->rel->rd_att->constr)
-		ExecConstraints(d->rri, d->slot, d->estate);
 	token = SpeculativeInsertionLockAcquire(xid);
 	table_tuple_insert_speculative(d->rel, d->slot, d->estate->es_output_cid, 0, NULL, token);
 	recheck = ExecInsertIndexTuples(d->rri, d->slot, d->estate, false, true, &conflict, d->arbiters);
@@ -190,4 +200,183 @@ cf_direct_insert(CfDirectRel *d)
 	list_free(recheck);
 	ResetPerTupleExprContext(d->estate);
 	return !conflict;
+}
+
+/* ------------------------------------------------------------------------
+ * a push's rows into an online table
+ * ------------------------------------------------------------------------
+ */
+
+/* where each table attribute's value comes from: a batch field, or none (NULL) */
+#define CF_ATT_DROPPED	(-2)
+#define CF_ATT_NULL		(-1)
+
+static int
+cf_name_index(char **names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * The batch field of each attribute of the online table, and which
+ * attributes hold the version; false if the table has a column the view
+ * does not define, or of another type (the SQL path decides then).
+ */
+static bool
+cf_map_online(Relation rel, CfBatch *b, CfPushTarget *tg, int *att_field, int *event_att,
+			  int *created_att, Bitmapset **updated)
+{
+	TupleDesc	td = RelationGetDescr(rel);
+	CfView	   *v = tg->view;
+	CfPushSource *src = b->src;
+	int			nmapped = 0;
+
+	*event_att = *created_att = -1;
+	for (int a = 0; a < td->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, a);
+		const char *name = NameStr(att->attname);
+		Oid			type;
+		int			i;
+		bool		key = false;
+
+		if (att->attisdropped)
+		{
+			att_field[a] = CF_ATT_DROPPED;
+			continue;
+		}
+		if (strcmp(name, "event_timestamp") == 0)
+		{
+			att_field[a] = src->ts_field;
+			*event_att = a;
+			type = TIMESTAMPTZOID;
+		}
+		else if (strcmp(name, "created_timestamp") == 0)
+		{
+			att_field[a] = src->created_field < 0 ? CF_ATT_NULL : src->created_field;
+			*created_att = a;
+			type = TIMESTAMPTZOID;
+		}
+		else if ((i = cf_name_index(v->key_names, v->nkeys, name)) >= 0)
+		{
+			att_field[a] = tg->key_fields[i];
+			type = cf_dtype_type_oid(v->key_types[i]);
+			key = true;
+		}
+		else if ((i = cf_name_index(v->feature_names, v->nfeatures, name)) >= 0)
+		{
+			att_field[a] = tg->feature_fields[i];
+			type = cf_dtype_type_oid(v->feature_types[i]);
+		}
+		else
+			return false;
+		if (att->atttypid != type || att->attgenerated)
+			return false;
+		if (!key)
+			*updated = bms_add_member(*updated, a + 1 - FirstLowInvalidHeapAttributeNumber);
+		nmapped++;
+	}
+	return *event_att >= 0 && *created_att >= 0 && nmapped == v->nkeys + v->nfeatures + 2;
+}
+
+int64
+cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
+{
+	CfView	   *v = tg->view;
+	Relation	rel;
+	Oid			relid = v->online_relid;
+	Oid			user = GetUserId();
+	TupleDesc	td;
+	int		   *att_field;
+	int			event_att;
+	int			created_att;
+	Bitmapset  *updated = NULL;
+	CfDirectRel d;
+	Datum	   *key;
+	int64		written = 0;
+
+	if (nrows > CF_DIRECT_MAX_ROWS || IsolationUsesXactSnapshot() || !OidIsValid(relid))
+		return -1;
+	/* what the SQL path needs, table-wide: with less (column grants), it decides */
+	if (pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(relid, user, ACL_INSERT) != ACLCHECK_OK ||
+		pg_class_aclcheck(relid, user, ACL_UPDATE) != ACLCHECK_OK)
+		return -1;
+	rel = table_open(relid, RowExclusiveLock);
+	td = RelationGetDescr(rel);
+	att_field = palloc(sizeof(int) * td->natts);
+	if (!cf_direct_plain(rel, v->nkeys) ||
+		!cf_map_online(rel, b, tg, att_field, &event_att, &created_att, &updated))
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	/*
+	 * Rows an earlier push of this statement wrote (SELECT feast_push(...)
+	 * FROM batches) carry the current command id: advance it, as SPI does
+	 * before each statement, so that this push can update them.
+	 */
+	CommandCounterIncrement();
+	cf_direct_begin(&d, rel, updated);
+	/* the key in index column order */
+	key = palloc(sizeof(Datum) * v->nkeys);
+	for (int64 i = 0; i < nrows; i++)
+	{
+		int64		r = rows[i];
+		TupleTableSlot *slot = d.slot;
+
+		CHECK_FOR_INTERRUPTS();
+		ExecClearTuple(slot);
+		for (int a = 0; a < td->natts; a++)
+		{
+			int			f = att_field[a];
+
+			slot->tts_values[a] = f >= 0 ? b->values[f][r] : (Datum) 0;
+			slot->tts_isnull[a] = f < 0 || b->nulls[f][r];
+		}
+		ExecStoreVirtualTuple(slot);
+		for (int k = 0; k < v->nkeys; k++)
+		{
+			AttrNumber	attno = d.idx->rd_index->indkey.values[k];
+
+			key[k] = slot->tts_values[attno - 1];
+		}
+		/* as INSERT does: the new row's constraints first, whatever is stored */
+		cf_direct_check(&d);
+		for (;;)
+		{
+			if (cf_direct_find_locked(&d, key))
+			{
+				bool		old_enull;
+				bool		old_cnull;
+				Datum		old_event = slot_getattr(d.found, event_att + 1, &old_enull);
+				Datum		old_created = slot_getattr(d.found, created_att + 1, &old_cnull);
+				TimestampTz event;
+				TimestampTz created;
+				bool		cnull;
+
+				cf_batch_version(b, r, &event, &cnull, &created);
+				/* a NULL stored event time compares as unknown in SQL: never replaced */
+				if (!old_enull &&
+					cf_version_replaces(event, cnull, created, DatumGetTimestampTz(old_event),
+										old_cnull, old_cnull ? 0 : DatumGetTimestampTz(old_created)))
+				{
+					cf_direct_update(&d);
+					written++;
+				}
+				break;
+			}
+			if (cf_direct_insert(&d))
+			{
+				written++;
+				break;
+			}
+		}
+	}
+	cf_direct_end(&d);
+	table_close(rel, NoLock);
+	return written;
 }

@@ -16,6 +16,7 @@
  *-------------------------------------------------------------------------
  */
 #include "write.h"
+#include "direct.h"
 #include "freshness.h"
 #include "push.h"
 #include "jsontext.h"
@@ -560,6 +561,7 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	CfView	   *v = tg->view;
 	int64	   *rows;
 	int64		nrows = 0;
+	int64		written;
 	void	   *cmp_arg[3] = {b, tg, cf_target_key_types(tg)};
 
 	if (!v->online || v->online_table == NULL)
@@ -573,7 +575,8 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	CHECK_FOR_INTERRUPTS();
 	if (v->nkeys > 0)
 		qsort_arg(rows, nrows, sizeof(int64), cf_key_order, cmp_arg);
-	return cf_write_rows_sql(b, tg, rows, nrows);
+	written = cf_write_rows_direct(b, tg, rows, nrows);
+	return written >= 0 ? (uint64) written : cf_write_rows_sql(b, tg, rows, nrows);
 }
 
 /* every field, named by its batch relation column */
