@@ -378,5 +378,7 @@ cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrow
 	}
 	cf_direct_end(&d);
 	table_close(rel, NoLock);
+	ereport(DEBUG2, (errmsg_internal("cfeast: wrote " INT64_FORMAT " of " INT64_FORMAT " rows directly to %s",
+									 written, nrows, v->online_table)));
 	return written;
 }
