@@ -2,8 +2,8 @@
  * direct.c
  *	  One-row writes by primary key without planning or starting an
  *	  executor: the pieces PostgreSQL's logical replication apply is built
- *	  from (execReplication.c: ExecSimpleRelationUpdate, an index probe
- *	  with a dirty snapshot, table_tuple_lock) and the speculative
+ *	  from (execReplication.c: an index probe with a dirty snapshot, then
+ *	  table_tuple_update and ExecInsertIndexTuples) and the speculative
  *	  insertion of INSERT ... ON CONFLICT (nodeModifyTable.c).
  *
  * Used where a statement's start-up would cost more than its work: a
@@ -15,16 +15,20 @@
  * (ExecConstraints), every index (ExecInsertIndexTuples, including other
  * unique and exclusion constraints), HOT where no indexed column changes.
  *
- * Concurrency follows ON CONFLICT DO UPDATE.  The probe reads the key
- * with a dirty snapshot; a row whose inserter or updater is still in
- * progress is waited for and probed again.  A found row is locked FOR
- * UPDATE (table_tuple_lock, not following updates): if it changed
- * meanwhile the probe starts over, so the caller always compares against,
- * and replaces, the latest committed version, which it holds locked.  An
- * absent key is inserted speculatively: heap tuple with a speculative
- * token, then the primary key entry with UNIQUE_CHECK_PARTIAL; if another
- * transaction inserted the key in between, the tuple is killed and the
- * caller probes again (and so waits for, then updates, the other row).
+ * Concurrency gives what ON CONFLICT DO UPDATE gives.  The probe reads the
+ * key with a dirty snapshot; a row whose inserter or updater is still in
+ * progress is waited for and probed again, so the caller compares against
+ * the latest committed version.  The update is made to exactly that
+ * version (table_tuple_update, waiting for a writer that came since): if
+ * another transaction replaced or deleted it meanwhile, the probe starts
+ * over and the caller compares again.  Every write follows the write rule,
+ * so a stored version only ever gets newer, and a row found stale stays
+ * stale: unlike ON CONFLICT, it is not locked (no lock record in the WAL,
+ * no second visit of the heap page).  An absent key is inserted
+ * speculatively: heap tuple with a speculative token, then the primary key
+ * entry with UNIQUE_CHECK_PARTIAL; if another transaction inserted the key
+ * in between, the tuple is killed and the caller probes again (and so
+ * waits for, then updates, the other row).
  *-------------------------------------------------------------------------
  */
 #include "direct.h"
@@ -90,7 +94,8 @@ cf_direct_begin(CfDirectRel *d, Relation rel, Bitmapset *updated_cols)
 	InitResultRelInfo(d->rri, rel, 1, NULL, 0);
 	ExecOpenIndices(d->rri, true);
 	d->estate->es_output_cid = GetCurrentCommandId(true);
-	EvalPlanQualInit(&d->epq, d->estate, NULL, NIL, -1);
+	/* as INSERT ... ON CONFLICT DO UPDATE checks: a published table needs a replica identity */
+	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
 	d->arbiters = list_make1_oid(RelationGetRelid(d->idx));
 
 	/* the key probe: the index's own equality operators */
@@ -119,22 +124,19 @@ cf_direct_end(CfDirectRel *d)
 	index_endscan(d->scan);
 	ExecDropSingleTupleTableSlot(d->found);
 	ExecDropSingleTupleTableSlot(d->slot);
-	EvalPlanQualEnd(&d->epq);
 	ExecCloseIndices(d->rri);
 	FreeExecutorState(d->estate);
 	index_close(d->idx, NoLock);
 }
 
 bool
-cf_direct_find_locked(CfDirectRel *d, const Datum *keys)
+cf_direct_find(CfDirectRel *d, const Datum *keys)
 {
 	for (int k = 0; k < d->nkeys; k++)
 		d->keys[k].sk_argument = keys[k];
 	for (;;)
 	{
 		TransactionId xwait;
-		TM_FailureData tmfd;
-		TM_Result	res;
 
 		CHECK_FOR_INTERRUPTS();
 		index_rescan(d->scan, d->keys, d->nkeys, NULL, 0);
@@ -142,39 +144,44 @@ cf_direct_find_locked(CfDirectRel *d, const Datum *keys)
 			return false;
 		/* its inserter or updater is still at work: wait for it, then look again */
 		xwait = TransactionIdIsValid(d->dirty.xmin) ? d->dirty.xmin : d->dirty.xmax;
-		if (TransactionIdIsValid(xwait))
-		{
-			XactLockTableWait(xwait, d->rel, &d->found->tts_tid, XLTW_InsertIndexUnique);
-			continue;
-		}
-		res = table_tuple_lock(d->rel, &d->found->tts_tid, GetActiveSnapshot(), d->found,
-							   GetCurrentCommandId(false), LockTupleExclusive, LockWaitBlock, 0,
-							   &tmfd);
-		switch (res)
-		{
-			case TM_Ok:
-				return true;
-			case TM_Updated:
-			case TM_Deleted:
-				/* changed since the probe: look again */
-				continue;
-			case TM_SelfModified:
-				/* this command already wrote it: the caller wrote one key twice */
-				elog(ERROR, "cfeast: a row of %s was written twice by one command",
-					 RelationGetRelationName(d->rel));
-				break;
-			default:
-				elog(ERROR, "cfeast: unexpected result %d locking a row of %s", (int) res,
-					 RelationGetRelationName(d->rel));
-		}
+		if (!TransactionIdIsValid(xwait))
+			return true;
+		XactLockTableWait(xwait, d->rel, &d->found->tts_tid, XLTW_InsertIndexUnique);
 	}
 }
 
-void
+bool
 cf_direct_update(CfDirectRel *d)
 {
-	ExecSimpleRelationUpdate(d->rri, d->estate, &d->epq, d->found, d->slot);
-	ResetPerTupleExprContext(d->estate);
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	res;
+
+	res = table_tuple_update(d->rel, &d->found->tts_tid, d->slot, d->estate->es_output_cid,
+							 GetActiveSnapshot(), InvalidSnapshot, true, &tmfd, &lockmode,
+							 &update_indexes);
+	switch (res)
+	{
+		case TM_Ok:
+			/* a non-HOT update: new index entries ("update": btree may drop the old ones bottom-up) */
+			if (d->rri->ri_NumIndices > 0 && update_indexes)
+				list_free(ExecInsertIndexTuples(d->rri, d->slot, d->estate, true, false, NULL, NIL));
+			ResetPerTupleExprContext(d->estate);
+			return true;
+		case TM_Updated:
+		case TM_Deleted:
+			/* another transaction replaced or deleted the row since it was found: look again */
+			return false;
+		case TM_SelfModified:
+			elog(ERROR, "cfeast: a row of %s was written twice by one command",
+				 RelationGetRelationName(d->rel));
+			break;
+		default:
+			elog(ERROR, "cfeast: unexpected result %d updating a row of %s", (int) res,
+				 RelationGetRelationName(d->rel));
+	}
+	return false;
 }
 
 void
@@ -348,7 +355,7 @@ cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrow
 		cf_direct_check(&d);
 		for (;;)
 		{
-			if (cf_direct_find_locked(&d, key))
+			if (cf_direct_find(&d, key))
 			{
 				bool		old_enull;
 				bool		old_cnull;
@@ -364,7 +371,8 @@ cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrow
 					cf_version_replaces(event, cnull, created, DatumGetTimestampTz(old_event),
 										old_cnull, old_cnull ? 0 : DatumGetTimestampTz(old_created)))
 				{
-					cf_direct_update(&d);
+					if (!cf_direct_update(&d))
+						continue;	/* replaced meanwhile: compare with the new version */
 					written++;
 				}
 				break;

@@ -25,11 +25,10 @@ typedef struct CfDirectRel
 	int			nkeys;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	EPQState	epq;
 	SnapshotData dirty;
 	ScanKey		keys;
 	IndexScanDesc scan;
-	TupleTableSlot *found;		/* the stored row, locked, after a successful find */
+	TupleTableSlot *found;		/* the stored row, after a successful find */
 	TupleTableSlot *slot;		/* a virtual slot of the table's descriptor, for the new row */
 	List	   *arbiters;		/* the primary key, for speculative insertion */
 } CfDirectRel;
@@ -53,20 +52,24 @@ extern void cf_direct_begin(CfDirectRel *d, Relation rel, Bitmapset *updated_col
 extern void cf_direct_end(CfDirectRel *d);
 
 /*
- * The row whose primary key is keys[] (in index column order), locked FOR
- * UPDATE in d->found; false if there is none.  A row another transaction is
- * writing is waited for, then looked up again, as ON CONFLICT does.
+ * The latest committed row whose primary key is keys[] (in index column
+ * order), in d->found; false if there is none.  A row another transaction
+ * is writing is waited for, then looked up again, as ON CONFLICT does.
  */
-extern bool cf_direct_find_locked(CfDirectRel *d, const Datum *keys);
+extern bool cf_direct_find(CfDirectRel *d, const Datum *keys);
 
 /* the new row (d->slot) against the table's NOT NULL and CHECK constraints, as INSERT checks first */
 extern void cf_direct_check(CfDirectRel *d);
 
-/* replace the row just found and locked by d->slot's contents */
-extern void cf_direct_update(CfDirectRel *d);
+/*
+ * Replace the row just found by d->slot's contents; false, changing
+ * nothing, if another transaction replaced or deleted that row since it
+ * was found (find it again).
+ */
+extern bool cf_direct_update(CfDirectRel *d);
 
 /*
- * Insert d->slot's contents, which cf_direct_find_locked found absent.
+ * Insert d->slot's contents, which cf_direct_find found absent.
  * Returns false, inserting nothing, if another transaction inserted the
  * same key meanwhile (look it up again); speculative insertion, as ON
  * CONFLICT does, so neither side fails.

@@ -277,7 +277,7 @@ cf_pending_write_direct(Oid staterelid, CfPending *p)
 		TupleTableSlot *n = d.slot;
 
 		ExecClearTuple(n);
-		if (cf_direct_find_locked(&d, key))
+		if (cf_direct_find(&d, key))
 		{
 			slot_getallattrs(d.found);
 			memcpy(n->tts_values, d.found->tts_values, sizeof(Datum) * td->natts);
@@ -290,8 +290,9 @@ cf_pending_write_direct(Oid staterelid, CfPending *p)
 			for (int i = 0; i < 4; i++)
 				cf_state_greatest(n, att[7 + i], p->last[i] == 0, p->last[i]);
 			ExecStoreVirtualTuple(n);
-			cf_direct_update(&d);
-			break;
+			if (cf_direct_update(&d))
+				break;
+			continue;			/* deleted meanwhile (its view was dropped): insert */
 		}
 		memset(n->tts_isnull, true, sizeof(bool) * td->natts);
 		n->tts_values[att[0]] = key[0];
