@@ -1,6 +1,6 @@
--- push_direct: pushes of up to 64 rows write a plain online table directly (src/direct.c); every
--- outcome (rows, counts, errors) equals the SQL path's, which a trigger, REPEATABLE READ or a
--- 65-row batch selects; the router check a push makes is remembered until feast.router changes
+-- push_direct: pushes write a plain online table directly (src/direct.c); every outcome (rows,
+-- counts, errors) equals the SQL path's, which a trigger or REPEATABLE READ selects; the router
+-- check a push makes is remembered until feast.router changes
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
@@ -49,7 +49,7 @@ SELECT count(*) AS differing_rows FROM (
 SELECT feature_view, rows_written, rows_stale FROM feast.freshness
  WHERE feature_view IN ('pd_direct', 'pd_sql') ORDER BY 1;
 
--- 64 rows (direct) and 65 rows (SQL) in one push
+-- batches of 64 and 65 rows, one push each
 SELECT feast_push('pd_push', (SELECT jsonb_agg(jsonb_build_object('driver_id', 1000 + k, 'zone_id', 'z',
          'event_timestamp', '2024-06-01T00:00:00Z', 'a', k, 'b', NULL)) FROM generate_series(1, n) k)::text)
   FROM (VALUES (64), (65)) AS t(n);

@@ -6,8 +6,10 @@
  *	  table_tuple_update and ExecInsertIndexTuples) and the speculative
  *	  insertion of INSERT ... ON CONFLICT (nodeModifyTable.c).
  *
- * Used where a statement's start-up would cost more than its work: a
- * push of a few rows (push.c) and the commit-time write of
+ * Used by every push to a plain online table (push.c), where the
+ * statement's start-up cost more than a few rows' work and, per row, the
+ * tuple store and projection of INSERT ... SELECT ... ON CONFLICT cost more
+ * than the probe itself, and by the commit-time write of
  * feast.freshness_state (freshness.c).  Only plain heap tables without
  * triggers, rules or row security qualify (cf_direct_plain); the callers
  * keep their SQL path for everything else.  What the executor would do to
@@ -305,7 +307,7 @@ cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrow
 	Datum	   *key;
 	int64		written = 0;
 
-	if (nrows > CF_DIRECT_MAX_ROWS || IsolationUsesXactSnapshot() || !OidIsValid(relid))
+	if (IsolationUsesXactSnapshot() || !OidIsValid(relid))
 		return -1;
 	/* what the SQL path needs, table-wide: with less (column grants), it decides */
 	if (pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK ||
@@ -336,6 +338,7 @@ cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrow
 		TupleTableSlot *slot = d.slot;
 
 		CHECK_FOR_INTERRUPTS();
+		ResetPerTupleExprContext(d.estate);
 		ExecClearTuple(slot);
 		for (int a = 0; a < td->natts; a++)
 		{

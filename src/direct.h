@@ -77,18 +77,10 @@ extern bool cf_direct_update(CfDirectRel *d);
 extern bool cf_direct_insert(CfDirectRel *d);
 
 /*
- * A push of at most this many rows to one online table writes them here
- * when the table qualifies (below); larger batches take the SQL path,
- * whose start-up is shared by more rows.
- */
-#define CF_DIRECT_MAX_ROWS 64
-
-/*
  * Write rows (batch row numbers, in key order) of one push target into its
  * online table under the write rule, as write.c's INSERT ... ON CONFLICT
  * DO UPDATE ... WHERE <newer> would; returns rows written, or -1 having
- * written nothing when the SQL path must do it: more rows than
- * CF_DIRECT_MAX_ROWS, a transaction snapshot (REPEATABLE READ and above,
+ * written nothing when the SQL path must do it: a transaction snapshot (REPEATABLE READ and above,
  * where ON CONFLICT raises serialization failures), a table that is not
  * plain (cf_direct_plain) or has columns the view does not define, or a
  * caller without table-wide SELECT, INSERT and UPDATE.

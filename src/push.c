@@ -10,9 +10,10 @@
  * until every row has passed.  Then, for each view, rows that share a key
  * are resolved by the write rule (version.c) in a key set (keys.c), the
  * winners are sorted by key (so concurrent pushers lock rows in one order
- * and cannot deadlock), and write.c's cached INSERT ... ON CONFLICT ...
- * DO UPDATE ... WHERE <newer> plan applies the same rule against the
- * stored rows.
+ * and cannot deadlock), and direct.c writes them into a plain online table
+ * (probe the key, apply the same rule against the stored row, update or
+ * insert); any other table gets write.c's cached INSERT ... ON CONFLICT
+ * ... DO UPDATE ... WHERE <newer> plan, which applies the same rule.
  *-------------------------------------------------------------------------
  */
 #include "write.h"
