@@ -40,11 +40,6 @@
 #include "catalog/pg_class.h"
 #include "utils/tuplestore.h"
 #include "access/relation.h"
-#include "access/table.h"
-#include "storage/bufmgr.h"
-#include "catalog/pg_trigger.h"
-#include "commands/trigger.h"
-#include "utils/inval.h"
 #include "parser/parse_relation.h"
 #include "storage/lmgr.h"
 #include "utils/rel.h"
@@ -52,7 +47,6 @@
 PG_FUNCTION_INFO_V1(cfeast_push);
 PG_FUNCTION_INFO_V1(cfeast_push_text);
 PG_FUNCTION_INFO_V1(cfeast_write_online);
-PG_FUNCTION_INFO_V1(cfeast_router_changed);
 
 int			cf_unknown_fields = CF_UNKNOWN_ERROR;
 
@@ -943,88 +937,6 @@ cf_push_parse(const char *source_name, Jsonb *rows, text *to, CfBatch *batch)
 	return (int) call.to;
 }
 
-/*
- * Is this database a router?  Asking router.c runs a query on feast.router;
- * a push asks only when it must.  feast.router's file is empty on every
- * node that never was a router (no row exists for any snapshot to see).
- * And "not a router" is remembered for the backend's life, once known,
- * until feast.router changes: its trigger router_changed (0.5) sends a
- * relcache invalidation of feast.router for every statement that writes
- * it, which every backend receives, at the latest when its next
- * transaction starts.  Without that trigger nothing is remembered.
- */
-static Oid	cf_router_relid = InvalidOid;
-static bool cf_router_known_local = false;
-
-static void
-cf_router_inval(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == cf_router_relid)
-		cf_router_known_local = false;
-}
-
-/* feast.router carries its router_changed trigger, enabled */
-static bool
-cf_router_watched(Relation rel)
-{
-	TriggerDesc *td = rel->trigdesc;
-
-	for (int i = 0; td && i < td->numtriggers; i++)
-		if (strcmp(td->triggers[i].tgname, "router_changed") == 0 &&
-			td->triggers[i].tgenabled != TRIGGER_DISABLED &&
-			TRIGGER_FOR_INSERT(td->triggers[i].tgtype) && TRIGGER_FOR_UPDATE(td->triggers[i].tgtype) &&
-			TRIGGER_FOR_DELETE(td->triggers[i].tgtype) && TRIGGER_FOR_TRUNCATE(td->triggers[i].tgtype))
-			return true;
-	return false;
-}
-
-static bool
-cf_push_routed(void)
-{
-	static bool callback = false;
-	Oid			ns;
-	Oid			relid;
-	Relation	rel;
-	bool		empty;
-	bool		watched;
-	bool		routed;
-
-	if (cf_router_known_local)
-		return false;
-	ns = get_namespace_oid("feast", true);
-	relid = OidIsValid(ns) ? get_relname_relid("router", ns) : InvalidOid;
-	if (!OidIsValid(relid))
-		return false;
-	rel = table_open(relid, AccessShareLock);
-	empty = RelationGetNumberOfBlocks(rel) == 0;
-	watched = cf_router_watched(rel);
-	table_close(rel, NoLock);
-	routed = !empty && cf_router_active();
-	if (!routed && watched)
-	{
-		if (!callback)
-		{
-			CacheRegisterRelcacheCallback(cf_router_inval, (Datum) 0);
-			callback = true;
-		}
-		cf_router_relid = relid;
-		cf_router_known_local = true;
-	}
-	return routed;
-}
-
-/* feast._router_changed(): trigger on feast.router, for cf_push_routed */
-Datum
-cfeast_router_changed(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "feast._router_changed() must be called as a trigger");
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	return PointerGetDatum(NULL);
-}
-
 /* feast_push's arguments but the rows */
 static void
 cf_push_args(FunctionCallInfo fcinfo, CfPushCall *call)
@@ -1048,7 +960,7 @@ cfeast_push(PG_FUNCTION_ARGS)
 
 	cf_push_args(fcinfo, &call);
 	call.rows = PG_GETARG_JSONB_P(1);
-	if (cf_push_routed())
+	if (cf_router_active())
 		PG_RETURN_INT64(cf_router_push(call.source_name, call.rows, PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2), NULL));
 	cf_registry_call(cf_push_body, &call);
 	PG_RETURN_INT64(call.nrows);
@@ -1068,7 +980,7 @@ cfeast_push_text(PG_FUNCTION_ARGS)
 	ErrorData  *volatile edata = NULL;
 
 	memset(&call, 0, sizeof(call));
-	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && cf_push_routed())
+	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && cf_router_active())
 	{
 		/* a router checks and splits jsonb rows (router.c): the text becomes jsonb once */
 		cf_push_args(fcinfo, &call);
@@ -1124,7 +1036,7 @@ cfeast_write_online(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						errmsg("rows must not be null")));
-	if (cf_push_routed())
+	if (cf_router_active())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("feast_write_online is not routed: on a router, push through the view's push source"),
