@@ -100,6 +100,18 @@ ALTER TABLE feast_online.pd_direct ADD COLUMN note text DEFAULT 'by default';
 SELECT feast_push('pd_push', '[{"driver_id": 88, "zone_id": "q", "event_timestamp": "2030-01-01T00:00:00Z", "a": 8, "b": "eight"}]');
 SELECT driver_id, a, b, note FROM feast_online.pd_direct WHERE driver_id = 88;
 
+-- a re-sent row (same version, same values) counts as written and leaves the stored row as it is
+ALTER TABLE feast_online.pd_direct DROP COLUMN note;
+SELECT feast_push('pd_push', '[{"driver_id": 88, "zone_id": "q", "event_timestamp": "2030-01-01T00:00:00Z", "a": 8, "b": "eight"}]');
+CREATE TEMP TABLE pd_before AS SELECT xmin::text AS x FROM feast_online.pd_direct WHERE driver_id = 88;
+SELECT feast_push('pd_push', '[{"driver_id": 88, "zone_id": "q", "event_timestamp": "2030-01-01T00:00:00Z", "a": 8, "b": "eight"}]');
+SELECT (SELECT xmin::text FROM feast_online.pd_direct WHERE driver_id = 88) = x AS row_untouched FROM pd_before;
+SELECT feast_push('pd_push', '[{"driver_id": 88, "zone_id": "q", "event_timestamp": "2030-01-01T00:00:00Z", "a": 9, "b": "eight"}]');
+SELECT (SELECT xmin::text FROM feast_online.pd_direct WHERE driver_id = 88) = x AS row_untouched FROM pd_before;
+SELECT driver_id, a, b FROM feast_online.pd_direct WHERE driver_id = 88;
+SELECT feature_view, rows_written, rows_stale FROM feast.freshness
+ WHERE feature_view IN ('pd_direct', 'pd_sql') ORDER BY 1;
+
 -- the router check: "not a router" is remembered until feast.router changes
 SELECT feast_write_online('pd_sql', '[{"driver_id": 5, "zone_id": "r", "event_timestamp": "2030-01-01T00:00:00Z", "a": 5, "b": null}]');
 INSERT INTO feast.router VALUES (true, 'nowhere', 4);

@@ -30,7 +30,9 @@
  * speculatively: heap tuple with a speculative token, then the primary key
  * entry with UNIQUE_CHECK_PARTIAL; if another transaction inserted the key
  * in between, the tuple is killed and the caller probes again (and so
- * waits for, then updates, the other row).
+ * waits for, then updates, the other row).  A row that replaces a stored
+ * row holding the same values (a re-sent row) is counted as written and
+ * left as it is (cf_same_row).
  *-------------------------------------------------------------------------
  */
 #include "direct.h"
@@ -49,6 +51,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/lmgr.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
@@ -291,6 +294,33 @@ cf_map_online(Relation rel, CfBatch *b, CfPushTarget *tg, int *att_field, int *e
 	return *event_att >= 0 && *created_att >= 0 && nmapped == v->nkeys + v->nfeatures + 2;
 }
 
+/*
+ * Does the stored row hold the new row's values, byte for byte?  Then the
+ * write rule's replacement would change nothing but the row's version:
+ * the push counts it as written and leaves it (no new version, no WAL),
+ * as a re-sent row of an at-least-once stream is common.
+ */
+static bool
+cf_same_row(TupleTableSlot *stored, TupleTableSlot *row)
+{
+	TupleDesc	td = row->tts_tupleDescriptor;
+
+	slot_getallattrs(stored);
+	for (int a = 0; a < td->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(td, a);
+
+		if (att->attisdropped)
+			continue;
+		if (stored->tts_isnull[a] != row->tts_isnull[a])
+			return false;
+		if (!row->tts_isnull[a] &&
+			!datum_image_eq(stored->tts_values[a], row->tts_values[a], att->attbyval, att->attlen))
+			return false;
+	}
+	return true;
+}
+
 int64
 cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrows)
 {
@@ -374,7 +404,8 @@ cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrow
 					cf_version_replaces(event, cnull, created, DatumGetTimestampTz(old_event),
 										old_cnull, old_cnull ? 0 : DatumGetTimestampTz(old_created)))
 				{
-					if (!cf_direct_update(&d))
+					/* the stored row already holds exactly these values (a re-sent row): written as is */
+					if (!cf_same_row(d.found, slot) && !cf_direct_update(&d))
 						continue;	/* replaced meanwhile: compare with the new version */
 					written++;
 				}
