@@ -35,10 +35,14 @@
  *-------------------------------------------------------------------------
  */
 #include "freshness.h"
+#include "direct.h"
 #include "privileges.h"
 #include "write.h"
 
+#include "access/sysattr.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "common/int.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -188,6 +192,130 @@ cf_pending_write(CfPending *p)
 		elog(ERROR, "cfeast: updating feast.freshness_state failed: %s", SPI_result_code_string(rc));
 }
 
+/* the state table's columns, in the order of cf_pending_write's parameters */
+static const char *const cf_state_columns[CF_FRESHNESS_NARGS] = {
+	"online_table", "slot", "feature_view", "rows_written", "rows_stale", "rows_expired",
+	"newest_event_timestamp", "last_write_at", "last_push_at", "last_materialize_at", "last_expire_at"
+};
+static const Oid cf_state_types[CF_FRESHNESS_NARGS] = {
+	REGCLASSOID, INT4OID, TEXTOID, INT8OID, INT8OID, INT8OID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID
+};
+
+/* the greater of a stored and an added timestamp, NULLs ignored (GREATEST) */
+static void
+cf_state_greatest(TupleTableSlot *slot, int a, bool add_null, TimestampTz add)
+{
+	if (add_null)
+		return;
+	if (slot->tts_isnull[a] || DatumGetTimestampTz(slot->tts_values[a]) < add)
+	{
+		slot->tts_values[a] = TimestampTzGetDatum(add);
+		slot->tts_isnull[a] = false;
+	}
+}
+
+/* a stored count plus an added one, failing as bigint + bigint does */
+static Datum
+cf_state_sum(Datum stored, int64 add)
+{
+	int64		sum;
+
+	if (pg_add_s64_overflow(DatumGetInt64(stored), add, &sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+	return Int64GetDatum(sum);
+}
+
+/*
+ * The same write as cf_pending_write, straight into the slot's row
+ * (direct.c): the slot lock makes this transaction its only writer, and a
+ * plan would cost more than the row.  False, having written nothing, when
+ * the table is not as cfeast made it (a trigger or policy added, a column
+ * changed): then the SQL path writes.
+ */
+static bool
+cf_pending_write_direct(Oid staterelid, CfPending *p)
+{
+	Relation	rel = table_open(staterelid, RowExclusiveLock);
+	TupleDesc	td = RelationGetDescr(rel);
+	int			att[CF_FRESHNESS_NARGS];
+	Bitmapset  *updated = NULL;
+	CfDirectRel d;
+	Datum		key[2];
+	int32		slot;
+	CfPrivSwitch sw;
+
+	if (!cf_direct_plain(rel, 2) || td->natts != CF_FRESHNESS_NARGS)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	for (int i = 0; i < CF_FRESHNESS_NARGS; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(td, i);
+
+		if (a->attisdropped || strcmp(NameStr(a->attname), cf_state_columns[i]) != 0 ||
+			a->atttypid != cf_state_types[i])
+		{
+			table_close(rel, NoLock);
+			return false;
+		}
+		att[i] = i;
+		if (i >= 2)
+			updated = bms_add_member(updated, i + 1 - FirstLowInvalidHeapAttributeNumber);
+	}
+	slot = cf_freshness_slot(p->relid);
+	/* as the state table's owner, as the SQL path: its constraints run as the owner */
+	cf_priv_begin_registry_owner("freshness_state", &sw);
+	cf_direct_begin(&d, rel, updated);
+	key[0] = ObjectIdGetDatum(p->relid);
+	key[1] = Int32GetDatum(slot);
+	for (;;)
+	{
+		TupleTableSlot *n = d.slot;
+
+		ExecClearTuple(n);
+		if (cf_direct_find(&d, key))
+		{
+			slot_getallattrs(d.found);
+			memcpy(n->tts_values, d.found->tts_values, sizeof(Datum) * td->natts);
+			memcpy(n->tts_isnull, d.found->tts_isnull, sizeof(bool) * td->natts);
+			n->tts_values[att[2]] = CStringGetTextDatum(p->view);
+			n->tts_values[att[3]] = cf_state_sum(n->tts_values[att[3]], p->written);
+			n->tts_values[att[4]] = cf_state_sum(n->tts_values[att[4]], p->stale);
+			n->tts_values[att[5]] = cf_state_sum(n->tts_values[att[5]], p->expired);
+			cf_state_greatest(n, att[6], !p->has_newest, p->newest);
+			for (int i = 0; i < 4; i++)
+				cf_state_greatest(n, att[7 + i], p->last[i] == 0, p->last[i]);
+			ExecStoreVirtualTuple(n);
+			if (cf_direct_update(&d))
+				break;
+			continue;			/* deleted meanwhile (its view was dropped): insert */
+		}
+		memset(n->tts_isnull, true, sizeof(bool) * td->natts);
+		n->tts_values[att[0]] = key[0];
+		n->tts_values[att[1]] = key[1];
+		n->tts_values[att[2]] = CStringGetTextDatum(p->view);
+		n->tts_values[att[3]] = Int64GetDatum(p->written);
+		n->tts_values[att[4]] = Int64GetDatum(p->stale);
+		n->tts_values[att[5]] = Int64GetDatum(p->expired);
+		for (int i = 0; i < 6; i++)
+			n->tts_isnull[att[i]] = false;
+		cf_state_greatest(n, att[6], !p->has_newest, p->newest);
+		for (int i = 0; i < 4; i++)
+			cf_state_greatest(n, att[7 + i], p->last[i] == 0, p->last[i]);
+		ExecStoreVirtualTuple(n);
+		if (cf_direct_insert(&d))
+			break;
+	}
+	cf_direct_end(&d);
+	cf_priv_end(&sw);
+	table_close(rel, NoLock);
+	return true;
+}
+
 /*
  * At commit (or PREPARE): write what the transaction did, one row update
  * per online table however many writes it made (so a transaction of many
@@ -199,23 +327,38 @@ cf_pending_flush(void)
 {
 	List	   *pending = cf_pending;
 	Oid			nsp = get_namespace_oid("feast", true);
+	Oid			staterelid = OidIsValid(nsp) ? get_relname_relid("freshness_state", nsp) : InvalidOid;
+	MemoryContext cxt;
+	MemoryContext old;
+	bool		connected = false;
 	ListCell   *lc;
 
 	cf_pending = NIL;
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("freshness_state", nsp)))
+	if (!OidIsValid(staterelid))
 		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast freshness", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	/* this transaction's own earlier writes of the state table, visible to the probe */
+	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	foreach(lc, pending)
 	{
 		CfPending  *p = lfirst(lc);
 
-		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(p->relid)))
-			cf_pending_write(p);
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(p->relid)))
+			continue;
+		if (cf_pending_write_direct(staterelid, p))
+			continue;
+		if (!connected && SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		connected = true;
+		cf_pending_write(p);
 	}
 	PopActiveSnapshot();
-	SPI_finish();
+	if (connected)
+		SPI_finish();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 static void

@@ -10,12 +10,14 @@
  * until every row has passed.  Then, for each view, rows that share a key
  * are resolved by the write rule (version.c) in a key set (keys.c), the
  * winners are sorted by key (so concurrent pushers lock rows in one order
- * and cannot deadlock), and write.c's cached INSERT ... ON CONFLICT ...
- * DO UPDATE ... WHERE <newer> plan applies the same rule against the
- * stored rows.
+ * and cannot deadlock), and direct.c writes them into a plain online table
+ * (probe the key, apply the same rule against the stored row, update or
+ * insert); any other table gets write.c's cached INSERT ... ON CONFLICT
+ * ... DO UPDATE ... WHERE <newer> plan, which applies the same rule.
  *-------------------------------------------------------------------------
  */
 #include "write.h"
+#include "direct.h"
 #include "freshness.h"
 #include "push.h"
 #include "jsontext.h"
@@ -558,6 +560,7 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	CfView	   *v = tg->view;
 	int64	   *rows;
 	int64		nrows = 0;
+	int64		written;
 	void	   *cmp_arg[3] = {b, tg, cf_target_key_types(tg)};
 
 	if (!v->online || v->online_table == NULL)
@@ -571,7 +574,8 @@ cf_write_online(CfBatch *b, CfPushTarget *tg, bool *winner)
 	CHECK_FOR_INTERRUPTS();
 	if (v->nkeys > 0)
 		qsort_arg(rows, nrows, sizeof(int64), cf_key_order, cmp_arg);
-	return cf_write_rows_sql(b, tg, rows, nrows);
+	written = cf_write_rows_direct(b, tg, rows, nrows);
+	return written >= 0 ? (uint64) written : cf_write_rows_sql(b, tg, rows, nrows);
 }
 
 /* every field, named by its batch relation column */
