@@ -23,7 +23,8 @@
 # suppression file ships with Debian) are listed but do not fail the run.
 # It builds in a copy of the source and installs into a private copy of the
 # PostgreSQL tree, like test/run-all.sh: the worktree's own build is untouched.
-# CF_KEEP_TMP=1 keeps the temporary directory; CF_FUZZ_COUNT sets the fuzz run.
+# CF_KEEP_TMP=1 keeps the temporary directory; CF_FUZZ_COUNT sets the fuzz run; CF_REGRESS names
+# the regression files to run (default: all).
 set -u
 cd "$(dirname "$0")/.."
 . test/lib/common.sh
@@ -82,7 +83,7 @@ PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
 rc=0
 # pg_regress hands the tests PG_ABS_SRCDIR (this tree): historical_sources reads its CSV from there
 cf_log "pg_regress under memcheck and UBSan"
-REG=$(make -s -f Makefile print-regress 2>/dev/null)   # the Makefile's REGRESS list
+REG=${CF_REGRESS:-$(make -s -f Makefile print-regress 2>/dev/null)}   # CF_REGRESS, or the Makefile's REGRESS list
 mkdir -p "$CF_TMP/regress"
 "$PGXS_DIR/src/test/regress/pg_regress" --inputdir=. --outputdir="$CF_TMP/regress" \
 	--bindir="$CF_PGBIN" --host="$PGHOST" --port="$PGPORT" --user=postgres \
