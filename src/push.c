@@ -901,14 +901,16 @@ cf_push_body(void *arg, MemoryContext caller)
  * For router.c: a push in this transaction, with its counts (rows; online
  * view rows written and stale); "to" is 1 online, 2 offline, 3 both.
  */
-int64
-cf_push_local(const char *source_name, Jsonb *rows, int to, int64 *written, int64 *stale)
+static int64
+cf_push_local_rows(const char *source_name, Jsonb *rows, text *rows_text, int to,
+				   int64 *written, int64 *stale)
 {
 	CfPushCall	call;
 
 	memset(&call, 0, sizeof(call));
 	call.source_name = pstrdup(source_name);
 	call.rows = rows;
+	call.rows_text = rows_text;
 	call.to = (CfPushTo) to;
 	cf_registry_call(cf_push_body, &call);
 	*written = call.written;
@@ -916,20 +918,17 @@ cf_push_local(const char *source_name, Jsonb *rows, int to, int64 *written, int6
 	return call.nrows;
 }
 
+int64
+cf_push_local(const char *source_name, Jsonb *rows, int to, int64 *written, int64 *stale)
+{
+	return cf_push_local_rows(source_name, rows, NULL, to, written, stale);
+}
+
 /* For router.c: the same, from JSON text (a node part of a routed push) */
 int64
 cf_push_local_text(const char *source_name, text *rows, int to, int64 *written, int64 *stale)
 {
-	CfPushCall	call;
-
-	memset(&call, 0, sizeof(call));
-	call.source_name = pstrdup(source_name);
-	call.rows_text = rows;
-	call.to = (CfPushTo) to;
-	cf_registry_call(cf_push_body, &call);
-	*written = call.written;
-	*stale = call.stale;
-	return call.nrows;
+	return cf_push_local_rows(source_name, NULL, rows, to, written, stale);
 }
 
 /*
