@@ -125,6 +125,20 @@ ROLLBACK;
 TRUNCATE feast.router;
 SELECT feast_write_online('pd_sql', '[{"driver_id": 5, "zone_id": "r", "event_timestamp": "2030-01-01T00:00:00Z", "a": 5, "b": null}]');
 
+-- a read-only transaction writes nothing, on either path: 25006 as INSERT ... ON CONFLICT gives it
+-- (a hot standby's transactions are read-only: 005_scale_out.pl pushes there)
+BEGIN READ ONLY;
+SELECT feast_push('pd_push', '[{"driver_id": 88, "zone_id": "q", "event_timestamp": "2031-01-01T00:00:00Z", "a": 10, "b": "ro"}]');
+\echo :SQLSTATE
+ROLLBACK;
+SET default_transaction_read_only = on;
+SELECT feast_push('pd_push', '{"driver_id": [89], "zone_id": ["q"], "event_timestamp": ["2031-01-01T00:00:00Z"], "a": [1], "b": ["ro"]}'::text);
+\echo :SQLSTATE
+SELECT feast_write_online('pd_direct', '[{"driver_id": 89, "zone_id": "q", "event_timestamp": "2031-01-01T00:00:00Z", "a": 1, "b": "ro"}]');
+\echo :SQLSTATE
+RESET default_transaction_read_only;
+SELECT driver_id, a, b FROM feast_online.pd_direct WHERE driver_id IN (88, 89) ORDER BY 1;
+
 SET client_min_messages = warning;
 DROP EXTENSION cfeast CASCADE;
 DROP TABLE pd_docs;

@@ -337,7 +337,8 @@ cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrow
 	Datum	   *key;
 	int64		written = 0;
 
-	if (IsolationUsesXactSnapshot() || !OidIsValid(relid))
+	/* a read-only transaction (a hot standby's too) gets the SQL path's 25006 */
+	if (XactReadOnly || IsolationUsesXactSnapshot() || !OidIsValid(relid))
 		return -1;
 	/* what the SQL path needs, table-wide: with less (column grants), it decides */
 	if (pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK ||
