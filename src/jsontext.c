@@ -88,6 +88,7 @@ typedef struct CfTextState
 	CfRowReader rr;
 	CfPair	   *row_pairs;		/* the row form's field buffer, reused */
 	int			row_cap;
+	int64		span_cap;		/* rows b->spans holds */
 	CfJsonValue root;
 	CfFrame		frames[CF_KEEP_DEPTH + 1];
 } CfTextState;
@@ -306,6 +307,27 @@ cf_container_start(CfTextState *st, bool array)
 	}
 }
 
+/* where the next row of the row form is in the text (for a router's split) */
+static void
+cf_row_span(CfTextState *st, const char *start, const char *end)
+{
+	int64		r = st->row + 1;
+	CfBatch    *b = st->b;
+
+	if (r >= st->span_cap)
+	{
+		int64		cap = Max(st->span_cap * 2, 1024);
+
+		if (b->spans == NULL)
+			b->spans = MemoryContextAllocHuge(st->batch_cxt, sizeof(int64) * 2 * cap);
+		else
+			b->spans = repalloc_huge(b->spans, sizeof(int64) * 2 * cap);
+		st->span_cap = cap;
+	}
+	b->spans[r * 2] = start - st->lex->input;
+	b->spans[r * 2 + 1] = end - start;
+}
+
 /* one row of the row form, its fields in jsonb's order */
 static void
 cf_row_done(CfTextState *st, CfFrame *fr)
@@ -349,6 +371,8 @@ cf_container_end(CfTextState *st)
 	fr = &st->frames[d];
 	if (d == 1 && !st->column_form)
 	{
+		if (st->b->want_spans)
+			cf_row_span(st, fr->start, st->lex->prev_token_terminator);
 		cf_row_done(st, fr);
 		return;
 	}
@@ -503,6 +527,11 @@ cf_parse_rows_text(CfBatch *b, text *rows)
 	{
 		cf_batch_reserve(b, st.row + 1);
 		b->nrows = st.row + 1;
+	}
+	else if (b->spans != NULL)
+	{
+		pfree(b->spans);
+		b->spans = NULL;
 	}
 	MemoryContextDelete(st.text_cxt);
 }

@@ -850,6 +850,8 @@ cf_push_body(void *arg, MemoryContext caller)
 	{
 		MemoryContext old = MemoryContextSwitchTo(caller);
 
+		batch.want_spans = call->batch->want_spans;
+
 		/* the registry cache (batch.src) outlives the call; the rows go to the caller */
 		if (call->rows_text)
 			cf_parse_rows_text(&batch, call->rows_text);

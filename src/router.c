@@ -16,8 +16,10 @@
  *	  each row's logical shard is feast_shard_of(its first join key, N), and
  *	  each node's rows become one part of JSON text in the push's own form
  *	  (row form or column form), with the list of its logical shards and
- *	  their row counts.  One call of feast._route_node_push sends the parts
- *	  (SPLIT), and the nodes run in parallel.  A node (feast._node_push)
+ *	  their row counts (JSON text in the row form is cut where the router's
+ *	  own parse saw each row; other pushes are walked once more to cut
+ *	  them).  One call of feast._route_node_push sends the parts (SPLIT),
+ *	  and the nodes run in parallel.  A node (feast._node_push)
  *	  checks the router's registry fingerprint, claims every logical shard
  *	  of its part under the push id in feast.push_ids (one INSERT .. ON
  *	  CONFLICT DO NOTHING), and pushes the part in one go from text, all in
@@ -1019,6 +1021,46 @@ cf_split_json_text(text *rows, const int *part_of_row, int64 nrows, int nparts)
 }
 
 /*
+ * The same split when the router's own parse recorded where each row of the
+ * row form is (CfBatch.spans): each row's text is copied, as written, to its
+ * node's part, without a second parse.
+ */
+static StringInfoData *
+cf_split_spans(text *rows, const int64 *spans, const int *part_of_row, int64 nrows, int nparts)
+{
+	StringInfoData *texts = palloc(sizeof(StringInfoData) * nparts);
+	bool	   *first = palloc(sizeof(bool) * nparts);
+	const char *data = VARDATA_ANY(rows);
+	int			len = VARSIZE_ANY_EXHDR(rows);
+	int			guess = (int) Min((int64) len / nparts * 5 / 4 + 1024, MaxAllocSize / 4);
+
+	for (int p = 0; p < nparts; p++)
+	{
+		initStringInfo(&texts[p]);
+		enlargeStringInfo(&texts[p], guess);
+		appendStringInfoSpaces(&texts[p], VARHDRSZ);
+		appendStringInfoChar(&texts[p], '[');
+		first[p] = true;
+	}
+	for (int64 r = 0; r < nrows; r++)
+	{
+		StringInfo	out = &texts[part_of_row[r]];
+
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (spans[r * 2] < 0 || spans[r * 2 + 1] < 0 || spans[r * 2] + spans[r * 2 + 1] > len)
+			elog(ERROR, "cfeast: row " INT64_FORMAT " lies outside the pushed text", r + 1);
+		if (!first[part_of_row[r]])
+			appendStringInfoChar(out, ',');
+		first[part_of_row[r]] = false;
+		appendBinaryStringInfo(out, data + spans[r * 2], (int) spans[r * 2 + 1]);
+	}
+	for (int p = 0; p < nparts; p++)
+		appendStringInfoChar(&texts[p], ']');
+	return texts;
+}
+
+/*
  * A one-dimensional text[] of n texts without NULLs: construct_array's
  * result, without zeroing the whole (large) array before filling it.
  */
@@ -1121,7 +1163,9 @@ cf_router_push_batch(CfRouter cfg, const char *source, Jsonb *rows, text *rows_t
 		}
 		part_of_row[r] = part_of_rep[rep[s]];
 	}
-	if (rows_text != NULL)
+	if (rows_text != NULL && batch->spans != NULL)
+		texts = cf_split_spans(rows_text, batch->spans, part_of_row, batch->nrows, nparts);
+	else if (rows_text != NULL)
 		texts = cf_split_json_text(rows_text, part_of_row, batch->nrows, nparts);
 	else
 		texts = cf_split_text(rows, part_of_row, batch->nrows, nparts);
@@ -1222,6 +1266,7 @@ cf_router_push_text(const char *source, text *rows, text *to)
 	ErrorData  *volatile edata = NULL;
 
 	memset(&batch, 0, sizeof(batch));
+	batch.want_spans = true;	/* the row form is then split without a second parse */
 	PG_TRY();
 	{
 		tobits = cf_push_parse_text(source, rows, to, &batch, &parsed);

@@ -20,6 +20,8 @@ typedef struct CfBatch
 	int64		capacity;		/* rows the arrays hold */
 	Datum	  **values;			/* [field][row] */
 	bool	  **nulls;			/* [field][row] */
+	bool		want_spans;		/* JSON text: record where each row of the row form is */
+	int64	   *spans;			/* [row * 2]: its offset and length in the text, or NULL */
 } CfBatch;
 
 /* ---------- in write.c ---------- */
