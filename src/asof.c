@@ -6,7 +6,8 @@
  * feast._as_of_join runs the entity query once: the entity columns go to
  * one array of Datums, row after row (variable-width values copied into an
  * arena; past work_mem of those, every row goes to a tuple store instead),
- * their times and each view's keys to arrays.  Then, for each view, given a source query (source.c) returning
+ * their times and each view's keys to arrays (sized once for the planner's
+ * estimate of the rows, grown by doubling past it).  Then, for each view, given a source query (source.c) returning
  * the view's rows, it answers, for each entity row
  * in input order, the features of the latest source row of its key at or
  * before its time (the write rule of version.c decides between rows of
@@ -26,7 +27,8 @@
  * With filter_by_created_timestamp a row may only answer entity rows with
  * time >= max(event, created); bucketing by that value keeps step 3 exact.
  * Finally each stored entity row is read back in order and emitted with
- * every view's answer: no array of whole rows, no zip by position.  The
+ * every view's answer (read from the answers, which lie in key order, with
+ * a prefetch a few rows ahead): no array of whole rows, no zip by position.  The
  * rows go to a sink: the function's result (a tuple store), or, for
  * feast_create_training_set, straight into its new table
  * (cf_as_of_join_into): whole heap pages built here and written with
@@ -65,6 +67,7 @@
 #include "storage/bufpage.h"
 #include "storage/smgr.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -763,6 +766,7 @@ typedef struct CfEntityRows
 	CfAsof	  **views;
 	int			nkeys_all;		/* hidden key columns, view after view */
 	int			cap;
+	int			first_cap;		/* the planner's estimate of the rows, within reason */
 	int			n;
 	TimestampTz *ts;
 	bool	   *ts_ok;
@@ -840,7 +844,7 @@ cf_entity_grow_array(CfEntityRows *e, void *p, Size elem, int cap)
 static void
 cf_entity_grow(CfEntityRows *e)
 {
-	int			cap = e->cap == 0 ? 1024 : e->cap * 2;
+	int			cap = e->cap == 0 ? Max(e->first_cap, 1024) : e->cap * 2;
 
 	if (e->cap >= MaxAllocHugeSize / sizeof(Datum) / 4 / Max(e->nkeys_all + e->nent, 1) || cap < 0)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many entity rows")));
@@ -999,11 +1003,42 @@ cf_entity_receive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
+/*
+ * The arrays of the entity rows are sized once for the planner's estimate
+ * of their number (and a margin), rather than grown by doubling from a few
+ * (each step copying them all and touching fresh memory), within a bound
+ * of their bytes; past it they grow as before.
+ */
+#define CF_ENTITY_FIRST_BYTES ((Size) 64 * 1024 * 1024)
+
+static int
+cf_entity_first_cap(CfEntityRows *e, SPIPlanPtr plan)
+{
+	CachedPlan *cplan = SPI_plan_get_cached_plan(plan);
+	double		rows = 0;
+	Size		row_bytes = sizeof(TimestampTz) + sizeof(bool) +
+		(sizeof(Datum) + sizeof(bool)) * (e->nent + e->nkeys_all + e->nviews);
+
+	if (cplan == NULL)
+		return 0;
+	if (list_length(cplan->stmt_list) == 1)
+	{
+		PlannedStmt *ps = linitial_node(PlannedStmt, cplan->stmt_list);
+
+		if (ps->commandType == CMD_SELECT && ps->planTree != NULL)
+			rows = ps->planTree->plan_rows;
+	}
+	ReleaseCachedPlan(cplan, NULL);
+	rows = rows * 1.1 + 1024;
+	return (int) Min(rows, (double) (CF_ENTITY_FIRST_BYTES / row_bytes));
+}
+
 /* run the entity query, keeping its rows, times and keys */
 static void
 cf_entity_read(CfEntityRows *e, const char *entity_sql)
 {
 	SPIExecuteOptions opts;
+	SPIPlanPtr	plan;
 	int			rc;
 
 	e->pub.receiveSlot = cf_entity_receive;
@@ -1011,10 +1046,18 @@ cf_entity_read(CfEntityRows *e, const char *entity_sql)
 	e->pub.rShutdown = cf_asof_noop;
 	e->pub.rDestroy = cf_asof_noop;
 	e->pub.mydest = DestNone;
+	plan = SPI_prepare_cursor(entity_sql, 0, NULL, CURSOR_OPT_PARALLEL_OK);
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the entity query of feast._as_of_join is invalid: %s",
+						SPI_result_code_string(SPI_result))));
+	e->first_cap = cf_entity_first_cap(e, plan);
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = true;
 	opts.dest = (DestReceiver *) e;
-	rc = SPI_execute_extended(entity_sql, &opts);
+	rc = SPI_execute_plan_extended(plan, &opts);
+	SPI_freeplan(plan);
 	/* with a receiver of ours, a SELECT answers SPI_OK_UTILITY; it must have sent us its rows */
 	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || e->td == NULL)
 		ereport(ERROR,
@@ -1031,6 +1074,14 @@ cf_entity_read(CfEntityRows *e, const char *entity_sql)
 			a->n += a->usable[r];
 	}
 }
+
+/* rows ahead that the emitting loop prefetches the answer of */
+#define CF_PREFETCH 16
+#if defined(__GNUC__) || defined(__clang__)
+#define cf_prefetch(p) __builtin_prefetch(p)
+#else
+#define cf_prefetch(p) ((void) 0)
+#endif
 
 void
 cf_as_of_join_exec(const CfAsofCall *call, TupleDesc out, CfAsofSink *sink)
@@ -1128,6 +1179,19 @@ cf_as_of_join_exec(const CfAsofCall *call, TupleDesc out, CfAsofSink *sink)
 		{
 			CfAsof	   *a = e.views[v];
 			int			p = answers[v][r];
+
+			/*
+			 * The answers lie in key order, the rows come in input order:
+			 * ask for a later row's answer now, so the cache miss of each
+			 * read overlaps the work of the rows between.
+			 */
+			if (r + CF_PREFETCH < e.n && answers[v][r + CF_PREFETCH] >= 0)
+			{
+				int64		q = answers[v][r + CF_PREFETCH];
+
+				cf_prefetch(&a->best_values[q * a->nfeat]);
+				cf_prefetch(&a->best_nulls[q * a->nfeat]);
+			}
 
 			if (p < 0)
 			{
