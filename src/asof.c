@@ -1419,8 +1419,9 @@ cf_table_finish(CfAsofSink *sink)
  * as a full page when the relation needs WAL (then synced before commit,
  * since a checkpoint may have passed their WAL records), no shared buffers
  * and no WAL record a row.  Tuples carry this transaction's xmin and
- * command id, exactly as an insert would set them; long ones are toasted
- * the usual way.
+ * command id, exactly as an insert would set them, formed straight into
+ * the page (cf_page_row_inline: no tuple built, then copied); long ones are
+ * toasted the usual way.
  */
 typedef struct CfPageSink
 {
@@ -1456,12 +1457,74 @@ cf_page_flush(CfPageSink *t)
 	t->page_used = false;
 }
 
+/*
+ * A row that needs no toasting is formed straight into the page, as
+ * heap_form_tuple and PageAddItem would lay it out (the page was zeroed
+ * by PageInit, so alignment padding is zero as theirs is), with the header
+ * heap_insert gives it; true if done, false to take the general path.
+ */
+static bool
+cf_page_row_inline(CfPageSink *t)
+{
+	Page		page = (Page) t->page.data;
+	PageHeader	ph = (PageHeader) page;
+	TupleDesc	td = t->td;
+	bool		hasnull = false;
+	Size		hoff;
+	Size		data_len;
+	Size		len;
+	OffsetNumber off;
+	HeapTupleHeader tup;
+
+	for (int i = 0; i < td->natts; i++)
+	{
+		if (t->nulls[i])
+			hasnull = true;
+		else if (TupleDescAttr(td, i)->attlen == -1 &&
+				 VARATT_IS_EXTERNAL(DatumGetPointer(t->values[i])))
+			return false;
+	}
+	hoff = SizeofHeapTupleHeader;
+	if (hasnull)
+		hoff += BITMAPLEN(td->natts);
+	hoff = MAXALIGN(hoff);
+	data_len = heap_compute_data_size(td, t->values, t->nulls);
+	len = hoff + data_len;
+	if (len > TOAST_TUPLE_THRESHOLD)
+		return false;
+	if (t->page_used && MAXALIGN(len) + t->save_free > PageGetHeapFreeSpace(page))
+		cf_page_flush(t);
+	if (!t->page_used)
+	{
+		PageInit(page, BLCKSZ, 0);
+		t->page_used = true;
+	}
+	off = OffsetNumberNext(PageGetMaxOffsetNumber(page));
+	if (PageGetHeapFreeSpace(page) < MAXALIGN(len))
+		elog(ERROR, "cfeast: failed to add a tuple to a page of the training set");
+	ph->pd_upper -= MAXALIGN(len);
+	ph->pd_lower += sizeof(ItemIdData);
+	ItemIdSetNormal(PageGetItemId(page, off), ph->pd_upper, len);
+	tup = (HeapTupleHeader) ((char *) page + ph->pd_upper);
+	HeapTupleHeaderSetNatts(tup, td->natts);
+	tup->t_hoff = hoff;
+	tup->t_infomask = HEAP_XMAX_INVALID;
+	HeapTupleHeaderSetXmin(tup, t->xid);
+	HeapTupleHeaderSetCmin(tup, t->cid);
+	HeapTupleHeaderSetXmax(tup, 0);
+	ItemPointerSet(&tup->t_ctid, t->blkno, off);
+	heap_fill_tuple(td, t->values, t->nulls, (char *) tup + hoff, data_len, &tup->t_infomask,
+					hasnull ? tup->t_bits : NULL);
+	t->rows++;
+	return true;
+}
+
 static void
 cf_page_row(CfAsofSink *sink, Datum *values, bool *nulls)
 {
 	CfPageSink *t = (CfPageSink *) sink;
 	Page		page = (Page) t->page.data;
-	MemoryContext old = MemoryContextSwitchTo(t->row_cxt);
+	MemoryContext old;
 	HeapTuple	tup;
 	HeapTuple	heaptup;
 	Size		len;
@@ -1473,6 +1536,9 @@ cf_page_row(CfAsofSink *sink, Datum *values, bool *nulls)
 		t->values[i] = values[t->col_map[i]];
 		t->nulls[i] = nulls[t->col_map[i]];
 	}
+	if (cf_page_row_inline(t))
+		return;
+	old = MemoryContextSwitchTo(t->row_cxt);
 	tup = heap_form_tuple(t->td, t->values, t->nulls);
 	/* the header heap_insert would give it */
 	tup->t_data->t_infomask &= ~(HEAP_XACT_MASK);
