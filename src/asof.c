@@ -99,6 +99,7 @@ typedef struct CfAsof
 	bool		has_varlena_key;
 	Oid		   *src_key_types;	/* the source query's key types */
 	int			last_group;		/* group of the previous source row, -2: none */
+	int			last_pos;		/* its bucket (-1: none; -2: not known) */
 	/* key groups: rows sorted by (group, time) in ord[], group g at [group_start[g], group_start[g + 1]) */
 	int			ngroups;
 	int		   *group_start;
@@ -326,13 +327,28 @@ cf_asof_index(CfAsof *a)
 	pfree(fill);
 }
 
-/* first sorted position of group g whose time is >= t, or -1 */
+/*
+ * First sorted position of group g whose time is >= t, or -1.  "hint" is
+ * the answer for the previous source row of this group (end of group for
+ * -1; -2: none): rows read in time order land at or a little after it, so
+ * a few steps from there answer without the binary search.
+ */
 static inline int
-cf_asof_bucket(CfAsof *a, int g, TimestampTz t)
+cf_asof_bucket(CfAsof *a, int g, TimestampTz t, int hint)
 {
 	int			lo = a->group_start[g];
 	int			end = a->group_start[g + 1];
 	int			hi = end;
+
+	if (hint == -1)
+		hint = end;
+	if (hint >= lo && (hint == lo || a->sorted_ts[hint - 1] < t))
+	{
+		for (int i = 0; i < 4; i++, hint++)
+			if (hint == end || a->sorted_ts[hint] >= t)
+				return hint < end ? hint : -1;
+		lo = hint;
+	}
 
 	while (lo < hi)
 	{
@@ -435,6 +451,7 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 		int64		first = cf_keyset_find(a->groups, r->keys, a->src_key_types);
 
 		g = first < 0 ? -1 : a->row_group[first];
+		a->last_pos = -2;
 		if (a->has_varlena_key)
 		{
 			MemoryContextReset(r->last_cxt);
@@ -451,7 +468,8 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 	}
 	if (g < 0)
 		return true;
-	pos = cf_asof_bucket(a, g, at);
+	pos = cf_asof_bucket(a, g, at, a->last_pos);
+	a->last_pos = pos;
 	if (pos < 0)
 		return true;
 	cf_asof_offer(a, pos, ts, cnull, created, &slot->tts_values[nk + 2], &slot->tts_isnull[nk + 2]);
