@@ -49,6 +49,7 @@
 #include "access/heapam.h"
 #include "access/heaptoast.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -1434,9 +1435,13 @@ cf_table_finish(CfAsofSink *sink)
  * Whole pages, written by us: the table is new, created in this transaction
  * and seen by no one else, so, as CLUSTER and index builds do, its heap
  * pages are filled in local memory and written with smgrextend, each logged
- * as a full page when the relation needs WAL (then synced before commit,
- * since a checkpoint may have passed their WAL records), no shared buffers
- * and no WAL record a row.  Tuples carry this transaction's xmin and
+ * as a full page when the relation needs WAL, no shared buffers and no WAL
+ * record a row.  Their writes are synced as a buffer's are: each is handed
+ * to the checkpointer, whose next checkpoint syncs it before it completes
+ * (a crash before then replays the logged pages).  A checkpoint that began
+ * while we wrote may have passed the records of pages written before it
+ * and have taken its sync requests already: if the redo pointer moved, the
+ * file is synced here before commit, as index builds do.  Tuples carry this transaction's xmin and
  * command id, exactly as an insert would set them, formed straight into
  * the page (cf_page_row_inline: no tuple built, then copied); long ones are
  * toasted the usual way.
@@ -1453,6 +1458,7 @@ typedef struct CfPageSink
 	bool		page_used;
 	BlockNumber blkno;
 	bool		use_wal;
+	XLogRecPtr	start_redo;		/* the redo pointer before the first page was logged */
 	Size		save_free;
 	TransactionId xid;
 	CommandId	cid;
@@ -1470,7 +1476,7 @@ cf_page_flush(CfPageSink *t)
 	if (t->use_wal)
 		log_newpage(&t->rel->rd_node, MAIN_FORKNUM, t->blkno, page, true);
 	PageSetChecksumInplace(page, t->blkno);
-	smgrextend(RelationGetSmgr(t->rel), MAIN_FORKNUM, t->blkno, page, true);
+	smgrextend(RelationGetSmgr(t->rel), MAIN_FORKNUM, t->blkno, page, !t->use_wal);
 	t->blkno++;
 	t->page_used = false;
 }
@@ -1597,7 +1603,7 @@ cf_page_finish(CfAsofSink *sink)
 	CfPageSink *t = (CfPageSink *) sink;
 
 	cf_page_flush(t);
-	if (t->use_wal)
+	if (t->use_wal && GetRedoRecPtr() != t->start_redo)
 		smgrimmedsync(RelationGetSmgr(t->rel), MAIN_FORKNUM);
 	pgstat_count_heap_insert(t->rel, t->rows);
 }
@@ -1638,6 +1644,7 @@ cf_as_of_join_into(const CfAsofCall *call, Oid relid, const int *col_map)
 		t.values = palloc(sizeof(Datum) * Max(td->natts, 1));
 		t.nulls = palloc(sizeof(bool) * Max(td->natts, 1));
 		t.use_wal = RelationNeedsWAL(rel);
+		t.start_redo = GetRedoRecPtr();
 		t.save_free = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
 		t.xid = GetCurrentTransactionId();
 		t.cid = GetCurrentCommandId(true);
