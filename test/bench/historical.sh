@@ -11,24 +11,24 @@
 #   (b)     LEFT JOIN LATERAL (... ORDER BY event_timestamp DESC LIMIT 1), index on (key, ts)
 # and checks that cfeast's table and (b)'s hold the same rows.  cfeast and (b) run RUNS times
 # (default 3) and report the best; (a) runs RUNS_A times (default 1: it is slow, so its figure is
-# the noisiest; SKIP_A=1 skips it).  Then the join alone, no
-# table written ("cfeast-join": the SELECT of feast_historical_features_sql; "(b)-join": (b)'s
-# SELECT), each consumed by one aggregate over every output column, whose results must agree;
+# the noisiest; SKIP_A=1 skips it).  Then the join alone, no table written ("cfeast-join": the
+# SELECT of feast_historical_features_sql; "(b)-join": (b)'s SELECT), each consumed by one
+# aggregate over every output column, whose results must agree;
 # historical_duckdb.sh reports DuckDB's figures the same two ways.  Last, the ratios.
 #
 # The tables are read as a long-lived offline table is: vacuumed, every page all-visible (which
 # spares each scan the per-row visibility check).  They are created with autovacuum off and
-# vacuumed here until pg_class.relallvisible = relpages (a concurrent ANALYZE can hold back the
-# first VACUUM), which is checked before anything is timed.
+# vacuumed here until pg_class.relallvisible = relpages (an autovacuum worker busy in the new
+# database's catalogs can hold back the first few), which is checked before anything is timed.
 #
 # Each run is one new session (psql) that runs the statement twice, dropping its table between:
 # "cold" is the session's first statement (a fresh backend: its memory and its mappings of shared
 # buffers are touched for the first time), "warm" the second, as in a pooled session that has
 # served statements before.  Both are printed, every side measured alike; the ratios use warm.
 # Times are measured in the server (clock_timestamp() around the statement, so no connection
-# start-up) and its CPU as the backend's user + system time from /proc (the client must run on
-# the server's machine), so that figures taken on a busy machine can still be compared; parallel
-# workers' CPU is not included.
+# start-up) and its CPU as the backend's user + system time from /proc/<pid>/stat, read with
+# pg_read_file (a superuser's session), so that figures taken on a busy machine can still be
+# compared; parallel workers' CPU is not included.
 set -eu
 DB=${BENCH_DB:-cfeast_bench_hist}
 KEYS=${KEYS:-10000}
