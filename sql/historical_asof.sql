@@ -7,7 +7,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
 DROP TABLE IF EXISTS asof_src, asof_src_shuffled, asof_src3, asof_ent, asof_cust, asof_a, asof_b, asof_c, asof_d,
-    asof_e, asof_f, asof_g, asof_p CASCADE;
+    asof_e, asof_f, asof_g, asof_p, asof_h, asof_w CASCADE;
 RESET client_min_messages;
 SET timezone = 'UTC';
 SELECT setseed(0.7);
@@ -150,6 +150,31 @@ SELECT count(*) AS out_of_order
   FROM (SELECT id, row_number() OVER () AS n FROM asof_d) d
   JOIN (SELECT id, row_number() OVER () AS n FROM asof_ent) e USING (n)
  WHERE d.id IS DISTINCT FROM e.id;
+-- the entity rows' arrays are sized for the planner's estimate of them: one far too low (a
+-- predicate it guesses keeps 1 row in 200 of 3428; it keeps all) grows them: the same rows, in order
+SELECT feast_create_training_set('asof_h', 'SELECT * FROM asof_ent WHERE length(md5(id::text)) = 32',
+                                 '{asof_two:neg, asof_v:val, asof_two:val}', full_feature_names => true);
+SELECT count(*) AS rows_out,
+       (SELECT count(*) FROM (TABLE asof_h EXCEPT ALL TABLE asof_d) x)
+       + (SELECT count(*) FROM (TABLE asof_d EXCEPT ALL TABLE asof_h) y) AS diffs,
+       (SELECT count(*)
+          FROM (SELECT id, row_number() OVER () AS n FROM asof_h) h
+          JOIN (SELECT id, row_number() OVER () AS n FROM asof_ent) e USING (n)
+         WHERE h.id IS DISTINCT FROM e.id) AS out_of_order
+  FROM asof_h;
+-- rows are formed straight into the table's pages; one too wide for a page's share (a column of
+-- hex digits, which compress badly) is toasted as an insert would, on the same pages
+SELECT feast_create_training_set('asof_w', 'SELECT *, CASE WHEN id % 100 = 0 THEN (SELECT string_agg(md5((id * 1000 + i)::text), '''') FROM generate_series(1, 200) i) END AS wide FROM asof_ent',
+                                 '{asof_two:neg, asof_v:val, asof_two:val}', full_feature_names => true);
+SELECT count(*) AS rows_out, count(wide) AS wide_rows,
+       bool_and(wide IS NULL OR wide = (SELECT string_agg(md5((id * 1000 + i)::text), '') FROM generate_series(1, 200) i))
+         AS wide_kept,
+       (SELECT count(*) FROM (SELECT k, tag, event_timestamp, id, blob, asof_two__neg, asof_v__val, asof_two__val
+                                FROM asof_w EXCEPT ALL TABLE asof_d) x)
+       + (SELECT count(*) FROM (TABLE asof_d EXCEPT ALL SELECT k, tag, event_timestamp, id, blob, asof_two__neg,
+                                       asof_v__val, asof_two__val FROM asof_w) y) AS diffs,
+       (SELECT pg_relation_size(reltoastrelid) > 0 FROM pg_class WHERE oid = 'asof_w'::regclass) AS toasted
+  FROM asof_w;
 -- sources read by parallel workers (the planner's choice; forced here): the same rows
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
@@ -250,5 +275,5 @@ SELECT * FROM feast._as_of_join('SELECT 1::int, now(), (1 / 0)::bigint', false, 
 
 SET client_min_messages = warning;
 DROP TABLE asof_src, asof_src_shuffled, asof_src3, asof_ent, asof_a, asof_b, asof_c, asof_d, asof_e, asof_f, asof_g,
-    asof_p;
+    asof_p, asof_h, asof_w;
 DROP EXTENSION cfeast CASCADE;

@@ -6,7 +6,8 @@
  * feast._as_of_join runs the entity query once: the entity columns go to
  * one array of Datums, row after row (variable-width values copied into an
  * arena; past work_mem of those, every row goes to a tuple store instead),
- * their times and each view's keys to arrays.  Then, for each view, given a source query (source.c) returning
+ * their times and each view's keys to arrays (sized once for the planner's
+ * estimate of the rows, grown by doubling past it).  Then, for each view, given a source query (source.c) returning
  * the view's rows, it answers, for each entity row
  * in input order, the features of the latest source row of its key at or
  * before its time (the write rule of version.c decides between rows of
@@ -26,7 +27,8 @@
  * With filter_by_created_timestamp a row may only answer entity rows with
  * time >= max(event, created); bucketing by that value keeps step 3 exact.
  * Finally each stored entity row is read back in order and emitted with
- * every view's answer: no array of whole rows, no zip by position.  The
+ * every view's answer (read from the answers, which lie in key order, with
+ * a prefetch a few rows ahead): no array of whole rows, no zip by position.  The
  * rows go to a sink: the function's result (a tuple store), or, for
  * feast_create_training_set, straight into its new table
  * (cf_as_of_join_into): whole heap pages built here and written with
@@ -47,6 +49,7 @@
 #include "access/heapam.h"
 #include "access/heaptoast.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -65,6 +68,7 @@
 #include "storage/bufpage.h"
 #include "storage/smgr.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -96,6 +100,7 @@ typedef struct CfAsof
 	bool		has_varlena_key;
 	Oid		   *src_key_types;	/* the source query's key types */
 	int			last_group;		/* group of the previous source row, -2: none */
+	int			last_pos;		/* its bucket (-1: none; -2: not known) */
 	/* key groups: rows sorted by (group, time) in ord[], group g at [group_start[g], group_start[g + 1]) */
 	int			ngroups;
 	int		   *group_start;
@@ -323,13 +328,28 @@ cf_asof_index(CfAsof *a)
 	pfree(fill);
 }
 
-/* first sorted position of group g whose time is >= t, or -1 */
+/*
+ * First sorted position of group g whose time is >= t, or -1.  "hint" is
+ * the answer for the previous source row of this group (end of group for
+ * -1; -2: none): rows read in time order land at or a little after it, so
+ * a few steps from there answer without the binary search.
+ */
 static inline int
-cf_asof_bucket(CfAsof *a, int g, TimestampTz t)
+cf_asof_bucket(CfAsof *a, int g, TimestampTz t, int hint)
 {
 	int			lo = a->group_start[g];
 	int			end = a->group_start[g + 1];
 	int			hi = end;
+
+	if (hint == -1)
+		hint = end;
+	if (hint >= lo && (hint == lo || a->sorted_ts[hint - 1] < t))
+	{
+		for (int i = 0; i < 4; i++, hint++)
+			if (hint == end || a->sorted_ts[hint] >= t)
+				return hint < end ? hint : -1;
+		lo = hint;
+	}
 
 	while (lo < hi)
 	{
@@ -432,6 +452,7 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 		int64		first = cf_keyset_find(a->groups, r->keys, a->src_key_types);
 
 		g = first < 0 ? -1 : a->row_group[first];
+		a->last_pos = -2;
 		if (a->has_varlena_key)
 		{
 			MemoryContextReset(r->last_cxt);
@@ -448,7 +469,8 @@ cf_asof_receive(TupleTableSlot *slot, DestReceiver *self)
 	}
 	if (g < 0)
 		return true;
-	pos = cf_asof_bucket(a, g, at);
+	pos = cf_asof_bucket(a, g, at, a->last_pos);
+	a->last_pos = pos;
 	if (pos < 0)
 		return true;
 	cf_asof_offer(a, pos, ts, cnull, created, &slot->tts_values[nk + 2], &slot->tts_isnull[nk + 2]);
@@ -763,6 +785,7 @@ typedef struct CfEntityRows
 	CfAsof	  **views;
 	int			nkeys_all;		/* hidden key columns, view after view */
 	int			cap;
+	int			first_cap;		/* the planner's estimate of the rows, within reason */
 	int			n;
 	TimestampTz *ts;
 	bool	   *ts_ok;
@@ -840,7 +863,7 @@ cf_entity_grow_array(CfEntityRows *e, void *p, Size elem, int cap)
 static void
 cf_entity_grow(CfEntityRows *e)
 {
-	int			cap = e->cap == 0 ? 1024 : e->cap * 2;
+	int			cap = e->cap == 0 ? Max(e->first_cap, 1024) : e->cap * 2;
 
 	if (e->cap >= MaxAllocHugeSize / sizeof(Datum) / 4 / Max(e->nkeys_all + e->nent, 1) || cap < 0)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many entity rows")));
@@ -999,11 +1022,42 @@ cf_entity_receive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
+/*
+ * The arrays of the entity rows are sized once for the planner's estimate
+ * of their number (and a margin), rather than grown by doubling from a few
+ * (each step copying them all and touching fresh memory), within a bound
+ * of their bytes; past it they grow as before.
+ */
+#define CF_ENTITY_FIRST_BYTES ((Size) 64 * 1024 * 1024)
+
+static int
+cf_entity_first_cap(CfEntityRows *e, SPIPlanPtr plan)
+{
+	CachedPlan *cplan = SPI_plan_get_cached_plan(plan);
+	double		rows = 0;
+	Size		row_bytes = sizeof(TimestampTz) + sizeof(bool) +
+		(sizeof(Datum) + sizeof(bool)) * (e->nent + e->nkeys_all + e->nviews);
+
+	if (cplan == NULL)
+		return 0;
+	if (list_length(cplan->stmt_list) == 1)
+	{
+		PlannedStmt *ps = linitial_node(PlannedStmt, cplan->stmt_list);
+
+		if (ps->commandType == CMD_SELECT && ps->planTree != NULL)
+			rows = ps->planTree->plan_rows;
+	}
+	ReleaseCachedPlan(cplan, NULL);
+	rows = rows * 1.1 + 1024;
+	return (int) Min(rows, (double) (CF_ENTITY_FIRST_BYTES / row_bytes));
+}
+
 /* run the entity query, keeping its rows, times and keys */
 static void
 cf_entity_read(CfEntityRows *e, const char *entity_sql)
 {
 	SPIExecuteOptions opts;
+	SPIPlanPtr	plan;
 	int			rc;
 
 	e->pub.receiveSlot = cf_entity_receive;
@@ -1011,10 +1065,18 @@ cf_entity_read(CfEntityRows *e, const char *entity_sql)
 	e->pub.rShutdown = cf_asof_noop;
 	e->pub.rDestroy = cf_asof_noop;
 	e->pub.mydest = DestNone;
+	plan = SPI_prepare_cursor(entity_sql, 0, NULL, CURSOR_OPT_PARALLEL_OK);
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the entity query of feast._as_of_join is invalid: %s",
+						SPI_result_code_string(SPI_result))));
+	e->first_cap = cf_entity_first_cap(e, plan);
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = true;
 	opts.dest = (DestReceiver *) e;
-	rc = SPI_execute_extended(entity_sql, &opts);
+	rc = SPI_execute_plan_extended(plan, &opts);
+	SPI_freeplan(plan);
 	/* with a receiver of ours, a SELECT answers SPI_OK_UTILITY; it must have sent us its rows */
 	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || e->td == NULL)
 		ereport(ERROR,
@@ -1031,6 +1093,14 @@ cf_entity_read(CfEntityRows *e, const char *entity_sql)
 			a->n += a->usable[r];
 	}
 }
+
+/* rows ahead that the emitting loop prefetches the answer of */
+#define CF_PREFETCH 16
+#if defined(__GNUC__) || defined(__clang__)
+#define cf_prefetch(p) __builtin_prefetch(p)
+#else
+#define cf_prefetch(p) ((void) 0)
+#endif
 
 void
 cf_as_of_join_exec(const CfAsofCall *call, TupleDesc out, CfAsofSink *sink)
@@ -1128,6 +1198,19 @@ cf_as_of_join_exec(const CfAsofCall *call, TupleDesc out, CfAsofSink *sink)
 		{
 			CfAsof	   *a = e.views[v];
 			int			p = answers[v][r];
+
+			/*
+			 * The answers lie in key order, the rows come in input order:
+			 * ask for a later row's answer now, so the cache miss of each
+			 * read overlaps the work of the rows between.
+			 */
+			if (r + CF_PREFETCH < e.n && answers[v][r + CF_PREFETCH] >= 0)
+			{
+				int64		q = answers[v][r + CF_PREFETCH];
+
+				cf_prefetch(&a->best_values[q * a->nfeat]);
+				cf_prefetch(&a->best_nulls[q * a->nfeat]);
+			}
 
 			if (p < 0)
 			{
@@ -1352,11 +1435,16 @@ cf_table_finish(CfAsofSink *sink)
  * Whole pages, written by us: the table is new, created in this transaction
  * and seen by no one else, so, as CLUSTER and index builds do, its heap
  * pages are filled in local memory and written with smgrextend, each logged
- * as a full page when the relation needs WAL (then synced before commit,
- * since a checkpoint may have passed their WAL records), no shared buffers
- * and no WAL record a row.  Tuples carry this transaction's xmin and
- * command id, exactly as an insert would set them; long ones are toasted
- * the usual way.
+ * as a full page when the relation needs WAL, no shared buffers and no WAL
+ * record a row.  Their writes are synced as a buffer's are: each is handed
+ * to the checkpointer, whose next checkpoint syncs it before it completes
+ * (a crash before then replays the logged pages).  A checkpoint that began
+ * while we wrote may have passed the records of pages written before it
+ * and have taken its sync requests already: if the redo pointer moved, the
+ * file is synced here before commit, as index builds do.  Tuples carry this transaction's xmin and
+ * command id, exactly as an insert would set them, formed straight into
+ * the page (cf_page_row_inline: no tuple built, then copied); long ones are
+ * toasted the usual way.
  */
 typedef struct CfPageSink
 {
@@ -1370,6 +1458,7 @@ typedef struct CfPageSink
 	bool		page_used;
 	BlockNumber blkno;
 	bool		use_wal;
+	XLogRecPtr	start_redo;		/* the redo pointer before the first page was logged */
 	Size		save_free;
 	TransactionId xid;
 	CommandId	cid;
@@ -1387,9 +1476,71 @@ cf_page_flush(CfPageSink *t)
 	if (t->use_wal)
 		log_newpage(&t->rel->rd_node, MAIN_FORKNUM, t->blkno, page, true);
 	PageSetChecksumInplace(page, t->blkno);
-	smgrextend(RelationGetSmgr(t->rel), MAIN_FORKNUM, t->blkno, page, true);
+	smgrextend(RelationGetSmgr(t->rel), MAIN_FORKNUM, t->blkno, page, !t->use_wal);
 	t->blkno++;
 	t->page_used = false;
+}
+
+/*
+ * A row that needs no toasting is formed straight into the page, as
+ * heap_form_tuple and PageAddItem would lay it out (the page was zeroed
+ * by PageInit, so alignment padding is zero as theirs is), with the header
+ * heap_insert gives it; true if done, false to take the general path.
+ */
+static bool
+cf_page_row_inline(CfPageSink *t)
+{
+	Page		page = (Page) t->page.data;
+	PageHeader	ph = (PageHeader) page;
+	TupleDesc	td = t->td;
+	bool		hasnull = false;
+	Size		hoff;
+	Size		data_len;
+	Size		len;
+	OffsetNumber off;
+	HeapTupleHeader tup;
+
+	for (int i = 0; i < td->natts; i++)
+	{
+		if (t->nulls[i])
+			hasnull = true;
+		else if (TupleDescAttr(td, i)->attlen == -1 &&
+				 VARATT_IS_EXTERNAL(DatumGetPointer(t->values[i])))
+			return false;
+	}
+	hoff = SizeofHeapTupleHeader;
+	if (hasnull)
+		hoff += BITMAPLEN(td->natts);
+	hoff = MAXALIGN(hoff);
+	data_len = heap_compute_data_size(td, t->values, t->nulls);
+	len = hoff + data_len;
+	if (len > TOAST_TUPLE_THRESHOLD)
+		return false;
+	if (t->page_used && MAXALIGN(len) + t->save_free > PageGetHeapFreeSpace(page))
+		cf_page_flush(t);
+	if (!t->page_used)
+	{
+		PageInit(page, BLCKSZ, 0);
+		t->page_used = true;
+	}
+	off = OffsetNumberNext(PageGetMaxOffsetNumber(page));
+	if (PageGetHeapFreeSpace(page) < MAXALIGN(len))
+		elog(ERROR, "cfeast: failed to add a tuple to a page of the training set");
+	ph->pd_upper -= MAXALIGN(len);
+	ph->pd_lower += sizeof(ItemIdData);
+	ItemIdSetNormal(PageGetItemId(page, off), ph->pd_upper, len);
+	tup = (HeapTupleHeader) ((char *) page + ph->pd_upper);
+	HeapTupleHeaderSetNatts(tup, td->natts);
+	tup->t_hoff = hoff;
+	tup->t_infomask = HEAP_XMAX_INVALID;
+	HeapTupleHeaderSetXmin(tup, t->xid);
+	HeapTupleHeaderSetCmin(tup, t->cid);
+	HeapTupleHeaderSetXmax(tup, 0);
+	ItemPointerSet(&tup->t_ctid, t->blkno, off);
+	heap_fill_tuple(td, t->values, t->nulls, (char *) tup + hoff, data_len, &tup->t_infomask,
+					hasnull ? tup->t_bits : NULL);
+	t->rows++;
+	return true;
 }
 
 static void
@@ -1397,7 +1548,7 @@ cf_page_row(CfAsofSink *sink, Datum *values, bool *nulls)
 {
 	CfPageSink *t = (CfPageSink *) sink;
 	Page		page = (Page) t->page.data;
-	MemoryContext old = MemoryContextSwitchTo(t->row_cxt);
+	MemoryContext old;
 	HeapTuple	tup;
 	HeapTuple	heaptup;
 	Size		len;
@@ -1409,6 +1560,9 @@ cf_page_row(CfAsofSink *sink, Datum *values, bool *nulls)
 		t->values[i] = values[t->col_map[i]];
 		t->nulls[i] = nulls[t->col_map[i]];
 	}
+	if (cf_page_row_inline(t))
+		return;
+	old = MemoryContextSwitchTo(t->row_cxt);
 	tup = heap_form_tuple(t->td, t->values, t->nulls);
 	/* the header heap_insert would give it */
 	tup->t_data->t_infomask &= ~(HEAP_XACT_MASK);
@@ -1449,7 +1603,7 @@ cf_page_finish(CfAsofSink *sink)
 	CfPageSink *t = (CfPageSink *) sink;
 
 	cf_page_flush(t);
-	if (t->use_wal)
+	if (t->use_wal && GetRedoRecPtr() != t->start_redo)
 		smgrimmedsync(RelationGetSmgr(t->rel), MAIN_FORKNUM);
 	pgstat_count_heap_insert(t->rel, t->rows);
 }
@@ -1490,6 +1644,7 @@ cf_as_of_join_into(const CfAsofCall *call, Oid relid, const int *col_map)
 		t.values = palloc(sizeof(Datum) * Max(td->natts, 1));
 		t.nulls = palloc(sizeof(bool) * Max(td->natts, 1));
 		t.use_wal = RelationNeedsWAL(rel);
+		t.start_redo = GetRedoRecPtr();
 		t.save_free = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
 		t.xid = GetCurrentTransactionId();
 		t.cid = GetCurrentCommandId(true);
