@@ -86,7 +86,7 @@ if [ "${SKIP_TRAINING:-0}" != 1 ]; then
 	gnuplot <<EOF
 set terminal pngcairo size 900,560 font "sans,10"
 set output "$OUT/training.png"
-set title "Training set, ttl 1 day, feature rows = 10 x entity rows\n$STAMP"
+set title "Training set, ttl 1 day, feature rows = 10 x entity rows, warm session, all-visible tables\n$STAMP"
 set xlabel "entity rows"
 set ylabel "CPU time (s), log scale"
 set logscale xy
@@ -96,7 +96,7 @@ set datafile missing "-"
 plot "$T" using 1:(\$3/1000) with linespoints lw 2 title "cfeast (feast\\\\_create\\\\_training\\\\_set)", \
      "$T" using 1:(\$4/1000) with linespoints title "LEFT JOIN LATERAL ... LIMIT 1 (index on key, time)", \
      "$T" using 1:(\$5/1000) with linespoints title "Feast's SQL (range join + ROW\\\\_NUMBER)", \
-     "$T" using 1:(\$6/1000) with linespoints title "DuckDB ASOF JOIN (2 threads, in memory)"
+     "$T" using 1:(\$6/1000) with linespoints title "DuckDB ASOF JOIN (2 threads, result in a database file)"
 EOF
 	echo "wrote $OUT/training.png"
 fi
