@@ -91,7 +91,9 @@ cf_private_install() {
 	mkdir -p "$CF_INSTALL/usr/lib/postgresql" "$CF_INSTALL/usr/share/postgresql"
 	cp -a /usr/lib/postgresql/15 "$CF_INSTALL/usr/lib/postgresql/"
 	cp -a /usr/share/postgresql/15 "$CF_INSTALL/usr/share/postgresql/"
-	make -C "$CF_ROOT" -s install DESTDIR="$CF_INSTALL" >/dev/null || return 1
+	# the system's pg_config: a private tree's own (first in PATH when a script that made one runs
+	# another, as run.sh runs server.sh) reports its relocated paths, which DESTDIR would nest
+	make -C "$CF_ROOT" -s install DESTDIR="$CF_INSTALL" PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config >/dev/null || return 1
 	CF_PGBIN="$CF_INSTALL/usr/lib/postgresql/15/bin"
 	export PATH="$CF_PGBIN:$PATH"
 }
