@@ -40,6 +40,7 @@ for my $op (sort keys %ops)
 	for my $phase ('early', 'writing')
 	{
 		my $size0 = $rel_size ? $node->safe_psql($CfTap::DB, $rel_size) : 0;
+		my $size = $size0;
 		my $run = CfTap::start_victim($node, $ops{$op});
 		my $pid = CfTap::victim_pid($node);
 		if ($phase eq 'early')
@@ -52,14 +53,16 @@ for my $op (sort keys %ops)
 		}
 		else
 		{
+			# kill as soon as the heaps are seen growing: no further round trip first (on a
+			# loaded machine one psql more let a materialization finish before the kill)
 			my $deadline = time() + 120;
-			while ($node->safe_psql($CfTap::DB, $rel_size) <= $size0 + 65536 && time() < $deadline)
+			while (($size = $node->safe_psql($CfTap::DB, $rel_size)) <= $size0 + 65536 && time() < $deadline)
 			{
 				usleep(10_000);
 			}
 		}
-		my $grown = $rel_size ? $node->safe_psql($CfTap::DB, $rel_size) - $size0 : 0;
 		kill 'KILL', $pid;
+		my $grown = $size - $size0;
 		CfTap::finish_victim($run);
 		like($run->{err}, qr/server closed the connection|terminating connection|connection to server was lost/,
 			"$op/$phase: the backend died" . ($rel_size ? " (heaps had grown by $grown bytes)" : ''));
