@@ -90,27 +90,22 @@ echo "every page all-visible after $i VACUUM (ANALYZE) of each table"
 # one session: the statement $2 twice, "$1" (a table, or -) dropped before each; prints
 # "cold_wall cold_cpu warm_wall warm_cpu" (ms)
 run_cpu() {
-	local drop="" sql
+	local drop="" sql cpu now="extract(epoch FROM clock_timestamp())"
 	[ "$1" = - ] || drop="DROP TABLE IF EXISTS $1;"
 	sql=$2
+	# the backend's user + system time (ticks of 10 ms)
+	cpu="split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 14)::bigint
+     + split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 15)::bigint"
 	$PSQL -At <<EOS | tail -1
 SET client_min_messages = warning;
 $drop
-SELECT split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 14)::bigint
-     + split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 15)::bigint AS c0,
-       extract(epoch FROM clock_timestamp()) AS t0 \\gset
+SELECT $cpu AS c0, $now AS t0 \\gset
 $sql;
-SELECT extract(epoch FROM clock_timestamp()) AS t1,
-       split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 14)::bigint
-     + split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 15)::bigint AS c1 \\gset
+SELECT $now AS t1, $cpu AS c1 \\gset
 $drop
-SELECT split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 14)::bigint
-     + split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 15)::bigint AS c2,
-       extract(epoch FROM clock_timestamp()) AS t2 \\gset
+SELECT $cpu AS c2, $now AS t2 \\gset
 $sql;
-SELECT extract(epoch FROM clock_timestamp()) AS t3,
-       split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 14)::bigint
-     + split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 15)::bigint AS c3 \\gset
+SELECT $now AS t3, $cpu AS c3 \\gset
 SELECT round((:t1 - :t0) * 1000) || ' ' || (:c1 - :c0) * 10 || ' ' || round((:t3 - :t2) * 1000) || ' ' || (:c3 - :c2) * 10;
 EOS
 }
