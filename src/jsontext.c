@@ -307,7 +307,7 @@ cf_container_start(CfTextState *st, bool array)
 	}
 }
 
-/* where the next row of the row form is in the text (for a router's split) */
+/* where the next row of the row form is in the text (for a router's split; the column form has none) */
 static void
 cf_row_span(CfTextState *st, const char *start, const char *end)
 {
@@ -527,11 +527,6 @@ cf_parse_rows_text(CfBatch *b, text *rows)
 	{
 		cf_batch_reserve(b, st.row + 1);
 		b->nrows = st.row + 1;
-	}
-	else if (b->spans != NULL)
-	{
-		pfree(b->spans);
-		b->spans = NULL;
 	}
 	MemoryContextDelete(st.text_cxt);
 }

@@ -769,6 +769,27 @@ cf_append_container(StringInfo out, JsonbContainer *c)
 }
 
 /*
+ * nparts empty part buffers for "bytes" of pushed text, each opened with
+ * "open" after room for a text header (a part becomes a text datum in
+ * place); sized about to its share, so that buffers seldom grow.
+ */
+static StringInfoData *
+cf_parts_open(int nparts, int64 bytes, char open)
+{
+	StringInfoData *texts = palloc(sizeof(StringInfoData) * nparts);
+	int			guess = (int) Min(bytes / nparts * 5 / 4 + 1024, MaxAllocSize / 4);
+
+	for (int p = 0; p < nparts; p++)
+	{
+		initStringInfo(&texts[p]);
+		enlargeStringInfo(&texts[p], guess);
+		appendStringInfoSpaces(&texts[p], VARHDRSZ);
+		appendStringInfoChar(&texts[p], open);
+	}
+	return texts;
+}
+
+/*
  * The rows of each node part as JSON text in the push's own form:
  * texts[p] for the rows whose part_of_row is p (nparts parts, each with
  * rows), each a text datum from its first byte (VARHDRSZ left for the
@@ -777,22 +798,11 @@ cf_append_container(StringInfo out, JsonbContainer *c)
 static StringInfoData *
 cf_split_text(Jsonb *rows, const int *part_of_row, int64 nrows, int nparts)
 {
-	StringInfoData *texts = palloc(sizeof(StringInfoData) * nparts);
+	StringInfoData *texts = cf_parts_open(nparts, VARSIZE(rows), JB_ROOT_IS_ARRAY(rows) ? '[' : '{');
 	bool	   *first = palloc(sizeof(bool) * nparts);
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	/* about the text's share of each part, so that buffers seldom grow */
-	int			guess = (int) Min((int64) VARSIZE(rows) / nparts * 5 / 4 + 1024, MaxAllocSize / 4);
-
-	for (int p = 0; p < nparts; p++)
-	{
-		initStringInfo(&texts[p]);
-		enlargeStringInfo(&texts[p], guess);
-		/* room for a text header: the part becomes a text datum in place */
-		appendStringInfoSpaces(&texts[p], VARHDRSZ);
-		appendStringInfoChar(&texts[p], JB_ROOT_IS_ARRAY(rows) ? '[' : '{');
-	}
 	if (JB_ROOT_IS_ARRAY(rows))
 	{
 		int64		r = 0;
@@ -980,7 +990,6 @@ cf_split_json_text(text *rows, const int *part_of_row, int64 nrows, int nparts)
 	JsonSemAction sem;
 	char	   *data = VARDATA_ANY(rows);
 	int			len = VARSIZE_ANY_EXHDR(rows);
-	int			guess = (int) Min((int64) len / nparts * 5 / 4 + 1024, MaxAllocSize / 4);
 	const char *c = data;
 	JsonParseErrorType err;
 
@@ -990,20 +999,13 @@ cf_split_json_text(text *rows, const int *part_of_row, int64 nrows, int nparts)
 	ts.rows_form = c < data + len && *c == '[';
 	/* column names are copied de-escaped; rows are copied as written, without de-escaping */
 	ts.lex = makeJsonLexContextCstringLen(data, len, GetDatabaseEncoding(), !ts.rows_form);
-	ts.texts = palloc(sizeof(StringInfoData) * nparts);
+	ts.texts = cf_parts_open(nparts, len, ts.rows_form ? '[' : '{');
 	ts.first = palloc(sizeof(bool) * nparts);
 	memset(ts.first, true, sizeof(bool) * nparts);
 	ts.part_of_row = part_of_row;
 	ts.nrows = nrows;
 	ts.nparts = nparts;
 	ts.first_col = true;
-	for (int p = 0; p < nparts; p++)
-	{
-		initStringInfo(&ts.texts[p]);
-		enlargeStringInfo(&ts.texts[p], guess);
-		appendStringInfoSpaces(&ts.texts[p], VARHDRSZ);
-		appendStringInfoChar(&ts.texts[p], ts.rows_form ? '[' : '{');
-	}
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &ts;
 	sem.array_element_start = cf_ts_element_start;
@@ -1028,20 +1030,12 @@ cf_split_json_text(text *rows, const int *part_of_row, int64 nrows, int nparts)
 static StringInfoData *
 cf_split_spans(text *rows, const int64 *spans, const int *part_of_row, int64 nrows, int nparts)
 {
-	StringInfoData *texts = palloc(sizeof(StringInfoData) * nparts);
-	bool	   *first = palloc(sizeof(bool) * nparts);
 	const char *data = VARDATA_ANY(rows);
 	int			len = VARSIZE_ANY_EXHDR(rows);
-	int			guess = (int) Min((int64) len / nparts * 5 / 4 + 1024, MaxAllocSize / 4);
+	StringInfoData *texts = cf_parts_open(nparts, len, '[');
+	bool	   *first = palloc(sizeof(bool) * nparts);
 
-	for (int p = 0; p < nparts; p++)
-	{
-		initStringInfo(&texts[p]);
-		enlargeStringInfo(&texts[p], guess);
-		appendStringInfoSpaces(&texts[p], VARHDRSZ);
-		appendStringInfoChar(&texts[p], '[');
-		first[p] = true;
-	}
+	memset(first, true, sizeof(bool) * nparts);
 	for (int64 r = 0; r < nrows; r++)
 	{
 		StringInfo	out = &texts[part_of_row[r]];
