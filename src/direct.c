@@ -53,6 +53,7 @@
 #include "nodes/makefuncs.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "storage/smgr.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -182,13 +183,28 @@ bool
 cf_direct_fetch(CfDirectRel *d, ItemPointer tid, const Datum *keys)
 {
 	BlockNumber blk;
+	BlockNumber nblocks;
+	SMgrRelation smgr;
 	Buffer		buf;
 
 	if (!ItemPointerIsValid(tid))
 		return false;
-	/* a row deleted since may have had its page truncated away */
+
+	/*
+	 * A row deleted since may have had its page truncated away.  The size
+	 * this backend last learned serves (asking the kernel costs a system
+	 * call): a truncation, which another backend makes under an
+	 * AccessExclusiveLock we have waited out, sends an invalidation that
+	 * closes our smgr handle, so a size still known was never larger than
+	 * the relation is now; one that is too small (others extended the
+	 * relation since) is asked again.
+	 */
 	blk = ItemPointerGetBlockNumber(tid);
-	if (blk >= RelationGetNumberOfBlocks(d->rel))
+	smgr = RelationGetSmgr(d->rel);
+	nblocks = smgr->smgr_cached_nblocks[MAIN_FORKNUM];
+	if (nblocks == InvalidBlockNumber || blk >= nblocks)
+		nblocks = smgrnblocks(smgr, MAIN_FORKNUM);
+	if (blk >= nblocks)
 		return false;
 	/* what an index fetch does on reaching the page: prune it when it is nearly full */
 	buf = ReadBuffer(d->rel, blk);
