@@ -33,6 +33,15 @@
  * waits for, then updates, the other row).  A row that replaces a stored
  * row holding the same values (a re-sent row) is counted as written and
  * left as it is (cf_same_row).
+ *
+ * A single-row push pays this file's set-up once per table, so it is kept
+ * small: the indexes are opened on the first insert or non-HOT update, the
+ * index scan begun on the first probe, and what a table's fit for the
+ * direct path is (cf_direct_map) is kept per push target until the
+ * registry cache's generation moves.  A writer that knows where it last
+ * wrote a row (freshness.c, its state row) fetches that version by TID
+ * (cf_direct_fetch) instead of probing the index and walking the row's
+ * HOT chain, and probes only when that version is no longer the row.
  *-------------------------------------------------------------------------
  */
 #include "direct.h"

@@ -32,6 +32,11 @@
  * The state table belongs to the extension's owner; the write is made as
  * that owner (privileges.c), after the writer's own write to the online
  * table succeeded with its own rights, so no role needs a grant on it.
+ *
+ * Every single-row push commits one such write, so it is made cheap: the
+ * state table's OID and fit are kept until its relcache is invalidated, and
+ * the backend remembers where it last wrote each slot's row (CfSlotHint),
+ * fetching that version directly while it is still the row.
  *-------------------------------------------------------------------------
  */
 #include "freshness.h"
