@@ -119,6 +119,39 @@ SELECT count(*) AS state_rows FROM feast.freshness_state WHERE feature_view = 'f
 SELECT feast_apply_feature_view('fr_b', '{driver}', '[{"name": "conv", "dtype": "float32"}]', 'fr_push', ttl => '1 day');
 SELECT feature_view, rows_written, rows_stale, newest_event_timestamp FROM feast.freshness WHERE feature_view = 'fr_b';
 
+-- a session writes its state row where it last wrote it when that version is still the row
+-- (no index probe); whatever became of it since, the counts stay exact and nothing fails: replaced
+-- by another writer, deleted, its table truncated, the table renamed away (nothing counted then),
+-- a trigger added to it (then SQL writes the state, and the trigger fires)
+CREATE FUNCTION pg_temp.fr_push(k int) RETURNS bigint LANGUAGE sql AS $$
+  SELECT feast_push('fr_push', jsonb_build_array(jsonb_build_object('driver_id', k, 'conv', k,
+                    'ts', '2024-05-01T00:00:00Z'))::text) $$;
+SELECT pg_temp.fr_push(100) + pg_temp.fr_push(101) AS pushed;
+SELECT rows_written FROM feast.freshness WHERE feature_view = 'fr_a';
+UPDATE feast.freshness_state SET rows_written = rows_written + 1000 WHERE feature_view = 'fr_a';
+SELECT pg_temp.fr_push(102) AS pushed;
+SELECT rows_written FROM feast.freshness WHERE feature_view = 'fr_a';
+DELETE FROM feast.freshness_state WHERE feature_view = 'fr_a';
+SELECT pg_temp.fr_push(103) AS pushed;
+SELECT rows_written, rows_stale FROM feast.freshness WHERE feature_view = 'fr_a';
+TRUNCATE feast.freshness_state;
+SELECT pg_temp.fr_push(104) AS pushed;
+SELECT pg_temp.fr_push(105) AS pushed;
+SELECT feature_view, rows_written, rows_stale FROM feast.freshness WHERE feature_view IN ('fr_a', 'fr_b') ORDER BY 1;
+ALTER TABLE feast.freshness_state RENAME TO freshness_state_away;
+SELECT pg_temp.fr_push(106) AS pushed;
+ALTER TABLE feast.freshness_state_away RENAME TO freshness_state;
+SELECT pg_temp.fr_push(107) AS pushed;
+SELECT feature_view, rows_written, rows_stale FROM feast.freshness WHERE feature_view IN ('fr_a', 'fr_b') ORDER BY 1;
+CREATE FUNCTION pg_temp.fr_note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE NOTICE 'state of % written by SQL', NEW.feature_view; RETURN NEW; END $$;
+CREATE TRIGGER fr_note BEFORE INSERT OR UPDATE ON feast.freshness_state
+  FOR EACH ROW EXECUTE FUNCTION pg_temp.fr_note();
+SELECT pg_temp.fr_push(108) AS pushed;
+DROP TRIGGER fr_note ON feast.freshness_state;
+SELECT pg_temp.fr_push(109) AS pushed;
+SELECT feature_view, rows_written, rows_stale FROM feast.freshness WHERE feature_view IN ('fr_a', 'fr_b') ORDER BY 1;
+
 SET client_min_messages = warning;
 DROP EXTENSION cfeast CASCADE;
 DROP TABLE fr_batch;

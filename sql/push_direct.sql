@@ -139,7 +139,48 @@ SELECT feast_write_online('pd_direct', '[{"driver_id": 89, "zone_id": "q", "even
 RESET default_transaction_read_only;
 SELECT driver_id, a, b FROM feast_online.pd_direct WHERE driver_id IN (88, 89) ORDER BY 1;
 
+-- what a push learns about a table (its columns match the view, it is plain, which column is
+-- which) is kept only until the table changes, in this session and within one transaction: a
+-- trigger added after a direct push fires on the next push (the SQL path), dropped it fires no
+-- more; a renamed column is refused at once; a revoked grant refuses the next push
+CREATE FUNCTION pd_note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE NOTICE 'trigger saw a = %', NEW.a; RETURN NEW; END $$;
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:01Z", "a": 1, "b": "t1"}]');
+CREATE TRIGGER pd_note BEFORE INSERT OR UPDATE ON feast_online.pd_direct FOR EACH ROW EXECUTE FUNCTION pd_note();
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:02Z", "a": 2, "b": "t2"}]');
+DROP TRIGGER pd_note ON feast_online.pd_direct;
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:03Z", "a": 3, "b": "t3"}]');
+BEGIN;
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:04Z", "a": 4, "b": "t4"}]');
+CREATE TRIGGER pd_note BEFORE INSERT OR UPDATE ON feast_online.pd_direct FOR EACH ROW EXECUTE FUNCTION pd_note();
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:05Z", "a": 5, "b": "t5"}]');
+ROLLBACK;
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:06Z", "a": 6, "b": "t6"}]');
+ALTER TABLE feast_online.pd_direct RENAME COLUMN b TO b_renamed;
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:07Z", "a": 7, "b": "t7"}]');
+\echo :SQLSTATE
+ALTER TABLE feast_online.pd_direct RENAME COLUMN b_renamed TO b;
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:08Z", "a": 8, "b": "t8"}]');
+SELECT driver_id, a, b FROM feast_online.pd_direct WHERE driver_id = 90;
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS regress_pd_pusher;
+RESET client_min_messages;
+CREATE ROLE regress_pd_pusher;
+SELECT count(*) > 0 AS granted FROM feast_grant('regress_pd_pusher', 'push', 'pd_push');
+SET ROLE regress_pd_pusher;
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:09Z", "a": 9, "b": "t9"}]');
+RESET ROLE;
+REVOKE UPDATE ON feast_online.pd_direct FROM regress_pd_pusher;
+SET ROLE regress_pd_pusher;
+SELECT feast_push('pd_push', '[{"driver_id": 90, "zone_id": "t", "event_timestamp": "2030-01-01T00:00:10Z", "a": 10, "b": "t10"}]');
+\echo :SQLSTATE
+RESET ROLE;
+SELECT driver_id, a, b FROM feast_online.pd_direct WHERE driver_id = 90;
+
 SET client_min_messages = warning;
 DROP EXTENSION cfeast CASCADE;
 DROP TABLE pd_docs;
 DROP FUNCTION pd_noop;
+DROP FUNCTION pd_note;
+DROP OWNED BY regress_pd_pusher CASCADE;
+DROP ROLE regress_pd_pusher;

@@ -33,6 +33,15 @@
  * waits for, then updates, the other row).  A row that replaces a stored
  * row holding the same values (a re-sent row) is counted as written and
  * left as it is (cf_same_row).
+ *
+ * A single-row push pays this file's set-up once per table, so it is kept
+ * small: the indexes are opened on the first insert or non-HOT update, the
+ * index scan begun on the first probe, and what a table's fit for the
+ * direct path is (cf_direct_map) is kept per push target until the
+ * registry cache's generation moves.  A writer that knows where it last
+ * wrote a row (freshness.c, its state row) fetches that version by TID
+ * (cf_direct_fetch) instead of probing the index and walking the row's
+ * HOT chain, and probes only when that version is no longer the row.
  *-------------------------------------------------------------------------
  */
 #include "direct.h"
@@ -40,6 +49,7 @@
 #include "write.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/nbtree.h"
 #include "access/sysattr.h"
 #include "access/table.h"
@@ -50,7 +60,9 @@
 #include "utils/acl.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "storage/smgr.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -97,7 +109,7 @@ cf_direct_begin(CfDirectRel *d, Relation rel, Bitmapset *updated_cols)
 	ExecInitRangeTable(d->estate, list_make1(rte));
 	d->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(d->rri, rel, 1, NULL, 0);
-	ExecOpenIndices(d->rri, true);
+	/* the indexes are opened when a row first needs index entries (cf_direct_open_indices) */
 	d->estate->es_output_cid = GetCurrentCommandId(true);
 	/* as INSERT ... ON CONFLICT DO UPDATE checks: a published table needs a replica identity */
 	CheckCmdReplicaIdentity(rel, CMD_UPDATE);
@@ -118,7 +130,7 @@ cf_direct_begin(CfDirectRel *d, Relation rel, Bitmapset *updated_cols)
 							   type, d->idx->rd_indcollation[k], get_opcode(eqop), (Datum) 0);
 	}
 	InitDirtySnapshot(d->dirty);
-	d->scan = index_beginscan(rel, d->idx, &d->dirty, d->nkeys, 0);
+	d->scan = NULL;				/* begun by the first probe */
 	d->found = table_slot_create(rel, NULL);
 	d->slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 }
@@ -126,12 +138,31 @@ cf_direct_begin(CfDirectRel *d, Relation rel, Bitmapset *updated_cols)
 void
 cf_direct_end(CfDirectRel *d)
 {
-	index_endscan(d->scan);
+	if (d->scan)
+		index_endscan(d->scan);
 	ExecDropSingleTupleTableSlot(d->found);
 	ExecDropSingleTupleTableSlot(d->slot);
-	ExecCloseIndices(d->rri);
+	if (d->indices_open)
+		ExecCloseIndices(d->rri);
 	FreeExecutorState(d->estate);
 	index_close(d->idx, NoLock);
+}
+
+/*
+ * Open the table's indexes (for speculative insertion) on first need: an
+ * insert, or an update that is not HOT.  A push whose rows are all stale,
+ * or whose updates are all HOT, never builds their index info.  The
+ * table's lock (held by the caller) keeps its set of indexes as the
+ * relcache gives it, which is also what heap_update's HOT choice reads.
+ */
+static void
+cf_direct_open_indices(CfDirectRel *d)
+{
+	if (!d->indices_open)
+	{
+		ExecOpenIndices(d->rri, true);
+		d->indices_open = true;
+	}
 }
 
 bool
@@ -139,6 +170,8 @@ cf_direct_find(CfDirectRel *d, const Datum *keys)
 {
 	for (int k = 0; k < d->nkeys; k++)
 		d->keys[k].sk_argument = keys[k];
+	if (d->scan == NULL)
+		d->scan = index_beginscan(d->rel, d->idx, &d->dirty, d->nkeys, 0);
 	for (;;)
 	{
 		TransactionId xwait;
@@ -156,6 +189,54 @@ cf_direct_find(CfDirectRel *d, const Datum *keys)
 }
 
 bool
+cf_direct_fetch(CfDirectRel *d, ItemPointer tid, const Datum *keys)
+{
+	BlockNumber blk;
+	BlockNumber nblocks;
+	SMgrRelation smgr;
+	Buffer		buf;
+
+	if (!ItemPointerIsValid(tid))
+		return false;
+
+	/*
+	 * A row deleted since may have had its page truncated away.  The size
+	 * this backend last learned serves (asking the kernel costs a system
+	 * call): a truncation, which another backend makes under an
+	 * AccessExclusiveLock we have waited out, sends an invalidation that
+	 * closes our smgr handle, so a size still known was never larger than
+	 * the relation is now; one that is too small (others extended the
+	 * relation since) is asked again.
+	 */
+	blk = ItemPointerGetBlockNumber(tid);
+	smgr = RelationGetSmgr(d->rel);
+	nblocks = smgr->smgr_cached_nblocks[MAIN_FORKNUM];
+	if (nblocks == InvalidBlockNumber || blk >= nblocks)
+		nblocks = smgrnblocks(smgr, MAIN_FORKNUM);
+	if (blk >= nblocks)
+		return false;
+	/* what an index fetch does on reaching the page: prune it when it is nearly full */
+	buf = ReadBuffer(d->rel, blk);
+	heap_page_prune_opt(d->rel, buf);
+	ReleaseBuffer(buf);
+	if (!table_tuple_fetch_row_version(d->rel, tid, &d->dirty, d->found))
+		return false;
+	/* a writer at work on it (cf_direct_find waits), or a version replaced or deleted */
+	if (TransactionIdIsValid(d->dirty.xmin) || TransactionIdIsValid(d->dirty.xmax))
+		return false;
+	for (int k = 0; k < d->nkeys; k++)
+	{
+		bool		isnull;
+		Datum		stored = slot_getattr(d->found, d->idx->rd_index->indkey.values[k], &isnull);
+
+		if (isnull ||
+			!DatumGetBool(FunctionCall2Coll(&d->keys[k].sk_func, d->keys[k].sk_collation, stored, keys[k])))
+			return false;
+	}
+	return true;
+}
+
+bool
 cf_direct_update(CfDirectRel *d)
 {
 	TM_FailureData tmfd;
@@ -170,6 +251,8 @@ cf_direct_update(CfDirectRel *d)
 	{
 		case TM_Ok:
 			/* a non-HOT update: new index entries ("update": btree may drop the old ones bottom-up) */
+			if (update_indexes)
+				cf_direct_open_indices(d);
 			if (d->rri->ri_NumIndices > 0 && update_indexes)
 				list_free(ExecInsertIndexTuples(d->rri, d->slot, d->estate, true, false, NULL, NIL));
 			ResetPerTupleExprContext(d->estate);
@@ -204,6 +287,7 @@ cf_direct_insert(CfDirectRel *d)
 	bool		conflict = false;
 	List	   *recheck;
 
+	cf_direct_open_indices(d);
 	token = SpeculativeInsertionLockAcquire(xid);
 	table_tuple_insert_speculative(d->rel, d->slot, d->estate->es_output_cid, 0, NULL, token);
 	recheck = ExecInsertIndexTuples(d->rri, d->slot, d->estate, false, true, &conflict, d->arbiters);
@@ -295,6 +379,71 @@ cf_map_online(Relation rel, CfBatch *b, CfPushTarget *tg, int *att_field, int *e
 }
 
 /*
+ * The table's fit for the direct path (cf_direct_plain, cf_map_online) per
+ * push target, kept while the registry cache's generation holds: it moves
+ * with every relcache invalidation of an online table the cache was built
+ * over (registry.c: a trigger, rule, policy, index or column added or
+ * changed), and a target is never freed before it moves.  Privileges are
+ * checked at every write: they follow the role, not the table.
+ */
+typedef struct CfDirectMap
+{
+	CfPushTarget *tg;			/* hash key */
+	bool		ok;				/* false: the SQL path writes */
+	int			natts;
+	int		   *att_field;
+	int			event_att;
+	int			created_att;
+	Bitmapset  *updated;
+} CfDirectMap;
+
+static HTAB *cf_maps = NULL;
+static MemoryContext cf_maps_cxt = NULL;
+static uint64 cf_maps_gen = 0;
+
+static CfDirectMap *
+cf_direct_map(Relation rel, CfBatch *b, CfPushTarget *tg)
+{
+	uint64		gen = cf_cache_generation();
+	CfDirectMap m;
+	CfDirectMap *entry;
+	MemoryContext old;
+
+	if (cf_maps == NULL || gen != cf_maps_gen)
+	{
+		HASHCTL		ctl;
+
+		if (cf_maps_cxt == NULL)
+			cf_maps_cxt = AllocSetContextCreate(TopMemoryContext, "cfeast direct writes",
+												ALLOCSET_SMALL_SIZES);
+		else
+			MemoryContextReset(cf_maps_cxt);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(CfPushTarget *);
+		ctl.entrysize = sizeof(CfDirectMap);
+		ctl.hcxt = cf_maps_cxt;
+		cf_maps = hash_create("cfeast direct writes", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		cf_maps_gen = gen;
+	}
+	entry = hash_search(cf_maps, &tg, HASH_FIND, NULL);
+	if (entry != NULL && entry->natts == RelationGetDescr(rel)->natts)
+		return entry;
+
+	/* worked out in full before the entry is made: an error leaves none */
+	old = MemoryContextSwitchTo(cf_maps_cxt);
+	memset(&m, 0, sizeof(m));
+	m.tg = tg;
+	m.natts = RelationGetDescr(rel)->natts;
+	m.att_field = palloc(sizeof(int) * Max(m.natts, 1));
+	m.ok = cf_direct_plain(rel, tg->view->nkeys) &&
+		cf_map_online(rel, b, tg, m.att_field, &m.event_att, &m.created_att, &m.updated);
+	MemoryContextSwitchTo(old);
+	entry = hash_search(cf_maps, &tg, HASH_ENTER, NULL);
+	*entry = m;
+	return entry;
+}
+
+/*
  * Does the stored row hold the new row's values, byte for byte?  Then the
  * write rule's replacement would change nothing but the row's version:
  * the push counts it as written and leaves it (no new version, no WAL),
@@ -329,10 +478,10 @@ cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrow
 	Oid			relid = v->online_relid;
 	Oid			user = GetUserId();
 	TupleDesc	td;
+	CfDirectMap *map;
 	int		   *att_field;
 	int			event_att;
 	int			created_att;
-	Bitmapset  *updated = NULL;
 	CfDirectRel d;
 	Datum	   *key;
 	int64		written = 0;
@@ -347,20 +496,22 @@ cf_write_rows_direct(CfBatch *b, CfPushTarget *tg, const int64 *rows, int64 nrow
 		return -1;
 	rel = table_open(relid, RowExclusiveLock);
 	td = RelationGetDescr(rel);
-	att_field = palloc(sizeof(int) * td->natts);
-	if (!cf_direct_plain(rel, v->nkeys) ||
-		!cf_map_online(rel, b, tg, att_field, &event_att, &created_att, &updated))
+	map = cf_direct_map(rel, b, tg);
+	if (!map->ok)
 	{
 		table_close(rel, NoLock);
 		return -1;
 	}
+	att_field = map->att_field;
+	event_att = map->event_att;
+	created_att = map->created_att;
 	/*
 	 * Rows an earlier push of this statement wrote (SELECT feast_push(...)
 	 * FROM batches) carry the current command id: advance it, as SPI does
 	 * before each statement, so that this push can update them.
 	 */
 	CommandCounterIncrement();
-	cf_direct_begin(&d, rel, updated);
+	cf_direct_begin(&d, rel, map->updated);
 	/* the key in index column order */
 	key = palloc(sizeof(Datum) * v->nkeys);
 	for (int64 i = 0; i < nrows; i++)

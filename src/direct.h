@@ -25,6 +25,7 @@ typedef struct CfDirectRel
 	int			nkeys;
 	EState	   *estate;
 	ResultRelInfo *rri;
+	bool		indices_open;	/* rri's indexes opened (on first need) */
 	SnapshotData dirty;
 	ScanKey		keys;
 	IndexScanDesc scan;
@@ -57,6 +58,16 @@ extern void cf_direct_end(CfDirectRel *d);
  * is writing is waited for, then looked up again, as ON CONFLICT does.
  */
 extern bool cf_direct_find(CfDirectRel *d, const Datum *keys);
+
+/*
+ * The same result as cf_direct_find, from the row version at tid (where
+ * the caller last wrote the row of these keys) without probing the index:
+ * true if that version is live, no other transaction is writing it, and
+ * it holds keys[] (then it is the key's one live row).  False otherwise
+ * (replaced, deleted, a writer at work, another row, gone): call
+ * cf_direct_find.  Prunes the page as an index fetch would.
+ */
+extern bool cf_direct_fetch(CfDirectRel *d, ItemPointer tid, const Datum *keys);
 
 /* the new row (d->slot) against the table's NOT NULL and CHECK constraints, as INSERT checks first */
 extern void cf_direct_check(CfDirectRel *d);

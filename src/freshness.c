@@ -32,6 +32,11 @@
  * The state table belongs to the extension's owner; the write is made as
  * that owner (privileges.c), after the writer's own write to the online
  * table succeeded with its own rights, so no role needs a grant on it.
+ *
+ * Every single-row push commits one such write, so it is made cheap: the
+ * state table's OID and fit are kept until its relcache is invalidated, and
+ * the backend remembers where it last wrote each slot's row (CfSlotHint),
+ * fetching that version directly while it is still the row.
  *-------------------------------------------------------------------------
  */
 #include "freshness.h"
@@ -50,6 +55,7 @@
 #include "storage/backendid.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -101,6 +107,51 @@ enum
 /* in TopTransactionContext; NIL between transactions */
 static List *cf_pending = NIL;
 static bool cf_callbacks_registered = false;
+
+/*
+ * feast.freshness_state's OID, looked up by name once and kept until an
+ * invalidation could change what the name finds: the table's own relcache
+ * invalidation (dropped, renamed, moved to another schema), a reset of
+ * every relcache entry, or any change to a schema (feast renamed or
+ * dropped).  A table created under the name later comes after the old
+ * one's drop.  InvalidOid: look it up.
+ */
+static Oid	cf_state_relid = InvalidOid;
+
+/*
+ * The state table last found as cfeast made it (cf_pending_write_direct),
+ * until its next relcache invalidation: a trigger, rule, policy, index or
+ * column added or changed.
+ */
+static Oid	cf_state_plain_relid = InvalidOid;
+
+static void
+cf_state_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == cf_state_relid)
+		cf_state_relid = InvalidOid;
+	if (relid == InvalidOid || relid == cf_state_plain_relid)
+		cf_state_plain_relid = InvalidOid;
+}
+
+static void
+cf_state_namespace_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	cf_state_relid = InvalidOid;
+}
+
+/* feast.freshness_state, or InvalidOid if it does not exist (cfeast dropped meanwhile) */
+static Oid
+cf_state_table(void)
+{
+	if (!OidIsValid(cf_state_relid))
+	{
+		Oid			nsp = get_namespace_oid("feast", true);
+
+		cf_state_relid = OidIsValid(nsp) ? get_relname_relid("freshness_state", nsp) : InvalidOid;
+	}
+	return cf_state_relid;
+}
 
 /* b's counts into a (same relid) */
 static void
@@ -229,6 +280,50 @@ cf_state_sum(Datum stored, int64 add)
 }
 
 /*
+ * Where this backend last wrote the row of (online table, slot), to try
+ * first next time (cf_direct_fetch): every write of the row adds a
+ * version to its HOT chain, which an index probe walks from its root, as
+ * long as the page holds versions.  Only a hint: the row found there is
+ * checked, and otherwise the index is probed.
+ */
+typedef struct CfSlotHint
+{
+	Oid			relid;			/* the online table (hash key) */
+	Oid			staterelid;
+	int32		slot;
+	ItemPointerData tid;
+} CfSlotHint;
+
+static HTAB *cf_slot_hints = NULL;
+
+static CfSlotHint *
+cf_slot_hint(Oid relid)
+{
+	CfSlotHint *h;
+	bool		found;
+
+	if (cf_slot_hints == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CfSlotHint);
+		ctl.hcxt = TopMemoryContext;
+		cf_slot_hints = hash_create("cfeast freshness slot rows", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	h = hash_search(cf_slot_hints, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		h->staterelid = InvalidOid;
+		h->slot = -1;
+		ItemPointerSetInvalid(&h->tid);
+	}
+	return h;
+}
+
+/*
  * The same write as cf_pending_write, straight into the slot's row
  * (direct.c): the slot lock makes this transaction its only writer, and a
  * plan would cost more than the row.  False, having written nothing, when
@@ -246,38 +341,49 @@ cf_pending_write_direct(Oid staterelid, CfPending *p)
 	Datum		key[2];
 	int32		slot;
 	CfPrivSwitch sw;
+	CfSlotHint *hint;
+	bool		first = true;
 
-	if (!cf_direct_plain(rel, 2) || td->natts != CF_FRESHNESS_NARGS)
+	if (staterelid != cf_state_plain_relid)
 	{
-		table_close(rel, NoLock);
-		return false;
-	}
-	for (int i = 0; i < CF_FRESHNESS_NARGS; i++)
-	{
-		Form_pg_attribute a = TupleDescAttr(td, i);
-
-		if (a->attisdropped || strcmp(NameStr(a->attname), cf_state_columns[i]) != 0 ||
-			a->atttypid != cf_state_types[i])
+		if (!cf_direct_plain(rel, 2) || td->natts != CF_FRESHNESS_NARGS)
 		{
 			table_close(rel, NoLock);
 			return false;
 		}
+		for (int i = 0; i < CF_FRESHNESS_NARGS; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, i);
+
+			if (a->attisdropped || strcmp(NameStr(a->attname), cf_state_columns[i]) != 0 ||
+				a->atttypid != cf_state_types[i])
+			{
+				table_close(rel, NoLock);
+				return false;
+			}
+		}
+		cf_state_plain_relid = staterelid;
+	}
+	for (int i = 0; i < CF_FRESHNESS_NARGS; i++)
+	{
 		att[i] = i;
 		if (i >= 2)
 			updated = bms_add_member(updated, i + 1 - FirstLowInvalidHeapAttributeNumber);
 	}
 	slot = cf_freshness_slot(p->relid);
 	/* as the state table's owner, as the SQL path: its constraints run as the owner */
-	cf_priv_begin_registry_owner("freshness_state", &sw);
+	cf_priv_begin_owner_of(rel, &sw);
 	cf_direct_begin(&d, rel, updated);
 	key[0] = ObjectIdGetDatum(p->relid);
 	key[1] = Int32GetDatum(slot);
-	for (;;)
+	hint = cf_slot_hint(p->relid);
+	for (;; first = false)
 	{
 		TupleTableSlot *n = d.slot;
+		bool		hinted = first && hint->staterelid == staterelid && hint->slot == slot;
 
 		ExecClearTuple(n);
-		if (cf_direct_find(&d, key))
+		if ((hinted && cf_direct_fetch(&d, &hint->tid, key)) || cf_direct_find(&d, key))
 		{
 			slot_getallattrs(d.found);
 			memcpy(n->tts_values, d.found->tts_values, sizeof(Datum) * td->natts);
@@ -310,6 +416,10 @@ cf_pending_write_direct(Oid staterelid, CfPending *p)
 		if (cf_direct_insert(&d))
 			break;
 	}
+	/* the version just written */
+	hint->staterelid = staterelid;
+	hint->slot = slot;
+	hint->tid = d.slot->tts_tid;
 	cf_direct_end(&d);
 	cf_priv_end(&sw);
 	table_close(rel, NoLock);
@@ -326,8 +436,7 @@ static void
 cf_pending_flush(void)
 {
 	List	   *pending = cf_pending;
-	Oid			nsp = get_namespace_oid("feast", true);
-	Oid			staterelid = OidIsValid(nsp) ? get_relname_relid("freshness_state", nsp) : InvalidOid;
+	Oid			staterelid = cf_state_table();
 	MemoryContext cxt;
 	MemoryContext old;
 	bool		connected = false;
@@ -435,6 +544,8 @@ cf_freshness_note(CfWriteKind kind, Oid relid, const char *view, int64 written, 
 	{
 		RegisterXactCallback(cf_freshness_xact_callback, NULL);
 		RegisterSubXactCallback(cf_freshness_subxact_callback, NULL);
+		CacheRegisterRelcacheCallback(cf_state_relcache_callback, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, cf_state_namespace_callback, (Datum) 0);
 		cf_callbacks_registered = true;
 	}
 	memset(&add, 0, sizeof(add));

@@ -42,6 +42,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 PG_FUNCTION_INFO_V1(cfeast_as_owner);
@@ -107,6 +108,12 @@ cf_priv_begin_registry_owner(const char *table, CfPrivSwitch *sw)
 	if (!OidIsValid(relid))
 		elog(ERROR, "cfeast: feast.%s is missing", table);
 	cf_priv_become(cf_rel_owner(relid, NULL), SECURITY_RESTRICTED_OPERATION, sw);
+}
+
+void
+cf_priv_begin_owner_of(Relation rel, CfPrivSwitch *sw)
+{
+	cf_priv_become(rel->rd_rel->relowner, SECURITY_RESTRICTED_OPERATION, sw);
 }
 
 /* ------------------------------------------------------------------------

@@ -29,6 +29,9 @@ typedef struct CfPrivSwitch
 extern void cf_priv_begin_registry_owner(const char *table, CfPrivSwitch *sw);
 extern void cf_priv_end(CfPrivSwitch *sw);
 
+/* the same for a relation the caller has opened (its relcache entry names the owner) */
+extern void cf_priv_begin_owner_of(Relation rel, CfPrivSwitch *sw);
+
 /*
  * Materialize: the caller and the view's owner of record must both be able
  * to read every source column the view uses (42501 otherwise); the source

@@ -763,6 +763,18 @@ cf_lock_push_relations(CfPushSource *src, CfPushTo to)
 static void
 cf_check_online_columns(CfPushSource *src, CfPushTo to)
 {
+	/*
+	 * The last source found to match, at the registry cache's generation of
+	 * then: that generation moves with every relcache invalidation of an
+	 * online table the cache was built over (registry.c), and a source is
+	 * never freed before it moves, so while it holds, nothing this check
+	 * reads has changed.
+	 */
+	static CfPushSource *checked = NULL;
+	static uint64 checked_gen = 0;
+
+	if (!(to & CF_TO_ONLINE) || (src == checked && checked_gen == cf_cache_generation()))
+		return;
 	for (int t = 0; (to & CF_TO_ONLINE) && t < src->ntargets; t++)
 	{
 		CfView	   *v = src->targets[t].view;
@@ -788,6 +800,8 @@ cf_check_online_columns(CfPushSource *src, CfPushTo to)
 		}
 		relation_close(rel, NoLock);
 	}
+	checked = src;
+	checked_gen = cf_cache_generation();
 }
 
 /*

@@ -100,13 +100,63 @@ printf '%s\n%s\n' "$VARS" "${CF//BODY/\'$ROW\'}" >"$CF_TMP/cf.sql"
 printf '%s\n%s\n' "$VARS" "${CFT//BODY/\'$ROW\'}" >"$CF_TMP/cft.sql"
 printf '%s\n%s\n' "$VARS" "$(echo "${HAND//BODY/\'$ROW\'}" | tr '\n' ' ')" >"$CF_TMP/hand.sql"
 tps() { pgbench -n -M simple -c "$CLIENTS" -j "$CLIENTS" -T "$SECS" -f "$1" | awk '/^tps/ {print $3; exit}'; }
-tt=$(tps "$CF_TMP/cft.sql")
-tc=$(tps "$CF_TMP/cf.sql")
-th=$(tps "$CF_TMP/hand.sql")
-awk -v c="$tt" -v h="$th" -v n="$CLIENTS" -v s="$SECS" 'BEGIN {
-	printf "%-44s cfeast %8.0f tps      hand-written %8.0f tps      ratio %.2fx\n", "text: single-row push, pgbench " n "x" s "s", c, h, c / h }'
-awk -v c="$tc" -v h="$th" -v n="$CLIENTS" -v s="$SECS" 'BEGIN {
-	printf "%-44s cfeast %8.0f tps      hand-written %8.0f tps      ratio %.2fx\n", "jsonb: single-row push, pgbench " n "x" s "s", c, h, c / h }'
+# ROUNDS rounds, alternated (text, hand-written, jsonb; then jsonb, hand-written, text; ...) so that
+# load from elsewhere on the machine falls on both sides alike; each round's ratio is against the
+# hand-written run between the two cfeast runs; the lines give the median of each
+ROUNDS=${PGBENCH_ROUNDS:-3}
+rt=(); rc=(); rh=(); qt=(); qc=()
+for ((round = 0; round < ROUNDS; round++)); do
+	if ((round % 2 == 0)); then
+		tt=$(tps "$CF_TMP/cft.sql"); th=$(tps "$CF_TMP/hand.sql"); tc=$(tps "$CF_TMP/cf.sql")
+	else
+		tc=$(tps "$CF_TMP/cf.sql"); th=$(tps "$CF_TMP/hand.sql"); tt=$(tps "$CF_TMP/cft.sql")
+	fi
+	rt+=("$tt"); rc+=("$tc"); rh+=("$th")
+	qt+=("$(awk -v c="$tt" -v h="$th" 'BEGIN {printf "%.3f", c / h}')")
+	qc+=("$(awk -v c="$tc" -v h="$th" 'BEGIN {printf "%.3f", c / h}')")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+awk -v c="$(median "${rt[@]}")" -v h="$(median "${rh[@]}")" -v r="$(median "${qt[@]}")" -v n="$CLIENTS" -v s="$SECS" 'BEGIN {
+	printf "%-44s cfeast %8.0f tps      hand-written %8.0f tps      ratio %.2fx\n", "text: single-row push, pgbench " n "x" s "s", c, h, r }'
+awk -v c="$(median "${rc[@]}")" -v h="$(median "${rh[@]}")" -v r="$(median "${qc[@]}")" -v n="$CLIENTS" -v s="$SECS" 'BEGIN {
+	printf "%-44s cfeast %8.0f tps      hand-written %8.0f tps      ratio %.2fx\n", "jsonb: single-row push, pgbench " n "x" s "s", c, h, r }'
+echo "  single-row rounds (median above; tps ratio per round): text ${qt[*]}; jsonb ${qc[*]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# the same single-row pushes in one session, one statement (and transaction) each, timed by the
+# backend's own CPU (user + system, /proc/<pid>/stat): less sensitive to other load than tps, and
+# "SELECT 1" gives the floor every statement pays (protocol, parse, a transaction).  Rounds
+# alternate the sides; each side's best round counts.  The hand-written side gets the text side's
+# rows (same seed); the jsonb side other rows of the same kind, as the text side's are stored by then.
+SINGLE_CALLS=${SINGLE_CALLS:-5000}
+CPU_ROUNDS=${CPU_ROUNDS:-3}
+single_cpu() { # $1 statement with BODY, $2 seed -> backend CPU us per call
+	local cpu="(split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 14)::bigint
+	           + split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 15)::bigint)"
+	{
+		echo "SELECT $cpu AS c0 \\gset"
+		awk -v n="$SINGLE_CALLS" -v stmt="$1" -v row="$ROW" -v seed="$2" 'BEGIN {
+			srand(seed)
+			for (i = 0; i < n; i++) {
+				r = row
+				sub(/:k/, int(rand() * 100000) + 1, r); sub(/:d/, int(rand() * 19) + 10, r); sub(/:h/, int(rand() * 14) + 10, r)
+				s = stmt; gsub(/\n/, " ", s); sub(/BODY/, "\047" r "\047", s)
+				print s
+			} }'
+		echo "SELECT $cpu AS c1 \\gset"
+		echo "\\echo :c0 :c1"
+	} | psql -qAtX -v ON_ERROR_STOP=1 -o /dev/null |
+		awk -v n="$SINGLE_CALLS" -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($2 - $1) * 1e6 / hz / n}'
+}
+ct=; ch=; cc=; c0=
+for ((round = 0; round < CPU_ROUNDS; round++)); do
+	ct=$(best "$ct" "$(single_cpu "$CFT" $((100 + round)))")
+	ch=$(best "$ch" "$(single_cpu "$HAND" $((100 + round)))")
+	cc=$(best "$cc" "$(single_cpu "$CF" $((200 + round)))")
+	c0=$(best "$c0" "$(single_cpu "SELECT 1;" 1)")
+done
+awk -v t="$ct" -v c="$cc" -v h="$ch" -v z="$c0" -v n="$SINGLE_CALLS" -v k="$CPU_ROUNDS" 'BEGIN {
+	printf "  single-row push, backend CPU per call (best of %d rounds of %d calls): text %.1f us, jsonb %.1f us, hand-written %.1f us (%.2fx, %.2fx); SELECT 1: %.1f us\n",
+		k, n, t, c, h, h / t, h / c, z }'
 
 # memory: all rows in one call; the push's own memory context against the jsonb's size
 psql -qAtX -v ON_ERROR_STOP=1 2>&1 <<SQL | sed -n 's/.*pushed \([0-9]*\) rows.*batch memory \([0-9]*\) kB.*/\1 \2/p' >"$CF_TMP/mem"
