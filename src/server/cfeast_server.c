@@ -355,7 +355,7 @@ main(int argc, char **argv)
 	fit_open_files(&cfg);
 	/* bodies (large blocks) go back to the system when freed, so memory follows what is buffered */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);	/* the access log: loop.c flushes it */
 	json_object_seed(0);		/* jansson's hash seed, once, before any thread */
 	signal(SIGPIPE, SIG_IGN);
 

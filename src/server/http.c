@@ -66,6 +66,11 @@ typedef struct Conn
 typedef struct Request
 {
 	CfsJob		job;			/* first: the worker gets the request back from it */
+	CfsWatch	watch;			/* the event loop's: its statement's connection is ready */
+	CfsCall		call;			/* ... that statement */
+	CfsConn    *dconn;			/* ... its connection, while it runs */
+	PGresult   *dres;			/* ... its result as it arrives */
+	int			dpool;
 	struct MHD_Connection *conn;
 	struct timespec start;
 	char		method[16];
@@ -485,6 +490,16 @@ route_of(Request *req, CfsReply *reply)
 	return i;
 }
 
+/* on the loop: a worker is done with the request */
+static void
+resume_posted(CfsWatch *w, unsigned int events)
+{
+	Request    *req = (Request *) ((char *) w - offsetof(Request, watch));
+
+	(void) events;
+	MHD_resume_connection(req->conn);
+}
+
 /* a worker runs the request's handler, then gives the connection back */
 static void
 run_request(CfsJob *job, bool expired)
@@ -511,13 +526,13 @@ run_request(CfsJob *job, bool expired)
 				cfs_handle_health(&req->reply);
 				break;
 			case 1:
-				cfs_handle_push(body, req->len, &req->reply);
+				cfs_handle_call(CFS_EP_PUSH, body, req->len, &req->reply);
 				break;
 			case 2:
-				cfs_handle_read(body, req->len, &req->reply);
+				cfs_handle_call(CFS_EP_READ, body, req->len, &req->reply);
 				break;
 			case 3:
-				cfs_handle_write(body, req->len, &req->reply);
+				cfs_handle_call(CFS_EP_WRITE, body, req->len, &req->reply);
 				break;
 			case CFS_ROUTE_REGISTRY:
 				cfs_handle_registry(cfs_ui_api_path(req->url), req->query, &req->reply);
@@ -532,8 +547,122 @@ run_request(CfsJob *job, bool expired)
 	}
 	body_free(req);
 	req->ready = true;
-	/* from here the connection's thread owns req again (and may free it) */
+	/* from here the loop owns req again (and may free it) */
+	req->watch.fn = resume_posted;
+	cfs_loop_post(&req->watch);
+}
+
+/*
+ * ---------------------------------------------------------------- on the event loop
+ *
+ * POST /push, /get-online-features and /write-to-online-store run on the
+ * event loop's thread (loop.c) when a connection is free and nothing is
+ * queued for one: the body is checked, the statement sent, and the reply
+ * queued when its result comes, with no worker in between.  Bodies over
+ * DIRECT_MAX_BODY go to a worker (checking them would hold up the loop).
+ */
+#define DIRECT_MAX_BODY (64 * 1024)
+
+static void
+direct_done(Request *req)
+{
+	body_free(req);
+	req->ready = true;
 	MHD_resume_connection(req->conn);
+}
+
+static void
+direct_event(CfsWatch *w, unsigned int events)
+{
+	Request    *req = (Request *) ((char *) w - offsetof(Request, watch));
+	CfsError	err = {0};
+	int			r;
+
+	(void) events;
+	r = cfs_exec_flush(req->dconn);
+	if (r > 0)
+	{
+		if (cfs_loop_watch(cfs_conn_socket(req->dconn), true, &req->watch))
+			return;
+	}
+	r = cfs_exec_receive(req->dconn, req->call.stmt, &req->dres, &err);
+	if (r == 0 && cfs_loop_watch(cfs_conn_socket(req->dconn), false, &req->watch))
+		return;
+	if (r == 0)
+	{
+		/* cannot watch it (out of memory): wait for it here */
+		while ((r = cfs_exec_receive(req->dconn, req->call.stmt, &req->dres, &err)) == 0)
+		{
+			struct timespec ts = {0, 100000L};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	cfs_pool_release(req->dconn);
+	req->dconn = NULL;
+	if (r == 2)
+	{
+		/* a stale statement did not run: a worker prepares it again and runs it */
+		cfs_call_end(&req->call, NULL, &(CfsReply) {0});
+		cfs_work_release(req->dpool, true);
+		if (!cfs_work_submit(&req->job, req->dpool))
+		{
+			cfs_reply_detail(&req->reply, 503, "the server is shutting down");
+			req->ready = true;
+			MHD_resume_connection(req->conn);
+		}
+		return;
+	}
+	if (req->dres == NULL)
+		cfs_reply_error(&req->reply, req->call.ep, &err);
+	cfs_call_end(&req->call, req->dres, &req->reply);
+	req->dres = NULL;
+	cfs_work_release(req->dpool, false);
+	direct_done(req);
+}
+
+/* run the request from the loop if it can be; false: it goes to a worker */
+static bool
+run_direct(Request *req)
+{
+	CfsEndpoint ep = req->route == 1 ? CFS_EP_PUSH : req->route == 2 ? CFS_EP_READ : CFS_EP_WRITE;
+	CfsStmt		stmt = req->route == 1 ? CFS_STMT_PUSH : req->route == 2 ? CFS_STMT_READ : CFS_STMT_WRITE;
+	CfsError	err = {0};
+
+	if (req->len > DIRECT_MAX_BODY)
+		return false;
+	req->dpool = cfs_pool_of(stmt);
+	if (!cfs_work_reserve(req->dpool))
+		return false;
+	req->dconn = cfs_pool_try_acquire(stmt);
+	if (req->dconn == NULL)
+	{
+		cfs_work_release(req->dpool, true);
+		return false;
+	}
+	if (!cfs_call_begin(ep, req->body ? req->body : "", req->len, &req->call, &req->reply))
+	{
+		cfs_pool_release(req->dconn);
+		req->dconn = NULL;
+		cfs_work_release(req->dpool, false);
+		direct_done(req);
+		return true;
+	}
+	if (!cfs_exec_send(req->dconn, stmt, req->call.n, req->call.vals, &err))
+	{
+		cfs_reply_error(&req->reply, ep, &err);
+		cfs_call_end(&req->call, NULL, &req->reply);
+		cfs_pool_release(req->dconn);
+		req->dconn = NULL;
+		cfs_work_release(req->dpool, false);
+		direct_done(req);
+		return true;
+	}
+	req->watch.fn = direct_event;
+	req->job.counted = true;	/* if it goes to a worker after all (stale) */
+	if (!cfs_loop_watch(cfs_conn_socket(req->dconn), cfs_exec_flush(req->dconn) > 0, &req->watch))
+		direct_event(&req->watch, 0);	/* waits for the result there */
+	return true;
 }
 
 static enum MHD_Result
@@ -622,6 +751,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	req->job.run = run_request;
 	MHD_suspend_connection(conn);
+	if ((req->route == 1 || req->route == 2 || req->route == 3) && run_direct(req))
+		return MHD_YES;
 	if (!cfs_work_submit(&req->job,
 						 req->route == CFS_ROUTE_HEALTH || req->route == CFS_ROUTE_METRICS ?
 						 CFS_QUEUE_HEALTH :
@@ -631,7 +762,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		/* the workers stopped meanwhile */
 		cfs_reply_detail(&req->reply, 503, "the server is shutting down");
 		req->ready = true;
-		MHD_resume_connection(conn);
+		MHD_resume_connection(conn);	/* on the loop's thread */
 	}
 	return MHD_YES;
 }
@@ -661,6 +792,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			req->status, req->len, req->sent, ms,
 			req->sqlstate[0] ? " sqlstate=" : "", req->sqlstate,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+	cfs_loop_logged();
 	if (req->status != 0)
 		cfs_metrics_request(req->ep, req->status, &req->start, &now);
 	else
@@ -719,8 +851,7 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	struct addrinfo *ai = resolve_listen(cfg->listen);
 	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	char		addr[INET6_ADDRSTRLEN] = "?";
 	bool		v6;
 	int			rc;
@@ -757,9 +888,6 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 						 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 						 MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 						 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
-						 /* a pool of one is MHD's single thread (it warns when told "1") */
-						 cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_TIMEOUT,
-						 (unsigned int) (cfg->threads > 1 ? cfg->threads : 60),
 						 MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
 						 MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
 						 MHD_OPTION_END);
@@ -770,10 +898,18 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 		(void) cfs_work_stop(1000);
 		return NULL;
 	}
+	if (!cfs_loop_start(d))
+	{
+		cfs_loop_stop();
+		MHD_stop_daemon(d);
+		(void) cfs_work_stop(1000);
+		return NULL;
+	}
 	rc = pthread_create(&conns.thread, NULL, reaper_main, NULL);
 	if (rc != 0)
 	{
 		fprintf(stderr, "cfeast-server: cannot start the deadline thread: error %d\n", rc);
+		cfs_loop_stop();
 		MHD_stop_daemon(d);
 		(void) cfs_work_stop(1000);
 		return NULL;
@@ -824,7 +960,7 @@ cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
 	MHD_socket	fd;
 
 	atomic_store(&shutting_down, true);
-	fd = MHD_quiesce_daemon(d);
+	fd = cfs_loop_quiesce();
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 	if (!wait_in_flight(drain_ms))
@@ -841,7 +977,9 @@ cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
 		stop_reaper();
 		return false;
 	}
+	cfs_loop_stop();
 	MHD_stop_daemon(d);
+	fflush(stdout);				/* the access log's last lines */
 	stop_reaper();
 	return true;
 }

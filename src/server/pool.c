@@ -644,3 +644,111 @@ cfs_exec(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values, CfsEr
 	}
 	return NULL;
 }
+
+/*
+ * The event loop's side (loop.c, http.c): a connection taken without
+ * waiting, a statement sent without waiting for its result, and the result
+ * read as it arrives, so that one thread can have statements running on
+ * several connections while it serves HTTP.
+ *
+ * Only a free connection that is open, still alive and has the statement
+ * prepared is taken (NULL otherwise: a worker then opens or prepares).
+ */
+CfsConn *
+cfs_pool_try_acquire(CfsStmt stmt)
+{
+	Pool	   *p = &pool.p[cfs_pool_of(stmt)];
+	CfsConn    *found = NULL;
+	int			i;
+
+	pthread_mutex_lock(&pool.lock);
+	for (i = 0; i < p->size; i++)
+	{
+		CfsConn    *c = &p->slots[i];
+
+		if (!c->busy && c->cancel != NULL && c->prepared[stmt])
+		{
+			found = c;
+			found->busy = true;
+			p->in_use++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool.lock);
+	if (found && !idle_conn_ok(found))
+	{
+		cfs_pool_release(found);
+		return NULL;
+	}
+	return found;
+}
+
+/* send a prepared statement, not waiting; false with err set if that failed */
+bool
+cfs_exec_send(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values, CfsError *err)
+{
+	if (PQsetnonblocking(c->conn, 1) == 0 &&
+		PQsendQueryPrepared(c->conn, stmts[stmt].name, nparams, values, NULL, NULL, 0))
+		return true;
+	error_from_result(err, c, NULL);
+	(void) PQsetnonblocking(c->conn, 0);
+	return false;
+}
+
+/* what is left to send: 0 nothing, 1 more (wait until writable), -1 failed */
+int
+cfs_exec_flush(CfsConn *c)
+{
+	return PQflush(c->conn);
+}
+
+int
+cfs_conn_socket(CfsConn *c)
+{
+	return PQsocket(c->conn);
+}
+
+/*
+ * Read what has arrived of a sent statement's result (*res: NULL at first,
+ * the part read so far between calls).  0: more is to come (wait until
+ * readable); 1: done, *res the result (PGRES_TUPLES_OK), or NULL with err
+ * set; 2: the statement was stale (see stale_statement): it did not run
+ * and is prepared again on its next use on a worker.  The connection is
+ * back in blocking mode when done.
+ */
+int
+cfs_exec_receive(CfsConn *c, CfsStmt stmt, PGresult **res, CfsError *err)
+{
+	bool		ok = PQconsumeInput(c->conn) != 0;
+	PGresult   *r;
+
+	for (;;)
+	{
+		/* a broken connection never gets busy again: PQgetResult then reports it */
+		if (ok && PQisBusy(c->conn))
+			return 0;
+		r = PQgetResult(c->conn);
+		if (r == NULL)
+			break;
+		if (*res == NULL)
+			*res = r;
+		else
+			PQclear(r);
+	}
+	(void) PQsetnonblocking(c->conn, 0);
+	r = *res;
+	*res = NULL;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+	{
+		*res = r;
+		return 1;
+	}
+	if (r && stale_statement(c, stmt, r))
+	{
+		PQclear(r);
+		return 2;
+	}
+	error_from_result(err, c, r);
+	PQclear(r);
+	return 1;
+}
