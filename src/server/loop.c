@@ -41,7 +41,7 @@
 
 #define LOG_FLUSH_MS 100
 
-static struct
+struct CfsLoop
 {
 	struct MHD_Daemon *d;
 	int			epfd;
@@ -55,7 +55,13 @@ static struct
 	struct timespec flushed;
 	pthread_mutex_t lock;		/* for posted */
 	CfsWatch   *posted;			/* cfs_loop_post's, newest first */
-} loop = {.epfd = -1, .wakefd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+};
+
+static CfsLoop *loops;
+static int	nloops;
+
+/* the loop whose thread this is */
+static __thread CfsLoop *current;
 
 /* tags of the two descriptors that are not a watch */
 static char mhd_tag,
@@ -71,39 +77,46 @@ ms_since(const struct timespec *t)
 }
 
 static void
-wake(void)
+wake(CfsLoop *l)
 {
 	uint64_t	one = 1;
 
 	/* a full counter (EAGAIN) wakes the loop all the same */
-	(void) !write(loop.wakefd, &one, sizeof(one));
+	(void) !write(l->wakefd, &one, sizeof(one));
 }
 
-/* run w->fn(w, 0) on the loop's thread soon (from any thread) */
+/* the loop of the calling thread (NULL off the loops) */
+CfsLoop *
+cfs_loop_current(void)
+{
+	return current;
+}
+
+/* run w->fn(w, 0) on loop l's thread soon (from any thread) */
 void
-cfs_loop_post(CfsWatch *w)
+cfs_loop_post(CfsLoop *l, CfsWatch *w)
 {
 	bool		first;
 
-	pthread_mutex_lock(&loop.lock);
-	first = loop.posted == NULL;
-	w->next = loop.posted;
-	loop.posted = w;
-	pthread_mutex_unlock(&loop.lock);
+	pthread_mutex_lock(&l->lock);
+	first = l->posted == NULL;
+	w->next = l->posted;
+	l->posted = w;
+	pthread_mutex_unlock(&l->lock);
 	if (first)
-		wake();
+		wake(l);
 }
 
 static void
-run_posted(void)
+run_posted(CfsLoop *l)
 {
 	CfsWatch   *w,
 			   *rev = NULL;
 
-	pthread_mutex_lock(&loop.lock);
-	w = loop.posted;
-	loop.posted = NULL;
-	pthread_mutex_unlock(&loop.lock);
+	pthread_mutex_lock(&l->lock);
+	w = l->posted;
+	l->posted = NULL;
+	pthread_mutex_unlock(&l->lock);
 	/* oldest first */
 	while (w)
 	{
@@ -122,42 +135,45 @@ run_posted(void)
 	}
 }
 
-/* an access-log line was written (on the loop's thread) */
+/* an access-log line was written (on a loop's thread, or after the loops ended) */
 void
 cfs_loop_logged(void)
 {
-	loop.log_dirty = true;
+	if (current)
+		current->log_dirty = true;
 }
 
 static void
-flush_log(void)
+flush_log(CfsLoop *l)
 {
 	fflush(stdout);
-	loop.log_dirty = false;
-	clock_gettime(CLOCK_MONOTONIC, &loop.flushed);
+	l->log_dirty = false;
+	clock_gettime(CLOCK_MONOTONIC, &l->flushed);
 }
 
 /*
- * Tell fn(arg) once when fd is readable (or writable, with out): a
- * one-shot registration, changed in place when fd is watched already.
+ * On a loop's thread: run w->fn once when fd is readable (or writable too,
+ * with out): a one-shot registration, changed in place when fd is watched
+ * already.
  */
 bool
 cfs_loop_watch(int fd, bool out, CfsWatch *w)
 {
-	struct epoll_event ev = {.events = (out ? EPOLLOUT : EPOLLIN) | EPOLLONESHOT, .data.ptr = w};
+	struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0) | EPOLLONESHOT, .data.ptr = w};
 
-	if (epoll_ctl(loop.epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+	if (epoll_ctl(current->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
 		return true;
-	return errno == ENOENT && epoll_ctl(loop.epfd, EPOLL_CTL_ADD, fd, &ev) == 0;
+	return errno == ENOENT && epoll_ctl(current->epfd, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
 static void *
 loop_main(void *arg)
 {
+	CfsLoop    *l = arg;
 	struct epoll_event ev[64];
 
-	(void) arg;
-	clock_gettime(CLOCK_MONOTONIC, &loop.flushed);
+	current = l;
+	clock_gettime(CLOCK_MONOTONIC, &l->flushed);
 	for (;;)
 	{
 		MHD_UNSIGNED_LONG_LONG mhd_ms;
@@ -165,18 +181,18 @@ loop_main(void *arg)
 					n,
 					i;
 
-		if (MHD_get_timeout(loop.d, &mhd_ms) == MHD_YES && mhd_ms < (MHD_UNSIGNED_LONG_LONG) timeout)
+		if (MHD_get_timeout(l->d, &mhd_ms) == MHD_YES && mhd_ms < (MHD_UNSIGNED_LONG_LONG) timeout)
 			timeout = (int) mhd_ms;
-		if (loop.log_dirty)
+		if (l->log_dirty)
 		{
-			long		ms = ms_since(&loop.flushed);
+			long		ms = ms_since(&l->flushed);
 
 			if (cfs_http_in_flight() == 0 || ms >= LOG_FLUSH_MS)
-				flush_log();
+				flush_log(l);
 			else if (timeout > LOG_FLUSH_MS - ms)
 				timeout = (int) (LOG_FLUSH_MS - ms);
 		}
-		n = epoll_wait(loop.epfd, ev, 64, timeout);
+		n = epoll_wait(l->epfd, ev, 64, timeout);
 		for (i = 0; i < n; i++)
 		{
 			void	   *p = ev[i].data.ptr;
@@ -187,89 +203,124 @@ loop_main(void *arg)
 			{
 				uint64_t	v;
 
-				(void) !read(loop.wakefd, &v, sizeof(v));
-				run_posted();
-				if (atomic_load(&loop.quiesce) == 1)
+				(void) !read(l->wakefd, &v, sizeof(v));
+				run_posted(l);
+				if (atomic_load(&l->quiesce) == 1)
 				{
-					loop.quiesced_fd = MHD_quiesce_daemon(loop.d);
-					atomic_store(&loop.quiesce, 2);
+					l->quiesced_fd = MHD_quiesce_daemon(l->d);
+					atomic_store(&l->quiesce, 2);
 				}
 				continue;
 			}
 			((CfsWatch *) p)->fn((CfsWatch *) p, ev[i].events);
 		}
-		MHD_run(loop.d);
-		if (atomic_load(&loop.stop))
+		MHD_run(l->d);
+		if (atomic_load(&l->stop))
 			break;
 	}
-	run_posted();
-	MHD_run(loop.d);
-	flush_log();
+	run_posted(l);
+	MHD_run(l->d);
+	flush_log(l);
+	cfs_pipe_loop_end();
 	return NULL;
 }
 
+/* the loops, one per daemon (each in external-polling mode); false if one could not start */
 bool
-cfs_loop_start(struct MHD_Daemon *d)
+cfs_loop_start(struct MHD_Daemon **d, int n)
 {
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
-	struct epoll_event ev = {.events = EPOLLIN};
-	int			rc;
+	int			i;
 
-	loop.d = d;
-	loop.epfd = epoll_create1(EPOLL_CLOEXEC);
-	loop.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (info == NULL || loop.epfd < 0 || loop.wakefd < 0)
+	loops = calloc(n, sizeof(CfsLoop));
+	if (loops == NULL)
+		return false;
+	for (i = 0; i < n; i++)
 	{
-		fprintf(stderr, "cfeast-server: cannot set up the event loop\n");
-		return false;
+		CfsLoop    *l = &loops[i];
+		const union MHD_DaemonInfo *info = MHD_get_daemon_info(d[i], MHD_DAEMON_INFO_EPOLL_FD);
+		struct epoll_event ev = {.events = EPOLLIN};
+		int			rc;
+
+		l->d = d[i];
+		l->epfd = epoll_create1(EPOLL_CLOEXEC);
+		l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		pthread_mutex_init(&l->lock, NULL);
+		nloops++;
+		ev.data.ptr = &mhd_tag;
+		if (info == NULL || l->epfd < 0 || l->wakefd < 0 ||
+			epoll_ctl(l->epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev) != 0)
+		{
+			fprintf(stderr, "cfeast-server: cannot set up the event loop\n");
+			return false;
+		}
+		ev.data.ptr = &wake_tag;
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) != 0)
+			return false;
+		rc = pthread_create(&l->thread, NULL, loop_main, l);
+		if (rc != 0)
+		{
+			fprintf(stderr, "cfeast-server: cannot start the event loop: error %d\n", rc);
+			return false;
+		}
+		l->running = true;
 	}
-	ev.data.ptr = &mhd_tag;
-	if (epoll_ctl(loop.epfd, EPOLL_CTL_ADD, info->epoll_fd, &ev) != 0)
-		return false;
-	ev.data.ptr = &wake_tag;
-	if (epoll_ctl(loop.epfd, EPOLL_CTL_ADD, loop.wakefd, &ev) != 0)
-		return false;
-	rc = pthread_create(&loop.thread, NULL, loop_main, NULL);
-	if (rc != 0)
-	{
-		fprintf(stderr, "cfeast-server: cannot start the event loop: error %d\n", rc);
-		return false;
-	}
-	loop.running = true;
 	return true;
 }
 
-/* stop taking connections (the loop does it); the listening socket, or MHD_INVALID_SOCKET */
+/*
+ * Stop taking connections (each loop quiesces its daemon itself); the
+ * listening socket, to be closed, or MHD_INVALID_SOCKET.
+ */
 int
 cfs_loop_quiesce(void)
 {
-	if (!loop.running)
-		return MHD_INVALID_SOCKET;
-	atomic_store(&loop.quiesce, 1);
-	wake();
-	while (atomic_load(&loop.quiesce) != 2)
-	{
-		struct timespec ts = {0, 1000000L};
+	MHD_socket	fd = MHD_INVALID_SOCKET;
+	int			i;
 
-		nanosleep(&ts, NULL);
+	for (i = 0; i < nloops; i++)
+	{
+		CfsLoop    *l = &loops[i];
+
+		if (!l->running)
+			continue;
+		atomic_store(&l->quiesce, 1);
+		wake(l);
+		while (atomic_load(&l->quiesce) != 2)
+		{
+			struct timespec ts = {0, 1000000L};
+
+			nanosleep(&ts, NULL);
+		}
+		if (fd == MHD_INVALID_SOCKET)
+			fd = l->quiesced_fd;
 	}
-	return loop.quiesced_fd;
+	return fd;
 }
 
-/* end the loop (the daemon may be stopped after) */
+/* end the loops (the daemons may be stopped after) */
 void
 cfs_loop_stop(void)
 {
-	if (loop.running)
+	int			i;
+
+	for (i = 0; i < nloops; i++)
 	{
-		atomic_store(&loop.stop, true);
-		wake();
-		pthread_join(loop.thread, NULL);
-		loop.running = false;
+		CfsLoop    *l = &loops[i];
+
+		if (l->running)
+		{
+			atomic_store(&l->stop, true);
+			wake(l);
+			pthread_join(l->thread, NULL);
+			l->running = false;
+		}
+		if (l->epfd >= 0)
+			close(l->epfd);
+		if (l->wakefd >= 0)
+			close(l->wakefd);
+		l->epfd = l->wakefd = -1;
 	}
-	if (loop.epfd >= 0)
-		close(loop.epfd);
-	if (loop.wakefd >= 0)
-		close(loop.wakefd);
-	loop.epfd = loop.wakefd = -1;
+	free(loops);
+	loops = NULL;
+	nloops = 0;
 }

@@ -2,9 +2,11 @@
  * server.h
  *	  cfeast-server: Feast's feature-server HTTP API in front of the cfeast
  *	  SQL functions.  A libpq connection pool (pool.c), the HTTP plumbing
- *	  on libmicrohttpd (http.c), the worker threads that run requests
- *	  against the database (work.c), one handler per endpoint (endpoints.c),
- *	  the counters behind GET /metrics (metrics.c) and the command line
+ *	  on libmicrohttpd (http.c), the event loops that drive it (loop.c)
+ *	  and run pushes and reads on free connections without waiting on them
+ *	  (pipeline.c), the worker threads that run the other requests against
+ *	  the database (work.c), one handler per endpoint (endpoints.c), the
+ *	  counters behind GET /metrics (metrics.c) and the command line
  *	  (cfeast_server.c).
  *
  * This program runs outside the backend: plain malloc, pthreads, jansson.
@@ -164,11 +166,15 @@ extern void cfs_pool_stats(int pool, CfsPoolStats *s);
 extern PGresult *cfs_exec(CfsConn *c, CfsStmt stmt, int nparams,
 						  const char *const *values, CfsError *err);
 extern CfsConn *cfs_pool_try_acquire(CfsStmt stmt);
-extern bool cfs_exec_send(CfsConn *c, CfsStmt stmt, int nparams,
+extern bool cfs_pipe_enter(CfsConn *c, CfsError *err);
+extern bool cfs_pipe_send(CfsConn *c, CfsStmt stmt, int nparams,
 						  const char *const *values, CfsError *err);
+extern void cfs_pipe_consume(CfsConn *c);
+extern int	cfs_pipe_receive(CfsConn *c, CfsStmt stmt, PGresult **res, CfsError *err);
+extern void cfs_pipe_exit(CfsConn *c);
 extern int	cfs_exec_flush(CfsConn *c);
 extern int	cfs_conn_socket(CfsConn *c);
-extern int	cfs_exec_receive(CfsConn *c, CfsStmt stmt, PGresult **res, CfsError *err);
+extern bool cfs_conn_prepared(CfsConn *c, CfsStmt stmt);
 extern void cfs_error_set(CfsError *err, int status, const char *sqlstate,
 						  const char *fmt,...) __attribute__((format(printf, 4, 5)));
 extern void cfs_error_free(CfsError *err);
@@ -202,6 +208,25 @@ extern void cfs_work_stats(int pool, CfsQueueStats *s);
 extern bool cfs_work_reserve(int pool);
 extern void cfs_work_release(int pool, bool uncount);
 
+/* ---------- in pipeline.c ---------- */
+/*
+ * A request the event loop runs itself; embedded in http.c's request.
+ * done runs on the loop once the reply is set, or with requeue when the
+ * request must go to a worker after all (its statement was stale and did
+ * not run; it counts as taken already).
+ */
+typedef struct CfsPipeReq
+{
+	CfsCall		call;
+	CfsReply   *reply;
+	struct CfsPipeReq *next;
+	void		(*done) (struct CfsPipeReq *p, bool requeue);
+} CfsPipeReq;
+
+extern void cfs_pipe_init(const int *conns);
+extern void cfs_pipe_loop_end(void);
+extern bool cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len);
+
 /* ---------- in metrics.c ---------- */
 extern void cfs_metrics_init(void);
 extern void cfs_metrics_request(int route, int status, const struct timespec *start,
@@ -220,9 +245,12 @@ typedef struct CfsWatch
 	struct CfsWatch *next;		/* cfs_loop_post's list */
 } CfsWatch;
 
-extern bool cfs_loop_start(struct MHD_Daemon *d);
+typedef struct CfsLoop CfsLoop;
+
+extern bool cfs_loop_start(struct MHD_Daemon **d, int n);
+extern CfsLoop *cfs_loop_current(void);
 extern bool cfs_loop_watch(int fd, bool out, CfsWatch *w);
-extern void cfs_loop_post(CfsWatch *w);
+extern void cfs_loop_post(CfsLoop *l, CfsWatch *w);
 extern void cfs_loop_logged(void);
 extern int	cfs_loop_quiesce(void);
 extern void cfs_loop_stop(void);

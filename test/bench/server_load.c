@@ -10,8 +10,8 @@
  * server.sh runs pgbench -j 2) share the connections, each waiting on its
  * own with epoll, as pgbench's threads do with their connections, so that
  * both sides of server.sh pay the same for their clients.  A request
- * fails unless it is answered 200.  Prints requests, failures, requests/s
- * and latency percentiles.
+ * fails unless it is answered 200.  Prints requests, failures, requests/s,
+ * latency percentiles and its own CPU time per request.
  *-------------------------------------------------------------------------
  */
 #define _GNU_SOURCE
@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -325,8 +326,17 @@ main(int argc, char **argv)
 	}
 	qsort(all, total, sizeof(uint32_t), cmp_u32);
 #define PCT(p) (total ? all[(size_t) ((total - 1) * (p))] / 1000.0 : 0.0)
-	printf("requests=%zu failed=%ld rps=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
-		   total, failures, total / (now_s() - t0), PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0));
+	{
+		struct rusage ru;
+		double		cpu;
+
+		getrusage(RUSAGE_SELF, &ru);
+		cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+		printf("requests=%zu failed=%ld rps=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
+			   "client_cpu_us=%.1f\n",
+			   total, failures, total / (now_s() - t0), PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0),
+			   total ? cpu * 1e6 / total : 0.0);
+	}
 	free(all);
 	free(ws);
 	free(body);
