@@ -1062,6 +1062,8 @@ cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
 		stop_reaper();
 		return false;
 	}
+	/* the replies of the jobs the workers finished meanwhile go out before the loops end */
+	(void) wait_in_flight(1000);
 	cfs_loop_stop();
 	stop_daemons();
 	fflush(stdout);				/* the access log's last lines */
