@@ -58,13 +58,15 @@ usage(FILE *out)
 			"  --listen HOST:PORT address to serve on (CFEAST_LISTEN; default 127.0.0.1:6566;\n"
 			"                     port 0 picks a free port, printed at start)\n"
 			"  --pool N           database connections, and threads that run requests on them\n"
-			"                     (CFEAST_POOL; default 4); /health has one more of its own\n"
+			"                     when the HTTP threads do not (CFEAST_POOL; default 4); /health\n"
+			"                     has one more of its own\n"
 			"  --max-body BYTES   largest request body, suffix k/M/G allowed (CFEAST_MAX_BODY;\n"
 			"                     default 16M); larger ones get 413\n"
 			"  --drain-timeout S  on SIGTERM, how long requests in flight may finish before\n"
 			"                     their queries are cancelled (CFEAST_DRAIN_TIMEOUT; default 10)\n"
-			"  --threads N        HTTP threads on epoll; they never wait on the database\n"
-			"                     (CFEAST_THREADS; default 2)\n"
+			"  --threads N        HTTP threads, each an event loop on epoll that also runs\n"
+			"                     pushes and reads on free pooled connections without waiting\n"
+			"                     on them (CFEAST_THREADS; default 2)\n"
 			"  --request-timeout S  a whole request (headers and body) must arrive within S\n"
 			"                     seconds of the connection opening or the previous response,\n"
 			"                     else the connection is closed (CFEAST_REQUEST_TIMEOUT; default 10)\n"
@@ -355,7 +357,7 @@ main(int argc, char **argv)
 	fit_open_files(&cfg);
 	/* bodies (large blocks) go back to the system when freed, so memory follows what is buffered */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);	/* the access log: loop.c flushes it */
 	json_object_seed(0);		/* jansson's hash seed, once, before any thread */
 	signal(SIGPIPE, SIG_IGN);
 

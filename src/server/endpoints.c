@@ -422,16 +422,16 @@ cfs_handle_health(CfsReply *reply)
 	PQclear(res);
 }
 
-/* POST /push {"push_source_name", "df", "to"}: 200, empty body */
-void
-cfs_handle_push(const char *body, size_t len, CfsReply *reply)
+/*
+ * POST /push {"push_source_name", "df", "to"}: 200, empty body.  The body
+ * checked; false with the reply set (422) when it is not right.
+ */
+static bool
+push_begin(const char *body, size_t len, CfsCall *call, CfsReply *reply)
 {
 	Check		ck = {0};
 	const char *source,
 			   *to;
-	char	   *source_copy = NULL,
-			   *to_copy = NULL;
-	PGresult   *res;
 
 	if (check_begin(&ck, body, len))
 	{
@@ -441,32 +441,26 @@ cfs_handle_push(const char *body, size_t len, CfsReply *reply)
 		(void) field_bool(&ck, "allow_registry_cache");
 		(void) field_bool(&ck, "transform_on_write");
 		if (source)
-			source_copy = strdup(source);
-		to_copy = strdup(to ? to : "online");
+			call->own[0] = strdup(source);
+		call->own[2] = strdup(to ? to : "online");
 	}
 	if (!check_end(&ck, reply))
 	{
 		check_free(&ck);
-		free(source_copy);
-		free(to_copy);
-		return;
+		return false;
 	}
 	check_free(&ck);
-	{
-		const char *vals[3] = {source_copy, body, to_copy};
-
-		res = run(CFS_EP_PUSH, CFS_STMT_PUSH, 3, vals, reply);
-	}
-	cfs_metrics_rows(CFS_EP_PUSH, source_copy, res);
-	free(source_copy);
-	free(to_copy);
-	if (res)
-		reply_count(reply, res, 0, "");
+	call->n = 3;
+	call->vals[0] = call->own[0];
+	call->vals[1] = body;
+	call->vals[2] = call->own[2];
+	call->name = call->own[0];
+	return true;
 }
 
 /* POST /get-online-features: Feast's response, built by the SQL function */
-void
-cfs_handle_read(const char *body, size_t len, CfsReply *reply)
+static bool
+read_begin(const char *body, size_t len, CfsCall *call, CfsReply *reply)
 {
 	Check		ck = {0};
 	const char *service = NULL;
@@ -474,7 +468,6 @@ cfs_handle_read(const char *body, size_t len, CfsReply *reply)
 			   *features = NULL;
 	bool		full = false,
 				have_features = false;
-	PGresult   *res;
 
 	if (check_begin(&ck, body, len))
 	{
@@ -491,7 +484,7 @@ cfs_handle_read(const char *body, size_t len, CfsReply *reply)
 		check_free(&ck);
 		free(features);
 		free(service_copy);
-		return;
+		return false;
 	}
 	check_free(&ck);
 	/* as Feast: a feature service, when given, wins over the feature list */
@@ -500,28 +493,14 @@ cfs_handle_read(const char *body, size_t len, CfsReply *reply)
 		free(features);
 		features = service_copy ? NULL : strdup("{}");
 	}
-	{
-		const char *vals[4] = {features, body, full ? "true" : "false", service_copy};
-
-		res = run(CFS_EP_READ, CFS_STMT_READ, 4, vals, reply);
-	}
-	free(features);
-	free(service_copy);
-	if (res == NULL)
-		return;
-	reply->status = 200;
-	reply->result = res;
-	if (PQgetisnull(res, 0, 0))
-	{
-		reply->body = strdup("null");
-		reply->len = 4;
-	}
-	else
-	{
-		/* the jsonb text straight from the result: no copy, no re-encoding */
-		reply->body_in_result = true;
-		reply->len = PQgetlength(res, 0, 0);
-	}
+	call->n = 4;
+	call->own[0] = features;
+	call->own[3] = service_copy;
+	call->vals[0] = features;
+	call->vals[1] = body;
+	call->vals[2] = full ? "true" : "false";
+	call->vals[3] = service_copy;
+	return true;
 }
 
 /*
@@ -530,13 +509,11 @@ cfs_handle_read(const char *body, size_t len, CfsReply *reply)
  * Feast's remote online store sends for its materialize and push.  200,
  * body null, as Feast.
  */
-void
-cfs_handle_write(const char *body, size_t len, CfsReply *reply)
+static bool
+write_begin(const char *body, size_t len, CfsCall *call, CfsReply *reply)
 {
 	Check		ck = {0};
 	const char *view;
-	char	   *view_copy = NULL;
-	PGresult   *res;
 
 	if (check_begin(&ck, body, len))
 	{
@@ -545,24 +522,98 @@ cfs_handle_write(const char *body, size_t len, CfsReply *reply)
 		(void) field_bool(&ck, "allow_registry_cache");
 		(void) field_bool(&ck, "transform_on_write");
 		if (view)
-			view_copy = strdup(view);
+			call->own[0] = strdup(view);
 	}
 	if (!check_end(&ck, reply))
 	{
 		check_free(&ck);
-		free(view_copy);
-		return;
+		free(call->own[0]);
+		call->own[0] = NULL;
+		return false;
 	}
 	check_free(&ck);
-	{
-		const char *vals[2] = {view_copy, body};
+	call->n = 2;
+	call->vals[0] = call->own[0];
+	call->vals[1] = body;
+	call->name = call->own[0];
+	return true;
+}
 
-		res = run(CFS_EP_WRITE, CFS_STMT_WRITE, 2, vals, reply);
-	}
-	cfs_metrics_rows(CFS_EP_WRITE, view_copy, res);
-	if (res)
+static void
+call_free(CfsCall *call)
+{
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		free(call->own[i]);
+	memset(call, 0, sizeof(*call));
+}
+
+/*
+ * The first half of POST /push, /get-online-features or
+ * /write-to-online-store: the body checked and the statement's parameters
+ * set (they point into body, which must outlive the call).  False with the
+ * reply set (422) when the body is not right.
+ */
+bool
+cfs_call_begin(CfsEndpoint ep, const char *body, size_t len, CfsCall *call, CfsReply *reply)
+{
+	bool		ok;
+
+	memset(call, 0, sizeof(*call));
+	call->ep = ep;
+	call->stmt = ep == CFS_EP_PUSH ? CFS_STMT_PUSH : ep == CFS_EP_READ ? CFS_STMT_READ : CFS_STMT_WRITE;
+	ok = ep == CFS_EP_PUSH ? push_begin(body, len, call, reply) :
+		ep == CFS_EP_READ ? read_begin(body, len, call, reply) :
+		write_begin(body, len, call, reply);
+	if (!ok)
+		call_free(call);
+	return ok;
+}
+
+/*
+ * The second half: the statement's result into the reply (res NULL: the
+ * reply already holds the error).  Frees the call; the reply owns res.
+ */
+void
+cfs_call_end(CfsCall *call, PGresult *res, CfsReply *reply)
+{
+	if (call->ep != CFS_EP_READ)
+		cfs_metrics_rows(call->ep, call->name, res);
+	if (res == NULL)
+		;
+	else if (call->ep == CFS_EP_PUSH)
+		reply_count(reply, res, 0, "");
+	else if (call->ep == CFS_EP_WRITE)
 		reply_count(reply, res, 0, "null");
-	free(view_copy);
+	else
+	{
+		reply->status = 200;
+		reply->result = res;
+		if (PQgetisnull(res, 0, 0))
+		{
+			reply->body = strdup("null");
+			reply->len = 4;
+		}
+		else
+		{
+			/* the jsonb text straight from the result: no copy, no re-encoding */
+			reply->body_in_result = true;
+			reply->len = PQgetlength(res, 0, 0);
+		}
+	}
+	call_free(call);
+}
+
+/* the same on a worker: both halves, the statement run in between */
+void
+cfs_handle_call(CfsEndpoint ep, const char *body, size_t len, CfsReply *reply)
+{
+	CfsCall		call;
+
+	if (!cfs_call_begin(ep, body, len, &call, reply))
+		return;
+	cfs_call_end(&call, run(ep, call.stmt, call.n, call.vals, reply), reply);
 }
 
 /*

@@ -1,11 +1,14 @@
 /*-------------------------------------------------------------------------
  * http.c
- *	  The HTTP side on libmicrohttpd: a few threads on epoll move the bytes
- *	  of every connection; complete requests go to the workers (work.c),
- *	  which may block on the database, and come back as responses.
- *	  Request bodies are gathered up to the size limits, requests are
- *	  routed, each gets an access-log line, and the server drains on
- *	  shutdown.
+ *	  The HTTP side on libmicrohttpd: --threads event loops (loop.c), each
+ *	  with a daemon of its own on the shared listening socket, move the
+ *	  bytes of every connection.  A complete push, read or write runs from
+ *	  its loop when a pooled connection is free (pipeline.c: sent without
+ *	  waiting, answered when its result arrives); every other request, and
+ *	  those that find no free connection, go to the workers (work.c), which
+ *	  may block on the database, and come back through the loop.  Request
+ *	  bodies are gathered up to the size limits, requests are routed, each
+ *	  gets an access-log line, and the server drains on shutdown.
  *
  * Limits against clients that hold resources:
  *  - a whole request (headers and body) must arrive within
@@ -18,8 +21,9 @@
  *    connection-closed callback also takes, and libmicrohttpd calls that
  *    callback before it closes the socket, so the reaper never touches a
  *    descriptor that was closed (and perhaps reused).
- *  - connections: at most max_connections in all, max_per_ip from one
- *    address (libmicrohttpd refuses the rest at accept).
+ *  - connections: at most max_connections in all (shared out among the
+ *    loops), max_per_ip from one address (libmicrohttpd refuses the rest at
+ *    accept; with several loops, our accept policy counts across them).
  *  - buffered bodies: the bytes allocated for bodies of all requests at
  *    once stay under max_inflight.  A request whose Content-Length does not
  *    fit in what is left is answered 503 with Retry-After before its body
@@ -60,12 +64,37 @@ typedef struct Conn
 	struct timespec since;		/* the current request's deadline counts from here */
 	bool		receiving;		/* the request is not complete yet: the deadline applies */
 	bool		expired;		/* the reaper shut it down */
+	struct Peer *peer;			/* several loops: its address's count */
 } Conn;
+
+/*
+ * With several loops (each its own libmicrohttpd daemon on the shared
+ * listening socket), the connections from one address are counted here
+ * for --max-connections-per-ip, across the loops: the accept policy counts
+ * a connection in (or refuses it), and its end counts it out.  (A
+ * connection that fails for lack of memory between the two stays counted.)
+ * One loop leaves it to libmicrohttpd.
+ */
+typedef struct Peer
+{
+	struct Peer *next;
+	int			count;
+	socklen_t	len;
+	unsigned char addr[16];
+} Peer;
+
+#define PEER_BUCKETS 1024
+static Peer *peers[PEER_BUCKETS];
+static int	ndaemons;
+static struct MHD_Daemon **daemons;
 
 /* one request: its body as it arrives, its reply, and what the access log needs */
 typedef struct Request
 {
 	CfsJob		job;			/* first: the worker gets the request back from it */
+	CfsWatch	watch;			/* a worker's: posted to the loop when done */
+	CfsLoop    *loop;			/* the loop of its connection */
+	CfsPipeReq	pipe;			/* when the loop runs it (pipeline.c) */
 	struct MHD_Connection *conn;
 	struct timespec start;
 	char		method[16];
@@ -144,6 +173,82 @@ body_free(Request *req)
 
 /* ---------------------------------------------------------------- connections and their deadline */
 
+/* the address bytes of a peer (4 or 16), or 0 */
+static socklen_t
+peer_key(const struct sockaddr *sa, unsigned char *key)
+{
+	if (sa && sa->sa_family == AF_INET)
+	{
+		memcpy(key, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+		return 4;
+	}
+	if (sa && sa->sa_family == AF_INET6)
+	{
+		memcpy(key, &((const struct sockaddr_in6 *) sa)->sin6_addr, 16);
+		return 16;
+	}
+	return 0;
+}
+
+/* under conns.lock: the entry of an address, made if missing (NULL: no memory) */
+static Peer **
+peer_find(const unsigned char *key, socklen_t len)
+{
+	unsigned	h = 2166136261u;
+	socklen_t	i;
+	Peer	  **pp;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ key[i]) * 16777619u;
+	for (pp = &peers[h % PEER_BUCKETS]; *pp; pp = &(*pp)->next)
+		if ((*pp)->len == len && memcmp((*pp)->addr, key, len) == 0)
+			return pp;
+	return pp;
+}
+
+/* several loops: count a new connection in, or refuse it (over --max-connections-per-ip) */
+static enum MHD_Result
+accept_policy(void *cls, const struct sockaddr *sa, socklen_t salen)
+{
+	unsigned char key[16];
+	socklen_t	len = peer_key(sa, key);
+	Peer	  **pp;
+	bool		ok = true;
+
+	(void) cls;
+	(void) salen;
+	if (len == 0)
+		return MHD_YES;
+	pthread_mutex_lock(&conns.lock);
+	pp = peer_find(key, len);
+	if (*pp == NULL && (*pp = calloc(1, sizeof(Peer))) != NULL)
+	{
+		(*pp)->len = len;
+		memcpy((*pp)->addr, key, len);
+	}
+	if (*pp && (unsigned) (*pp)->count >= config->max_per_ip)
+		ok = false;
+	else if (*pp)
+		(*pp)->count++;
+	pthread_mutex_unlock(&conns.lock);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+/* under conns.lock: a connection counted by accept_policy has ended */
+static void
+peer_done(Peer *peer)
+{
+	Peer	  **pp = peer_find(peer->addr, peer->len);
+
+	if (*pp && --(*pp)->count <= 0)
+	{
+		Peer	   *gone = *pp;
+
+		*pp = gone->next;
+		free(gone);
+	}
+}
+
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
@@ -164,6 +269,16 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		clock_gettime(CLOCK_MONOTONIC, &c->since);
 		c->receiving = true;
 		pthread_mutex_lock(&conns.lock);
+		if (ndaemons > 1 && config->max_per_ip > 0)
+		{
+			const union MHD_ConnectionInfo *ai =
+				MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+			unsigned char key[16];
+			socklen_t	len = peer_key(ai ? ai->client_addr : NULL, key);
+
+			if (len > 0)
+				c->peer = *peer_find(key, len);
+		}
 		c->next = conns.head;
 		if (conns.head)
 			conns.head->prev = c;
@@ -177,6 +292,8 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		if (c == NULL)
 			return;
 		pthread_mutex_lock(&conns.lock);
+		if (c->peer)
+			peer_done(c->peer);
 		if (c->prev)
 			c->prev->next = c->next;
 		else
@@ -358,6 +475,7 @@ request_new(struct MHD_Connection *conn, const char *url, const char *method)
 	log_safe(req->method);
 	client_address(conn, req->client, sizeof(req->client));
 	req->conn = conn;
+	req->loop = cfs_loop_current();
 	atomic_fetch_add(&in_flight, 1);
 	return req;
 }
@@ -485,6 +603,16 @@ route_of(Request *req, CfsReply *reply)
 	return i;
 }
 
+/* on the loop: a worker is done with the request */
+static void
+resume_posted(CfsWatch *w, unsigned int events)
+{
+	Request    *req = (Request *) ((char *) w - offsetof(Request, watch));
+
+	(void) events;
+	MHD_resume_connection(req->conn);
+}
+
 /* a worker runs the request's handler, then gives the connection back */
 static void
 run_request(CfsJob *job, bool expired)
@@ -511,13 +639,13 @@ run_request(CfsJob *job, bool expired)
 				cfs_handle_health(&req->reply);
 				break;
 			case 1:
-				cfs_handle_push(body, req->len, &req->reply);
+				cfs_handle_call(CFS_EP_PUSH, body, req->len, &req->reply);
 				break;
 			case 2:
-				cfs_handle_read(body, req->len, &req->reply);
+				cfs_handle_call(CFS_EP_READ, body, req->len, &req->reply);
 				break;
 			case 3:
-				cfs_handle_write(body, req->len, &req->reply);
+				cfs_handle_call(CFS_EP_WRITE, body, req->len, &req->reply);
 				break;
 			case CFS_ROUTE_REGISTRY:
 				cfs_handle_registry(cfs_ui_api_path(req->url), req->query, &req->reply);
@@ -532,8 +660,52 @@ run_request(CfsJob *job, bool expired)
 	}
 	body_free(req);
 	req->ready = true;
-	/* from here the connection's thread owns req again (and may free it) */
+	/* from here the loop owns req again (and may free it) */
+	req->watch.fn = resume_posted;
+	cfs_loop_post(req->loop, &req->watch);
+}
+
+/*
+ * ---------------------------------------------------------------- on the event loop
+ *
+ * POST /push, /get-online-features and /write-to-online-store run on the
+ * event loop's thread when a connection is ready for them (pipeline.c):
+ * the body is checked, the statement sent, and the reply queued when its
+ * result comes, with no worker in between.  Bodies over DIRECT_MAX_BODY go
+ * to a worker (checking them would hold up the loop).
+ */
+#define DIRECT_MAX_BODY (64 * 1024)
+
+static void
+pipe_done(CfsPipeReq *p, bool requeue)
+{
+	Request    *req = (Request *) ((char *) p - offsetof(Request, pipe));
+
+	if (requeue)
+	{
+		/* its statement was stale: a worker prepares it again and runs the request */
+		req->job.counted = true;
+		if (cfs_work_submit(&req->job, cfs_pool_of(req->route == CFS_ROUTE_READ ? CFS_STMT_READ :
+															  CFS_STMT_PUSH)))
+			return;
+		cfs_reply_detail(&req->reply, 503, "the server is shutting down");
+	}
+	body_free(req);
+	req->ready = true;
 	MHD_resume_connection(req->conn);
+}
+
+/* run the request from the loop if it can be; false: it goes to a worker */
+static bool
+run_direct(Request *req)
+{
+	if (req->len > DIRECT_MAX_BODY)
+		return false;
+	req->pipe.reply = &req->reply;
+	req->pipe.done = pipe_done;
+	return cfs_pipe_run(&req->pipe, req->route == 1 ? CFS_EP_PUSH :
+						req->route == CFS_ROUTE_READ ? CFS_EP_READ : CFS_EP_WRITE,
+						req->body ? req->body : "", req->len);
 }
 
 static enum MHD_Result
@@ -622,6 +794,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	}
 	req->job.run = run_request;
 	MHD_suspend_connection(conn);
+	if ((req->route == 1 || req->route == 2 || req->route == 3) && run_direct(req))
+		return MHD_YES;
 	if (!cfs_work_submit(&req->job,
 						 req->route == CFS_ROUTE_HEALTH || req->route == CFS_ROUTE_METRICS ?
 						 CFS_QUEUE_HEALTH :
@@ -631,7 +805,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		/* the workers stopped meanwhile */
 		cfs_reply_detail(&req->reply, 503, "the server is shutting down");
 		req->ready = true;
-		MHD_resume_connection(conn);
+		MHD_resume_connection(conn);	/* on the loop's thread */
 	}
 	return MHD_YES;
 }
@@ -661,6 +835,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			req->status, req->len, req->sent, ms,
 			req->sqlstate[0] ? " sqlstate=" : "", req->sqlstate,
 			toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+	cfs_loop_logged();
 	if (req->status != 0)
 		cfs_metrics_request(req->ep, req->status, &req->start, &now);
 	else
@@ -713,17 +888,31 @@ resolve_listen(const char *listen)
 	return ai;
 }
 
+/* the daemons that started (after their loops ended: libmicrohttpd's threads are gone) */
+static void
+stop_daemons(void)
+{
+	int			i;
+
+	for (i = 0; daemons && i < ndaemons; i++)
+		if (daemons[i])
+			MHD_stop_daemon(daemons[i]);
+	free(daemons);
+	daemons = NULL;
+}
+
 struct MHD_Daemon *
 cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 {
 	struct addrinfo *ai = resolve_listen(cfg->listen);
-	struct MHD_Daemon *d;
 	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-		MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	char		addr[INET6_ADDRSTRLEN] = "?";
 	bool		v6;
-	int			rc;
+	int			rc,
+				i;
+	MHD_socket	listen_fd = MHD_INVALID_SOCKET;
+	unsigned	port = 0;
 
 	if (ai == NULL)
 		return NULL;
@@ -746,27 +935,58 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 		}
 	}
 	/*
-	 * The port is in the address too; MHD only names it in its own messages.
+	 * --threads loops, each with a libmicrohttpd daemon of its own in
+	 * external-polling mode: the first binds, the others take connections
+	 * from its listening socket.  --max-connections is shared out among
+	 * them, as libmicrohttpd does among the threads of its own pool.  The
+	 * port is in the address too; MHD only names it in its own messages.
 	 * The idle timeout (60 s) still covers a client that stops reading its
 	 * response; while a request arrives, the reaper's deadline is shorter.
 	 */
-	d = MHD_start_daemon(flags, ntohs(((struct sockaddr_in *) ai->ai_addr)->sin_port), NULL, NULL,
-						 on_request, NULL,
-						 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,	/* first, so that it gets every message */
-						 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-						 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-						 MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-						 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
-						 /* a pool of one is MHD's single thread (it warns when told "1") */
-						 cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_TIMEOUT,
-						 (unsigned int) (cfg->threads > 1 ? cfg->threads : 60),
-						 MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-						 MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
-						 MHD_OPTION_END);
+	ndaemons = cfg->threads < (int) cfg->max_connections ? cfg->threads : (int) cfg->max_connections;
+	daemons = calloc(ndaemons, sizeof(*daemons));
+	for (i = 0; daemons && i < ndaemons; i++)
+	{
+		struct MHD_OptionItem where[] = {
+			{i == 0 ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_LISTEN_SOCKET, listen_fd, i == 0 ? ai->ai_addr : NULL},
+			{MHD_OPTION_END, 0, NULL}
+		};
+
+		daemons[i] = MHD_start_daemon(flags, ntohs(((struct sockaddr_in *) ai->ai_addr)->sin_port),
+									  ndaemons > 1 && cfg->max_per_ip > 0 ? accept_policy : NULL, NULL,
+									  on_request, NULL,
+									  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first: every message */
+									  MHD_OPTION_ARRAY, where,
+									  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+									  MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+									  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 60,
+									  MHD_OPTION_CONNECTION_LIMIT,
+									  cfg->max_connections / ndaemons + (i < (int) (cfg->max_connections % ndaemons)),
+									  MHD_OPTION_PER_IP_CONNECTION_LIMIT, ndaemons == 1 ? cfg->max_per_ip : 0,
+									  MHD_OPTION_END);
+		if (daemons[i] == NULL)
+			break;
+		if (i == 0)
+		{
+			info = MHD_get_daemon_info(daemons[0], MHD_DAEMON_INFO_LISTEN_FD);
+			listen_fd = info ? info->listen_fd : MHD_INVALID_SOCKET;
+			info = MHD_get_daemon_info(daemons[0], MHD_DAEMON_INFO_BIND_PORT);
+			port = info ? info->port : 0;
+		}
+	}
 	freeaddrinfo(ai);
-	if (d == NULL)
+	if (daemons == NULL || i < ndaemons)
 	{
 		fprintf(stderr, "cfeast-server: cannot listen on %s\n", cfg->listen);
+		stop_daemons();
+		(void) cfs_work_stop(1000);
+		return NULL;
+	}
+	cfs_pipe_init((int[CFS_N_POOLS]) {cfg->pool_size, cfg->read_dsn ? cfg->read_pool_size : 0});
+	if (!cfs_loop_start(daemons, ndaemons))
+	{
+		cfs_loop_stop();
+		stop_daemons();
 		(void) cfs_work_stop(1000);
 		return NULL;
 	}
@@ -774,14 +994,14 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 	if (rc != 0)
 	{
 		fprintf(stderr, "cfeast-server: cannot start the deadline thread: error %d\n", rc);
-		MHD_stop_daemon(d);
+		cfs_loop_stop();
+		stop_daemons();
 		(void) cfs_work_stop(1000);
 		return NULL;
 	}
 	conns.running = true;
-	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(bound, boundlen, v6 ? "[%s]:%u" : "%s:%u", addr, info ? (unsigned) info->port : 0u);
-	return d;
+	snprintf(bound, boundlen, v6 ? "[%s]:%u" : "%s:%u", addr, port);
+	return daemons[0];
 }
 
 /* wait up to ms for the requests in flight to finish; true if they did */
@@ -823,8 +1043,9 @@ cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
 {
 	MHD_socket	fd;
 
+	(void) d;					/* the first of the daemons: they all stop */
 	atomic_store(&shutting_down, true);
-	fd = MHD_quiesce_daemon(d);
+	fd = cfs_loop_quiesce();
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 	if (!wait_in_flight(drain_ms))
@@ -841,7 +1062,11 @@ cfs_http_stop(struct MHD_Daemon *d, int drain_ms)
 		stop_reaper();
 		return false;
 	}
-	MHD_stop_daemon(d);
+	/* the replies of the jobs the workers finished meanwhile go out before the loops end */
+	(void) wait_in_flight(1000);
+	cfs_loop_stop();
+	stop_daemons();
+	fflush(stdout);				/* the access log's last lines */
 	stop_reaper();
 	return true;
 }

@@ -48,7 +48,10 @@ struct CfsConn
 	PGcancel   *cancel;			/* for cfs_pool_cancel_busy; changed under pool.lock */
 	bool		busy;
 	bool		prepared[CFS_N_STMTS];
+	bool		deallocate[CFS_N_STMTS];	/* stale in pipeline mode: when it ends */
 	char		schema[140];	/* quoted extension schema plus ".", or "" */
+	int			phase;			/* pipeline mode: 0 the head's results, 1 its Sync */
+	PGresult   *pres;			/* pipeline mode: the head's result so far */
 };
 
 struct Pool
@@ -291,7 +294,8 @@ idle_conn_ok(CfsConn *c)
 	struct pollfd p;
 	int			i;
 
-	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK ||
+		PQpipelineStatus(c->conn) != PQ_PIPELINE_OFF)
 		return false;
 	for (i = 0; i < 4; i++)
 	{
@@ -606,7 +610,9 @@ stale_statement(CfsConn *c, CfsStmt stmt, PGresult *res)
 
 	if (!replanned && !(state && strcmp(state, "26000") == 0))
 		return false;
-	if (replanned)
+	if (replanned && PQpipelineStatus(c->conn) != PQ_PIPELINE_OFF)
+		c->deallocate[stmt] = true; /* cfs_pipe_exit does it */
+	else if (replanned)
 	{
 		snprintf(sql, sizeof(sql), "DEALLOCATE %s", stmts[stmt].name);
 		PQclear(PQexec(c->conn, sql));
@@ -643,4 +649,195 @@ cfs_exec(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values, CfsEr
 		return NULL;
 	}
 	return NULL;
+}
+
+/*
+ * The event loop's side (loop.c, http.c): a connection taken without
+ * waiting, a statement sent without waiting for its result, and the result
+ * read as it arrives, so that one thread can have statements running on
+ * several connections while it serves HTTP.
+ *
+ * Only a free connection that is open, still alive and has the statement
+ * prepared is taken (NULL otherwise: a worker then opens or prepares).
+ */
+CfsConn *
+cfs_pool_try_acquire(CfsStmt stmt)
+{
+	Pool	   *p = &pool.p[cfs_pool_of(stmt)];
+	CfsConn    *found = NULL;
+	int			i;
+
+	pthread_mutex_lock(&pool.lock);
+	for (i = 0; i < p->size; i++)
+	{
+		CfsConn    *c = &p->slots[i];
+
+		if (!c->busy && c->cancel != NULL && c->prepared[stmt])
+		{
+			found = c;
+			found->busy = true;
+			p->in_use++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool.lock);
+	if (found && !idle_conn_ok(found))
+	{
+		cfs_pool_release(found);
+		return NULL;
+	}
+	return found;
+}
+
+/*
+ * Pipeline mode: the loop sends statements one after another on a
+ * connection it holds, each followed by a Sync, so each is its own
+ * transaction and an error ends only its own statement; the results come
+ * back in order.  Non-blocking while in it; blocking again after.
+ */
+bool
+cfs_pipe_enter(CfsConn *c, CfsError *err)
+{
+	c->phase = 0;
+	c->pres = NULL;
+	if (PQsetnonblocking(c->conn, 1) == 0 && PQenterPipelineMode(c->conn))
+		return true;
+	error_from_result(err, c, NULL);
+	(void) PQsetnonblocking(c->conn, 0);
+	return false;
+}
+
+/* queue a prepared statement and its Sync; false with err set if that failed */
+bool
+cfs_pipe_send(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values, CfsError *err)
+{
+	if (PQsendQueryPrepared(c->conn, stmts[stmt].name, nparams, values, NULL, NULL, 0) &&
+		PQpipelineSync(c->conn))
+		return true;
+	error_from_result(err, c, NULL);
+	return false;
+}
+
+/* what is left to send: 0 nothing, 1 more (wait until writable), -1 failed */
+int
+cfs_exec_flush(CfsConn *c)
+{
+	return PQflush(c->conn);
+}
+
+int
+cfs_conn_socket(CfsConn *c)
+{
+	return PQsocket(c->conn);
+}
+
+bool
+cfs_conn_prepared(CfsConn *c, CfsStmt stmt)
+{
+	return c->prepared[stmt];
+}
+
+/* read what has arrived (then cfs_pipe_receive until it says 0) */
+void
+cfs_pipe_consume(CfsConn *c)
+{
+	(void) PQconsumeInput(c->conn);	/* a failure shows as CONNECTION_BAD */
+}
+
+/*
+ * The next statement of the pipeline, in the order sent, if all of it has
+ * arrived.  0: not yet (wait until readable); 1: done, *res its result
+ * (PGRES_TUPLES_OK) or NULL with err set; 2: it was stale (see
+ * stale_statement) and did not run: run it on a worker, which prepares it
+ * again; -1: the connection broke, err set: every statement still in the
+ * pipeline is lost with it.
+ */
+int
+cfs_pipe_receive(CfsConn *c, CfsStmt stmt, PGresult **res, CfsError *err)
+{
+	*res = NULL;
+	for (;;)
+	{
+		PGresult   *r;
+
+		if (PQstatus(c->conn) == CONNECTION_BAD)
+		{
+			/* the server's last words (57P01 when terminated), as a worker would get them */
+			PGresult   *e = c->pres;
+
+			c->pres = NULL;
+			c->phase = 0;
+			if (e == NULL || PQresultStatus(e) == PGRES_TUPLES_OK)
+			{
+				PQclear(e);
+				e = PQgetResult(c->conn);	/* does not wait: the socket is gone */
+			}
+			error_from_result(err, c, e);
+			PQclear(e);
+			return -1;
+		}
+		if (PQisBusy(c->conn))
+			return 0;
+		r = PQgetResult(c->conn);
+		if (c->phase == 0)
+		{
+			/* the statement's results, ended by a NULL */
+			if (r == NULL)
+				c->phase = 1;
+			else if (c->pres == NULL)
+				c->pres = r;
+			else
+				PQclear(r);
+			continue;
+		}
+		/* then its Sync (not followed by a NULL) */
+		if (r == NULL)
+			return 0;
+		if (PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+		{
+			PQclear(r);
+			continue;
+		}
+		PQclear(r);
+		c->phase = 0;
+		r = c->pres;
+		c->pres = NULL;
+		if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		{
+			*res = r;
+			return 1;
+		}
+		if (r && stale_statement(c, stmt, r))
+		{
+			PQclear(r);
+			return 2;
+		}
+		error_from_result(err, c, r);
+		PQclear(r);
+		return 1;
+	}
+}
+
+/* every result in: out of pipeline mode, blocking again, stale statements deallocated */
+void
+cfs_pipe_exit(CfsConn *c)
+{
+	int			i;
+
+	PQclear(c->pres);
+	c->pres = NULL;
+	if (PQstatus(c->conn) == CONNECTION_OK && !PQexitPipelineMode(c->conn))
+		fprintf(stderr, "cfeast-server: cannot leave pipeline mode: %s", PQerrorMessage(c->conn));
+	(void) PQsetnonblocking(c->conn, 0);
+	for (i = 0; i < CFS_N_STMTS; i++)
+	{
+		if (c->deallocate[i] && PQpipelineStatus(c->conn) == PQ_PIPELINE_OFF)
+		{
+			char		sql[64];
+
+			snprintf(sql, sizeof(sql), "DEALLOCATE %s", stmts[i].name);
+			PQclear(PQexec(c->conn, sql));
+		}
+		c->deallocate[i] = false;
+	}
 }

@@ -2,9 +2,11 @@
  * server.h
  *	  cfeast-server: Feast's feature-server HTTP API in front of the cfeast
  *	  SQL functions.  A libpq connection pool (pool.c), the HTTP plumbing
- *	  on libmicrohttpd (http.c), the worker threads that run requests
- *	  against the database (work.c), one handler per endpoint (endpoints.c),
- *	  the counters behind GET /metrics (metrics.c) and the command line
+ *	  on libmicrohttpd (http.c), the event loops that drive it (loop.c)
+ *	  and run pushes and reads on free connections without waiting on them
+ *	  (pipeline.c), the worker threads that run the other requests against
+ *	  the database (work.c), one handler per endpoint (endpoints.c), the
+ *	  counters behind GET /metrics (metrics.c) and the command line
  *	  (cfeast_server.c).
  *
  * This program runs outside the backend: plain malloc, pthreads, jansson.
@@ -117,6 +119,7 @@ typedef struct CfsJob
 {
 	struct CfsJob *next;
 	struct timespec queued;
+	bool		counted;		/* already counted as taken (by the event loop) */
 	/* runs on a worker; expired: it waited longer than pool_wait_ms */
 	void		(*run) (struct CfsJob *job, bool expired);
 } CfsJob;
@@ -134,6 +137,21 @@ typedef struct CfsReply
 	char		sqlstate[6];	/* for the access log */
 } CfsReply;
 
+/*
+ * One statement of POST /push, /get-online-features or
+ * /write-to-online-store between its two halves (endpoints.c): the body
+ * checked, the parameters ready, the result not yet in.
+ */
+typedef struct CfsCall
+{
+	CfsEndpoint ep;
+	CfsStmt		stmt;
+	int			n;
+	const char *vals[4];
+	char	   *own[4];			/* malloc'd parameters, freed with the call */
+	const char *name;			/* the push source or view, for /metrics */
+} CfsCall;
+
 /* ---------- in pool.c ---------- */
 extern bool cfs_pool_init(const CfsConfig *cfg);
 extern void cfs_pool_close(void);
@@ -147,15 +165,26 @@ extern PGconn *cfs_conn_pg(CfsConn *c);
 extern void cfs_pool_stats(int pool, CfsPoolStats *s);
 extern PGresult *cfs_exec(CfsConn *c, CfsStmt stmt, int nparams,
 						  const char *const *values, CfsError *err);
+extern CfsConn *cfs_pool_try_acquire(CfsStmt stmt);
+extern bool cfs_pipe_enter(CfsConn *c, CfsError *err);
+extern bool cfs_pipe_send(CfsConn *c, CfsStmt stmt, int nparams,
+						  const char *const *values, CfsError *err);
+extern void cfs_pipe_consume(CfsConn *c);
+extern int	cfs_pipe_receive(CfsConn *c, CfsStmt stmt, PGresult **res, CfsError *err);
+extern void cfs_pipe_exit(CfsConn *c);
+extern int	cfs_exec_flush(CfsConn *c);
+extern int	cfs_conn_socket(CfsConn *c);
+extern bool cfs_conn_prepared(CfsConn *c, CfsStmt stmt);
 extern void cfs_error_set(CfsError *err, int status, const char *sqlstate,
 						  const char *fmt,...) __attribute__((format(printf, 4, 5)));
 extern void cfs_error_free(CfsError *err);
 
 /* ---------- in endpoints.c ---------- */
 extern void cfs_handle_health(CfsReply *reply);
-extern void cfs_handle_push(const char *body, size_t len, CfsReply *reply);
-extern void cfs_handle_read(const char *body, size_t len, CfsReply *reply);
-extern void cfs_handle_write(const char *body, size_t len, CfsReply *reply);
+extern void cfs_handle_call(CfsEndpoint ep, const char *body, size_t len, CfsReply *reply);
+extern bool cfs_call_begin(CfsEndpoint ep, const char *body, size_t len, CfsCall *call,
+						   CfsReply *reply);
+extern void cfs_call_end(CfsCall *call, PGresult *res, CfsReply *reply);
 extern void cfs_handle_materialize(const char *body, size_t len, bool incremental,
 								   CfsReply *reply);
 extern void cfs_handle_registry(const char *path, const char *query, CfsReply *reply);
@@ -176,6 +205,27 @@ extern bool cfs_work_start(const int *workers, int wait_ms);
 extern bool cfs_work_submit(CfsJob *job, int queue);
 extern bool cfs_work_stop(int timeout_ms);
 extern void cfs_work_stats(int pool, CfsQueueStats *s);
+extern bool cfs_work_reserve(int pool);
+extern void cfs_work_release(int pool, bool uncount);
+
+/* ---------- in pipeline.c ---------- */
+/*
+ * A request the event loop runs itself; embedded in http.c's request.
+ * done runs on the loop once the reply is set, or with requeue when the
+ * request must go to a worker after all (its statement was stale and did
+ * not run; it counts as taken already).
+ */
+typedef struct CfsPipeReq
+{
+	CfsCall		call;
+	CfsReply   *reply;
+	struct CfsPipeReq *next;
+	void		(*done) (struct CfsPipeReq *p, bool requeue);
+} CfsPipeReq;
+
+extern void cfs_pipe_init(const int *conns);
+extern void cfs_pipe_loop_end(void);
+extern bool cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len);
 
 /* ---------- in metrics.c ---------- */
 extern void cfs_metrics_init(void);
@@ -184,6 +234,26 @@ extern void cfs_metrics_request(int route, int status, const struct timespec *st
 extern void cfs_metrics_aborted(void);
 extern void cfs_metrics_rows(CfsEndpoint ep, const char *name, const PGresult *res);
 extern void cfs_handle_metrics(CfsReply *reply);
+
+struct MHD_Daemon;
+
+/* ---------- in loop.c ---------- */
+/* a descriptor the event loop watches for one event: fn runs on the loop's thread */
+typedef struct CfsWatch
+{
+	void		(*fn) (struct CfsWatch *w, unsigned int events);
+	struct CfsWatch *next;		/* cfs_loop_post's list */
+} CfsWatch;
+
+typedef struct CfsLoop CfsLoop;
+
+extern bool cfs_loop_start(struct MHD_Daemon **d, int n);
+extern CfsLoop *cfs_loop_current(void);
+extern bool cfs_loop_watch(int fd, bool out, CfsWatch *w);
+extern void cfs_loop_post(CfsLoop *l, CfsWatch *w);
+extern void cfs_loop_logged(void);
+extern int	cfs_loop_quiesce(void);
+extern void cfs_loop_stop(void);
 
 /* ---------- in http.c ---------- */
 struct MHD_Daemon;

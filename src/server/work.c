@@ -13,10 +13,15 @@
  * before a worker took it is told so (it then answers 503 instead of
  * running).
  *
+ * The event loop (loop.c) runs most requests itself, without a worker, when
+ * a connection is free and nothing is queued (cfs_work_reserve): a pool's
+ * workers and the loop share its connections, and a worker takes a job only
+ * while one is free, so "queued" still means "waiting for a connection".
+ *
  * For GET /metrics each queue counts, under the queue lock it takes anyway,
- * the jobs that found no idle worker (len >= idle at submit: every idle
- * worker is already spoken for by a job ahead), those that expired, and the
- * time jobs spent queued.
+ * the jobs taken (by a worker or the loop), those that found no free
+ * connection (every free one already spoken for by a job ahead), those that
+ * expired, and the time jobs spent queued.
  *
  * On shutdown the workers finish every job queued (each one resumes its
  * connection, which libmicrohttpd needs before it can stop) and exit.
@@ -37,10 +42,12 @@ typedef struct Queue
 	CfsJob	   *tail;
 	pthread_cond_t ready;
 	bool		health;			/* /health's: its jobs never expire */
+	int			size;			/* workers (the pool's connections) */
 	int			len;			/* jobs queued */
-	int			idle;			/* workers waiting for a job */
+	int			running;		/* workers running a job */
+	int			direct;			/* connections the event loop holds (cfs_work_reserve) */
 	unsigned long jobs;			/* for /metrics: jobs taken */
-	unsigned long waits;		/* jobs that found no idle worker */
+	unsigned long waits;		/* jobs that found no free connection */
 	unsigned long timeouts;		/* jobs that expired */
 	long long	wait_ns;		/* time jobs spent queued */
 } Queue;
@@ -78,12 +85,9 @@ worker_main(void *arg)
 		bool		expired = false;
 
 		pthread_mutex_lock(&wq.lock);
-		while (q->head == NULL && !wq.stopping)
-		{
-			q->idle++;
+		/* a job, when a connection is free for it (or when stopping: then every job goes) */
+		while ((q->head == NULL || q->running + q->direct >= q->size) && !wq.stopping)
 			pthread_cond_wait(&q->ready, &wq.lock);
-			q->idle--;
-		}
 		job = q->head;
 		if (job)
 		{
@@ -93,7 +97,9 @@ worker_main(void *arg)
 			if (q->head == NULL)
 				q->tail = NULL;
 			q->len--;
-			q->jobs++;
+			q->running++;
+			if (!job->counted)
+				q->jobs++;
 			q->wait_ns += waited;
 			expired = !q->health && waited > wq.wait_ms * 1000000LL;
 			if (expired)
@@ -103,6 +109,9 @@ worker_main(void *arg)
 		if (job == NULL)
 			return NULL;		/* stopping and nothing left */
 		job->run(job, expired);
+		pthread_mutex_lock(&wq.lock);
+		q->running--;
+		pthread_mutex_unlock(&wq.lock);
 	}
 }
 
@@ -124,6 +133,7 @@ cfs_work_start(const int *workers, int wait_ms)
 	{
 		int			n = p < 0 ? 1 : workers[p];
 
+		(p < 0 ? &wq.health : &wq.work[p])->size = n;
 		for (i = 0; i < n; i++)
 		{
 			int			rc = pthread_create(&wq.threads[wq.nthreads], NULL, worker_main,
@@ -157,8 +167,8 @@ cfs_work_submit(CfsJob *job, int queue)
 	ok = !wq.stopping;
 	if (ok)
 	{
-		if (q->len >= q->idle)
-			q->waits++;			/* every idle worker has a job ahead of this one */
+		if (q->len >= q->size - q->running - q->direct)
+			q->waits++;			/* every free connection has a job ahead of this one */
 		q->len++;
 		if (q->tail)
 			q->tail->next = job;
@@ -169,6 +179,45 @@ cfs_work_submit(CfsJob *job, int queue)
 	}
 	pthread_mutex_unlock(&wq.lock);
 	return ok;
+}
+
+/*
+ * The event loop (loop.c) runs a request on one of a pool's connections
+ * itself when nothing is queued and a connection is free: it holds one of
+ * the pool's places until cfs_work_release, so that the workers never take
+ * more jobs than there are free connections, and the request is counted as
+ * a job taken without waiting.  False when it must be queued instead.
+ */
+bool
+cfs_work_reserve(int pool)
+{
+	Queue	   *q = &wq.work[pool];
+	bool		ok;
+
+	pthread_mutex_lock(&wq.lock);
+	ok = !wq.stopping && q->len == 0 && q->running + q->direct < q->size;
+	if (ok)
+	{
+		q->direct++;
+		q->jobs++;
+	}
+	pthread_mutex_unlock(&wq.lock);
+	return ok;
+}
+
+/* the place given back; uncount: the request goes to the queue after all */
+void
+cfs_work_release(int pool, bool uncount)
+{
+	Queue	   *q = &wq.work[pool];
+
+	pthread_mutex_lock(&wq.lock);
+	q->direct--;
+	if (uncount)
+		q->jobs--;
+	if (q->head)
+		pthread_cond_signal(&q->ready);
+	pthread_mutex_unlock(&wq.lock);
 }
 
 /* a pool's queue, for GET /metrics */

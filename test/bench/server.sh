@@ -8,9 +8,13 @@
 #   HTTP  POST /get-online-features  (one entity, 3 features)   server_load
 #   SQL   SELECT feast_push(...) (the JSON text form, as HTTP) pgbench -M prepared
 #   SQL   SELECT feast_get_online_features(...)                 pgbench -M prepared
-# with CONC concurrent clients (the server's pool is CONC connections too).
-# Fails if any request fails.  Settings: CF_BENCH_SECONDS (30), CF_BENCH_CONC
-# (4), CF_BENCH_KEYS (10000).
+# with CONC concurrent clients on 2 client threads on both sides (the
+# server's pool is CONC connections too, unless CF_BENCH_POOL says).  Each
+# HTTP line also has the server's CPU time per request (server_cpu_us, all
+# its threads) and the load generator's (client_cpu_us).  Fails if any
+# request fails.  Settings: CF_BENCH_SECONDS (30), CF_BENCH_CONC (4),
+# CF_BENCH_KEYS (10000), CF_BENCH_POOL (CONC), CF_BENCH_THREADS (the
+# server's --threads; its default when unset).
 set -u
 cd "$(dirname "$0")/../.."
 . test/lib/common.sh
@@ -18,6 +22,8 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${CF_BENCH_SECONDS:-30}
 CONC=${CF_BENCH_CONC:-4}
 KEYS=${CF_BENCH_KEYS:-10000}
+POOL=${CF_BENCH_POOL:-$CONC}
+THREADS=${CF_BENCH_THREADS:+--threads $CF_BENCH_THREADS}
 DB=cfeast_bench_server
 SERVER_PID=
 
@@ -72,7 +78,7 @@ SELECT feast_get_online_features(E'{driver_hourly_stats\\x3aconv_rate,driver_hou
 EOF
 
 ./cfeast-server --dsn "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$DB" --listen 127.0.0.1:0 \
-	--pool "$CONC" >"$W/access.log" 2>"$W/server.err" &
+	--pool "$POOL" $THREADS >"$W/access.log" 2>"$W/server.err" &
 SERVER_PID=$!
 for i in $(seq 1 50); do
 	PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/server.err")
@@ -83,9 +89,16 @@ done
 
 FAILED=0
 RESULTS=()
+# the server's CPU time so far (all threads), in microseconds
+server_cpu() {
+	awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f", ($14 + $15) * 1e6 / hz}' "/proc/$SERVER_PID/stat"
+}
 http_run() {
-	local name=$1 path=$2 body=$3 out
-	out=$("$W/server_load" "$PORT" "$path" "$body" "$CONC" "$SECONDS_EACH" "$KEYS") || FAILED=1
+	local name=$1 path=$2 body=$3 out c0 n
+	c0=$(server_cpu)
+	out=$("$W/server_load" "$PORT" "$path" "$body" "$CONC" "$SECONDS_EACH" "$KEYS" 2) || FAILED=1
+	n=$(echo "$out" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
+	[ "${n:-0}" -gt 0 ] && out="$out server_cpu_us=$(awk -v a="$c0" -v b="$(server_cpu)" -v n="$n" 'BEGIN {printf "%.1f", (b - a) / n}')"
 	echo "$name: $out"
 	RESULTS+=("$name $out")
 }
@@ -105,7 +118,7 @@ sql_run() {
 	RESULTS+=("$name requests=$n failed=${failed:-?} rps=${tps%.*} p50_ms=$p50 p99_ms=$p99")
 }
 
-echo "== $SECONDS_EACH s each, $CONC concurrent clients, $KEYS keys, $(nproc) cores"
+echo "== $SECONDS_EACH s each, $CONC concurrent clients, server pool $POOL${CF_BENCH_THREADS:+, $CF_BENCH_THREADS HTTP threads}, $KEYS keys, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 http_run "http push" /push "$W/push.json"
 sql_run "sql  push" push.sql
 if [ "$HAVE_READ" = t ]; then
@@ -118,5 +131,16 @@ kill -TERM "$SERVER_PID"
 wait "$SERVER_PID"
 SERVER_PID=
 echo "access log lines: $(wc -l <"$W/access.log"), non-200: $(grep -vc '" 200 ' "$W/access.log")"
+for r in "${RESULTS[@]}"; do
+	case $r in
+	"http push "*) HP=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
+	"sql  push "*) SP=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
+	"http read "*) HR=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
+	"sql  read "*) SR=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
+	esac
+done
+[ -n "${HP:-}" ] && [ "${SP:-0}" -gt 0 ] && echo "push: HTTP/SQL $(awk -v a="$HP" -v b="$SP" 'BEGIN {printf "%.2f", a / b}')x"
+[ -n "${HR:-}" ] && [ "${SR:-0}" -gt 0 ] && echo "read: HTTP/SQL $(awk -v a="$HR" -v b="$SR" 'BEGIN {printf "%.2f", a / b}')x"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$FAILED" = 0 ] && echo "no failed request" || echo "SOME REQUESTS FAILED"
 [ "$FAILED" = 0 ]

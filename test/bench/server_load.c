@@ -2,12 +2,16 @@
  * server_load.c
  *	  A small closed-loop HTTP load driver for cfeast-server (loopback only).
  *
- *	  server_load PORT PATH BODY_FILE CONNECTIONS SECONDS KEYS
+ *	  server_load PORT PATH BODY_FILE CONNECTIONS SECONDS KEYS [THREADS]
  *
- * CONNECTIONS threads each keep one HTTP/1.1 connection to 127.0.0.1:PORT
- * and POST the body again and again for SECONDS; every "@ID@" in the body
- * becomes a random key in 1..KEYS.  A request fails unless it is answered
- * 200.  Prints requests, failures, requests/s and latency percentiles.
+ * CONNECTIONS HTTP/1.1 connections to 127.0.0.1:PORT each POST the body
+ * again and again for SECONDS, one request at a time; every "@ID@" in the
+ * body becomes a random key in 1..KEYS.  THREADS threads (default 2, as
+ * server.sh runs pgbench -j 2) share the connections, each waiting on its
+ * own with epoll, as pgbench's threads do with their connections, so that
+ * both sides of server.sh pay the same for their clients.  A request
+ * fails unless it is answered 200.  Prints requests, failures, requests/s,
+ * latency percentiles and its own CPU time per request.
  *-------------------------------------------------------------------------
  */
 #define _GNU_SOURCE
@@ -15,10 +19,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,10 +37,25 @@ static int	seconds;
 static int	keys;
 static double t_end;
 
+#define REQ_CAP 70000
+#define RESP_CAP (1 << 20)
+
+/* one connection: the request in flight and the response as it arrives */
+typedef struct Conn
+{
+	int			fd;
+	char	   *req;
+	char	   *resp;
+	size_t		got;
+	double		t0;
+} Conn;
+
 typedef struct Worker
 {
 	pthread_t	thread;
 	unsigned int seed;
+	Conn	   *conns;
+	int			nconn;
 	uint32_t   *lat_us;			/* one per request */
 	size_t		n;
 	size_t		cap;
@@ -95,85 +117,130 @@ build_request(Worker *w, char *out, size_t cap)
 	return hl + bl;
 }
 
-/* read one response; its status, or -1 if the connection broke */
-static int
-read_response(int fd, char *buf, size_t cap)
+/* send the connection's next request; false if the connection broke */
+static bool
+send_request(Worker *w, Conn *c)
 {
-	size_t		got = 0;
-	char	   *hend = NULL;
+	size_t		len = build_request(w, c->req, REQ_CAP);
+
+	c->got = 0;
+	c->t0 = now_s();
+	return write(c->fd, c->req, len) == (ssize_t) len;
+}
+
+/*
+ * Read what arrived of the response: 0 not complete yet, its status when it
+ * is, -1 if the connection broke.
+ */
+static int
+read_response(Conn *c)
+{
+	ssize_t		r = read(c->fd, c->resp + c->got, RESP_CAP - c->got - 1);
+	char	   *hend;
 	long		clen = 0;
 	int			status = -1;
 
-	while (hend == NULL)
+	if (r <= 0)
+		return -1;
+	c->got += r;
+	c->resp[c->got] = '\0';
+	hend = strstr(c->resp, "\r\n\r\n");
+	if (hend == NULL)
+		return c->got < RESP_CAP - 1 ? 0 : -1;
 	{
-		ssize_t		r = read(fd, buf + got, cap - got - 1);
-
-		if (r <= 0)
-			return -1;
-		got += r;
-		buf[got] = '\0';
-		hend = strstr(buf, "\r\n\r\n");
-	}
-	sscanf(buf, "HTTP/1.%*d %d", &status);
-	{
-		char	   *cl = strcasestr(buf, "\r\nContent-Length:");
+		char	   *cl = strcasestr(c->resp, "\r\nContent-Length:");
 
 		if (cl && cl < hend)
 			clen = strtol(cl + 17, NULL, 10);
 	}
-	{
-		size_t		have = got - (hend + 4 - buf);
-
-		while ((long) have < clen)
-		{
-			ssize_t		r = read(fd, buf, cap - 1);
-
-			if (r <= 0)
-				return -1;
-			have += r;
-		}
-	}
+	if ((long) (c->got - (hend + 4 - c->resp)) < clen)
+		return c->got < RESP_CAP - 1 ? 0 : -1;
+	sscanf(c->resp, "HTTP/1.%*d %d", &status);
 	return status;
+}
+
+static void
+record(Worker *w, Conn *c, int status)
+{
+	if (w->n == w->cap)
+	{
+		w->cap = w->cap ? w->cap * 2 : 65536;
+		w->lat_us = realloc(w->lat_us, w->cap * sizeof(uint32_t));
+	}
+	w->lat_us[w->n++] = (uint32_t) ((now_s() - c->t0) * 1e6);
+	if (status != 200)
+	{
+		w->failures++;
+		w->last_status = status;
+	}
+}
+
+static void
+watch(int ep, int op, Conn *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+
+	epoll_ctl(ep, op, c->fd, &ev);
 }
 
 static void *
 work(void *arg)
 {
 	Worker	   *w = arg;
-	int			fd = connect_server();
-	char	   *req = malloc(70000);
-	char	   *resp = malloc(1 << 20);
+	int			ep = epoll_create1(0);
+	int			i,
+				active = 0;
+	struct epoll_event ev[64];
 
-	while (now_s() < t_end)
+	for (i = 0; i < w->nconn; i++)
 	{
-		size_t		len = build_request(w, req, 70000);
-		double		t0 = now_s();
-		int			status;
+		Conn	   *c = &w->conns[i];
 
-		if (write(fd, req, len) != (ssize_t) len)
-			status = -1;
-		else
-			status = read_response(fd, resp, 1 << 20);
-		if (w->n == w->cap)
+		c->fd = connect_server();
+		c->req = malloc(REQ_CAP);
+		c->resp = malloc(RESP_CAP);
+		watch(ep, EPOLL_CTL_ADD, c);
+		if (!send_request(w, c))
 		{
-			w->cap = w->cap ? w->cap * 2 : 65536;
-			w->lat_us = realloc(w->lat_us, w->cap * sizeof(uint32_t));
+			record(w, c, -1);
+			continue;
 		}
-		w->lat_us[w->n++] = (uint32_t) ((now_s() - t0) * 1e6);
-		if (status != 200)
+		active++;
+	}
+	while (active > 0)
+	{
+		int			n = epoll_wait(ep, ev, 64, 1000);
+
+		for (i = 0; i < n; i++)
 		{
-			w->failures++;
-			w->last_status = status;
+			Conn	   *c = ev[i].data.ptr;
+			int			status = read_response(c);
+
+			if (status == 0)
+				continue;
+			record(w, c, status);
 			if (status < 0)
 			{
-				close(fd);
-				fd = connect_server();
+				/* a broken connection: a new one */
+				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				close(c->fd);
+				c->fd = connect_server();
+				watch(ep, EPOLL_CTL_ADD, c);
+			}
+			if (now_s() >= t_end || !send_request(w, c))
+			{
+				active--;
+				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 			}
 		}
 	}
-	close(fd);
-	free(req);
-	free(resp);
+	for (i = 0; i < w->nconn; i++)
+	{
+		close(w->conns[i].fd);
+		free(w->conns[i].req);
+		free(w->conns[i].resp);
+	}
+	close(ep);
 	return NULL;
 }
 
@@ -192,6 +259,7 @@ main(int argc, char **argv)
 	FILE	   *f;
 	long		size;
 	int			nconn,
+				nthreads = 2,
 				i;
 	Worker	   *ws;
 	size_t		total = 0,
@@ -200,9 +268,9 @@ main(int argc, char **argv)
 	uint32_t   *all;
 	double		t0;
 
-	if (argc != 7)
+	if (argc != 7 && argc != 8)
 	{
-		fprintf(stderr, "usage: server_load PORT PATH BODY_FILE CONNECTIONS SECONDS KEYS\n");
+		fprintf(stderr, "usage: server_load PORT PATH BODY_FILE CONNECTIONS SECONDS KEYS [THREADS]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
@@ -210,8 +278,12 @@ main(int argc, char **argv)
 	nconn = atoi(argv[4]);
 	seconds = atoi(argv[5]);
 	keys = atoi(argv[6]);
+	if (argc == 8)
+		nthreads = atoi(argv[7]);
+	if (nthreads > nconn)
+		nthreads = nconn;
 	f = fopen(argv[3], "rb");
-	if (f == NULL || nconn < 1 || seconds < 1 || keys < 1)
+	if (f == NULL || nconn < 1 || seconds < 1 || keys < 1 || nthreads < 1)
 	{
 		fprintf(stderr, "server_load: bad arguments\n");
 		return 2;
@@ -224,34 +296,47 @@ main(int argc, char **argv)
 		return 1;
 	fclose(f);
 
-	ws = calloc(nconn, sizeof(Worker));
+	ws = calloc(nthreads, sizeof(Worker));
 	t0 = now_s();
 	t_end = t0 + seconds;
-	for (i = 0; i < nconn; i++)
+	for (i = 0; i < nthreads; i++)
 	{
+		/* the connections dealt out as evenly as they go */
+		ws[i].nconn = nconn / nthreads + (i < nconn % nthreads);
+		ws[i].conns = calloc(ws[i].nconn, sizeof(Conn));
 		ws[i].seed = 1234 + i;
 		pthread_create(&ws[i].thread, NULL, work, &ws[i]);
 	}
-	for (i = 0; i < nconn; i++)
+	for (i = 0; i < nthreads; i++)
 	{
 		pthread_join(ws[i].thread, NULL);
 		total += ws[i].n;
 		failures += ws[i].failures;
 		if (ws[i].failures)
-			fprintf(stderr, "server_load: connection %d: %ld failed, last status %d\n",
+			fprintf(stderr, "server_load: thread %d: %ld failed, last status %d\n",
 					i, ws[i].failures, ws[i].last_status);
 	}
 	all = malloc((total ? total : 1) * sizeof(uint32_t));
-	for (i = 0; i < nconn; i++)
+	for (i = 0; i < nthreads; i++)
 	{
 		memcpy(all + k, ws[i].lat_us, ws[i].n * sizeof(uint32_t));
 		k += ws[i].n;
 		free(ws[i].lat_us);
+		free(ws[i].conns);
 	}
 	qsort(all, total, sizeof(uint32_t), cmp_u32);
 #define PCT(p) (total ? all[(size_t) ((total - 1) * (p))] / 1000.0 : 0.0)
-	printf("requests=%zu failed=%ld rps=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
-		   total, failures, total / (now_s() - t0), PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0));
+	{
+		struct rusage ru;
+		double		cpu;
+
+		getrusage(RUSAGE_SELF, &ru);
+		cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+		printf("requests=%zu failed=%ld rps=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
+			   "client_cpu_us=%.1f\n",
+			   total, failures, total / (now_s() - t0), PCT(0.50), PCT(0.90), PCT(0.99), PCT(1.0),
+			   total ? cpu * 1e6 / total : 0.0);
+	}
 	free(all);
 	free(ws);
 	free(body);

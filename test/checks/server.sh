@@ -501,6 +501,84 @@ BG_PIDS=()
 [ "$(grep -c '^200$' "$W/par")" = 8 ] && ok "8 concurrent pushes after the restart: all 200" ||
 	bad "pushes after the restart: $(sort "$W/par" | uniq -c | tr '\n' ' ')"
 
+# ------------------------------------------------------------------ the event loop: every answer to its own request
+# pushes, reads and writes run on the loop's thread when a connection is free (pipeline.c);
+# 40 at once over the pool of 2, mixed: good pushes (each its own driver and value), pushes
+# to a source that does not exist (each its own name, which its error names), bad values,
+# bodies that are not JSON, reads: each request must get its own answer
+rm -f "$W"/mix.*
+for i in $(seq 1 40); do
+	case $((i % 5)) in
+	0) body="{\"push_source_name\": \"driver_stats_push_source\", \"df\": {\"driver_id\": [$((7000 + i))], \"event_timestamp\": [\"2022-05-14T00:00:00Z\"], \"conv_rate\": [0.5], \"acc_rate\": [0.5], \"avg_daily_trips\": [$i]}}" path=/push ;;
+	1) body="{\"push_source_name\": \"no_such_source_$i\", \"df\": {\"driver_id\": [1]}}" path=/push ;;
+	2) body="{\"push_source_name\": \"driver_stats_push_source\", \"df\": {\"driver_id\": [$((7000 + i))], \"event_timestamp\": [\"2022-05-14T00:00:00Z\"], \"conv_rate\": [\"bad$i\"], \"acc_rate\": [0.5], \"avg_daily_trips\": [$i]}}" path=/push ;;
+	3) body="{\"push_source_name\": \"driver_stats_push_source\", \"df\": $i" path=/push ;;
+	4) body='{"entities": {"driver_id": [1001]}, "features": ["driver_hourly_stats:avg_daily_trips"]}' path=/get-online-features ;;
+	esac
+	curl -s -o "$W/mix.$i.body" -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$body" \
+		"http://127.0.0.1:$URLPORT$path" >"$W/mix.$i.status" &
+	BG_PIDS+=($!)
+done
+wait "${BG_PIDS[@]}"
+BG_PIDS=()
+mixbad=0
+for i in $(seq 1 40); do
+	st=$(cat "$W/mix.$i.status")
+	b=$(cat "$W/mix.$i.body")
+	case $((i % 5)) in
+	0) [ "$st" = 200 ] && [ -z "$b" ] ;;
+	1) [ "$st" = 422 ] && printf '%s' "$b" | grep -q "push source \\\\\"no_such_source_$i\\\\\" does not exist" ;;
+	2) [ "$st" = 422 ] && printf '%s' "$b" | grep -q "\"sqlstate\":\"22P02\"" && printf '%s' "$b" | grep -q "got string \\\\\"bad$i\\\\\"" ;;
+	3) [ "$st" = 422 ] && printf '%s' "$b" | grep -q '"json_invalid"' ;;
+	4) if [ "$HAVE_READ" = t ]; then [ "$st" = 200 ] && printf '%s' "$b" | grep -q '1000'; else [ "$st" = 500 ]; fi ;;
+	esac || { mixbad=$((mixbad + 1)); echo "request $i: $st $b"; }
+done
+[ $mixbad = 0 ] && ok "40 mixed requests at once over 2 connections: each got its own answer" ||
+	bad "$mixbad of 40 mixed requests got a wrong answer"
+expect_sql "the 8 good pushes of the mix stored, their own values" \
+	"SELECT count(*) FILTER (WHERE avg_daily_trips = driver_id - 7000) || '/' || count(*) FROM feast_online.driver_hourly_stats WHERE driver_id BETWEEN 7001 AND 7040" "8/8"
+
+# a push waiting on a lock holds one connection; reads go on on the other meanwhile, and the
+# access log shows them while the push still waits (it is written at least every 100 ms)
+psql -XAtq -d "$DB" -c "BEGIN; LOCK TABLE feast_online.driver_hourly_stats IN EXCLUSIVE MODE; SELECT pg_sleep(30); COMMIT;" >/dev/null 2>&1 &
+LOCKER=$!
+BG_PIDS+=($LOCKER)
+for i in $(seq 1 50); do
+	[ "$(q -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'driver_hourly_stats' AND l.mode = 'ExclusiveLock' AND l.granted")" = 1 ] && break
+	sleep 0.05
+done
+curl -s -o "$W/held.body" -w '%{http_code}' --data-binary "$PUSH" "http://127.0.0.1:$URLPORT/push" >"$W/held.status" &
+HELD_CURL=$!
+BG_PIDS+=($HELD_CURL)
+wait_lock_waiter
+LOG_LINES=$(wc -l <"$W/main.access")
+for i in 1 2 3; do
+	call GET /health
+	expect "health $i while a push waits on a lock" 200
+done
+if [ "$HAVE_READ" = t ]; then
+	call POST /get-online-features '{"entities": {"driver_id": [1001]}, "features": ["driver_hourly_stats:avg_daily_trips"]}'
+	expect "a read on the other connection while a push waits on a lock" 200
+fi
+sleep 0.3
+[ "$(($(wc -l <"$W/main.access") - LOG_LINES))" -ge 3 ] && ok "access log written while a request is in flight" ||
+	bad "access log: $(($(wc -l <"$W/main.access") - LOG_LINES)) new lines while the push waits"
+# the connection under the waiting push is terminated: that push fails alone (503), and the
+# next one opens a connection again
+q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cfeast-server' AND wait_event_type = 'Lock'" >/dev/null
+wait "$HELD_CURL"
+[ "$(cat "$W/held.status")" = 503 ] && grep -q '"sqlstate":"57P01"' "$W/held.body" &&
+	ok "the push on a terminated connection: 503, 57P01" ||
+	bad "push on a terminated connection: $(cat "$W/held.status") $(cat "$W/held.body")"
+kill "$LOCKER" 2>/dev/null
+q -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'BEGIN; LOCK TABLE%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$LOCKER" 2>/dev/null
+BG_PIDS=()
+for i in 1 2 3 4; do
+	call POST /push "$PUSH"
+	expect "push $i after a connection was terminated" 200
+done
+
 # ------------------------------------------------------------------ graceful stop with a request in flight
 LOCK_DONE="$W/lock.done"
 psql -XAtq -d "$DB" -c "BEGIN; LOCK TABLE feast_online.driver_hourly_stats; SELECT pg_sleep(1.5); COMMIT;" >/dev/null &

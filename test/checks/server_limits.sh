@@ -402,6 +402,19 @@ health "$PORT"
 [ "$HSTATUS" = 200 ] && ok "127.0.0.1 is served again once its slow connections are closed" ||
 	bad "health from 127.0.0.1 after the deadline: $HSTATUS"
 stop_server "$CAP_PID"
+# the cap with one HTTP loop (libmicrohttpd's own count) and with three (counted across the loops)
+for t in 1 3; do
+	start_server "cap$t" "$DSN" --pool 2 --threads $t --max-connections-per-ip 6 --request-timeout 5 ||
+		bad "--threads $t: server did not start"
+	"$PY" "$W/driver.py" slow 127.0.0.1 "$PORT" 40 0.5 1 - head "$W/cap$t.ready" >"$W/cap$t.out" 2>&1
+	ALIVE=$(sed -n 's/alive=//p' "$W/cap$t.ready")
+	[ "$ALIVE" = 6 ] && ok "--threads $t: 40 connections from one address, 6 kept (the cap)" ||
+		bad "--threads $t: $ALIVE of 40 connections kept, cap 6"
+	health "$PORT"
+	[ "$HSTATUS" = 200 ] && ok "--threads $t: the address is served again once they closed" ||
+		bad "--threads $t: health after the slow connections closed: $HSTATUS"
+	stop_server "$PID"
+done
 
 # ------------------------------------------------------------------ 3. bodies near --max-body, buffered bytes capped
 MAXBODY_MB=4
