@@ -57,11 +57,13 @@
 #include "access/xloginsert.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "optimizer/clauses.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/paths.h"
@@ -677,18 +679,50 @@ cf_asof_workers(Oid relid, BlockNumber *nblocks)
 	return workers;
 }
 
-/* read chunks of the source (its SELECT with CF_SOURCE_BLOCK_RANGE) until none is left */
+/* the plan of a source's SELECT with CF_SOURCE_BLOCK_RANGE, for every chunk */
+static SPIPlanPtr
+cf_asof_chunk_plan(const char *sql)
+{
+	Oid			argtypes[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIDOID, TIDOID};
+	/* a TID range scan, never a parallel plan of its own */
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the source query of feast._as_of_join is invalid: %s",
+						SPI_result_code_string(SPI_result))));
+	return plan;
+}
+
+/* may "plan" run in a parallel worker (no parallel-unsafe or -restricted function)? */
+static bool
+cf_asof_plan_parallel_safe(SPIPlanPtr plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *ps = lfirst(lc);
+		ListCell   *lq;
+
+		foreach(lq, ps->query_list)
+			if (max_parallel_hazard(lfirst_node(Query, lq)) != PROPARALLEL_SAFE)
+				return false;
+	}
+	return true;
+}
+
+/* read chunks of the source with "plan" (cf_asof_chunk_plan) until none is left */
 static void
-cf_asof_read_chunks(CfAsof *a, CfAsofShared *sh, const char *sql)
+cf_asof_read_chunks(CfAsof *a, CfAsofShared *sh, SPIPlanPtr plan)
 {
 	CfAsofReceiver r;
 	SPIExecuteOptions opts;
-	Oid			argtypes[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIDOID, TIDOID};
 	ParamListInfo bounds = cf_source_params(sh->scan_upper, sh->scan_lower);
 	ParamListInfo params = makeParamList(4);
 	ItemPointerData from;
 	ItemPointerData to;
-	SPIPlanPtr	plan;
 
 	cf_asof_receiver_init(&r, a);
 	params->numParams = 4;
@@ -706,13 +740,6 @@ cf_asof_read_chunks(CfAsof *a, CfAsofShared *sh, const char *sql)
 	opts.params = params;
 	opts.read_only = true;
 	opts.dest = (DestReceiver *) &r;
-	/* one plan for every chunk: a TID range scan, never a parallel plan of its own */
-	plan = SPI_prepare_cursor(sql, 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
-	if (plan == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the source query of feast._as_of_join is invalid: %s",
-						SPI_result_code_string(SPI_result))));
 	for (;;)
 	{
 		uint32		c = pg_atomic_fetch_add_u32(&sh->next, 1);
@@ -732,7 +759,6 @@ cf_asof_read_chunks(CfAsof *a, CfAsofShared *sh, const char *sql)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the source query of feast._as_of_join must be a SELECT")));
 	}
-	SPI_freeplan(plan);
 }
 
 /*
@@ -884,7 +910,7 @@ cf_asof_parallel_main(dsm_segment *seg, shm_toc *toc)
 	cf_asof_alloc_best(a, sh->nfeat, &sh->types[sh->nkeys]);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	cf_asof_read_chunks(a, sh, sql);
+	cf_asof_read_chunks(a, sh, cf_asof_chunk_plan(sql));
 	SPI_finish();
 	cf_asof_send_best(a, mqh);
 	shm_mq_detach(mqh);
@@ -912,10 +938,18 @@ cf_asof_scan_parallel(CfAsof *a, const char *source_sql, Oid relid, TimestampTz 
 	Datum	   *vals;
 	bool	   *nulls;
 
+	SPIPlanPtr	plan;
+
 	*launched = 0;
 	if (nworkers <= 0 || a->nkeys == 0)
 		return false;
 	sql = psprintf("%s" CF_SOURCE_BLOCK_RANGE, source_sql);
+	plan = cf_asof_chunk_plan(sql);
+	if (!cf_asof_plan_parallel_safe(plan))
+	{
+		SPI_freeplan(plan);
+		return false;
+	}
 	keylen = palloc(sizeof(int16) * a->nkeys);
 	keybyval = palloc(sizeof(bool) * a->nkeys);
 	for (int k = 0; k < a->nkeys; k++)
@@ -996,7 +1030,7 @@ cf_asof_scan_parallel(CfAsof *a, const char *source_sql, Oid relid, TimestampTz 
 
 	/* the leader reads chunks too, unless told not to (it reads all if no worker started) */
 	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
-		cf_asof_read_chunks(a, sh, sql);
+		cf_asof_read_chunks(a, sh, plan);
 
 	vals = palloc(sizeof(Datum) * Max(a->nfeat, 1));
 	nulls = palloc(sizeof(bool) * Max(a->nfeat, 1));
@@ -1016,6 +1050,7 @@ cf_asof_scan_parallel(CfAsof *a, const char *source_sql, Oid relid, TimestampTz 
 	WaitForParallelWorkersToFinish(pcxt);
 	DestroyParallelContext(pcxt);
 	ExitParallelMode();
+	SPI_freeplan(plan);
 	return true;
 }
 
