@@ -19,7 +19,10 @@
  *	 2. stream the source rows once (executor -> our DestReceiver); a row with
  *		time t can only answer entity rows of its key with time >= t, so it
  *		goes to the "bucket" of the first such entity row (binary search),
- *		and each bucket keeps only its latest (event, created) row;
+ *		and each bucket keeps only its latest (event, created) row (a plain
+ *		table's scan may be split among parallel workers by block ranges,
+ *		their buckets merged under the same rule: see "The source scan split
+ *		among parallel workers" below);
  *	 3. walk each key's entity rows in time order carrying the latest row
  *		seen so far (a prefix maximum); the ttl bound is checked last, since
  *		if the latest row is too old, every other candidate is older still.
@@ -48,16 +51,25 @@
 #include "access/detoast.h"
 #include "access/heapam.h"
 #include "access/heaptoast.h"
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "optimizer/clauses.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/paths.h"
+#include "port/atomics.h"
+#include "storage/shm_mq.h"
+#include "storage/shm_toc.h"
 #include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -522,6 +534,22 @@ cf_asof_noop(DestReceiver *self)
 {
 }
 
+static void
+cf_asof_receiver_init(CfAsofReceiver *r, CfAsof *a)
+{
+	memset(r, 0, sizeof(*r));
+	r->pub.receiveSlot = cf_asof_receive;
+	r->pub.rStartup = cf_asof_startup;
+	r->pub.rShutdown = cf_asof_noop;
+	r->pub.rDestroy = cf_asof_noop;
+	r->pub.mydest = DestNone;
+	r->asof = a;
+	r->keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	r->last_keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
+	r->last_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast join last keys", ALLOCSET_SMALL_SIZES);
+	a->last_group = -2;			/* none yet */
+}
+
 /* run the source query, feeding every row to the receiver */
 static void
 cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz lower)
@@ -533,18 +561,7 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 	SPIPlanPtr	plan;
 	int			rc;
 
-	memset(&r, 0, sizeof(r));
-	r.pub.receiveSlot = cf_asof_receive;
-	r.pub.rStartup = cf_asof_startup;
-	r.pub.rShutdown = cf_asof_noop;
-	r.pub.rDestroy = cf_asof_noop;
-	r.pub.mydest = DestNone;
-	r.asof = a;
-	r.keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
-	r.last_keys = palloc(sizeof(Datum) * Max(a->nkeys, 1));
-	r.last_cxt = AllocSetContextCreate(CurrentMemoryContext, "cfeast join last keys", ALLOCSET_SMALL_SIZES);
-	a->last_group = -2;			/* none yet */
-
+	cf_asof_receiver_init(&r, a);
 	memset(&opts, 0, sizeof(opts));
 	opts.params = cf_source_params(upper, lower);
 	if (a->nkeys > 0 && cf_source_wants_keys(source_sql))
@@ -572,6 +589,469 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the source query of feast._point_in_time_join must be a SELECT")));
+}
+
+/* ------------------------------------------------------------------------
+ * The source scan split among parallel workers
+ *
+ * A plain heap table's scan may be shared by PostgreSQL's parallel
+ * workers (a ParallelContext of our own: the worker count follows the
+ * planner's rule for a parallel sequential scan of the table, within
+ * max_parallel_workers_per_gather).  The table's blocks are cut into
+ * chunks; the leader and each worker take the next chunk from a shared
+ * counter and read it with the source query plus a block range (a TID
+ * range scan: the same SELECT, so the same casts, checks and errors),
+ * each into buckets of its own.  A worker then sends its filled buckets
+ * (position, version, features) through a queue, and the leader offers
+ * each to its own bucket of that position under the same write rule:
+ * the latest of a position's candidates wins whichever process read it,
+ * so the answers are the one-scan answers.  The workers rebuild the key
+ * set from each group's key and share the sorted times and group bounds
+ * read-only.  A worker's error reaches the leader through the parallel
+ * context and is raised there.
+ * ------------------------------------------------------------------------
+ */
+
+#define CF_PAR_KEY_SHARED	UINT64CONST(0xCFEA500000000001)
+#define CF_PAR_KEY_SQL		UINT64CONST(0xCFEA500000000002)
+#define CF_PAR_KEY_GROUPS	UINT64CONST(0xCFEA500000000003)
+#define CF_PAR_KEY_TIMES	UINT64CONST(0xCFEA500000000004)
+#define CF_PAR_KEY_KEYS		UINT64CONST(0xCFEA500000000005)
+#define CF_PAR_KEY_QUEUES	UINT64CONST(0xCFEA500000000006)
+#define CF_PAR_QUEUE_SIZE	((Size) 1024 * 1024)
+#define CF_PAR_MESSAGE		(64 * 1024)
+#define CF_PAR_CHUNKS		16		/* chunks per process, about */
+
+typedef struct CfAsofShared
+{
+	int			nkeys;
+	int			nfeat;
+	int			ngroups;
+	int			n;
+	bool		filter_created;
+	bool		has_lower;
+	TimestampTz lower;			/* the join's lower bound option */
+	TimestampTz scan_upper;		/* the source query's $1 and $2 */
+	TimestampTz scan_lower;
+	BlockNumber chunk;			/* blocks per chunk */
+	uint32		nchunks;
+	pg_atomic_uint32 next;		/* the next chunk to read */
+	Oid			types[FLEXIBLE_ARRAY_MEMBER];	/* key types, then feature types */
+} CfAsofShared;
+
+static void cf_asof_alloc_best(CfAsof *a, int nfeat, const Oid *types);
+
+/*
+ * Workers for the scan of "relid" (0: scan alone): PostgreSQL's rule for
+ * a parallel sequential scan (one worker from min_parallel_table_scan_size,
+ * one more each time the table triples; the table's parallel_workers if
+ * set), within max_parallel_workers_per_gather.  Only a permanent or
+ * unlogged heap table without row security is split.
+ */
+static int
+cf_asof_workers(Oid relid, BlockNumber *nblocks)
+{
+	Relation	rel;
+	int			workers = 0;
+
+	*nblocks = 0;
+	if (!OidIsValid(relid) || max_parallel_workers_per_gather <= 0 || IsInParallelMode() ||
+		!IsUnderPostmaster)
+		return 0;
+	rel = table_open(relid, AccessShareLock);
+	if (rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_tableam == GetHeapamTableAmRoutine() &&
+		rel->rd_rel->relpersistence != RELPERSISTENCE_TEMP && !rel->rd_rel->relrowsecurity)
+	{
+		int64		threshold = Max(min_parallel_table_scan_size, 1);
+
+		*nblocks = RelationGetNumberOfBlocks(rel);
+		workers = RelationGetParallelWorkers(rel, -1);
+		if (workers < 0)
+		{
+			workers = 0;
+			if (*nblocks >= threshold)
+				for (workers = 1, threshold *= 3; *nblocks >= threshold && workers < 64; threshold *= 3)
+					workers++;
+		}
+		workers = Min(workers, max_parallel_workers_per_gather);
+	}
+	table_close(rel, NoLock);
+	return workers;
+}
+
+/* the plan of a source's SELECT with CF_SOURCE_BLOCK_RANGE, for every chunk */
+static SPIPlanPtr
+cf_asof_chunk_plan(const char *sql)
+{
+	Oid			argtypes[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, TIDOID, TIDOID};
+	/* a TID range scan, never a parallel plan of its own */
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the source query of feast._as_of_join is invalid: %s",
+						SPI_result_code_string(SPI_result))));
+	return plan;
+}
+
+/* may "plan" run in a parallel worker (no parallel-unsafe or -restricted function)? */
+static bool
+cf_asof_plan_parallel_safe(SPIPlanPtr plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *ps = lfirst(lc);
+		ListCell   *lq;
+
+		foreach(lq, ps->query_list)
+			if (max_parallel_hazard(lfirst_node(Query, lq)) != PROPARALLEL_SAFE)
+				return false;
+	}
+	return true;
+}
+
+/* read chunks of the source with "plan" (cf_asof_chunk_plan) until none is left */
+static void
+cf_asof_read_chunks(CfAsof *a, CfAsofShared *sh, SPIPlanPtr plan)
+{
+	CfAsofReceiver r;
+	SPIExecuteOptions opts;
+	ParamListInfo bounds = cf_source_params(sh->scan_upper, sh->scan_lower);
+	ParamListInfo params = makeParamList(4);
+	ItemPointerData from;
+	ItemPointerData to;
+
+	cf_asof_receiver_init(&r, a);
+	params->numParams = 4;
+	params->params[0] = bounds->params[0];
+	params->params[1] = bounds->params[1];
+	for (int i = 2; i < 4; i++)
+	{
+		params->params[i].ptype = TIDOID;
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].isnull = false;
+	}
+	params->params[2].value = PointerGetDatum(&from);
+	params->params[3].value = PointerGetDatum(&to);
+	memset(&opts, 0, sizeof(opts));
+	opts.params = params;
+	opts.read_only = true;
+	opts.dest = (DestReceiver *) &r;
+	for (;;)
+	{
+		uint32		c = pg_atomic_fetch_add_u32(&sh->next, 1);
+		int			rc;
+
+		if (c >= sh->nchunks)
+			break;
+		ItemPointerSet(&from, c * sh->chunk, 0);
+		/* the last chunk is open above */
+		if (c + 1 == sh->nchunks)
+			ItemPointerSet(&to, MaxBlockNumber, MaxOffsetNumber);
+		else
+			ItemPointerSet(&to, (c + 1) * sh->chunk, 0);
+		rc = SPI_execute_plan_extended(plan, &opts);
+		if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the source query of feast._as_of_join must be a SELECT")));
+	}
+}
+
+/*
+ * A worker's filled buckets, in messages of about CF_PAR_MESSAGE bytes:
+ * per bucket its position, event and created times, whether created is
+ * NULL, then per feature a NULL flag and the value (a by-value Datum as
+ * it is, any other with datumSerialize).
+ */
+static void
+cf_asof_send_best(CfAsof *a, shm_mq_handle *mqh)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int p = 0; p < a->n; p++)
+	{
+		CfBucket   *b = &a->best[p];
+
+		if (!b->has)
+			continue;
+		appendBinaryStringInfoNT(&buf, (char *) &p, sizeof(int));
+		appendBinaryStringInfoNT(&buf, (char *) &b->ts, sizeof(TimestampTz));
+		appendBinaryStringInfoNT(&buf, (char *) &b->created, sizeof(TimestampTz));
+		appendBinaryStringInfoNT(&buf, (char *) &b->cnull, sizeof(bool));
+		for (int f = 0; f < a->nfeat; f++)
+		{
+			Datum		v = a->best_values[(int64) p * a->nfeat + f];
+			bool		isnull = a->best_nulls[(int64) p * a->nfeat + f];
+
+			appendBinaryStringInfoNT(&buf, (char *) &isnull, sizeof(bool));
+			if (isnull)
+				continue;
+			if (a->typbyval[f])
+				appendBinaryStringInfoNT(&buf, (char *) &v, sizeof(Datum));
+			else
+			{
+				Size		size = datumEstimateSpace(v, false, false, a->typlen[f]);
+				char	   *at;
+
+				enlargeStringInfo(&buf, size);
+				at = buf.data + buf.len;
+				datumSerialize(v, false, false, a->typlen[f], &at);
+				buf.len += size;
+			}
+		}
+		if (buf.len >= CF_PAR_MESSAGE)
+		{
+			if (shm_mq_send(mqh, buf.len, buf.data, false, true) != SHM_MQ_SUCCESS)
+				return;			/* the leader is gone */
+			resetStringInfo(&buf);
+		}
+	}
+	if (buf.len > 0)
+		(void) shm_mq_send(mqh, buf.len, buf.data, false, true);
+}
+
+/* offer each bucket of a worker's message to the leader's bucket of that position */
+static void
+cf_asof_merge(CfAsof *a, char *data, Size len, Datum *vals, bool *nulls)
+{
+	char	   *at = data;
+	char	   *end = data + len;
+	MemoryContext old = MemoryContextSwitchTo(a->row_cxt);
+
+	while (at < end)
+	{
+		int			p;
+		TimestampTz ts;
+		TimestampTz created;
+		bool		cnull;
+
+		memcpy(&p, at, sizeof(int));
+		at += sizeof(int);
+		memcpy(&ts, at, sizeof(TimestampTz));
+		at += sizeof(TimestampTz);
+		memcpy(&created, at, sizeof(TimestampTz));
+		at += sizeof(TimestampTz);
+		memcpy(&cnull, at, sizeof(bool));
+		at += sizeof(bool);
+		if (p < 0 || p >= a->n)
+			elog(ERROR, "cfeast as-of join: a parallel worker sent bucket %d of %d", p, a->n);
+		for (int f = 0; f < a->nfeat; f++)
+		{
+			memcpy(&nulls[f], at, sizeof(bool));
+			at += sizeof(bool);
+			vals[f] = (Datum) 0;
+			if (nulls[f])
+				continue;
+			if (a->typbyval[f])
+			{
+				memcpy(&vals[f], at, sizeof(Datum));
+				at += sizeof(Datum);
+			}
+			else
+				vals[f] = datumRestore(&at, &nulls[f]);
+		}
+		/* cf_asof_offer copies what it keeps into the join's memory */
+		MemoryContextSwitchTo(old);
+		cf_asof_offer(a, p, ts, cnull, created, vals, nulls);
+		MemoryContextSwitchTo(a->row_cxt);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(a->row_cxt);
+}
+
+/* the worker's side (see above) */
+void
+cf_asof_parallel_main(dsm_segment *seg, shm_toc *toc)
+{
+	CfAsofShared *sh = shm_toc_lookup(toc, CF_PAR_KEY_SHARED, false);
+	char	   *sql = shm_toc_lookup(toc, CF_PAR_KEY_SQL, false);
+	char	   *keyspace = shm_toc_lookup(toc, CF_PAR_KEY_KEYS, false);
+	shm_mq	   *mq = (shm_mq *) ((char *) shm_toc_lookup(toc, CF_PAR_KEY_QUEUES, false) +
+								 ParallelWorkerNumber * CF_PAR_QUEUE_SIZE);
+	shm_mq_handle *mqh;
+	CfAsof	   *a;
+
+	shm_mq_set_sender(mq, MyProc);
+	mqh = shm_mq_attach(mq, seg, NULL);
+	a = cf_asof_new(CurrentMemoryContext, sh->filter_created, !sh->has_lower, sh->lower);
+	a->nkeys = sh->nkeys;
+	a->key_types = palloc(sizeof(Oid) * Max(a->nkeys, 1));
+	for (int k = 0; k < a->nkeys; k++)
+	{
+		a->key_types[k] = sh->types[k];
+		a->has_varlena_key |= !cf_key_is_int(sh->types[k]);
+	}
+	a->n = a->ninput = sh->n;
+	a->ngroups = sh->ngroups;
+	a->group_start = shm_toc_lookup(toc, CF_PAR_KEY_GROUPS, false);
+	a->sorted_ts = shm_toc_lookup(toc, CF_PAR_KEY_TIMES, false);
+	/* the key set again, from each group's key: item g is group g */
+	a->keys = palloc_extended(sizeof(Datum) * Max((int64) a->ngroups * a->nkeys, 1), MCXT_ALLOC_HUGE);
+	a->row_group = palloc_extended(sizeof(int) * Max(a->ngroups, 1), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < (int64) a->ngroups * a->nkeys; i++)
+	{
+		bool		isnull;
+
+		a->keys[i] = datumRestore(&keyspace, &isnull);
+	}
+	a->groups = cf_keyset_create(a->nkeys, a->key_types, cf_asof_key, a, Max(a->ngroups, 1));
+	for (int g = 0; g < a->ngroups; g++)
+	{
+		bool		found;
+
+		a->row_group[g] = g;
+		(void) cf_keyset_enter(a->groups, g, &found);
+	}
+	cf_asof_alloc_best(a, sh->nfeat, &sh->types[sh->nkeys]);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	cf_asof_read_chunks(a, sh, cf_asof_chunk_plan(sql));
+	SPI_finish();
+	cf_asof_send_best(a, mqh);
+	shm_mq_detach(mqh);
+}
+
+/*
+ * The scan of "relid" (whose SELECT is source_sql) with parallel workers;
+ * false (nothing read) if it is not to be split.  SPI connected.
+ */
+static bool
+cf_asof_scan_parallel(CfAsof *a, const char *source_sql, Oid relid, TimestampTz upper,
+					  TimestampTz lower, int *launched)
+{
+	BlockNumber nblocks;
+	int			nworkers = cf_asof_workers(relid, &nblocks);
+	char	   *sql;
+	Size		shared_size;
+	Size		keys_size = 0;
+	int16	   *keylen;
+	bool	   *keybyval;
+	ParallelContext *pcxt;
+	CfAsofShared *sh;
+	char	   *space;
+	shm_mq_handle **mqh;
+	Datum	   *vals;
+	bool	   *nulls;
+
+	SPIPlanPtr	plan;
+
+	*launched = 0;
+	if (nworkers <= 0 || a->nkeys == 0)
+		return false;
+	sql = psprintf("%s" CF_SOURCE_BLOCK_RANGE, source_sql);
+	plan = cf_asof_chunk_plan(sql);
+	if (!cf_asof_plan_parallel_safe(plan))
+	{
+		SPI_freeplan(plan);
+		return false;
+	}
+	keylen = palloc(sizeof(int16) * a->nkeys);
+	keybyval = palloc(sizeof(bool) * a->nkeys);
+	for (int k = 0; k < a->nkeys; k++)
+		get_typlenbyval(a->key_types[k], &keylen[k], &keybyval[k]);
+	for (int g = 0; g < a->ngroups; g++)
+		for (int k = 0; k < a->nkeys; k++)
+			keys_size = add_size(keys_size,
+								 datumEstimateSpace(a->keys[(int64) a->ord[a->group_start[g]] * a->nkeys + k],
+													false, keybyval[k], keylen[k]));
+	shared_size = add_size(offsetof(CfAsofShared, types), sizeof(Oid) * (a->nkeys + a->nfeat));
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("cfeast", "cf_asof_parallel_main", nworkers);
+	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
+	shm_toc_estimate_chunk(&pcxt->estimator, strlen(sql) + 1);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(int) * ((Size) a->ngroups + 1));
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(TimestampTz) * (Size) Max(a->n, 1));
+	shm_toc_estimate_chunk(&pcxt->estimator, Max(keys_size, 1));
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(CF_PAR_QUEUE_SIZE, nworkers));
+	shm_toc_estimate_keys(&pcxt->estimator, 6);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		/* no dynamic shared memory to be had: read it alone */
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+
+	sh = shm_toc_allocate(pcxt->toc, shared_size);
+	sh->nkeys = a->nkeys;
+	sh->nfeat = a->nfeat;
+	sh->ngroups = a->ngroups;
+	sh->n = a->n;
+	sh->filter_created = a->filter_created;
+	sh->has_lower = a->has_lower;
+	sh->lower = a->lower;
+	sh->scan_upper = upper;
+	sh->scan_lower = lower;
+	/* about CF_PAR_CHUNKS chunks a process, so that none waits long for the others */
+	sh->chunk = Max(nblocks / (CF_PAR_CHUNKS * (nworkers + 1)), 1);
+	sh->nchunks = Max((nblocks + sh->chunk - 1) / sh->chunk, 1);
+	pg_atomic_init_u32(&sh->next, 0);
+	memcpy(sh->types, a->key_types, sizeof(Oid) * a->nkeys);
+	memcpy(&sh->types[a->nkeys], a->feat_types, sizeof(Oid) * a->nfeat);
+	shm_toc_insert(pcxt->toc, CF_PAR_KEY_SHARED, sh);
+
+	space = shm_toc_allocate(pcxt->toc, strlen(sql) + 1);
+	strcpy(space, sql);
+	shm_toc_insert(pcxt->toc, CF_PAR_KEY_SQL, space);
+	space = shm_toc_allocate(pcxt->toc, sizeof(int) * ((Size) a->ngroups + 1));
+	memcpy(space, a->group_start, sizeof(int) * ((Size) a->ngroups + 1));
+	shm_toc_insert(pcxt->toc, CF_PAR_KEY_GROUPS, space);
+	space = shm_toc_allocate(pcxt->toc, sizeof(TimestampTz) * (Size) Max(a->n, 1));
+	memcpy(space, a->sorted_ts, sizeof(TimestampTz) * (Size) a->n);
+	shm_toc_insert(pcxt->toc, CF_PAR_KEY_TIMES, space);
+	space = shm_toc_allocate(pcxt->toc, Max(keys_size, 1));
+	shm_toc_insert(pcxt->toc, CF_PAR_KEY_KEYS, space);
+	for (int g = 0; g < a->ngroups; g++)
+		for (int k = 0; k < a->nkeys; k++)
+			datumSerialize(a->keys[(int64) a->ord[a->group_start[g]] * a->nkeys + k], false,
+						   keybyval[k], keylen[k], &space);
+	space = shm_toc_allocate(pcxt->toc, mul_size(CF_PAR_QUEUE_SIZE, nworkers));
+	shm_toc_insert(pcxt->toc, CF_PAR_KEY_QUEUES, space);
+	mqh = palloc(sizeof(shm_mq_handle *) * nworkers);
+	for (int i = 0; i < nworkers; i++)
+	{
+		shm_mq	   *mq = shm_mq_create(space + i * CF_PAR_QUEUE_SIZE, CF_PAR_QUEUE_SIZE);
+
+		shm_mq_set_receiver(mq, MyProc);
+		mqh[i] = shm_mq_attach(mq, pcxt->seg, NULL);
+	}
+
+	LaunchParallelWorkers(pcxt);
+	for (int i = 0; i < pcxt->nworkers_launched; i++)
+		shm_mq_set_handle(mqh[i], pcxt->worker[i].bgwhandle);
+	*launched = pcxt->nworkers_launched;
+
+	/* the leader reads chunks too, unless told not to (it reads all if no worker started) */
+	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
+		cf_asof_read_chunks(a, sh, plan);
+
+	vals = palloc(sizeof(Datum) * Max(a->nfeat, 1));
+	nulls = palloc(sizeof(bool) * Max(a->nfeat, 1));
+	for (int i = 0; i < pcxt->nworkers_launched; i++)
+	{
+		for (;;)
+		{
+			Size		len;
+			void	   *data;
+
+			if (shm_mq_receive(mqh[i], &len, &data, false) != SHM_MQ_SUCCESS)
+				break;			/* done (or failed: raised below) */
+			cf_asof_merge(a, data, len, vals, nulls);
+		}
+	}
+	/* a worker's error is raised here */
+	WaitForParallelWorkersToFinish(pcxt);
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	SPI_freeplan(plan);
+	return true;
 }
 
 /* walk each group in time order, carrying the latest row: answer[input row] */
@@ -653,7 +1133,7 @@ cf_asof_alloc_best(CfAsof *a, int nfeat, const Oid *types)
  * position whose best row answers it, or -1.
  */
 static int *
-cf_asof_run(CfAsof *a, const char *source_sql, Interval *ttl)
+cf_asof_run(CfAsof *a, const char *source_sql, Oid split_rel, Interval *ttl)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz upper = DT_NOBEGIN;
@@ -662,6 +1142,7 @@ cf_asof_run(CfAsof *a, const char *source_sql, Interval *ttl)
 				t1,
 				t2;
 	int		   *answer;
+	int			workers = 0;
 
 	if (a->n == 0)
 		return cf_asof_answers(a, ttl);
@@ -676,14 +1157,19 @@ cf_asof_run(CfAsof *a, const char *source_sql, Interval *ttl)
 	lower = ttl != NULL ? cf_minus_ttl(lower, ttl) : DT_NOBEGIN;
 	if (a->has_lower)
 		lower = Max(lower, a->lower);
-	cf_asof_scan(a, source_sql, upper, lower);
+	if (cf_asof_scan_parallel(a, source_sql, split_rel, upper, lower, &workers))
+		ereport(DEBUG1,
+				(errmsg_internal("cfeast as-of join: the source read by %d parallel workers%s", workers,
+								 parallel_leader_participation || workers == 0 ? " and the leader" : "")));
+	else
+		cf_asof_scan(a, source_sql, upper, lower);
 	MemoryContextSwitchTo(cxt);
 	t2 = GetCurrentTimestamp();
 	answer = cf_asof_answers(a, ttl);
-	ereport(DEBUG1,
+	ereport(DEBUG2,
 			(errmsg_internal("cfeast as-of join: %d entity rows in %d key groups, " INT64_FORMAT
-							 " source rows (" INT64_FORMAT " key look-ups); sort %ld ms, scan %ld ms, answer %ld ms",
-							 a->ninput, a->ngroups, a->rows_read, a->key_changes,
+							 " source rows (" INT64_FORMAT " key look-ups; the leader's, %d workers beside it); sort %ld ms, scan %ld ms, answer %ld ms",
+							 a->ninput, a->ngroups, a->rows_read, a->key_changes, workers,
 							 (long) ((t1 - t0) / 1000), (long) ((t2 - t1) / 1000),
 							 (long) ((GetCurrentTimestamp() - t2) / 1000))));
 	return answer;
@@ -750,7 +1236,7 @@ cfeast_point_in_time_join(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(join_cxt);
-	answer = cf_asof_run(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), ttl);
+	answer = cf_asof_run(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), InvalidOid, ttl);
 	SPI_finish();
 	MemoryContextSwitchTo(join_cxt);
 	cf_asof_emit(a, answer, rsinfo);
@@ -1162,7 +1648,8 @@ cf_as_of_join_exec(const CfAsofCall *call, TupleDesc out, CfAsofSink *sink)
 			types[f] = TupleDescAttr(out, f0 + f)->atttypid;
 		f0 += a->nfeat;
 		cf_asof_alloc_best(a, a->nfeat, types);
-		answers[v] = cf_asof_run(a, call->sources[v], call->ttls[v]);
+		answers[v] = cf_asof_run(a, call->sources[v], call->split_rels ? call->split_rels[v] : InvalidOid,
+								 call->ttls[v]);
 	}
 	SPI_finish();
 	MemoryContextSwitchTo(join_cxt);

@@ -9,6 +9,8 @@
 #include "postgres.h"
 
 #include "access/tupdesc.h"
+#include "storage/dsm.h"
+#include "storage/shm_toc.h"
 #include "datatype/timestamp.h"
 
 /* the arguments of feast._as_of_join */
@@ -20,6 +22,13 @@ typedef struct CfAsofCall
 	TimestampTz lower;
 	int			nviews;
 	char	  **sources;		/* each view's source query */
+	/*
+	 * Each view's source relation when sources[v] is cf_source_select's
+	 * SELECT of it (one FROM item, the WHERE clause last), so the scan may
+	 * be split by block range among parallel workers; InvalidOid (or a
+	 * NULL array): read it in one scan.
+	 */
+	Oid		   *split_rels;
 	Interval  **ttls;			/* NULL: no ttl */
 	int		   *key_counts;
 	int		   *feat_counts;
@@ -52,5 +61,8 @@ extern void cf_as_of_join_exec(const CfAsofCall *call, TupleDesc out, CfAsofSink
  * table column i is result column col_map[i]), inserting in batches.
  */
 extern int64 cf_as_of_join_into(const CfAsofCall *call, Oid relid, const int *col_map);
+
+/* a parallel worker of the as-of join's source scan (started by asof.c) */
+extern PGDLLEXPORT void cf_asof_parallel_main(dsm_segment *seg, shm_toc *toc);
 
 #endif							/* CFEAST_ASOF_H */

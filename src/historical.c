@@ -510,12 +510,15 @@ cf_asof_call_for(CfPitRequest *req, CfEntityInput *in, bool filter_created, cons
 	call->ttls = palloc(sizeof(Interval *) * Max(req->nviews, 1));
 	call->key_counts = palloc(sizeof(int) * Max(req->nviews, 1));
 	call->feat_counts = palloc(sizeof(int) * Max(req->nviews, 1));
+	call->split_rels = palloc(sizeof(Oid) * Max(req->nviews, 1));
 	for (int i = 0, f0 = nent; i < req->nviews; i++)
 	{
 		CfPitView  *pv = &req->views[i];
 		CfView	   *v = pv->view;
 
 		call->sources[i] = sources[i];
+		/* a plain table's SELECT has no key filter: asof.c may split its scan by blocks */
+		call->split_rels[i] = get_rel_relkind(pv->src->relid) == RELKIND_RELATION ? pv->src->relid : InvalidOid;
 		call->ttls[i] = NULL;
 		if (v->has_ttl)
 		{
@@ -679,9 +682,11 @@ cf_historical_body(void *arg, MemoryContext caller)
 		copy->ttls = palloc(sizeof(Interval *) * Max(call->nviews, 1));
 		copy->key_counts = palloc(sizeof(int) * Max(call->nviews, 1));
 		copy->feat_counts = palloc(sizeof(int) * Max(call->nviews, 1));
+		copy->split_rels = palloc(sizeof(Oid) * Max(call->nviews, 1));
 		for (int i = 0; i < call->nviews; i++)
 		{
 			copy->sources[i] = pstrdup(call->sources[i]);
+			copy->split_rels[i] = call->split_rels[i];
 			copy->ttls[i] = NULL;
 			if (call->ttls[i] != NULL)
 			{

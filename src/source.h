@@ -56,6 +56,12 @@ extern char *cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, b
  * follow at slot->tts_values[nkeys + 2].
  */
 extern bool cf_source_row(TupleTableSlot *slot, int nkeys, Datum *keys, CfSourceRow *row);
+/*
+ * Appended to that SELECT of a plain table: only the rows of blocks
+ * [$3, $4) (tid parameters), so that parallel workers can each read a
+ * range of blocks (a TID range scan).
+ */
+#define CF_SOURCE_BLOCK_RANGE " AND s.ctid OPERATOR(pg_catalog.>=) $3 AND s.ctid OPERATOR(pg_catalog.<) $4"
 /* the parameters of that SELECT: $1 = upper, $2 = lower */
 extern ParamListInfo cf_source_params(TimestampTz upper, TimestampTz lower);
 

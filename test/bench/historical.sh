@@ -28,7 +28,8 @@
 # Times are measured in the server (clock_timestamp() around the statement, so no connection
 # start-up) and its CPU as the backend's user + system time from /proc/<pid>/stat, read with
 # pg_read_file (a superuser's session), so that figures taken on a busy machine can still be
-# compared; parallel workers' CPU is not included.
+# compared; parallel workers' CPU is included (the postmaster's reaped children's time, so any
+# other server process that ends meanwhile, an autovacuum worker say, counts too).
 set -eu
 DB=${BENCH_DB:-cfeast_bench_hist}
 KEYS=${KEYS:-10000}
@@ -86,6 +87,9 @@ if [ -n "$NOTVIS" ]; then
 	exit 1
 fi
 echo "every page all-visible after $i VACUUM (ANALYZE) of each table"
+# the postmaster's pid, for its children's CPU time (run_cpu)
+PM=$($PSQL -At -c "SELECT split_part(pg_read_file('postmaster.pid'), E'\n', 1)")
+echo "parallel workers allowed per statement: $($PSQL -At -c "SHOW max_parallel_workers_per_gather")"
 
 # one session: the statement $2 twice, "$1" (a table, or -) dropped before each; prints
 # "cold_wall cold_cpu warm_wall warm_cpu" (ms)
@@ -93,11 +97,23 @@ run_cpu() {
 	local drop="" sql cpu now="extract(epoch FROM clock_timestamp())"
 	[ "$1" = - ] || drop="DROP TABLE IF EXISTS $1;"
 	sql=$2
-	# the backend's user + system time (ticks of 10 ms)
+	# the backend's user + system time, and its parallel workers' (ticks of 10 ms): a worker's time
+	# is added to the postmaster's children's time (fields 16, 17) when it is reaped, before the
+	# statement returns (DestroyParallelContext waits for that)
 	cpu="split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 14)::bigint
-     + split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 15)::bigint"
+     + split_part(pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ', 15)::bigint
+     + split_part(pg_read_file('/proc/' || $PM || '/stat'), ' ', 16)::bigint
+     + split_part(pg_read_file('/proc/' || $PM || '/stat'), ' ', 17)::bigint"
+	# (the previous session's backend must have been reaped before c0, or its time would count)
 	$PSQL -At <<EOS | tail -1
 SET client_min_messages = warning;
+DO \$\$BEGIN
+    FOR i IN 1..200 LOOP
+        EXIT WHEN (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') = 1;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    PERFORM pg_sleep(0.02);
+END\$\$;
 $drop
 SELECT $cpu AS c0, $now AS t0 \\gset
 $sql;
@@ -118,8 +134,8 @@ best() {
 		if [ -z "$cw" ] || [ "${r[0]}" -lt "$cw" ]; then cw=${r[0]}; cc=${r[1]}; fi
 		if [ -z "$ww" ] || [ "${r[2]}" -lt "$ww" ]; then ww=${r[2]}; wc=${r[3]}; fi
 	done
-	printf '%-16s %6d ms (best of %d; backend CPU %s ms), warm\n' "$label" "$ww" "$runs" "$wc"
-	printf '%-16s %6d ms (best of %d; backend CPU %s ms), the first statement of a session\n' \
+	printf '%-16s %6d ms (best of %d; CPU %s ms), warm\n' "$label" "$ww" "$runs" "$wc"
+	printf '%-16s %6d ms (best of %d; CPU %s ms), the first statement of a session\n' \
 		"$label-cold" "$cw" "$runs" "$cc"
 	eval "WALL_$5=$ww CPU_$5=$wc COLDWALL_$5=$cw COLDCPU_$5=$cc"
 }

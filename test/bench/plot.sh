@@ -9,7 +9,7 @@
 #                 (feast_create_training_set), LATERAL (index on key, time), the SQL Feast's
 #                 Postgres offline store generates (while a run stays under FEAST_LIMIT_MS) and
 #                 DuckDB's ASOF JOIN (2 threads, its result written into a table of a database
-#                 file, as the others write a table); backend CPU time for the three
+#                 file, as the others write a table); CPU time (backend and parallel workers) for the three
 #                 PostgreSQL ones (read from /proc, so a loaded machine counts less), process CPU
 #                 time for DuckDB; wall times are in the table
 #   push.png      push throughput (rows/s) by batch size: feast_push against the hand-written
