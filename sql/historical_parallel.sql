@@ -1,5 +1,6 @@
--- historical_parallel: a training set whose plain-table source is split among parallel workers
--- (each reads ranges of blocks into buckets of its own; the leader merges them by the write rule)
+-- historical_parallel: a training set whose plain-table source asks for parallel workers (its
+-- parallel_workers storage parameter) is split among them (each reads ranges of blocks into
+-- buckets of its own; the leader merges them by the write rule)
 -- equals the one-scan training set: integer, composite and text keys, text and array features
 -- (sent serialized), NULL features, filter_by_created_timestamp, ttl; a worker's error reaches the
 -- caller as the one-scan error; views and the SELECT form stay one scan
@@ -8,7 +9,7 @@ SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
 DROP TABLE IF EXISTS par_src, par_src_view_base, par_ent, par_bad, par_one, par_two, par_three,
-    par_fc_one, par_fc_two, par_view_ts, par_debug CASCADE;
+    par_fc_one, par_fc_two, par_view_ts, par_debug, par_one_scan CASCADE;
 DROP FUNCTION IF EXISTS par_try(int);
 RESET client_min_messages;
 SET timezone = 'UTC';
@@ -32,6 +33,7 @@ SELECT (random() * 320)::int AS k, (ARRAY['a', 'b'])[1 + (random() * 1)::int] AS
        timestamptz '2024-01-01' + (random() * 520)::int * interval '1 hour' AS event_timestamp, g AS id
   FROM generate_series(1, 4000) g;
 SELECT pg_relation_size('par_src') / current_setting('block_size')::int > 100 AS many_blocks;
+ALTER TABLE par_src SET (parallel_workers = 2);
 
 SELECT feast_apply_entity('par_k', 'k', 'int64');
 SELECT feast_apply_entity('par_tag', 'tag', 'string');
@@ -51,7 +53,6 @@ SET max_parallel_workers_per_gather = 0;
 SELECT feast_create_training_set('par_one', 'par_ent',
     '{par_by_k:x, par_by_k:label, par_by_k:arr, par_by_k_tag:x, par_by_name:label}', full_feature_names => true);
 SET max_parallel_workers_per_gather = 2;
-SET min_parallel_table_scan_size = 0;
 SET parallel_leader_participation = off;
 SELECT feast_create_training_set('par_two', 'par_ent',
     '{par_by_k:x, par_by_k:label, par_by_k:arr, par_by_k_tag:x, par_by_name:label}', full_feature_names => true);
@@ -96,6 +97,7 @@ CREATE TABLE par_bad AS
 SELECT g % 50 AS k, timestamptz '2024-01-01' + g * interval '1 minute' AS ts,
        CASE WHEN g = 9000 THEN 1e40 ELSE g END::numeric AS val
   FROM generate_series(1, 9000) g;
+ALTER TABLE par_bad SET (parallel_workers = 2);
 SELECT feast_apply_batch_source('par_bad_source', 'par_bad', 'ts');
 SELECT feast_apply_feature_view('par_bad_view', '{par_k}', '[{"name": "val", "dtype": "float32"}]',
     'par_bad_source', online => false);
@@ -118,6 +120,11 @@ SELECT feast_apply_feature_view('par_view_fv', '{par_k}', '[{"name": "x", "dtype
     'par_view_source', online => false);
 SELECT feast_create_training_set('par_view_ts', 'par_ent', '{par_view_fv:x}');
 SELECT count(x) AS x, count(x) = (SELECT count(par_by_k__x) FROM par_one) AS same_count FROM par_view_ts;
+-- without parallel_workers on the table: one scan, whatever the session allows (no DEBUG line)
+ALTER TABLE par_src RESET (parallel_workers);
+SET client_min_messages = debug1;
+SELECT feast_create_training_set('par_one_scan', 'SELECT k, event_timestamp, id FROM par_ent', '{par_by_k:x}');
+RESET client_min_messages;
+SELECT count(x) = (SELECT count(par_by_k__x) FROM par_one) AS same_count FROM par_one_scan;
 RESET max_parallel_workers_per_gather;
-RESET min_parallel_table_scan_size;
 RESET parallel_leader_participation;
