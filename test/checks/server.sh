@@ -104,6 +104,19 @@ expect_sql() {
 	if [ "$r" = "$3" ]; then ok "$1"; else bad "$1: $2 gave '$r', expected '$3'"; fi
 }
 # wait until a cfeast-server connection waits on a lock (the request is in flight)
+# hold a lock of mode $1 ("EXCLUSIVE", "ACCESS EXCLUSIVE") on the online table for $2 s in the
+# background (its pid in LOCKER) and wait until it is granted
+hold_table_lock() {
+	local i granted
+	granted="$(echo "$1" | sed 's/ACCESS /Access/; s/EXCLUSIVE/Exclusive/')Lock"
+	psql -XAtq -d "$DB" -c "BEGIN; LOCK TABLE feast_online.driver_hourly_stats IN $1 MODE; SELECT pg_sleep($2); COMMIT;" >/dev/null 2>&1 &
+	LOCKER=$!
+	BG_PIDS+=($LOCKER)
+	for i in $(seq 1 50); do
+		[ "$(q -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'driver_hourly_stats' AND l.mode = '$granted' AND l.granted")" = 1 ] && break
+		sleep 0.05
+	done
+}
 wait_lock_waiter() {
 	local i
 	for i in $(seq 1 200); do
@@ -540,13 +553,7 @@ expect_sql "the 8 good pushes of the mix stored, their own values" \
 
 # a push waiting on a lock holds one connection; reads go on on the other meanwhile, and the
 # access log shows them while the push still waits (it is written at least every 100 ms)
-psql -XAtq -d "$DB" -c "BEGIN; LOCK TABLE feast_online.driver_hourly_stats IN EXCLUSIVE MODE; SELECT pg_sleep(30); COMMIT;" >/dev/null 2>&1 &
-LOCKER=$!
-BG_PIDS+=($LOCKER)
-for i in $(seq 1 50); do
-	[ "$(q -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'driver_hourly_stats' AND l.mode = 'ExclusiveLock' AND l.granted")" = 1 ] && break
-	sleep 0.05
-done
+hold_table_lock EXCLUSIVE 30
 curl -s -o "$W/held.body" -w '%{http_code}' --data-binary "$PUSH" "http://127.0.0.1:$URLPORT/push" >"$W/held.status" &
 HELD_CURL=$!
 BG_PIDS+=($HELD_CURL)
@@ -609,13 +616,7 @@ SERVER_PIDS=()
 # ------------------------------------------------------------------ past the drain timeout, queries are cancelled
 start_server drain "$DSN" --pool 1 --drain-timeout 1 || bad "drain server did not start"
 DRAIN_PID=$PID
-psql -XAtq -d "$DB" -c "BEGIN; LOCK TABLE feast_online.driver_hourly_stats; SELECT pg_sleep(6); COMMIT;" >/dev/null &
-LOCKER=$!
-BG_PIDS+=($LOCKER)
-for i in $(seq 1 50); do
-	[ "$(q -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'driver_hourly_stats' AND l.mode = 'AccessExclusiveLock' AND l.granted")" = 1 ] && break
-	sleep 0.05
-done
+hold_table_lock "ACCESS EXCLUSIVE" 6
 curl -s -o "$W/drain.body" -w '%{http_code}' --data-binary "$PUSH" "http://127.0.0.1:$PORT/push" >"$W/drain.status" &
 CURL_PID=$!
 BG_PIDS+=($CURL_PID)
