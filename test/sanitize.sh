@@ -128,7 +128,7 @@ perl -e '
 			next if $block =~ /Syscall param pwrite64\(buf\) points to uninitialised byte.*\n.*pwrite.*\n.*FileWrite.*\n(.*\n)?.*BufFile/;
 			# a shared-invalidation message for a relation file (smgr), read when any lock is taken:
 			# PostgreSQL marks such messages defined with VALGRIND_MAKE_MEM_DEFINED in
-			# CacheInvalidateSmgr, a no-op in Debian's build; whoever takes the lock (cfeast too)
+			# CacheInvalidateSmgr, a no-op in the Debian build; whoever takes the lock (cfeast too)
 			next if $block =~ /==\d+== (Conditional|Use of uninit).*\n.*hash_search_with_hash_value.*\n.*smgrclosenode.*\n.*ReceiveSharedInvalidMessages/;
 			if ($block =~ /cfeast\.so|\bcf_[a-z_]+ \(|cfeast_[a-z_]+ \(/) { $ours++; print "== $f\n$block"; }
 			else { $theirs++; }
