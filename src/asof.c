@@ -16,7 +16,8 @@
  *
  *	 1. group the entity rows by key tuple (a key set of keys.c), lay the
  *		groups out one after another and sort each by time;
- *	 2. stream the source rows once (executor -> our DestReceiver); a row with
+ *	 2. stream the source rows once (executor, or source.c's direct read of a
+ *		plain table, -> our DestReceiver); a row with
  *		time t can only answer entity rows of its key with time >= t, so it
  *		goes to the "bucket" of the first such entity row (binary search),
  *		and each bucket keeps only its latest (event, created) row (a plain
@@ -586,7 +587,8 @@ cf_asof_receiver_init(CfAsofReceiver *r, CfAsof *a)
 
 /* run the source query, feeding every row to the receiver */
 static void
-cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz lower)
+cf_asof_scan(CfAsof *a, const char *source_sql, const CfSourceDirect *direct, TimestampTz upper,
+			 TimestampTz lower)
 {
 	CfAsofReceiver r;
 	SPIExecuteOptions opts;
@@ -618,6 +620,8 @@ cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz l
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the source query of feast._point_in_time_join is invalid: %s",
 						SPI_result_code_string(SPI_result))));
+	if (nargs == 2 && cf_source_read_direct(plan, opts.params, true, direct, (DestReceiver *) &r))
+		return;
 	rc = SPI_execute_plan_extended(plan, &opts);
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
 		ereport(ERROR,
@@ -1163,7 +1167,8 @@ cf_asof_alloc_best(CfAsof *a, int nfeat, const Oid *types)
  * position whose best row answers it, or -1.
  */
 static int *
-cf_asof_run(CfAsof *a, const char *source_sql, Oid split_rel, Interval *ttl)
+cf_asof_run(CfAsof *a, const char *source_sql, Oid split_rel, const CfSourceDirect *direct,
+			Interval *ttl)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz upper = DT_NOBEGIN;
@@ -1192,7 +1197,7 @@ cf_asof_run(CfAsof *a, const char *source_sql, Oid split_rel, Interval *ttl)
 				(errmsg_internal("cfeast as-of join: the source read by %d parallel workers%s", workers,
 								 parallel_leader_participation || workers == 0 ? " and the leader" : "")));
 	else
-		cf_asof_scan(a, source_sql, upper, lower);
+		cf_asof_scan(a, source_sql, direct, upper, lower);
 	MemoryContextSwitchTo(cxt);
 	t2 = GetCurrentTimestamp();
 	answer = cf_asof_answers(a, ttl);
@@ -1266,7 +1271,7 @@ cfeast_point_in_time_join(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(join_cxt);
-	answer = cf_asof_run(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), InvalidOid, ttl);
+	answer = cf_asof_run(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), InvalidOid, NULL, ttl);
 	SPI_finish();
 	MemoryContextSwitchTo(join_cxt);
 	cf_asof_emit(a, answer, rsinfo);
@@ -1687,7 +1692,7 @@ cf_as_of_join_exec(const CfAsofCall *call, TupleDesc out, CfAsofSink *sink)
 		f0 += a->nfeat;
 		cf_asof_alloc_best(a, a->nfeat, types);
 		answers[v] = cf_asof_run(a, call->sources[v], call->split_rels ? call->split_rels[v] : InvalidOid,
-								 call->ttls[v]);
+								 call->direct ? call->direct[v] : NULL, call->ttls[v]);
 	}
 	SPI_finish();
 	MemoryContextSwitchTo(join_cxt);

@@ -4,8 +4,8 @@
  *	  the latest batch-source row per key with start <= event time <= end,
  *	  written to the online table under the write rule (version.c).
  *
- * The source (source.c) is read once, streamed from the executor into a
- * DestReceiver that keeps one row per key: entries in arrays, found by a
+ * The source (source.c) is read once, streamed from the executor (or read
+ * directly, a plain table: source.c) into a DestReceiver that keeps one row per key: entries in arrays, found by a
  * key set of keys.c (the later row wins on equal (event, created) pairs,
  * as with feast_push).  The winners go into a tuplestore that write.c's
  * INSERT ... ON CONFLICT ... DO UPDATE ... WHERE <write rule> reads, the
@@ -259,6 +259,10 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 {
 	CfLatestReceiver r;
 	SPIExecuteOptions opts;
+	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	CfSourceDirect *direct;
+	SPIPlanPtr	plan;
+	char	   *sql;
 	int			rc;
 
 	memset(&r, 0, sizeof(r));
@@ -273,7 +277,15 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 	opts.params = cf_source_params(l->end, l->start);
 	opts.read_only = false;
 	opts.dest = (DestReceiver *) &r;
-	rc = SPI_execute_extended(cf_source_select(spec, spec->view->nfeatures, NULL, true, true), &opts);
+	sql = cf_source_select(spec, spec->view->nfeatures, NULL, true, true, &direct);
+	plan = SPI_prepare_cursor(sql, 2, argtypes, CURSOR_OPT_PARALLEL_OK);
+	if (plan == NULL)
+		elog(ERROR, "cfeast: reading the batch source of \"%s\" failed: %s", spec->view->name,
+			 SPI_result_code_string(SPI_result));
+	/* a plain table PostgreSQL would scan whole is read without the executor (source.c) */
+	if (cf_source_read_direct(plan, opts.params, false, direct, (DestReceiver *) &r))
+		return;
+	rc = SPI_execute_plan_extended(plan, &opts);
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)	/* UTILITY: rows went to our receiver */
 		elog(ERROR, "cfeast: reading the batch source of \"%s\" failed: %s", spec->view->name,
 			 SPI_result_code_string(rc));
