@@ -602,8 +602,11 @@ cf_new_push_id(void)
 /*
  * The error of a routed push that failed, naming the shards that committed
  * its id: each node holding a shard of the push is asked once (a node that
- * does not answer leaves its shards unknown).  rep[shard]: the node's lowest
- * shard.
+ * does not answer leaves its shards unknown).  The failure can come back
+ * while another node's part is still committing (seen in 005_scale_out: a
+ * node answered without shards that the retry then found committed), so
+ * the list can miss shards that commit a moment later; a retry with the id
+ * skips them all the same.  rep[shard]: the node's lowest shard.
  */
 static void
 cf_push_failed(ErrorData *edata, const char *push_id, bool given, const int *shards, int nshards,
