@@ -1,7 +1,7 @@
 -- historical_direct: a plain-table batch source whose columns the source SELECT returns uncast,
 -- and which PostgreSQL would read with a sequential scan, is read without the executor by training
--- sets and materialization (a DEBUG line says so): the same rows as the executor's read (an index
--- scan forced; the SELECT form), the event-time bounds inclusive at both ends, NULL times and keys
+-- sets, their SELECT form and materialization (a DEBUG line says so): the same rows as the
+-- executor's read (an index scan forced), the event-time bounds inclusive at both ends, NULL times and keys
 -- never candidates, a dropped column before the used ones; what must not be read so goes through
 -- the executor: a cast column, an inheritance child, row security (the policy applies); a missing
 -- column privilege is the same 42501; materialization sees rows written earlier in its transaction
@@ -69,9 +69,22 @@ DROP TABLE dir_exec;
 SELECT feast_create_training_set('dir_exec', 'dir_ent', '{dir_v:x, dir_v:label, dir_v:n}');
 SELECT feast_create_training_set('dir_nottl_exec', 'dir_ent', '{dir_nottl:x, dir_nottl:n}');
 RESET enable_seqscan;
--- and the SELECT form, which always runs the source SELECT
+-- and the SELECT form (feast._as_of_join called in SQL), read directly too
 SELECT feast_historical_features_sql('SELECT * FROM dir_ent', '{dir_v:x, dir_v:label, dir_v:n}') AS q \gset
 CREATE TABLE dir_sel AS :q;
+SELECT feast_historical_features_sql('SELECT k, event_timestamp, id FROM dir_ent', '{dir_v:x, dir_v:n}') AS q3 \gset
+SET client_min_messages = debug1;
+SELECT count(*) AS rows, count(*) FILTER (WHERE (z.x, z.n) IS DISTINCT FROM (o.x, o.n)) AS rows_differing
+  FROM (:q3) z JOIN dir_one o USING (id);
+RESET client_min_messages;
+-- the SELECT form edited by hand, its source filtered further: no longer a bare scan, so the
+-- executor reads it (no DEBUG line) and the extra filter holds
+SELECT replace(feast_historical_features_sql('SELECT k, event_timestamp, id FROM dir_ent', '{dir_v:x, dir_v:n}'),
+               'WHERE s.ts', 'WHERE s.x > 0.5 AND s.ts') AS q2 \gset
+SELECT position('s.x > 0.5 AND s.ts' IN :'q2') > 0 AS edited;
+SET client_min_messages = debug1;
+SELECT count(*) AS rows, count(x) > 0 AS some_answers, count(*) FILTER (WHERE x <= 0.5) AS filtered_rows_used FROM (:q2) z;
+RESET client_min_messages;
 
 SELECT count(*) AS rows, count(x) AS x, count(label) AS label, count(n) AS n FROM dir_one;
 SELECT (SELECT count(*) FROM (TABLE dir_one EXCEPT ALL TABLE dir_exec) a)

@@ -587,8 +587,7 @@ cf_asof_receiver_init(CfAsofReceiver *r, CfAsof *a)
 
 /* run the source query, feeding every row to the receiver */
 static void
-cf_asof_scan(CfAsof *a, const char *source_sql, const CfSourceDirect *direct, TimestampTz upper,
-			 TimestampTz lower)
+cf_asof_scan(CfAsof *a, const char *source_sql, TimestampTz upper, TimestampTz lower)
 {
 	CfAsofReceiver r;
 	SPIExecuteOptions opts;
@@ -620,7 +619,8 @@ cf_asof_scan(CfAsof *a, const char *source_sql, const CfSourceDirect *direct, Ti
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the source query of feast._point_in_time_join is invalid: %s",
 						SPI_result_code_string(SPI_result))));
-	if (nargs == 2 && cf_source_read_direct(plan, opts.params, true, direct, (DestReceiver *) &r))
+	/* a plain table PostgreSQL would scan whole is read without the executor (source.c) */
+	if (cf_source_read_direct(plan, opts.params, true, (DestReceiver *) &r))
 		return;
 	rc = SPI_execute_plan_extended(plan, &opts);
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
@@ -1167,8 +1167,7 @@ cf_asof_alloc_best(CfAsof *a, int nfeat, const Oid *types)
  * position whose best row answers it, or -1.
  */
 static int *
-cf_asof_run(CfAsof *a, const char *source_sql, Oid split_rel, const CfSourceDirect *direct,
-			Interval *ttl)
+cf_asof_run(CfAsof *a, const char *source_sql, Oid split_rel, Interval *ttl)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz upper = DT_NOBEGIN;
@@ -1197,7 +1196,7 @@ cf_asof_run(CfAsof *a, const char *source_sql, Oid split_rel, const CfSourceDire
 				(errmsg_internal("cfeast as-of join: the source read by %d parallel workers%s", workers,
 								 parallel_leader_participation || workers == 0 ? " and the leader" : "")));
 	else
-		cf_asof_scan(a, source_sql, direct, upper, lower);
+		cf_asof_scan(a, source_sql, upper, lower);
 	MemoryContextSwitchTo(cxt);
 	t2 = GetCurrentTimestamp();
 	answer = cf_asof_answers(a, ttl);
@@ -1271,7 +1270,7 @@ cfeast_point_in_time_join(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	MemoryContextSwitchTo(join_cxt);
-	answer = cf_asof_run(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), InvalidOid, NULL, ttl);
+	answer = cf_asof_run(a, text_to_cstring(PG_GETARG_TEXT_PP(0)), InvalidOid, ttl);
 	SPI_finish();
 	MemoryContextSwitchTo(join_cxt);
 	cf_asof_emit(a, answer, rsinfo);
@@ -1692,7 +1691,7 @@ cf_as_of_join_exec(const CfAsofCall *call, TupleDesc out, CfAsofSink *sink)
 		f0 += a->nfeat;
 		cf_asof_alloc_best(a, a->nfeat, types);
 		answers[v] = cf_asof_run(a, call->sources[v], call->split_rels ? call->split_rels[v] : InvalidOid,
-								 call->direct ? call->direct[v] : NULL, call->ttls[v]);
+								 call->ttls[v]);
 	}
 	SPI_finish();
 	MemoryContextSwitchTo(join_cxt);

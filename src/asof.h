@@ -29,11 +29,6 @@ typedef struct CfAsofCall
 	 * NULL array): read it in one scan.
 	 */
 	Oid		   *split_rels;
-	/*
-	 * Each view's cf_source_select direct reading of its table, or NULL
-	 * (or a NULL array): run the query (source.c's cf_source_read_direct).
-	 */
-	struct CfSourceDirect **direct;
 	Interval  **ttls;			/* NULL: no ttl */
 	int		   *key_counts;
 	int		   *feat_counts;

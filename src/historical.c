@@ -388,7 +388,7 @@ cf_append_view_call(StringInfo buf, CfPitRequest *req, int i, bool filter_create
 	CfPitView  *pv = &req->views[i];
 	CfView	   *v = pv->view;
 	char	   *src = cf_source_select(pv->src, pv->nfeat, pv->feat_idx,
-									   v->has_ttl || lower_bound != NULL, false, NULL);
+									   v->has_ttl || lower_bound != NULL, false);
 
 	appendStringInfo(buf, ",\n         -- feature view %s: its latest row at or before each entity row's time\n"
 					 "         feast._point_in_time_join(\n"
@@ -495,7 +495,7 @@ cf_view_ttl_literal(CfView *v, const char *lower_bound)
  */
 static void
 cf_asof_call_for(CfPitRequest *req, CfEntityInput *in, bool filter_created, const char *entity_sql,
-				 char **sources, CfSourceDirect **directs, CfAsofCall **call_out, int **col_map_out)
+				 char **sources, CfAsofCall **call_out, int **col_map_out)
 {
 	CfAsofCall *call = palloc0(sizeof(CfAsofCall));
 	int			nent = in->tupdesc->natts;
@@ -511,7 +511,6 @@ cf_asof_call_for(CfPitRequest *req, CfEntityInput *in, bool filter_created, cons
 	call->key_counts = palloc(sizeof(int) * Max(req->nviews, 1));
 	call->feat_counts = palloc(sizeof(int) * Max(req->nviews, 1));
 	call->split_rels = palloc(sizeof(Oid) * Max(req->nviews, 1));
-	call->direct = directs;
 	for (int i = 0, f0 = nent; i < req->nviews; i++)
 	{
 		CfPitView  *pv = &req->views[i];
@@ -555,7 +554,6 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 	StringInfoData ent;
 	TupleDesc	td = in->tupdesc;
 	char	  **sources;
-	CfSourceDirect **directs;
 	Oid			argtypes[7] = {TEXTOID, BOOLOID, TIMESTAMPTZOID, TEXTARRAYOID, INTERVALARRAYOID,
 		INT4ARRAYOID, INT4ARRAYOID};
 
@@ -596,13 +594,12 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 					 cf_sql_literal(ent.data, "entity"), filter_created ? "true" : "false",
 					 lower_bound ? lower_bound : "NULL");
 	sources = palloc(sizeof(char *) * Max(req->nviews, 1));
-	directs = palloc(sizeof(CfSourceDirect *) * Max(req->nviews, 1));
 	for (int i = 0; i < req->nviews; i++)
 	{
 		CfPitView  *pv = &req->views[i];
 		CfView	   *v = pv->view;
 		char	   *src = cf_source_select(pv->src, pv->nfeat, pv->feat_idx,
-										   v->has_ttl || lower_bound != NULL, false, &directs[i]);
+										   v->has_ttl || lower_bound != NULL, false);
 
 		/* entity rows given: a partitioned or foreign source reads only their keys (source.c) */
 		if (lower_bound == NULL)
@@ -640,7 +637,7 @@ cf_generate_sql(CfPitRequest *req, CfEntityInput *in, bool filter_created, const
 	}
 	appendStringInfoChar(&buf, ')');
 	if (call_out && lower_bound == NULL)
-		cf_asof_call_for(req, in, filter_created, ent.data, sources, directs, call_out, col_map_out);
+		cf_asof_call_for(req, in, filter_created, ent.data, sources, call_out, col_map_out);
 	return buf.data;
 }
 
@@ -686,20 +683,10 @@ cf_historical_body(void *arg, MemoryContext caller)
 		copy->key_counts = palloc(sizeof(int) * Max(call->nviews, 1));
 		copy->feat_counts = palloc(sizeof(int) * Max(call->nviews, 1));
 		copy->split_rels = palloc(sizeof(Oid) * Max(call->nviews, 1));
-		copy->direct = palloc0(sizeof(CfSourceDirect *) * Max(call->nviews, 1));
 		for (int i = 0; i < call->nviews; i++)
 		{
-			CfSourceDirect *d = call->direct[i];
-
 			copy->sources[i] = pstrdup(call->sources[i]);
 			copy->split_rels[i] = call->split_rels[i];
-			if (d != NULL)
-			{
-				copy->direct[i] = palloc(sizeof(CfSourceDirect));
-				*copy->direct[i] = *d;
-				copy->direct[i]->attnums = palloc(sizeof(AttrNumber) * d->ncols);
-				memcpy(copy->direct[i]->attnums, d->attnums, sizeof(AttrNumber) * d->ncols);
-			}
 			copy->ttls[i] = NULL;
 			if (call->ttls[i] != NULL)
 			{

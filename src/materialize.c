@@ -260,7 +260,6 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 	CfLatestReceiver r;
 	SPIExecuteOptions opts;
 	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	CfSourceDirect *direct;
 	SPIPlanPtr	plan;
 	char	   *sql;
 	int			rc;
@@ -277,13 +276,13 @@ cf_latest_scan(CfLatest *l, CfSourceSpec *spec)
 	opts.params = cf_source_params(l->end, l->start);
 	opts.read_only = false;
 	opts.dest = (DestReceiver *) &r;
-	sql = cf_source_select(spec, spec->view->nfeatures, NULL, true, true, &direct);
+	sql = cf_source_select(spec, spec->view->nfeatures, NULL, true, true);
 	plan = SPI_prepare_cursor(sql, 2, argtypes, CURSOR_OPT_PARALLEL_OK);
 	if (plan == NULL)
 		elog(ERROR, "cfeast: reading the batch source of \"%s\" failed: %s", spec->view->name,
 			 SPI_result_code_string(SPI_result));
 	/* a plain table PostgreSQL would scan whole is read without the executor (source.c) */
-	if (cf_source_read_direct(plan, opts.params, false, direct, (DestReceiver *) &r))
+	if (cf_source_read_direct(plan, opts.params, false, (DestReceiver *) &r))
 		return;
 	rc = SPI_execute_plan_extended(plan, &opts);
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)	/* UTILITY: rows went to our receiver */

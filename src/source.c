@@ -22,18 +22,20 @@
  * predicate to the remote nodes.  Ordinary tables and views are read as
  * before: a sequential scan of them beats an array probe.
  *
- * A plain table whose columns the SELECT returns uncast (cf_source_select
- * notes them in a CfSourceDirect) is read without the executor when
- * PostgreSQL plans the SELECT as a sequential scan of it filtered only by
- * the event-time bounds (cf_source_read_direct checks the plan: no other
- * qual, so no row security policy; no inheritance child; no parallel
- * workers; the target list those very columns): a table scan, each row's
- * columns laid out as the SELECT's, the bounds compared as timestamptz_le
- * and _ge do.  The executor's own permission check runs on the plan's
- * range table; snapshot and lock are those SPI would use.  It saves the
+ * The SELECT of a plain table whose columns need no cast is read without
+ * the executor when PostgreSQL plans it as a sequential scan of that table
+ * (cf_source_read_direct, for training sets, their SELECT form and
+ * materialization).  The plan tells whether that is so, whoever wrote the
+ * SELECT: one SeqScan, not parallel, of a plain table without row security
+ * for its reader, its target list the table's own columns (or NULLs), its
+ * quals only "timestamptz column <= / >= value" (no policy, no other
+ * filter, no inheritance child); then the table is scanned with the
+ * snapshot SPI would use, each row's columns laid out as the plan's, the
+ * bounds compared as timestamptz_le and _ge do.  The executor's own
+ * permission check runs on the plan's range table.  It saves the
  * executor's per-row work, a third of a training set's source scan
  * (test/bench/README.md).  Any other plan (an index scan for a narrow
- * window, say) is run as it is.
+ * window, say) runs as it is.
  *-------------------------------------------------------------------------
  */
 #include "source.h"
@@ -173,42 +175,29 @@ cf_cast_column(CfSourceSpec *s, const char *col, CfDtype t, const char *what)
 }
 
 char *
-cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower, bool exact_key_types,
-				 CfSourceDirect **direct)
+cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower, bool exact_key_types)
 {
 	StringInfoData buf;
 	CfView	   *v = s->view;
 	char	   *qts = psprintf("s.%s", quote_identifier(s->ts_col));
-	/* the table's column of each output column while none is cast (see CfSourceDirect) */
-	AttrNumber *atts = palloc0(sizeof(AttrNumber) * (v->nkeys + 2 + nfeat));
-	bool		plain = get_rel_relkind(s->relid) == RELKIND_RELATION;
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "SELECT ");
 	for (int k = 0; k < v->nkeys; k++)
 	{
-		Oid			ctype = cf_source_column_type(s, s->key_cols[k], "join key");
 		/* an integer key of another width needs no cast: the join compares integers by value */
-		bool		as_is = ctype == cf_dtype_type_oid(v->key_types[k]) ||
-			(!exact_key_types && cf_key_is_int(cf_dtype_type_oid(v->key_types[k])) && cf_key_is_int(ctype));
+		bool		as_is = !exact_key_types && cf_key_is_int(cf_dtype_type_oid(v->key_types[k])) &&
+			cf_key_is_int(cf_source_column_type(s, s->key_cols[k], "join key"));
 
 		appendStringInfo(&buf, "%s AS %s, ",
 						 as_is ? psprintf("s.%s", quote_identifier(s->key_cols[k]))
 						 : cf_cast_column(s, s->key_cols[k], v->key_types[k], "join key"),
 						 quote_identifier(v->key_names[k]));
-		atts[k] = get_attnum(s->relid, s->key_cols[k]);
-		plain &= as_is;
 	}
 	appendStringInfo(&buf, "%s AS event_timestamp, ", cf_ts_expr(qts, s->ts_type));
-	atts[v->nkeys] = get_attnum(s->relid, s->ts_col);
-	plain &= s->ts_type == TIMESTAMPTZOID;
 	if (s->created_col)
-	{
 		appendStringInfo(&buf, "%s AS created_timestamp",
 						 cf_ts_expr(psprintf("s.%s", quote_identifier(s->created_col)), s->created_type));
-		atts[v->nkeys + 1] = get_attnum(s->relid, s->created_col);
-		plain &= s->created_type == TIMESTAMPTZOID;
-	}
 	else
 		appendStringInfoString(&buf, "CAST(NULL AS pg_catalog.timestamptz) AS created_timestamp");
 	for (int i = 0; i < nfeat; i++)
@@ -218,27 +207,10 @@ cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower, bo
 		appendStringInfo(&buf, ", %s AS %s",
 						 cf_cast_column(s, s->feature_cols[f], v->feature_types[f], "feature"),
 						 quote_identifier(v->feature_names[f]));
-		atts[v->nkeys + 2 + i] = get_attnum(s->relid, s->feature_cols[f]);
-		plain &= cf_source_column_type(s, s->feature_cols[f], "feature") == cf_dtype_type_oid(v->feature_types[f]);
 	}
 	appendStringInfo(&buf, " FROM %s AS s WHERE %s", s->relation, cf_ts_bound(qts, s->ts_type, "<=", 1));
 	if (lower)
 		appendStringInfo(&buf, " AND %s", cf_ts_bound(qts, s->ts_type, ">=", 2));
-	if (direct != NULL)
-	{
-		*direct = NULL;
-		if (plain)
-		{
-			CfSourceDirect *d = palloc(sizeof(CfSourceDirect));
-
-			d->relid = s->relid;
-			d->ncols = v->nkeys + 2 + nfeat;
-			d->attnums = atts;
-			d->ts_att = atts[v->nkeys];
-			d->lower = lower;
-			*direct = d;
-		}
-	}
 	return buf.data;
 }
 
@@ -247,35 +219,68 @@ cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower, bo
  * ------------------------------------------------------------------------
  */
 
-/* "ts <= $1" or "ts >= $2" (op: the function), as the planner left it */
+#define CF_MAX_BOUNDS 4
+
+/* a plan that is a table scan: each output column's column (0: a NULL), each bound's */
+typedef struct CfTableScan
+{
+	Oid			relid;
+	int			ncols;
+	AttrNumber *attnums;
+	int			nbounds;
+	AttrNumber	bound_att[CF_MAX_BOUNDS];
+	bool		bound_le[CF_MAX_BOUNDS];	/* column <= value; else column >= value */
+	TimestampTz bound[CF_MAX_BOUNDS];
+} CfTableScan;
+
+/* "timestamptz column <= value" or ">= value" (a Const, or a Param of "params") into t */
 static bool
-cf_is_bound(Node *n, Index scanrelid, const CfSourceDirect *d, Oid fn)
+cf_scan_bound(Node *n, Index scanrelid, ParamListInfo params, CfTableScan *t)
 {
 	OpExpr	   *op = (OpExpr *) n;
 	Var		   *var;
+	Node	   *val;
+	Oid			fn;
+	Datum		d;
 
-	if (!IsA(n, OpExpr) || list_length(op->args) != 2 || get_opcode(op->opno) != fn)
+	if (!IsA(n, OpExpr) || list_length(op->args) != 2 || t->nbounds == CF_MAX_BOUNDS)
 		return false;
+	fn = get_opcode(op->opno);
 	var = (Var *) linitial(op->args);
-	return IsA(var, Var) && var->varno == scanrelid && var->varattno == d->ts_att &&
-		(IsA(lsecond(op->args), Param) || IsA(lsecond(op->args), Const));
+	val = lsecond(op->args);
+	if ((fn != F_TIMESTAMPTZ_LE && fn != F_TIMESTAMPTZ_GE) || !IsA(var, Var) || var->varno != scanrelid ||
+		var->varlevelsup != 0 || var->varattno <= 0 || var->vartype != TIMESTAMPTZOID)
+		return false;
+	if (IsA(val, Const) && !((Const *) val)->constisnull && ((Const *) val)->consttype == TIMESTAMPTZOID)
+		d = ((Const *) val)->constvalue;
+	else if (IsA(val, Param) && ((Param *) val)->paramkind == PARAM_EXTERN &&
+			 ((Param *) val)->paramtype == TIMESTAMPTZOID && params != NULL &&
+			 ((Param *) val)->paramid >= 1 && ((Param *) val)->paramid <= params->numParams &&
+			 !params->params[((Param *) val)->paramid - 1].isnull)
+		d = params->params[((Param *) val)->paramid - 1].value;
+	else
+		return false;
+	t->bound_att[t->nbounds] = var->varattno;
+	t->bound_le[t->nbounds] = fn == F_TIMESTAMPTZ_LE;
+	t->bound[t->nbounds] = DatumGetTimestampTz(d);
+	t->nbounds++;
+	return true;
 }
 
 /*
- * Is the plan a sequential scan of the table returning exactly the columns
- * d names, filtered exactly by the SELECT's bounds (so by nothing else: no
- * policy, no parallel workers, no inheritance children)?
+ * Is the plan a sequential scan of one plain table, returning its columns
+ * as they are (or NULLs), filtered only by timestamptz bounds, so that
+ * nothing else (a policy, a child table, a parallel worker, a function)
+ * takes part?  Then t describes it.
  */
 static bool
-cf_plan_is_table_scan(CachedPlan *cp, const CfSourceDirect *d)
+cf_plan_table_scan(CachedPlan *cp, ParamListInfo params, CfTableScan *t)
 {
 	PlannedStmt *ps;
 	Scan	   *scan;
 	RangeTblEntry *rte;
 	int			i = 0;
 	ListCell   *lc;
-	bool		has_upper = false;
-	bool		has_lower = false;
 
 	if (list_length(cp->stmt_list) != 1)
 		return false;
@@ -286,63 +291,70 @@ cf_plan_is_table_scan(CachedPlan *cp, const CfSourceDirect *d)
 		return false;
 	scan = (Scan *) ps->planTree;
 	rte = rt_fetch(scan->scanrelid, ps->rtable);
-	if (rte->rtekind != RTE_RELATION || rte->relid != d->relid || rte->relkind != RELKIND_RELATION ||
-		list_length(scan->plan.targetlist) != d->ncols)
+	if (rte->rtekind != RTE_RELATION || rte->relkind != RELKIND_RELATION ||
+		check_enable_rls(rte->relid, rte->checkAsUser, true) == RLS_ENABLED)
 		return false;
+	t->relid = rte->relid;
+	t->ncols = list_length(scan->plan.targetlist);
+	t->attnums = palloc(sizeof(AttrNumber) * Max(t->ncols, 1));
+	t->nbounds = 0;
 	foreach(lc, scan->plan.targetlist)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-		AttrNumber	att = d->attnums[i++];
+		Var		   *var = (Var *) tle->expr;
 
-		if (att != 0 ? !(IsA(tle->expr, Var) && ((Var *) tle->expr)->varno == scan->scanrelid &&
-						 ((Var *) tle->expr)->varattno == att)
-			: !(IsA(tle->expr, Const) && ((Const *) tle->expr)->constisnull))
+		if (tle->resjunk)
 			return false;
-	}
-	foreach(lc, scan->plan.qual)
-	{
-		if (!has_upper && cf_is_bound(lfirst(lc), scan->scanrelid, d, F_TIMESTAMPTZ_LE))
-			has_upper = true;
-		else if (d->lower && !has_lower && cf_is_bound(lfirst(lc), scan->scanrelid, d, F_TIMESTAMPTZ_GE))
-			has_lower = true;
+		if (IsA(var, Var) && var->varno == scan->scanrelid && var->varlevelsup == 0 && var->varattno > 0)
+			t->attnums[i++] = var->varattno;
+		else if (IsA(tle->expr, Const) && ((Const *) tle->expr)->constisnull)
+			t->attnums[i++] = 0;
 		else
 			return false;
 	}
-	return has_upper && has_lower == d->lower;
+	foreach(lc, scan->plan.qual)
+		if (!cf_scan_bound(lfirst(lc), scan->scanrelid, params, t))
+			return false;
+	return true;
 }
 
-/* the table's rows with upper >= event time (>= lower), as the SELECT's columns, into dest */
+/* the table's rows within the bounds, as the plan's columns, into dest */
 static void
-cf_source_scan_table(const CfSourceDirect *d, TimestampTz upper, TimestampTz lower, TupleDesc td,
-					 DestReceiver *dest)
+cf_scan_table(const CfTableScan *t, TupleDesc td, DestReceiver *dest)
 {
-	Relation	rel = table_open(d->relid, AccessShareLock);
+	Relation	rel = table_open(t->relid, AccessShareLock);
 	TupleTableSlot *in = table_slot_create(rel, NULL);
 	TupleTableSlot *out = MakeSingleTupleTableSlot(td, &TTSOpsVirtual);
 	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 	AttrNumber	last = 0;
-	int			ts = d->ts_att - 1;
 	uint32		n = 0;
 
-	for (int i = 0; i < d->ncols; i++)
-		last = Max(last, d->attnums[i]);
+	for (int i = 0; i < t->ncols; i++)
+		last = Max(last, t->attnums[i]);
+	for (int b = 0; b < t->nbounds; b++)
+		last = Max(last, t->bound_att[b]);
 	dest->rStartup(dest, CMD_SELECT, td);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, in))
 	{
-		TimestampTz t;
+		bool		pass = true;
 
 		if ((++n & 4095) == 0)
 			CHECK_FOR_INTERRUPTS();
 		slot_getsomeattrs(in, last);
-		if (in->tts_isnull[ts])
-			continue;
-		t = DatumGetTimestampTz(in->tts_values[ts]);
-		if (t > upper || (d->lower && t < lower))
+		/* as timestamptz_le and _ge compare; a NULL fails the qual */
+		for (int b = 0; b < t->nbounds && pass; b++)
+		{
+			int			a = t->bound_att[b] - 1;
+			TimestampTz v = DatumGetTimestampTz(in->tts_values[a]);
+
+			pass = !in->tts_isnull[a] && (t->bound_le[b] ? v <= t->bound[b] : v >= t->bound[b]);
+		}
+		if (!pass)
 			continue;
 		ExecClearTuple(out);
-		for (int i = 0; i < d->ncols; i++)
+		for (int i = 0; i < t->ncols; i++)
 		{
-			AttrNumber	a = d->attnums[i];
+			AttrNumber	a = t->attnums[i];
 
 			out->tts_values[i] = a != 0 ? in->tts_values[a - 1] : (Datum) 0;
 			out->tts_isnull[i] = a != 0 ? in->tts_isnull[a - 1] : true;
@@ -359,19 +371,14 @@ cf_source_scan_table(const CfSourceDirect *d, TimestampTz upper, TimestampTz low
 }
 
 bool
-cf_source_read_direct(SPIPlanPtr plan, ParamListInfo params, bool read_only, const CfSourceDirect *d,
-					  DestReceiver *dest)
+cf_source_read_direct(SPIPlanPtr plan, ParamListInfo params, bool read_only, DestReceiver *dest)
 {
-	List	   *sources;
+	List	   *sources = SPI_plan_get_plan_sources(plan);
 	CachedPlanSource *src;
 	CachedPlan *cp;
+	CfTableScan t;
 	bool		ok;
 
-	if (d == NULL || params == NULL || params->numParams < (d->lower ? 2 : 1) ||
-		params->params[0].isnull || (d->lower && params->params[1].isnull) ||
-		check_enable_rls(d->relid, InvalidOid, true) == RLS_ENABLED)
-		return false;
-	sources = SPI_plan_get_plan_sources(plan);
 	if (list_length(sources) != 1)
 		return false;
 	src = linitial(sources);
@@ -383,8 +390,8 @@ cf_source_read_direct(SPIPlanPtr plan, ParamListInfo params, bool read_only, con
 		UpdateActiveSnapshotCommandId();
 	}
 	cp = GetCachedPlan(src, params, NULL, NULL);
-	ok = cf_plan_is_table_scan(cp, d);
-	/* the executor's own permission check (ExecutorStart), on the plan's range table */
+	ok = cf_plan_table_scan(cp, params, &t);
+	/* the executor's own permission check (ExecutorStart's), on the plan's range table */
 	if (ok)
 		ExecCheckRTPerms(linitial_node(PlannedStmt, cp->stmt_list)->rtable, true);
 	ReleaseCachedPlan(cp, NULL);
@@ -392,10 +399,8 @@ cf_source_read_direct(SPIPlanPtr plan, ParamListInfo params, bool read_only, con
 	{
 		ereport(DEBUG1,
 				(errmsg_internal("cfeast: the batch source \"%s\" read directly (a sequential scan)",
-								 get_rel_name(d->relid))));
-		cf_source_scan_table(d, DatumGetTimestampTz(params->params[0].value),
-							 d->lower ? DatumGetTimestampTz(params->params[1].value) : DT_NOBEGIN,
-							 src->resultDesc, dest);
+								 get_rel_name(t.relid))));
+		cf_scan_table(&t, src->resultDesc, dest);
 	}
 	if (!read_only)
 		PopActiveSnapshot();

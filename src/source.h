@@ -35,21 +35,6 @@ typedef struct CfSourceRow
 	TimestampTz created;
 } CfSourceRow;
 
-/*
- * cf_source_select's SELECT of a plain table when it returns the table's
- * own columns, none cast (timestamps already timestamptz): the table's
- * column of each output column (0: the NULL created time of a source
- * without one), so that cf_source_read_direct can read the table itself.
- */
-typedef struct CfSourceDirect
-{
-	Oid			relid;
-	int			ncols;			/* keys, event time, created time, features */
-	AttrNumber *attnums;
-	AttrNumber	ts_att;			/* the event time's column */
-	bool		lower;			/* the SELECT has the lower bound $2 */
-} CfSourceDirect;
-
 /* ---------- in source.c ---------- */
 
 /* read the batch source of "view" from the registry (SPI connected) */
@@ -64,16 +49,18 @@ extern CfSourceSpec *cf_source_spec(CfView *view);
  * compares integers by value).
  */
 extern char *cf_source_select(CfSourceSpec *s, int nfeat, const int *feat_idx, bool lower,
-							  bool exact_key_types, CfSourceDirect **direct);
+							  bool exact_key_types);
 /*
- * With "direct" from cf_source_select, read "plan" (that SELECT, prepared
- * with SPI, $1 and $2 bound in "params") into "dest" without the executor
- * where PostgreSQL plans it as a sequential scan of the table: the same
- * rows, snapshot (a new one unless read_only, as SPI takes), lock and
- * permission check.  False (nothing read) otherwise: run the plan.
+ * Read the rows of "plan" (a SELECT prepared with SPI, its parameters in
+ * "params") into "dest" without the executor where PostgreSQL plans it as
+ * a sequential scan of one plain table that returns its columns as they
+ * are, filtered only by timestamptz bounds (cf_source_select's SELECT of a
+ * table whose columns need no cast, say): the same rows, snapshot (a new
+ * one unless read_only, as SPI takes), lock and permission check.  False
+ * (nothing read) otherwise: run the plan.
  */
 extern bool cf_source_read_direct(SPIPlanPtr plan, ParamListInfo params, bool read_only,
-								  const CfSourceDirect *direct, DestReceiver *dest);
+								  DestReceiver *dest);
 /*
  * Read a row of that SELECT: its version into *row, its keys into keys[]
  * (text and bytea detoasted in the current memory context, integers as
