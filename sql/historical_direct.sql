@@ -4,13 +4,14 @@
 -- executor's read (an index scan forced), the event-time bounds inclusive at both ends, NULL times and keys
 -- never candidates, a dropped column before the used ones; what must not be read so goes through
 -- the executor: a cast column, an inheritance child, row security (the policy applies); a missing
--- column privilege is the same 42501; materialization sees rows written earlier in its transaction
+-- column privilege is the same 42501; materialization sees rows written earlier in its transaction;
+-- the entity rows' table is read so too, a time bound of the entity query included
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;
 CREATE EXTENSION cfeast;
 DROP TABLE IF EXISTS dir_src, dir_child, dir_ent, dir_rls, dir_one, dir_exec, dir_sel, dir_nottl_one,
-    dir_nottl_exec, dir_dbg, dir_cast_dbg, dir_inh, dir_rls_all CASCADE;
+    dir_nottl_exec, dir_dbg, dir_cast_dbg, dir_inh, dir_rls_all, dir_ent_direct, dir_ent_exec CASCADE;
 DROP SCHEMA IF EXISTS dir_train CASCADE;
 DROP ROLE IF EXISTS regress_dir_reader;
 RESET client_min_messages;
@@ -60,7 +61,7 @@ SELECT feast_create_training_set('dir_dbg', 'SELECT k, event_timestamp, id FROM 
 RESET client_min_messages;
 SELECT feast_create_training_set('dir_one', 'dir_ent', '{dir_v:x, dir_v:label, dir_v:n}');
 SELECT feast_create_training_set('dir_nottl_one', 'dir_ent', '{dir_nottl:x, dir_nottl:n}');
--- the executor's read of the same SELECT: an index scan on ts (no DEBUG line)
+-- the executor's read of the same SELECT: an index scan on ts (no DEBUG line for dir_src)
 SET enable_seqscan = off;
 SET client_min_messages = debug1;
 SELECT feast_create_training_set('dir_exec', 'SELECT k, event_timestamp, id FROM dir_ent', '{dir_v:x, dir_v:n}');
@@ -78,7 +79,7 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE (z.x, z.n) IS DISTINCT FROM (o.x
   FROM (:q3) z JOIN dir_one o USING (id);
 RESET client_min_messages;
 -- the SELECT form edited by hand, its source filtered further: no longer a bare scan, so the
--- executor reads it (no DEBUG line) and the extra filter holds
+-- executor reads it (no line for dir_src) and the extra filter holds
 SELECT replace(feast_historical_features_sql('SELECT k, event_timestamp, id FROM dir_ent', '{dir_v:x, dir_v:n}'),
                'WHERE s.ts', 'WHERE s.x > 0.5 AND s.ts') AS q2 \gset
 SELECT position('s.x > 0.5 AND s.ts' IN :'q2') > 0 AS edited;
@@ -98,7 +99,18 @@ SELECT (SELECT count(*) FROM (TABLE dir_nottl_one EXCEPT ALL TABLE dir_nottl_exe
 SELECT id, k, x, label, n FROM dir_one WHERE id >= 5000 ORDER BY id;
 SELECT count(*) AS null_rows_used FROM dir_one WHERE n < 0;
 
--- a cast column: the executor reads it (no DEBUG line), with the same answers rounded to float32
+-- the entity rows' table is read directly too, a time bound of its query included; an expression
+-- (id + 0) sends it through the executor: the same rows in the same order
+SET client_min_messages = debug1;
+SELECT feast_create_training_set('dir_ent_direct', 'SELECT k, event_timestamp, id FROM dir_ent WHERE event_timestamp <= ''2024-01-15''', '{dir_v:x, dir_v:n}');
+SELECT feast_create_training_set('dir_ent_exec', 'SELECT k, event_timestamp, id + 0 AS id FROM dir_ent WHERE event_timestamp <= ''2024-01-15''', '{dir_v:x, dir_v:n}');
+RESET client_min_messages;
+SELECT count(*) AS rows, (SELECT count(*) FROM dir_ent WHERE event_timestamp <= '2024-01-15') AS expected,
+       count(*) FILTER (WHERE (a.k, a.event_timestamp, a.id, a.x, a.n) IS DISTINCT FROM (b.k, b.event_timestamp, b.id, b.x, b.n)) AS rows_differing
+  FROM (SELECT *, row_number() OVER () AS r FROM dir_ent_direct) a
+  JOIN (SELECT *, row_number() OVER () AS r FROM dir_ent_exec) b USING (r);
+
+-- a cast column: the executor reads it (no line for dir_src), with the same answers rounded to float32
 SET client_min_messages = debug1;
 SELECT feast_create_training_set('dir_cast_dbg', 'SELECT k, event_timestamp, id FROM dir_ent', '{dir_cast:x}');
 RESET client_min_messages;

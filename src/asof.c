@@ -1603,7 +1603,9 @@ cf_entity_read(CfEntityRows *e, const char *entity_sql)
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = true;
 	opts.dest = (DestReceiver *) e;
-	rc = SPI_execute_plan_extended(plan, &opts);
+	/* a plain table PostgreSQL would scan whole is read without the executor (source.c) */
+	rc = cf_source_read_direct(plan, NULL, true, (DestReceiver *) e) ? SPI_OK_SELECT
+		: SPI_execute_plan_extended(plan, &opts);
 	SPI_freeplan(plan);
 	/* with a receiver of ours, a SELECT answers SPI_OK_UTILITY; it must have sent us its rows */
 	if ((rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY) || e->td == NULL)

@@ -25,8 +25,8 @@
  * The SELECT of a plain table whose columns need no cast is read without
  * the executor when PostgreSQL plans it as a sequential scan of that table
  * (cf_source_read_direct, for training sets, their SELECT form and
- * materialization).  The plan tells whether that is so, whoever wrote the
- * SELECT: one SeqScan, not parallel, of a plain table without row security
+ * materialization; the as-of join reads its entity rows so too).  The plan
+ * tells whether that is so, whoever wrote the SELECT: one SeqScan, not parallel, of a plain table without row security
  * for its reader, its target list the table's own columns (or NULLs), its
  * quals only "timestamptz column <= / >= value" (no policy, no other
  * filter, no inheritance child); then the table is scanned with the
@@ -398,7 +398,7 @@ cf_source_read_direct(SPIPlanPtr plan, ParamListInfo params, bool read_only, Des
 	if (ok)
 	{
 		ereport(DEBUG1,
-				(errmsg_internal("cfeast: the batch source \"%s\" read directly (a sequential scan)",
+				(errmsg_internal("cfeast: table \"%s\" read directly (a sequential scan)",
 								 get_rel_name(t.relid))));
 		cf_scan_table(&t, src->resultDesc, dest);
 	}
