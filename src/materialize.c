@@ -4,10 +4,11 @@
  *	  the latest batch-source row per key with start <= event time <= end,
  *	  written to the online table under the write rule (version.c).
  *
- * The source (source.c) is read once, streamed from the executor (or read
- * directly, a plain table: source.c) into a DestReceiver that keeps one row per key: entries in arrays, found by a
- * key set of keys.c (the later row wins on equal (event, created) pairs,
- * as with feast_push).  The winners go into a tuplestore that write.c's
+ * The source (source.c) is read once, streamed from the executor (a plain
+ * table: read directly, source.c) into a DestReceiver that keeps one row
+ * per key: entries in arrays, found by a key set of keys.c (the later row
+ * wins on equal (event, created) pairs, as with feast_push).  The
+ * winners go into a tuplestore that write.c's
  * INSERT ... ON CONFLICT ... DO UPDATE ... WHERE <write rule> reads, the
  * same writer as feast_push's, so a fresher pushed row is never
  * overwritten.  Each view's run is recorded in

@@ -26,8 +26,9 @@
  * the executor when PostgreSQL plans it as a sequential scan of that table
  * (cf_source_read_direct, for training sets, their SELECT form and
  * materialization; the as-of join reads its entity rows so too).  The plan
- * tells whether that is so, whoever wrote the SELECT: one SeqScan, not parallel, of a plain table without row security
- * for its reader, its target list the table's own columns (or NULLs), its
+ * tells whether that is so, whoever wrote the SELECT: one SeqScan, not
+ * parallel, of a plain table without row security for its reader, its
+ * target list the table's own columns (or NULLs), its
  * quals only "timestamptz column <= / >= value" (no policy, no other
  * filter, no inheritance child); then the table is scanned with the
  * snapshot SPI would use, each row's columns laid out as the plan's, the
@@ -370,6 +371,24 @@ cf_scan_table(const CfTableScan *t, TupleDesc td, DestReceiver *dest)
 	table_close(rel, NoLock);
 }
 
+/* does the query read a partitioned or foreign table (in it or in a subquery of its FROM)? */
+static bool
+cf_query_reads_partitions(Query *q)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if ((rte->rtekind == RTE_RELATION &&
+			 (rte->relkind == RELKIND_PARTITIONED_TABLE || rte->relkind == RELKIND_FOREIGN_TABLE)) ||
+			(rte->rtekind == RTE_SUBQUERY && cf_query_reads_partitions(rte->subquery)))
+			return true;
+	}
+	return false;
+}
+
 bool
 cf_source_read_direct(SPIPlanPtr plan, ParamListInfo params, bool read_only, DestReceiver *dest)
 {
@@ -382,6 +401,14 @@ cf_source_read_direct(SPIPlanPtr plan, ParamListInfo params, bool read_only, Des
 	if (list_length(sources) != 1)
 		return false;
 	src = linitial(sources);
+	/*
+	 * A query over partitioned or foreign tables is never one table's scan:
+	 * leave it unplanned here (a plan with parameters is made anew for each
+	 * run, and planning one over many partitions costs).
+	 */
+	if (src->is_valid && list_length(src->query_list) == 1 &&
+		cf_query_reads_partitions(linitial_node(Query, src->query_list)))
+		return false;
 	/* the snapshot SPI would take: a new one, after the caller's last command, unless read-only */
 	if (!read_only)
 	{
