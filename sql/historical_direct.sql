@@ -185,6 +185,13 @@ SELECT feast_materialize('2024-01-02 00:00', '2024-01-10 00:00', '{dir_m}');
 COMMIT;
 \set VERBOSITY default
 SELECT k, x, n FROM feast_online.dir_m WHERE k >= 1000 ORDER BY k;
+-- so is a row a data-modifying CTE of the same statement wrote before the call: the read takes a
+-- new snapshot after the statement's last command, as SPI does
+\set VERBOSITY terse
+WITH ins AS (INSERT INTO dir_src VALUES (1006, '2024-01-05 00:00', NULL, 0.75, 'same statement', 1006) RETURNING k)
+SELECT feast_materialize('2024-01-02 00:00', '2024-01-10 00:00', '{dir_m}') FROM ins;
+\set VERBOSITY default
+SELECT k, x, n FROM feast_online.dir_m WHERE k = 1006;
 CREATE TEMP VIEW dir_latest AS
 SELECT DISTINCT ON (k) k, x, n, ts FROM dir_src
  WHERE k IS NOT NULL AND ts BETWEEN '2024-01-02 00:00' AND '2024-01-10 00:00'
