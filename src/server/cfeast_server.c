@@ -44,7 +44,7 @@ usage(FILE *out)
 			"                     [--listen HOST:PORT] [--pool N] [--max-body BYTES]\n"
 			"                     [--drain-timeout SECONDS] [--threads N] [--request-timeout SECONDS]\n"
 			"                     [--max-inflight-bytes BYTES] [--max-connections N]\n"
-			"                     [--max-connections-per-ip N] [--ui DIR]\n"
+			"                     [--max-connections-per-ip N] [--push-batch N] [--ui DIR]\n"
 			"\n"
 			"  --ui DIR           also serve the built web UI in DIR (CFEAST_UI; `make ui`);\n"
 			"                     the registry API it reads is always under /api/v1\n"
@@ -78,6 +78,10 @@ usage(FILE *out)
 			"                     default 4096)\n"
 			"  --max-connections-per-ip N  open connections from one address, 0 for no cap\n"
 			"                     (CFEAST_MAX_CONNECTIONS_PER_IP; default 128)\n"
+			"  --push-batch N     /push requests that arrive while a push statement is in flight\n"
+			"                     go together, up to N in one statement (one push, each its\n"
+			"                     own count and errors); 1: each alone (CFEAST_PUSH_BATCH;\n"
+			"                     default 64; needs cfeast 0.6, not a router)\n"
 			"\n"
 			"endpoints: GET /health, GET /metrics, POST /push, /get-online-features,\n"
 			"           /write-to-online-store, /materialize, /materialize-incremental\n");
@@ -151,6 +155,7 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 		{"max-connections", required_argument, NULL, 'c'},
 		{"max-connections-per-ip", required_argument, NULL, 'I'},
 		{"ui", required_argument, NULL, 'u'},
+		{"push-batch", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
@@ -164,6 +169,7 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 	const char *max_inflight = getenv("CFEAST_MAX_INFLIGHT_BYTES");
 	const char *max_conn = getenv("CFEAST_MAX_CONNECTIONS");
 	const char *max_per_ip = getenv("CFEAST_MAX_CONNECTIONS_PER_IP");
+	const char *push_batch = getenv("CFEAST_PUSH_BATCH");
 	int			c,
 				n;
 
@@ -172,7 +178,7 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 	cfg->listen = getenv("CFEAST_LISTEN") ? getenv("CFEAST_LISTEN") : "127.0.0.1:6566";
 	cfg->pool_wait_ms = 10000;
 	cfg->ui_dir = getenv("CFEAST_UI");
-	while ((c = getopt_long(argc, argv, "d:R:P:l:p:m:t:T:r:i:c:I:u:hV", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "d:R:P:l:p:m:t:T:r:i:c:I:u:B:hV", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -214,6 +220,9 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 				break;
 			case 'u':
 				cfg->ui_dir = optarg;
+				break;
+			case 'B':
+				push_batch = optarg;
 				break;
 			case 'h':
 				usage(stdout);
@@ -257,6 +266,12 @@ parse_config(int argc, char **argv, CfsConfig *cfg)
 	{
 		fprintf(stderr, "cfeast-server: --drain-timeout must be a number of seconds, got \"%s\"\n",
 				drain);
+		return false;
+	}
+	if (!parse_int(push_batch, 64, 1, 10000, &cfg->push_batch))
+	{
+		fprintf(stderr, "cfeast-server: --push-batch must be between 1 and 10000, got \"%s\"\n",
+				push_batch);
 		return false;
 	}
 	if (!parse_int(threads, 2, 1, 256, &cfg->threads))
@@ -381,9 +396,9 @@ main(int argc, char **argv)
 	if (cfg.read_dsn)
 		fprintf(stderr, "cfeast-server: reads on --read-dsn (read pool %d)\n", cfg.read_pool_size);
 	fprintf(stderr, "cfeast-server: limits: %d HTTP threads, request timeout %d ms, max inflight "
-			"%zu bytes, max connections %u, per address %u%s\n",
+			"%zu bytes, max connections %u, per address %u%s, push batch %d\n",
 			cfg.threads, cfg.request_timeout_ms, cfg.max_inflight, cfg.max_connections,
-			cfg.max_per_ip, cfg.max_per_ip ? "" : " (no cap)");
+			cfg.max_per_ip, cfg.max_per_ip ? "" : " (no cap)", cfg.push_batch);
 
 	sigwait(&stop, &sig);
 	fprintf(stderr, "cfeast-server: %s received, finishing requests in flight\n",

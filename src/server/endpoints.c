@@ -605,6 +605,20 @@ cfs_call_end(CfsCall *call, PGresult *res, CfsReply *reply)
 	call_free(call);
 }
 
+/*
+ * The second half of a POST /push that shared its statement with others
+ * (pipeline.c): its own count, the element of the statement's array.
+ */
+void
+cfs_call_end_count(CfsCall *call, const char *count, CfsReply *reply)
+{
+	cfs_metrics_count(call->ep, call->name, strtoul(count, NULL, 10));
+	reply_text(reply, 200, "");
+	snprintf(reply->rows_own, sizeof(reply->rows_own), "%s", count);
+	reply->rows = reply->rows_own;
+	call_free(call);
+}
+
 /* the same on a worker: both halves, the statement run in between */
 void
 cfs_handle_call(CfsEndpoint ep, const char *body, size_t len, CfsReply *reply)

@@ -564,7 +564,7 @@ send_reply(struct MHD_Connection *conn, Request *req, CfsReply *reply)
 	if (reply->status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 								req->ep < CFS_N_ROUTES - 1 && !routes[req->ep].post ? "GET" : "POST");
-	if (reply->status == 503 && req->retry_after)
+	if (reply->status == 503 && (req->retry_after || reply->retry_after))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (atomic_load(&shutting_down) || req->too_large || req->over_cap)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -982,7 +982,8 @@ cfs_http_start(const CfsConfig *cfg, char *bound, size_t boundlen)
 		(void) cfs_work_stop(1000);
 		return NULL;
 	}
-	cfs_pipe_init((int[CFS_N_POOLS]) {cfg->pool_size, cfg->read_dsn ? cfg->read_pool_size : 0});
+	cfs_pipe_init((int[CFS_N_POOLS]) {cfg->pool_size, cfg->read_dsn ? cfg->read_pool_size : 0}, cfg->push_batch,
+				  cfg->pool_wait_ms);
 	if (!cfs_loop_start(daemons, ndaemons))
 	{
 		cfs_loop_stop();

@@ -192,6 +192,7 @@ loop_main(void *arg)
 			else if (timeout > LOG_FLUSH_MS - ms)
 				timeout = (int) (LOG_FLUSH_MS - ms);
 		}
+		timeout = cfs_pipe_timeout(timeout);
 		n = epoll_wait(l->epfd, ev, 64, timeout);
 		for (i = 0; i < n; i++)
 		{
@@ -215,6 +216,7 @@ loop_main(void *arg)
 			((CfsWatch *) p)->fn((CfsWatch *) p, ev[i].events);
 		}
 		MHD_run(l->d);
+		cfs_pipe_tick();
 		if (atomic_load(&l->stop))
 			break;
 	}

@@ -72,6 +72,8 @@ static struct
 	atomic_ullong sum_ns[CFS_N_ROUTES];
 	atomic_ulong aborted;
 	atomic_ulong rows_materialized;
+	atomic_ulong push_statements;	/* statements that carried /push requests */
+	atomic_ulong push_coalesced;	/* requests carried by a statement of several */
 	pthread_mutex_t names_lock;
 	Named	   *pushed;			/* per push source */
 	Named	   *written;		/* per feature view, /write-to-online-store */
@@ -153,11 +155,15 @@ named_add(Named **list, const char *name, unsigned long n)
 void
 cfs_metrics_rows(CfsEndpoint ep, const char *name, const PGresult *res)
 {
-	unsigned long n;
-
 	if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
 		return;
-	n = strtoul(PQgetvalue(res, 0, 0), NULL, 10);
+	cfs_metrics_count(ep, name, strtoul(PQgetvalue(res, 0, 0), NULL, 10));
+}
+
+/* the same from the count itself (one request of a coalesced push) */
+void
+cfs_metrics_count(CfsEndpoint ep, const char *name, unsigned long n)
+{
 	if (ep == CFS_EP_MATERIALIZE)
 	{
 		atomic_fetch_add_explicit(&m.rows_materialized, n, memory_order_relaxed);
@@ -168,6 +174,15 @@ cfs_metrics_rows(CfsEndpoint ep, const char *name, const PGresult *res)
 	pthread_mutex_lock(&m.names_lock);
 	named_add(ep == CFS_EP_PUSH ? &m.pushed : &m.written, name, n);
 	pthread_mutex_unlock(&m.names_lock);
+}
+
+/* a push statement sent from the event loop, carrying this many /push requests */
+void
+cfs_metrics_push_statement(int requests)
+{
+	atomic_fetch_add_explicit(&m.push_statements, 1, memory_order_relaxed);
+	if (requests > 1)
+		atomic_fetch_add_explicit(&m.push_coalesced, (unsigned long) requests, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------- the page */
@@ -321,6 +336,14 @@ row_families(FILE *f)
 		   "Rows written by POST /materialize and /materialize-incremental.");
 	fprintf(f, "cfeast_rows_materialized_total %lu\n",
 			atomic_load_explicit(&m.rows_materialized, memory_order_relaxed));
+	family(f, "cfeast_push_statements_total", "counter",
+		   "Push statements the event loops sent (a worker's are not counted).");
+	fprintf(f, "cfeast_push_statements_total %lu\n",
+			atomic_load_explicit(&m.push_statements, memory_order_relaxed));
+	family(f, "cfeast_push_coalesced_requests_total", "counter",
+		   "POST /push requests that shared their statement with others (--push-batch).");
+	fprintf(f, "cfeast_push_coalesced_requests_total %lu\n",
+			atomic_load_explicit(&m.push_coalesced, memory_order_relaxed));
 }
 
 /*

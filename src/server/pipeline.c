@@ -24,14 +24,64 @@
  * own request; a broken connection fails every request still in it; a
  * stale statement (see pool.c) did not run: its request goes to a worker,
  * which prepares it again.
+ *
+ * Pushes are coalesced (--push-batch N, N > 1).  While one of this loop's
+ * push statements is in flight, the /push requests that come wait for it;
+ * when it is done, those with the same push source and "to" (up to N, and
+ * 1 MB of bodies) go together as one statement, feast._push_many, which
+ * pushes all their rows as one push: one sort by key, one write, one
+ * commit, each request's own row count back.  On a small machine a push
+ * statement costs mostly its round trip and its commit, so several requests
+ * a statement is what brings HTTP pushes near SQL's.  The rules stay one
+ * request's: the rows resolve by the write rule whatever their order (a
+ * full tie: the later request, in arrival order, as for two pushes), and
+ * the keys are locked in one order as in any push, so coalescing cannot
+ * deadlock with other pushers.  A coalesced statement that fails changed
+ * nothing: its requests then go to the workers, each run alone, so each
+ * gets its own answer and error (a connection lost, or the statement
+ * cancelled, is every request's answer instead).  A request waits at most
+ * HOLD_MS for the statement ahead of it (a push held by a lock): then it
+ * goes on another free connection.  A database without feast._push_many
+ * (cfeast before 0.6) or a router (which routes each push) is sent single
+ * pushes.
  *-------------------------------------------------------------------------
  */
 #include "server.h"
 
+#include <arpa/inet.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define HOLD_MS 2				/* longest a /push waits for the push statement ahead */
+#define BATCH_MAX_BYTES (1024 * 1024)	/* request bodies one coalesced statement carries */
+
+/*
+ * A coalesced push: its entry in the connection's pipeline (req; its
+ * call.stmt is CFS_STMT_PUSH_MANY), the requests it carries and their
+ * bodies as a binary text[].
+ */
+typedef struct Batch
+{
+	CfsPipeReq	req;
+	CfsPipeReq *members;
+	int			n;
+	char	   *array;
+} Batch;
+
+static int	push_batch = 1;		/* --push-batch */
+static int	pool_wait_ms = 10000;	/* a pending push's longest wait for a connection */
+static int	push_pool_size;		/* the connections pushes run on, for that 503's message */
+static atomic_bool no_push_many;		/* the database has no feast._push_many, or is a router */
+
+/* this loop's /push requests waiting for its push statement in flight */
+static __thread CfsPipeReq *pending_head,
+		   *pending_tail;
+static __thread int npending;
+static __thread struct timespec pending_since;	/* when the oldest came */
+static __thread int push_inflight;	/* this loop's push statements in flight */
 
 /* a connection the loop holds, and the requests in its pipeline */
 typedef struct Held
@@ -50,10 +100,13 @@ static int	nheld;
 
 /* every pooled connection */
 void
-cfs_pipe_init(const int *conns)
+cfs_pipe_init(const int *conns, int batch, int wait_ms)
 {
 	int			p;
 
+	push_batch = batch;
+	pool_wait_ms = wait_ms;
+	push_pool_size = conns[cfs_pool_of(CFS_STMT_PUSH)];
 	nheld = 0;
 	for (p = 0; p < CFS_N_POOLS; p++)
 		nheld += conns[p];
@@ -74,6 +127,7 @@ stmt_of(CfsEndpoint ep)
 }
 
 static void held_event(CfsWatch *w, unsigned int events);
+static Held *take_free(int pool, CfsStmt stmt);
 
 /* wait for the results (and for room to send, when some is left to send) */
 static void
@@ -108,6 +162,254 @@ pop(Held *h)
 	h->depth--;
 }
 
+static long
+ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+/* a request that must run alone after all: a worker runs it from its body */
+static void
+requeue(CfsPipeReq *p)
+{
+	cfs_call_end(&p->call, NULL, &(CfsReply) {0});
+	p->done(p, true);
+}
+
+/* a request answered with err (a copy: each request frees its own) */
+static void
+fail(CfsPipeReq *p, const CfsError *err)
+{
+	CfsError	e = {0};
+
+	cfs_error_set(&e, err->status, err->sqlstate, "%s", err->message ? err->message : "");
+	cfs_reply_error(p->reply, p->call.ep, &e);
+	cfs_call_end(&p->call, NULL, p->reply);
+	p->done(p, false);
+}
+
+/*
+ * A coalesced push is done: r, res and err as cfs_pipe_receive left them.
+ * Success: each request its own count, the array's element.  A failure that
+ * is every request's (the connection lost, the statement cancelled) is
+ * their answer; any other failure changed nothing, so each runs alone.
+ */
+static void
+batch_end(Batch *b, int r, PGresult *res, const CfsError *err)
+{
+	CfsPipeReq *m = b->members;
+	const char *v = res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "";
+	bool		shared = r < 0 || (res == NULL && r == 1 && strncmp(err->sqlstate, "57", 2) == 0);
+
+	if (res == NULL && r == 1 && (strcmp(err->sqlstate, "0A000") == 0 || strcmp(err->sqlstate, "42883") == 0))
+		atomic_store(&no_push_many, true);	/* a router, or cfeast gone back before 0.6 */
+	if (*v == '{')
+		v++;
+	while (m)
+	{
+		CfsPipeReq *next = m->next;
+		char		count[24];
+		size_t		n = strcspn(v, ",}");
+
+		if (res == NULL && shared)
+			fail(m, err);
+		else if (res == NULL)
+			requeue(m);
+		else
+		{
+			/* "{1,2,3}": this request's element */
+			snprintf(count, sizeof(count), "%.*s", (int) (n < sizeof(count) ? n : sizeof(count) - 1), v);
+			v += n + (v[n] == ',');
+			cfs_call_end_count(&m->call, count, m->reply);
+			m->done(m, false);
+		}
+		m = next;
+	}
+	PQclear(res);
+	free(b->array);
+	free(b);
+}
+
+static void
+unlink_pending(CfsPipeReq *prev, CfsPipeReq *p)
+{
+	if (prev)
+		prev->next = p->next;
+	else
+		pending_head = p->next;
+	if (pending_tail == p)
+		pending_tail = prev;
+	npending--;
+}
+
+static void
+append(Held *h, CfsPipeReq *p)
+{
+	p->next = NULL;
+	if (h->tail)
+		h->tail->next = p;
+	else
+		h->head = p;
+	h->tail = p;
+	h->depth++;
+}
+
+/*
+ * The pending pushes that share the oldest one's source and "to" (up to
+ * --push-batch of them, BATCH_MAX_BYTES of bodies) as one statement on h,
+ * which the loop holds with nothing in flight, or on a free connection
+ * (h NULL).  False if there was none: nothing sent, they stay pending.
+ */
+static bool
+send_pending(Held *h)
+{
+	CfsPipeReq *p,
+			   *prev,
+			   *members = NULL,
+			   *last = NULL;
+	const char *source = pending_head->call.vals[0];
+	const char *to = pending_head->call.vals[2];
+	size_t		bytes = 0;
+	int			n = 0;
+	Batch	   *b;
+	CfsError	err = {0};
+
+	if (h == NULL && (h = take_free(cfs_pool_of(CFS_STMT_PUSH), CFS_STMT_PUSH)) == NULL)
+		return false;
+
+	/* who goes: in arrival order */
+	for (prev = NULL, p = pending_head; p && n < push_batch;)
+	{
+		CfsPipeReq *next = p->next;
+		size_t		len = strlen(p->call.vals[1]);
+
+		if (strcmp(p->call.vals[0], source) == 0 && strcmp(p->call.vals[2], to) == 0 &&
+			(n == 0 || bytes + len <= BATCH_MAX_BYTES))
+		{
+			unlink_pending(prev, p);
+			p->next = NULL;
+			if (last)
+				last->next = p;
+			else
+				members = p;
+			last = p;
+			bytes += len;
+			n++;
+		}
+		else
+			prev = p;
+		p = next;
+	}
+	if (pending_head)
+		pending_since = pending_head->queued;
+
+	if (n > 1 && !cfs_conn_prepared(h->c, CFS_STMT_PUSH_MANY))
+	{
+		/* this connection cannot carry them together: each waits for a worker */
+		if (h->head == NULL)
+			give_back(h);
+		for (p = members; p; p = last)
+		{
+			last = p->next;
+			requeue(p);
+		}
+		return true;
+	}
+	push_inflight++;
+	cfs_metrics_push_statement(n);
+	if (n == 1)
+	{
+		if (!cfs_pipe_send(h->c, CFS_STMT_PUSH, members->call.n, members->call.vals, &err))
+		{
+			push_inflight--;
+			fail(members, &err);
+			cfs_error_free(&err);
+			if (h->head == NULL)
+				give_back(h);
+			return true;
+		}
+		append(h, members);
+		arm(h);
+		return true;
+	}
+
+	/* the bodies as a binary text[]: ndim, flags, element type, length, lower bound; each length and bytes */
+	b = calloc(1, sizeof(Batch));
+	if (b)
+		b->array = malloc(20 + 4 * (size_t) n + bytes);
+	if (b == NULL || b->array == NULL)
+	{
+		free(b);
+		push_inflight--;
+		for (p = members; p; p = last)
+		{
+			last = p->next;
+			requeue(p);
+		}
+		if (h->head == NULL)
+			give_back(h);
+		return true;
+	}
+	{
+		uint32_t	hdr[5] = {htonl(1), 0, htonl(25), htonl((uint32_t) n), htonl(1)};
+		char	   *w = b->array + sizeof(hdr);
+		const char *vals[3] = {source, b->array, to};
+		int			lengths[3] = {0, 0, 0};
+		int			formats[3] = {0, 1, 0};
+
+		memcpy(b->array, hdr, sizeof(hdr));
+		for (p = members; p; p = p->next)
+		{
+			size_t		len = strlen(p->call.vals[1]);
+			uint32_t	l = htonl((uint32_t) len);
+
+			memcpy(w, &l, 4);
+			memcpy(w + 4, p->call.vals[1], len);
+			w += 4 + len;
+		}
+		lengths[1] = (int) (w - b->array);
+		b->members = members;
+		b->n = n;
+		b->req.call.ep = CFS_EP_PUSH;
+		b->req.call.stmt = CFS_STMT_PUSH_MANY;
+		if (!cfs_pipe_send_binary(h->c, CFS_STMT_PUSH_MANY, 3, vals, lengths, formats, &err))
+		{
+			push_inflight--;
+			batch_end(b, -1, NULL, &err);
+			cfs_error_free(&err);
+			if (h->head == NULL)
+				give_back(h);
+			return true;
+		}
+	}
+	append(h, &b->req);
+	arm(h);
+	return true;
+}
+
+/*
+ * Pushes are pending and h (or a free connection) can take them.  Those
+ * left when no connection is free wait for this loop's push statement in
+ * flight; with none in flight, nothing here will free one: they go to the
+ * workers, which wait for a connection as any request does.
+ */
+static void
+send_all_pending(Held *h)
+{
+	while (pending_head && send_pending(h))
+		h = NULL;
+	while (pending_head && push_inflight == 0)
+	{
+		CfsPipeReq *p = pending_head;
+
+		unlink_pending(NULL, p);
+		requeue(p);
+	}
+}
+
 /* the results that arrived go to their requests, in order */
 static void
 held_event(CfsWatch *w, unsigned int events)
@@ -127,10 +429,20 @@ held_event(CfsWatch *w, unsigned int events)
 		if (r == 0)
 			break;
 		pop(h);
-		if (r == 2)
+		if (p->call.ep == CFS_EP_PUSH)
+			push_inflight--;
+		if (p->call.stmt == CFS_STMT_PUSH_MANY)
 		{
-			cfs_call_end(&p->call, NULL, &(CfsReply) {0});
-			p->done(p, true);
+			batch_end((Batch *) p, r, res, &err);
+			if (r >= 0)
+			{
+				cfs_error_free(&err);
+				continue;
+			}
+		}
+		else if (r == 2)
+		{
+			requeue(p);
 			continue;
 		}
 		if (r < 0)
@@ -139,13 +451,19 @@ held_event(CfsWatch *w, unsigned int events)
 			while (h->head)
 			{
 				CfsPipeReq *q = h->head;
-				CfsError	e = {0};
 
 				pop(h);
-				cfs_error_set(&e, err.status, err.sqlstate, "%s", err.message ? err.message : "");
-				cfs_reply_error(q->reply, q->call.ep, &e);
-				cfs_call_end(&q->call, NULL, q->reply);
-				q->done(q, false);
+				if (q->call.ep == CFS_EP_PUSH)
+					push_inflight--;
+				if (q->call.stmt == CFS_STMT_PUSH_MANY)
+					batch_end((Batch *) q, -1, NULL, &err);
+				else
+					fail(q, &err);
+			}
+			if (p->call.stmt == CFS_STMT_PUSH_MANY)
+			{
+				cfs_error_free(&err);
+				continue;
 			}
 		}
 		if (res == NULL)
@@ -153,10 +471,19 @@ held_event(CfsWatch *w, unsigned int events)
 		cfs_call_end(&p->call, res, p->reply);
 		p->done(p, false);
 	}
+	if (h->head == NULL && pending_head && h->pool == cfs_pool_of(CFS_STMT_PUSH) &&
+		PQstatus(cfs_conn_pg(h->c)) == CONNECTION_OK)
+	{
+		/* the pushes that waited go now, on this connection */
+		send_all_pending(h);
+		return;
+	}
 	if (h->head == NULL)
 		give_back(h);
 	else
 		arm(h);
+	if (pending_head && push_inflight == 0)
+		send_all_pending(NULL);
 }
 
 /* a free connection of the pool, now held by the loop in pipeline mode; NULL if none */
@@ -197,6 +524,14 @@ take_free(int pool, CfsStmt stmt)
 	return &held[i];
 }
 
+/* may a /push wait for this loop's push statement in flight? */
+static bool
+coalescing(void)
+{
+	return push_inflight > 0 && npending < push_batch && cfs_pool_push_many() &&
+		!atomic_load_explicit(&no_push_many, memory_order_relaxed);
+}
+
 /*
  * Run the request from the loop if it can be (its reply comes through
  * p->done, perhaps before this returns); false: it goes to a worker.
@@ -206,9 +541,31 @@ cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len)
 {
 	CfsStmt		stmt = stmt_of(ep);
 	int			pool = cfs_pool_of(stmt);
-	Held	   *h = take_free(pool, stmt);
+	Held	   *h;
 	CfsError	err = {0};
 
+	if (ep == CFS_EP_PUSH && coalescing())
+	{
+		/* it waits for the push statement in flight, then goes with the others */
+		if (!cfs_call_begin(ep, body, len, &p->call, p->reply))
+		{
+			p->done(p, false);
+			return true;
+		}
+		p->next = NULL;
+		clock_gettime(CLOCK_MONOTONIC, &p->queued);
+		if (pending_tail)
+			pending_tail->next = p;
+		else
+		{
+			pending_head = p;
+			pending_since = p->queued;
+		}
+		pending_tail = p;
+		npending++;
+		return true;
+	}
+	h = take_free(pool, stmt);
 	if (h == NULL)
 		return false;
 	if (!cfs_call_begin(ep, body, len, &p->call, p->reply))
@@ -228,13 +585,56 @@ cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len)
 		p->done(p, false);
 		return true;
 	}
-	p->next = NULL;
-	if (h->tail)
-		h->tail->next = p;
-	else
-		h->head = p;
-	h->tail = p;
-	h->depth++;
+	if (ep == CFS_EP_PUSH)
+	{
+		push_inflight++;
+		cfs_metrics_push_statement(1);
+	}
+	append(h, p);
 	arm(h);
 	return true;
+}
+
+/* the loop's wait, shortened so that no push waits past HOLD_MS */
+int
+cfs_pipe_timeout(int timeout_ms)
+{
+	long		left;
+
+	if (pending_head == NULL)
+		return timeout_ms;
+	left = HOLD_MS - ms_since(&pending_since);
+	return left < 0 ? 0 : left < timeout_ms ? (int) left : timeout_ms;
+}
+
+/*
+ * After each wait: pushes that waited HOLD_MS go on another connection if
+ * one is free; those that waited past the pool wait get 503, as a request
+ * queued for a worker would.
+ */
+void
+cfs_pipe_tick(void)
+{
+	if (pending_head == NULL || ms_since(&pending_since) < HOLD_MS)
+		return;
+	send_all_pending(NULL);
+	while (pending_head && ms_since(&pending_head->queued) >= pool_wait_ms)
+	{
+		CfsPipeReq *p = pending_head;
+
+		unlink_pending(NULL, p);
+		CfsError	err = {0};
+
+		cfs_error_set(&err, 503, "53300", "all %d database connections stayed busy for %d ms",
+					  push_pool_size, pool_wait_ms);
+		cfs_reply_error(p->reply, CFS_EP_PUSH, &err);
+		p->reply->retry_after = true;
+		cfs_call_end(&p->call, NULL, p->reply);
+		p->done(p, false);
+	}
+	if (pending_head)
+	{
+		/* the next try in HOLD_MS */
+		clock_gettime(CLOCK_MONOTONIC, &pending_since);
+	}
 }

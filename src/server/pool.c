@@ -49,6 +49,7 @@ struct CfsConn
 	bool		busy;
 	bool		prepared[CFS_N_STMTS];
 	bool		deallocate[CFS_N_STMTS];	/* stale in pipeline mode: when it ends */
+	bool		no_push_many;	/* the installed cfeast has no feast._push_many */
 	char		schema[140];	/* quoted extension schema plus ".", or "" */
 	int			phase;			/* pipeline mode: 0 the head's results, 1 its Sync */
 	PGresult   *pres;			/* pipeline mode: the head's result so far */
@@ -73,6 +74,8 @@ static struct
 	pthread_mutex_t lock;
 	Pool		p[CFS_N_POOLS];
 	int			wait_ms;
+	bool		coalesce;		/* --push-batch over 1: prepare CFS_STMT_PUSH_MANY too */
+	int			push_many;		/* the last connection prepared found it: 1, or not: 0 */
 } pool = {PTHREAD_MUTEX_INITIALIZER,
 	{{.freed = PTHREAD_COND_INITIALIZER, .what = ""},
 	{.freed = PTHREAD_COND_INITIALIZER, .what = "read ", .read_only = true}}, 0};
@@ -92,6 +95,10 @@ static const struct
 		"WHERE e.extname OPERATOR(pg_catalog.=) 'cfeast'", 0},
 	[CFS_STMT_PUSH] = {"cfs_push",
 		"SELECT %sfeast_push($1, (($2::pg_catalog.json) OPERATOR(pg_catalog.->) 'df')::pg_catalog.text, $3)", 3},
+	/* $2: the request bodies, in binary (no escaping), "df" picked out of each in order */
+	[CFS_STMT_PUSH_MANY] = {"cfs_push_many",
+		"SELECT feast._push_many($1, ARRAY(SELECT (u.b::pg_catalog.json OPERATOR(pg_catalog.->) 'df')::pg_catalog.text "
+		"FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS u(b, n) ORDER BY u.n), $3)", 3},
 	[CFS_STMT_READ] = {"cfs_read",
 		"SELECT %sfeast_get_online_features($1::pg_catalog.text[], "
 		"($2::pg_catalog.jsonb) OPERATOR(pg_catalog.->) 'entities', $3::pg_catalog.bool, $4)", 4},
@@ -257,6 +264,7 @@ connect_slot(CfsConn *c, CfsError *err)
 	if (c->conn)
 		PQfinish(c->conn);
 	memset(c->prepared, 0, sizeof(c->prepared));
+	c->no_push_many = false;
 	c->conn = PQconnectdbParams(keys, vals, 1);
 	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
 	{
@@ -343,6 +351,7 @@ bool
 cfs_pool_init(const CfsConfig *cfg)
 {
 	pool.wait_ms = cfg->pool_wait_ms;
+	pool.coalesce = cfg->push_batch > 1;
 	if (!pool_open(&pool.p[CFS_POOL_WRITE], cfg->dsn, cfg->pool_size))
 		return false;
 	if (cfg->read_dsn && !pool_open(&pool.p[CFS_POOL_READ], cfg->read_dsn, cfg->read_pool_size))
@@ -570,6 +579,46 @@ cfs_pool_stats(int k, CfsPoolStats *s)
 	s->connect_failures = __atomic_load_n(&p->connect_failures, __ATOMIC_RELAXED);
 }
 
+/*
+ * With --push-batch, the statement that carries several /push requests is
+ * prepared beside the single one, if the installed cfeast has
+ * feast._push_many (0.6 on); without it the loop sends each push alone.
+ */
+static void
+prepare_push_many(CfsConn *c)
+{
+	char		sql[1024];
+	PGresult   *res;
+
+	res = PQexec(c->conn, "SELECT pg_catalog.to_regprocedure('feast._push_many(text,text[],text)') IS NOT NULL");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	{
+		c->no_push_many = true;
+		__atomic_store_n(&pool.push_many, 0, __ATOMIC_RELAXED);
+		PQclear(res);
+		return;
+	}
+	PQclear(res);
+	snprintf(sql, sizeof(sql), stmts[CFS_STMT_PUSH_MANY].sql, "");
+	res = PQprepare(c->conn, stmts[CFS_STMT_PUSH_MANY].name, sql, 3, NULL);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		c->prepared[CFS_STMT_PUSH_MANY] = true;
+	else
+	{
+		c->no_push_many = true;
+		fprintf(stderr, "cfeast-server: cannot prepare the coalesced push: %s", PQresultErrorMessage(res));
+	}
+	__atomic_store_n(&pool.push_many, c->prepared[CFS_STMT_PUSH_MANY], __ATOMIC_RELAXED);
+	PQclear(res);
+}
+
+/* may pushes be coalesced: --push-batch over 1 and the database has feast._push_many */
+bool
+cfs_pool_push_many(void)
+{
+	return pool.coalesce && __atomic_load_n(&pool.push_many, __ATOMIC_RELAXED);
+}
+
 /* prepare a statement on this connection if it is not yet */
 static bool
 prepare_stmt(CfsConn *c, CfsStmt stmt, CfsError *err)
@@ -578,7 +627,12 @@ prepare_stmt(CfsConn *c, CfsStmt stmt, CfsError *err)
 	PGresult   *res;
 
 	if (c->prepared[stmt])
+	{
+		/* gone since (stale, see stale_statement): prepared again with the single push */
+		if (stmt == CFS_STMT_PUSH && pool.coalesce && !c->prepared[CFS_STMT_PUSH_MANY] && !c->no_push_many)
+			prepare_push_many(c);
 		return true;
+	}
 	if (c->schema[0] == '\0')
 		find_schema(c);			/* the extension may have been created since */
 	snprintf(sql, sizeof(sql), stmts[stmt].sql, c->schema);
@@ -591,6 +645,8 @@ prepare_stmt(CfsConn *c, CfsStmt stmt, CfsError *err)
 	}
 	PQclear(res);
 	c->prepared[stmt] = true;
+	if (stmt == CFS_STMT_PUSH && pool.coalesce && !c->prepared[CFS_STMT_PUSH_MANY] && !c->no_push_many)
+		prepare_push_many(c);
 	return true;
 }
 
@@ -712,6 +768,18 @@ bool
 cfs_pipe_send(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values, CfsError *err)
 {
 	if (PQsendQueryPrepared(c->conn, stmts[stmt].name, nparams, values, NULL, NULL, 0) &&
+		PQpipelineSync(c->conn))
+		return true;
+	error_from_result(err, c, NULL);
+	return false;
+}
+
+/* the same with some parameters in binary (lengths and formats as PQsendQueryPrepared's) */
+bool
+cfs_pipe_send_binary(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values,
+					 const int *lengths, const int *formats, CfsError *err)
+{
+	if (PQsendQueryPrepared(c->conn, stmts[stmt].name, nparams, values, lengths, formats, 0) &&
 		PQpipelineSync(c->conn))
 		return true;
 	error_from_result(err, c, NULL);

@@ -35,6 +35,7 @@ typedef struct CfsConfig
 	unsigned	max_connections;	/* open client connections, all clients */
 	unsigned	max_per_ip;		/* open client connections from one address; 0: no cap */
 	int			pool_wait_ms;	/* how long a request waits for a free connection */
+	int			push_batch;		/* /push requests one statement may carry; 1: no coalescing */
 	int			drain_ms;		/* on SIGTERM, how long in-flight requests may finish */
 	const char *ui_dir;			/* --ui: a built web UI's files, or NULL */
 } CfsConfig;
@@ -57,6 +58,7 @@ typedef enum CfsStmt
 {
 	CFS_STMT_HEALTH,
 	CFS_STMT_PUSH,
+	CFS_STMT_PUSH_MANY,			/* several /push requests as one push (pipeline.c) */
 	CFS_STMT_READ,
 	CFS_STMT_WRITE,
 	CFS_STMT_MATERIALIZE,
@@ -132,9 +134,11 @@ typedef struct CfsReply
 	size_t		len;
 	PGresult   *result;			/* cleared once the response is built */
 	bool		body_in_result; /* the body is the result's first value, sent as is */
-	const char *rows;			/* X-Cfeast-Rows header value (points into result) */
+	const char *rows;			/* X-Cfeast-Rows header value (into result, or rows_own) */
+	char		rows_own[24];
 	const char *content_type;	/* NULL: application/json */
 	char		sqlstate[6];	/* for the access log */
+	bool		retry_after;	/* a 503 for load: say when to come back */
 } CfsReply;
 
 /*
@@ -166,9 +170,12 @@ extern void cfs_pool_stats(int pool, CfsPoolStats *s);
 extern PGresult *cfs_exec(CfsConn *c, CfsStmt stmt, int nparams,
 						  const char *const *values, CfsError *err);
 extern CfsConn *cfs_pool_try_acquire(CfsStmt stmt);
+extern bool cfs_pool_push_many(void);
 extern bool cfs_pipe_enter(CfsConn *c, CfsError *err);
 extern bool cfs_pipe_send(CfsConn *c, CfsStmt stmt, int nparams,
 						  const char *const *values, CfsError *err);
+extern bool cfs_pipe_send_binary(CfsConn *c, CfsStmt stmt, int nparams, const char *const *values,
+								 const int *lengths, const int *formats, CfsError *err);
 extern void cfs_pipe_consume(CfsConn *c);
 extern int	cfs_pipe_receive(CfsConn *c, CfsStmt stmt, PGresult **res, CfsError *err);
 extern void cfs_pipe_exit(CfsConn *c);
@@ -185,6 +192,7 @@ extern void cfs_handle_call(CfsEndpoint ep, const char *body, size_t len, CfsRep
 extern bool cfs_call_begin(CfsEndpoint ep, const char *body, size_t len, CfsCall *call,
 						   CfsReply *reply);
 extern void cfs_call_end(CfsCall *call, PGresult *res, CfsReply *reply);
+extern void cfs_call_end_count(CfsCall *call, const char *count, CfsReply *reply);
 extern void cfs_handle_materialize(const char *body, size_t len, bool incremental,
 								   CfsReply *reply);
 extern void cfs_handle_registry(const char *path, const char *query, CfsReply *reply);
@@ -220,10 +228,13 @@ typedef struct CfsPipeReq
 	CfsCall		call;
 	CfsReply   *reply;
 	struct CfsPipeReq *next;
+	struct timespec queued;		/* a pending push: when it came (pipeline.c) */
 	void		(*done) (struct CfsPipeReq *p, bool requeue);
 } CfsPipeReq;
 
-extern void cfs_pipe_init(const int *conns);
+extern void cfs_pipe_init(const int *conns, int push_batch, int wait_ms);
+extern int	cfs_pipe_timeout(int timeout_ms);
+extern void cfs_pipe_tick(void);
 extern void cfs_pipe_loop_end(void);
 extern bool cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len);
 
@@ -233,6 +244,8 @@ extern void cfs_metrics_request(int route, int status, const struct timespec *st
 								const struct timespec *end);
 extern void cfs_metrics_aborted(void);
 extern void cfs_metrics_rows(CfsEndpoint ep, const char *name, const PGresult *res);
+extern void cfs_metrics_count(CfsEndpoint ep, const char *name, unsigned long n);
+extern void cfs_metrics_push_statement(int requests);
 extern void cfs_handle_metrics(CfsReply *reply);
 
 struct MHD_Daemon;

@@ -14,7 +14,9 @@
 # its threads) and the load generator's (client_cpu_us).  Fails if any
 # request fails.  Settings: CF_BENCH_SECONDS (30), CF_BENCH_CONC (4),
 # CF_BENCH_KEYS (10000), CF_BENCH_POOL (CONC), CF_BENCH_THREADS (the
-# server's --threads; its default when unset).
+# server's --threads; its default when unset).  The HTTP pushes run twice:
+# with the server's default --push-batch (pushes that arrive while one is in
+# flight share the next statement) and with --push-batch 1 (each alone).
 set -u
 cd "$(dirname "$0")/../.."
 . test/lib/common.sh
@@ -77,15 +79,25 @@ SELECT feast_get_online_features(E'{driver_hourly_stats\\x3aconv_rate,driver_hou
     ('{"driver_id": [' || (:id)::text || ']}')::jsonb);
 EOF
 
-./cfeast-server --dsn "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$DB" --listen 127.0.0.1:0 \
-	--pool "$POOL" $THREADS >"$W/access.log" 2>"$W/server.err" &
-SERVER_PID=$!
-for i in $(seq 1 50); do
-	PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/server.err")
-	[ -n "$PORT" ] && break
-	sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$W/server.err"; exit 1; }
+# start_server [flags]: cfeast-server on a free port (PORT, SERVER_PID)
+start_server() {
+	rm -f "$W/server.err"
+	./cfeast-server --dsn "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$DB" --listen 127.0.0.1:0 \
+		--pool "$POOL" $THREADS "$@" >>"$W/access.log" 2>"$W/server.err" &
+	SERVER_PID=$!
+	PORT=
+	for i in $(seq 1 50); do
+		PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$W/server.err")
+		[ -n "$PORT" ] && break
+		sleep 0.1
+	done
+	[ -n "$PORT" ] || { cat "$W/server.err"; exit 1; }
+}
+stop_server() {
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID"
+	SERVER_PID=
+}
 
 FAILED=0
 RESULTS=()
@@ -119,7 +131,12 @@ sql_run() {
 }
 
 echo "== $SECONDS_EACH s each, $CONC concurrent clients, server pool $POOL${CF_BENCH_THREADS:+, $CF_BENCH_THREADS HTTP threads}, $KEYS keys, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+start_server --push-batch 1
+http_run "http push alone" /push "$W/push.json"
+stop_server
+start_server
 http_run "http push" /push "$W/push.json"
+echo "  coalesced: $(curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^cfeast_push_coalesced_requests_total //p') requests in $(curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^cfeast_push_statements_total //p') statements"
 sql_run "sql  push" push.sql
 if [ "$HAVE_READ" = t ]; then
 	http_run "http read" /get-online-features "$W/read.json"
@@ -127,19 +144,18 @@ if [ "$HAVE_READ" = t ]; then
 else
 	echo "note: feast_get_online_features does not exist here; reads not measured"
 fi
-kill -TERM "$SERVER_PID"
-wait "$SERVER_PID"
-SERVER_PID=
+stop_server
 echo "access log lines: $(wc -l <"$W/access.log"), non-200: $(grep -vc '" 200 ' "$W/access.log")"
 for r in "${RESULTS[@]}"; do
 	case $r in
+	"http push alone "*) HA=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
 	"http push "*) HP=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
 	"sql  push "*) SP=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
 	"http read "*) HR=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
 	"sql  read "*) SR=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
 	esac
 done
-[ -n "${HP:-}" ] && [ "${SP:-0}" -gt 0 ] && echo "push: HTTP/SQL $(awk -v a="$HP" -v b="$SP" 'BEGIN {printf "%.2f", a / b}')x"
+[ -n "${HP:-}" ] && [ "${SP:-0}" -gt 0 ] && echo "push: HTTP/SQL $(awk -v a="$HP" -v b="$SP" 'BEGIN {printf "%.2f", a / b}')x (each alone: $(awk -v a="${HA:-0}" -v b="$SP" 'BEGIN {printf "%.2f", a / b}')x)"
 [ -n "${HR:-}" ] && [ "${SR:-0}" -gt 0 ] && echo "read: HTTP/SQL $(awk -v a="$HR" -v b="$SR" 'BEGIN {printf "%.2f", a / b}')x"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$FAILED" = 0 ] && echo "no failed request" || echo "SOME REQUESTS FAILED"

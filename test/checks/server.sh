@@ -613,6 +613,92 @@ wait "${BG_PIDS[@]}" 2>/dev/null
 BG_PIDS=()
 SERVER_PIDS=()
 
+# ------------------------------------------------------------------ coalesced pushes (--push-batch)
+# One connection, one loop: a push waits on a lock, the pushes that come meanwhile wait for it
+# and then go together as one statement (feast._push_many); each still gets its own answer.
+# coalesce_run NAME N: N bodies from $W/co.NAME.<i> POSTed at once; statuses, bodies and headers
+coalesce_run() {
+	local name=$1 n=$2 i
+	hold_table_lock EXCLUSIVE 30
+	curl -s -o /dev/null --data-binary '{"push_source_name": "driver_stats_push_source", "df": {"driver_id": [8000], "event_timestamp": ["2022-05-14T00:00:00Z"], "conv_rate": [0.5], "acc_rate": [0.5], "avg_daily_trips": [0]}}' \
+		"http://127.0.0.1:$CO_PORT/push" &
+	BG_PIDS+=($!)
+	wait_lock_waiter
+	for i in $(seq 1 "$n"); do
+		curl -s -o "$W/co.$name.$i.out" -D "$W/co.$name.$i.hdr" -w '%{http_code}' \
+			--data-binary "@$W/co.$name.$i" "http://127.0.0.1:$CO_PORT/push" >"$W/co.$name.$i.status" &
+		BG_PIDS+=($!)
+	done
+	sleep 1	# every one has come and waits (the only connection is held)
+	kill "$LOCKER" 2>/dev/null
+	q -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'BEGIN; LOCK TABLE%' AND pid <> pg_backend_pid()" >/dev/null
+	wait "${BG_PIDS[@]}" 2>/dev/null
+	BG_PIDS=()
+}
+co_row() { printf '{"push_source_name": "driver_stats_push_source", "df": {"driver_id": [%s], "event_timestamp": ["%s"], "conv_rate": [%s], "acc_rate": [0.5], "avg_daily_trips": [%s]}}' "$@"; }
+co_metric() { curl -s "http://127.0.0.1:$CO_PORT/metrics" | sed -n "s/^$1 //p"; }
+HAVE_MANY=$(q -c "SELECT to_regprocedure('feast._push_many(text,text[],text)') IS NOT NULL")
+start_server coalesce "$DSN" --pool 1 --threads 1 || bad "coalescing server did not start"
+CO_PORT=$PORT
+# good pushes only: distinct drivers, one driver twice (the newer event wins, whatever the
+# order), two rows in one request, the row form
+co_row 8001 2022-05-14T00:00:00Z 0.1 1 >"$W/co.good.1"
+co_row 8002 2022-05-14T00:00:00Z 0.2 2 >"$W/co.good.2"
+co_row 8003 2022-05-14T00:00:00Z 0.3 3 >"$W/co.good.3"
+co_row 8010 2022-05-15T00:00:00Z 0.4 4 >"$W/co.good.4"
+co_row 8010 2022-05-14T00:00:00Z 0.5 5 >"$W/co.good.5"
+printf '{"push_source_name": "driver_stats_push_source", "df": {"driver_id": [8020, 8021], "event_timestamp": ["2022-05-14T00:00:00Z", "2022-05-14T00:00:00Z"], "conv_rate": [0.6, 0.6], "acc_rate": [0.5, 0.5], "avg_daily_trips": [6, 6]}}' >"$W/co.good.6"
+printf '{"push_source_name": "driver_stats_push_source", "df": [{"driver_id": 8030, "event_timestamp": "2022-05-14T00:00:00Z", "conv_rate": 0.7, "acc_rate": 0.5, "avg_daily_trips": 7}]}' >"$W/co.good.7"
+S0=$(co_metric cfeast_push_statements_total)
+coalesce_run good 7
+cobad=0
+for i in $(seq 1 7); do
+	rows=1
+	[ "$i" = 6 ] && rows=2
+	[ "$(cat "$W/co.good.$i.status")" = 200 ] && tr -d '\r' <"$W/co.good.$i.hdr" | grep -qx "X-Cfeast-Rows: $rows" ||
+		{ cobad=$((cobad + 1)); echo "coalesced request $i: $(cat "$W/co.good.$i.status") $(cat "$W/co.good.$i.out") $(tr -d '\r' <"$W/co.good.$i.hdr" | grep -i rows)"; }
+done
+[ $cobad = 0 ] && ok "7 pushes that waited together: each 200 with its own X-Cfeast-Rows" ||
+	bad "$cobad of 7 coalesced pushes got a wrong answer"
+expect_sql "the coalesced pushes stored, the newer of one driver's two" \
+	"SELECT string_agg(driver_id || '=' || avg_daily_trips, ' ' ORDER BY driver_id) FROM feast_online.driver_hourly_stats WHERE driver_id BETWEEN 8001 AND 8030" \
+	"8001=1 8002=2 8003=3 8010=4 8020=6 8021=6 8030=7"
+if [ "$HAVE_MANY" = t ]; then
+	[ "$(co_metric cfeast_push_coalesced_requests_total)" = 7 ] && [ "$(($(co_metric cfeast_push_statements_total) - S0))" = 2 ] &&
+		ok "the 7 went as one statement (metrics: 7 coalesced, 2 push statements with the held one)" ||
+		bad "coalescing: $(co_metric cfeast_push_coalesced_requests_total) coalesced, $(($(co_metric cfeast_push_statements_total) - S0)) statements"
+else
+	[ "$(co_metric cfeast_push_coalesced_requests_total)" = 0 ] && ok "no feast._push_many: each push sent alone" ||
+		bad "coalesced without feast._push_many"
+fi
+# good and bad together: the statement fails, changes nothing, and each request runs alone
+co_row 8101 2022-05-14T00:00:00Z 0.1 1 >"$W/co.mix.1"
+co_row 8102 2022-05-14T00:00:00Z '"bad2"' 2 >"$W/co.mix.2"
+co_row 8103 2022-05-14T00:00:00Z 0.3 3 >"$W/co.mix.3"
+co_row 8104 2022-05-14T00:00:00Z 0.4 '"bad4"' >"$W/co.mix.4"
+printf '{"push_source_name": "no_such_source_5", "df": {"driver_id": [1]}}' >"$W/co.mix.5"
+co_row 8106 2022-05-14T00:00:00Z 0.6 6 >"$W/co.mix.6"
+coalesce_run mix 6
+cobad=0
+for i in $(seq 1 6); do
+	st=$(cat "$W/co.mix.$i.status")
+	b=$(cat "$W/co.mix.$i.out")
+	case $i in
+	2) [ "$st" = 422 ] && printf '%s' "$b" | grep -q '"sqlstate":"22P02"' && printf '%s' "$b" | grep -q 'row 0' &&
+		printf '%s' "$b" | grep -q 'got string \\"bad2\\"' && ! printf '%s' "$b" | grep -q element ;;
+	4) [ "$st" = 422 ] && printf '%s' "$b" | grep -q 'got string \\"bad4\\"' ;;
+	5) [ "$st" = 422 ] && printf '%s' "$b" | grep -q 'push source \\"no_such_source_5\\" does not exist' ;;
+	*) [ "$st" = 200 ] && tr -d '\r' <"$W/co.mix.$i.hdr" | grep -qx "X-Cfeast-Rows: 1" ;;
+	esac || { cobad=$((cobad + 1)); echo "mixed coalesced request $i: $st $b"; }
+done
+[ $cobad = 0 ] && ok "good and bad pushes that waited together: each its own answer, as if alone" ||
+	bad "$cobad of 6 mixed coalesced pushes got a wrong answer"
+expect_sql "only the good ones of the mix stored" \
+	"SELECT string_agg(driver_id::text, ' ' ORDER BY driver_id) FROM feast_online.driver_hourly_stats WHERE driver_id BETWEEN 8101 AND 8106" \
+	"8101 8103 8106"
+kill "$PID" && wait "$PID"
+SERVER_PIDS=("${SERVER_PIDS[@]/$PID}")
+
 # ------------------------------------------------------------------ past the drain timeout, queries are cancelled
 start_server drain "$DSN" --pool 1 --drain-timeout 1 || bad "drain server did not start"
 DRAIN_PID=$PID
