@@ -1,4 +1,4 @@
--- upgrade_0_2: ALTER EXTENSION cfeast UPDATE from 0.1 (through 0.2, 0.3 and 0.4 to 0.5) keeps the registry and the online rows
+-- upgrade_0_2: ALTER EXTENSION cfeast UPDATE from 0.1 (through 0.2, 0.3, 0.4 and 0.5 to 0.6) keeps the registry and the online rows
 \set SHOW_CONTEXT never
 SET client_min_messages = warning;
 DROP EXTENSION IF EXISTS cfeast CASCADE;

@@ -31,6 +31,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -47,6 +48,7 @@
 PG_FUNCTION_INFO_V1(cfeast_push);
 PG_FUNCTION_INFO_V1(cfeast_push_text);
 PG_FUNCTION_INFO_V1(cfeast_write_online);
+PG_FUNCTION_INFO_V1(cfeast_push_many);
 
 int			cf_unknown_fields = CF_UNKNOWN_ERROR;
 
@@ -839,7 +841,11 @@ typedef struct CfPushCall
 {
 	char	   *source_name;
 	Jsonb	   *rows;			/* the rows as jsonb, or */
-	text	   *rows_text;		/* as JSON text (jsontext.c) */
+	text	   *rows_text;		/* as JSON text (jsontext.c), or */
+	Datum	   *texts;			/* several JSON texts, one push (feast._push_many) */
+	int			ntexts;
+	int64	   *counts;			/* out, with texts: each one's rows */
+	int			element;		/* the text being read, for the error context; -1 none */
 	CfPushTo	to;
 	bool		view_writer;	/* source_name names a view: feast_write_online */
 	bool		parse_only;		/* router.c: check the rows, write nothing */
@@ -849,6 +855,54 @@ typedef struct CfPushCall
 	int64		written;		/* out: online view rows written */
 	int64		stale;			/* out: online view rows older than the stored ones */
 } CfPushCall;
+
+/* errors while one of feast._push_many's texts is read name it */
+static void
+cf_element_context(void *arg)
+{
+	int			element = *(int *) arg;
+
+	if (element >= 0)
+		errcontext("element %d of the rows array", element);
+}
+
+/*
+ * feast._push_many's texts, each read as feast_push reads its text into a
+ * batch of its own, then appended to the one batch of the push: the rows
+ * in order, text after text.  Each text's row count goes to call->counts.
+ */
+static void
+cf_parse_texts(CfBatch *b, CfPushCall *call)
+{
+	ErrorContextCallback cb = {.previous = error_context_stack, .callback = cf_element_context,
+	.arg = &call->element};
+	int			nf = b->src->nfields;
+
+	error_context_stack = &cb;
+	for (int i = 0; i < call->ntexts; i++)
+	{
+		CfBatch		one;
+
+		memset(&one, 0, sizeof(one));
+		one.src = b->src;
+		call->element = i;
+		cf_parse_rows_text(&one, DatumGetTextPP(call->texts[i]));
+		call->counts[i] = one.nrows;
+		if (one.nrows == 0)
+			continue;
+		cf_batch_reserve(b, b->nrows + one.nrows);
+		for (int f = 0; f < nf; f++)
+		{
+			memcpy(b->values[f] + b->nrows, one.values[f], sizeof(Datum) * one.nrows);
+			memcpy(b->nulls[f] + b->nrows, one.nulls[f], sizeof(bool) * one.nrows);
+			pfree(one.values[f]);
+			pfree(one.nulls[f]);
+		}
+		b->nrows += one.nrows;
+	}
+	call->element = -1;
+	error_context_stack = cb.previous;
+}
 
 /* the push itself, inside cf_registry_call (in SPI's procedure context) */
 static void
@@ -877,7 +931,9 @@ cf_push_body(void *arg, MemoryContext caller)
 		call->nrows = batch.nrows;
 		return;
 	}
-	if (call->rows_text)
+	if (call->texts)
+		cf_parse_texts(&batch, call);
+	else if (call->rows_text)
 		cf_parse_rows_text(&batch, call->rows_text);
 	else
 		cf_parse_rows(&batch, call->rows);
@@ -1015,37 +1071,52 @@ cfeast_push(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(call.nrows);
 }
 
+/* feast._push_many's texts, NULLs refused */
+static void
+cf_many_args(FunctionCallInfo fcinfo, CfPushCall *call)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
+	bool	   *nulls;
+
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("rows must be a one-dimensional array of JSON texts, got %d dimensions", ARR_NDIM(a))));
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &call->texts, &nulls, &call->ntexts);
+	for (int i = 0; i < call->ntexts; i++)
+		if (nulls[i])
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("element %d of the rows array must not be null", i)));
+	call->counts = palloc0(sizeof(int64) * Max(call->ntexts, 1));
+	call->element = -1;
+}
+
 /*
- * feast_push(push_source text, rows text, "to" text DEFAULT 'online'): the
- * same push from JSON text (jsontext.c).  The jsonb form fails on text that
- * jsonb refuses before anything else, so an error raised before every row
- * has been read gives way to jsonb's input error, if the text has one.
+ * A push from JSON text: feast_push's text form (many false) or
+ * feast._push_many (many).  The jsonb form fails on text that jsonb
+ * refuses before anything else, so an error raised before every row has
+ * been read gives way to jsonb's input error, if the text has one (for
+ * feast._push_many: the first such text up to the one being read).
  */
-Datum
-cfeast_push_text(PG_FUNCTION_ARGS)
+static void
+cf_push_text_run(FunctionCallInfo fcinfo, CfPushCall *call, bool many)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	CfPushCall	call;
 	ErrorData  *volatile edata = NULL;
 
-	memset(&call, 0, sizeof(call));
-	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && cf_router_active())
-	{
-		/* a router checks and splits the text as it is (router.c) */
-		cf_push_args(fcinfo, &call);
-		PG_RETURN_INT64(cf_router_push_text(call.source_name, PG_GETARG_TEXT_PP(1),
-											PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2)));
-	}
 	PG_TRY();
 	{
-		cf_push_args(fcinfo, &call);
-		call.rows_text = PG_GETARG_TEXT_PP(1);
-		cf_registry_call(cf_push_body, &call);
+		cf_push_args(fcinfo, call);
+		if (many)
+			cf_many_args(fcinfo, call);
+		else
+			call->rows_text = PG_GETARG_TEXT_PP(1);
+		cf_registry_call(cf_push_body, call);
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
-		if (call.parsed || PG_ARGISNULL(1))
+		if (call->parsed || PG_ARGISNULL(1) || (many && call->texts == NULL))
 			PG_RE_THROW();
 		edata = CopyErrorData();
 		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
@@ -1055,12 +1126,71 @@ cfeast_push_text(PG_FUNCTION_ARGS)
 		FlushErrorState();
 	}
 	PG_END_TRY();
-	if (edata)
-	{
+	if (edata && !many)
 		cf_json_text_check(PG_GETARG_TEXT_PP(1));
-		ReThrowError(edata);
+	else if (edata)
+	{
+		int			last = call->element >= 0 ? call->element : call->ntexts - 1;
+		ErrorContextCallback cb = {.previous = error_context_stack, .callback = cf_element_context,
+		.arg = &call->element};
+
+		error_context_stack = &cb;
+		for (call->element = 0; call->element <= last; call->element++)
+			cf_json_text_check(DatumGetTextPP(call->texts[call->element]));
+		error_context_stack = cb.previous;
 	}
+	if (edata)
+		ReThrowError(edata);
+}
+
+/* feast_push(push_source text, rows text, "to" text DEFAULT 'online'): the same push from JSON text */
+Datum
+cfeast_push_text(PG_FUNCTION_ARGS)
+{
+	CfPushCall	call;
+
+	memset(&call, 0, sizeof(call));
+	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && cf_router_active())
+	{
+		/* a router checks and splits the text as it is (router.c) */
+		cf_push_args(fcinfo, &call);
+		PG_RETURN_INT64(cf_router_push_text(call.source_name, PG_GETARG_TEXT_PP(1),
+											PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2)));
+	}
+	cf_push_text_run(fcinfo, &call, false);
 	PG_RETURN_INT64(call.nrows);
+}
+
+/*
+ * feast._push_many(push_source text, rows text[], "to" text DEFAULT
+ * 'online') RETURNS bigint[]: the rows of several JSON texts pushed as one
+ * push (one resolution by the write rule, rows in order text after text;
+ * one sort by key; one write), each text's row count back.  cfeast-server
+ * coalesces /push requests with it: calling feast_push once per text in
+ * one transaction would lock keys in no one order.  Errors are feast_push's
+ * for the text that fails, with its place as context.  Not on a router.
+ */
+Datum
+cfeast_push_many(PG_FUNCTION_ARGS)
+{
+	CfPushCall	call;
+
+	memset(&call, 0, sizeof(call));
+	if (cf_router_active())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feast._push_many is not routed: on a router, call feast_push for each text")));
+	cf_push_text_run(fcinfo, &call, true);
+	if (call.ntexts == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(INT8OID));
+	{
+		Datum	   *d = palloc(sizeof(Datum) * call.ntexts);
+
+		for (int i = 0; i < call.ntexts; i++)
+			d[i] = Int64GetDatum(call.counts[i]);
+		PG_RETURN_ARRAYTYPE_P(construct_array(d, call.ntexts, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+	}
 }
 
 /*

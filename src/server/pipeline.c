@@ -234,8 +234,18 @@ batch_end(Batch *b, int r, PGresult *res, const CfsError *err)
 }
 
 static void
-unlink_pending(CfsPipeReq *prev, CfsPipeReq *p)
+unlink_pending(CfsPipeReq *prev, CfsPipeReq *p, bool expired)
 {
+	if (p->waiting)
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		cfs_work_waiting(cfs_pool_of(CFS_STMT_PUSH), -1,
+						 (now.tv_sec - p->queued.tv_sec) * 1000000000LL + (now.tv_nsec - p->queued.tv_nsec),
+						 expired);
+		p->waiting = false;
+	}
 	if (prev)
 		prev->next = p->next;
 	else
@@ -277,8 +287,12 @@ send_pending(Held *h)
 	Batch	   *b;
 	CfsError	err = {0};
 
-	if (h == NULL && (h = take_free(cfs_pool_of(CFS_STMT_PUSH), CFS_STMT_PUSH)) == NULL)
-		return false;
+	if (h == NULL)
+	{
+		if ((h = take_free(cfs_pool_of(CFS_STMT_PUSH), CFS_STMT_PUSH)) == NULL)
+			return false;
+		cfs_work_count(h->pool, -1);	/* its requests are counted (cfs_pipe_run) */
+	}
 
 	/* who goes: in arrival order */
 	for (prev = NULL, p = pending_head; p && n < push_batch;)
@@ -289,7 +303,7 @@ send_pending(Held *h)
 		if (strcmp(p->call.vals[0], source) == 0 && strcmp(p->call.vals[2], to) == 0 &&
 			(n == 0 || bytes + len <= BATCH_MAX_BYTES))
 		{
-			unlink_pending(prev, p);
+			unlink_pending(prev, p, false);
 			p->next = NULL;
 			if (last)
 				last->next = p;
@@ -393,19 +407,20 @@ send_pending(Held *h)
 /*
  * Pushes are pending and h (or a free connection) can take them.  Those
  * left when no connection is free wait for this loop's push statement in
- * flight; with none in flight, nothing here will free one: they go to the
- * workers, which wait for a connection as any request does.
+ * flight.  With none in flight, nothing here will free one, and a free
+ * connection the loop cannot take is one a worker must open or prepare:
+ * then they go to the workers.
  */
 static void
 send_all_pending(Held *h)
 {
 	while (pending_head && send_pending(h))
 		h = NULL;
-	while (pending_head && push_inflight == 0)
+	while (pending_head && (push_inflight == 0 || cfs_pool_any_free(cfs_pool_of(CFS_STMT_PUSH))))
 	{
 		CfsPipeReq *p = pending_head;
 
-		unlink_pending(NULL, p);
+		unlink_pending(NULL, p, false);
 		requeue(p);
 	}
 }
@@ -552,7 +567,9 @@ cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len)
 			p->done(p, false);
 			return true;
 		}
+		cfs_work_count(pool, 1);	/* taken by the loop, as a request it runs */
 		p->next = NULL;
+		p->waiting = false;
 		clock_gettime(CLOCK_MONOTONIC, &p->queued);
 		if (pending_tail)
 			pending_tail->next = p;
@@ -615,16 +632,17 @@ cfs_pipe_timeout(int timeout_ms)
 void
 cfs_pipe_tick(void)
 {
+	CfsPipeReq *p;
+
 	if (pending_head == NULL || ms_since(&pending_since) < HOLD_MS)
 		return;
 	send_all_pending(NULL);
 	while (pending_head && ms_since(&pending_head->queued) >= pool_wait_ms)
 	{
-		CfsPipeReq *p = pending_head;
-
-		unlink_pending(NULL, p);
 		CfsError	err = {0};
 
+		p = pending_head;
+		unlink_pending(NULL, p, true);
 		cfs_error_set(&err, 503, "53300", "all %d database connections stayed busy for %d ms",
 					  push_pool_size, pool_wait_ms);
 		cfs_reply_error(p->reply, CFS_EP_PUSH, &err);
@@ -632,9 +650,13 @@ cfs_pipe_tick(void)
 		cfs_call_end(&p->call, NULL, p->reply);
 		p->done(p, false);
 	}
-	if (pending_head)
+	/* the rest wait for a connection, as queued requests: the next try in HOLD_MS */
+	for (p = pending_head; p; p = p->next)
 	{
-		/* the next try in HOLD_MS */
-		clock_gettime(CLOCK_MONOTONIC, &pending_since);
+		if (!p->waiting)
+			cfs_work_waiting(cfs_pool_of(CFS_STMT_PUSH), 1, 0, false);
+		p->waiting = true;
 	}
+	if (pending_head)
+		clock_gettime(CLOCK_MONOTONIC, &pending_since);
 }

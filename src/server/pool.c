@@ -612,6 +612,19 @@ prepare_push_many(CfsConn *c)
 	PQclear(res);
 }
 
+/* has the pool a connection no one holds (open and prepared or not)? */
+bool
+cfs_pool_any_free(int k)
+{
+	Pool	   *p = &pool.p[k];
+	bool		any;
+
+	pthread_mutex_lock(&pool.lock);
+	any = p->in_use < p->size;
+	pthread_mutex_unlock(&pool.lock);
+	return any;
+}
+
 /* may pushes be coalesced: --push-batch over 1 and the database has feast._push_many */
 bool
 cfs_pool_push_many(void)

@@ -171,6 +171,7 @@ extern PGresult *cfs_exec(CfsConn *c, CfsStmt stmt, int nparams,
 						  const char *const *values, CfsError *err);
 extern CfsConn *cfs_pool_try_acquire(CfsStmt stmt);
 extern bool cfs_pool_push_many(void);
+extern bool cfs_pool_any_free(int pool);
 extern bool cfs_pipe_enter(CfsConn *c, CfsError *err);
 extern bool cfs_pipe_send(CfsConn *c, CfsStmt stmt, int nparams,
 						  const char *const *values, CfsError *err);
@@ -215,6 +216,8 @@ extern bool cfs_work_stop(int timeout_ms);
 extern void cfs_work_stats(int pool, CfsQueueStats *s);
 extern bool cfs_work_reserve(int pool);
 extern void cfs_work_release(int pool, bool uncount);
+extern void cfs_work_count(int pool, int n);
+extern void cfs_work_waiting(int pool, int delta, long long waited_ns, bool expired);
 
 /* ---------- in pipeline.c ---------- */
 /*
@@ -229,6 +232,7 @@ typedef struct CfsPipeReq
 	CfsReply   *reply;
 	struct CfsPipeReq *next;
 	struct timespec queued;		/* a pending push: when it came (pipeline.c) */
+	bool		waiting;		/* ... and found no free connection */
 	void		(*done) (struct CfsPipeReq *p, bool requeue);
 } CfsPipeReq;
 

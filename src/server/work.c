@@ -46,6 +46,7 @@ typedef struct Queue
 	int			len;			/* jobs queued */
 	int			running;		/* workers running a job */
 	int			direct;			/* connections the event loop holds (cfs_work_reserve) */
+	int			held;			/* pushes the loop holds that found no free connection */
 	unsigned long jobs;			/* for /metrics: jobs taken */
 	unsigned long waits;		/* jobs that found no free connection */
 	unsigned long timeouts;		/* jobs that expired */
@@ -220,6 +221,40 @@ cfs_work_release(int pool, bool uncount)
 	pthread_mutex_unlock(&wq.lock);
 }
 
+/*
+ * Requests the event loop took without a place of their own (a push that
+ * waits for the loop's push statement in flight, pipeline.c), or -1: a place
+ * taken for such requests, which are counted already.
+ */
+void
+cfs_work_count(int pool, int n)
+{
+	pthread_mutex_lock(&wq.lock);
+	wq.work[pool].jobs += n;
+	pthread_mutex_unlock(&wq.lock);
+}
+
+/*
+ * A push the event loop holds (pipeline.c) found no free connection (+1),
+ * or stopped waiting for one (-1, after waited_ns; expired: it is answered
+ * 503): it counts as a request queued, as if it waited for a worker.
+ */
+void
+cfs_work_waiting(int pool, int delta, long long waited_ns, bool expired)
+{
+	Queue	   *q = &wq.work[pool];
+
+	pthread_mutex_lock(&wq.lock);
+	q->held += delta;
+	if (delta > 0)
+		q->waits++;
+	else
+		q->wait_ns += waited_ns;
+	if (expired)
+		q->timeouts++;
+	pthread_mutex_unlock(&wq.lock);
+}
+
 /* a pool's queue, for GET /metrics */
 void
 cfs_work_stats(int pool, CfsQueueStats *s)
@@ -227,7 +262,7 @@ cfs_work_stats(int pool, CfsQueueStats *s)
 	Queue	   *q = &wq.work[pool];
 
 	pthread_mutex_lock(&wq.lock);
-	s->queued = q->len;
+	s->queued = q->len + q->held;
 	s->jobs = q->jobs;
 	s->waits = q->waits;
 	s->timeouts = q->timeouts;

@@ -640,6 +640,8 @@ co_metric() { curl -s "http://127.0.0.1:$CO_PORT/metrics" | sed -n "s/^$1 //p"; 
 HAVE_MANY=$(q -c "SELECT to_regprocedure('feast._push_many(text,text[],text)') IS NOT NULL")
 start_server coalesce "$DSN" --pool 1 --threads 1 || bad "coalescing server did not start"
 CO_PORT=$PORT
+# a first push prepares the statements on the connection (a worker does), so the loop runs the next
+curl -s -o /dev/null --data-binary "$PUSH" "http://127.0.0.1:$CO_PORT/push"
 # good pushes only: distinct drivers, one driver twice (the newer event wins, whatever the
 # order), two rows in one request, the row form
 co_row 8001 2022-05-14T00:00:00Z 0.1 1 >"$W/co.good.1"
