@@ -25,25 +25,28 @@
  * stale statement (see pool.c) did not run: its request goes to a worker,
  * which prepares it again.
  *
- * Pushes are coalesced (--push-batch N, N > 1).  While one of this loop's
- * push statements is in flight, the /push requests that come wait for it;
- * when it is done, those with the same push source and "to" (up to N, and
- * 1 MB of bodies) go together as one statement, feast._push_many, which
+ * Pushes are coalesced (--push-batch N, N > 1), as a database's group
+ * commit is.  A /push that finds every connection busy, while one of this
+ * loop's push statements is in flight, waits for it; when it is done, those
+ * waiting with the same push source and "to" (up to N, and 1 MB of bodies)
+ * go together on its connection as one statement, feast._push_many, which
  * pushes all their rows as one push: one sort by key, one write, one
- * commit, each request's own row count back.  On a small machine a push
- * statement costs mostly its round trip and its commit, so several requests
- * a statement is what brings HTTP pushes near SQL's.  The rules stay one
- * request's: the rows resolve by the write rule whatever their order (a
+ * commit, each request's own row count back.  A push that finds a free
+ * connection goes at once, as before, so a few clients see no change; past
+ * the pool's size the statements grow instead of the queue, and a push
+ * statement costs mostly its round trip and its commit.  The rules stay
+ * one request's: the rows resolve by the write rule whatever their order (a
  * full tie: the later request, in arrival order, as for two pushes), and
  * the keys are locked in one order as in any push, so coalescing cannot
  * deadlock with other pushers.  A coalesced statement that fails changed
  * nothing: its requests then go to the workers, each run alone, so each
  * gets its own answer and error (a connection lost, or the statement
- * cancelled, is every request's answer instead).  A request waits at most
- * HOLD_MS for the statement ahead of it (a push held by a lock): then it
- * goes on another free connection.  A database without feast._push_many
- * (cfeast before 0.6) or a router (which routes each push) is sent single
- * pushes.
+ * cancelled, is every request's answer instead).  Every HOLD_MS the loop
+ * looks for a connection freed elsewhere for the pushes still waiting;
+ * those count as requests queued for a connection (/metrics) and get 503
+ * after the pool wait, as queued ones do.  A database without
+ * feast._push_many (cfeast before 0.6) or a router (which routes each
+ * push) is sent single pushes.
  *-------------------------------------------------------------------------
  */
 #include "server.h"
@@ -55,7 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOLD_MS 2				/* longest a /push waits for the push statement ahead */
+#define HOLD_MS 2				/* how often waiting pushes look for a connection freed elsewhere */
 #define BATCH_MAX_BYTES (1024 * 1024)	/* request bodies one coalesced statement carries */
 
 /*
@@ -539,7 +542,7 @@ take_free(int pool, CfsStmt stmt)
 	return &held[i];
 }
 
-/* may a /push wait for this loop's push statement in flight? */
+/* may a /push that finds no free connection wait for this loop's push statement in flight? */
 static bool
 coalescing(void)
 {
@@ -559,9 +562,10 @@ cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len)
 	Held	   *h;
 	CfsError	err = {0};
 
-	if (ep == CFS_EP_PUSH && coalescing())
+	h = take_free(pool, stmt);
+	if (h == NULL && ep == CFS_EP_PUSH && coalescing() && !cfs_pool_any_free(pool))
 	{
-		/* it waits for the push statement in flight, then goes with the others */
+		/* no free connection: it waits for the push statement in flight, then goes with the others */
 		if (!cfs_call_begin(ep, body, len, &p->call, p->reply))
 		{
 			p->done(p, false);
@@ -582,7 +586,6 @@ cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len)
 		npending++;
 		return true;
 	}
-	h = take_free(pool, stmt);
 	if (h == NULL)
 		return false;
 	if (!cfs_call_begin(ep, body, len, &p->call, p->reply))

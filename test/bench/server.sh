@@ -8,12 +8,13 @@
 #   HTTP  POST /get-online-features  (one entity, 3 features)   server_load
 #   SQL   SELECT feast_push(...) (the JSON text form, as HTTP) pgbench -M prepared
 #   SQL   SELECT feast_get_online_features(...)                 pgbench -M prepared
-# with CONC concurrent clients on 2 client threads on both sides (the
-# server's pool is CONC connections too, unless CF_BENCH_POOL says).  Each
+# with CONC concurrent clients on 2 client threads on both sides, for each
+# CONC of CF_BENCH_CONC ("4 16"), against a server pool of CF_BENCH_POOL (4):
+# SQL's side has one backend per client.  Each
 # HTTP line also has the server's CPU time per request (server_cpu_us, all
 # its threads) and the load generator's (client_cpu_us).  Fails if any
-# request fails.  Settings: CF_BENCH_SECONDS (30), CF_BENCH_CONC (4),
-# CF_BENCH_KEYS (10000), CF_BENCH_POOL (CONC), CF_BENCH_THREADS (the
+# request fails.  Settings: CF_BENCH_SECONDS (30), CF_BENCH_CONC ("4 16"),
+# CF_BENCH_KEYS (10000), CF_BENCH_POOL (4), CF_BENCH_THREADS (the
 # server's --threads; its default when unset).  The HTTP pushes run twice:
 # with the server's default --push-batch (pushes that arrive while one is in
 # flight share the next statement) and with --push-batch 1 (each alone).
@@ -22,9 +23,9 @@ cd "$(dirname "$0")/../.."
 . test/lib/common.sh
 
 SECONDS_EACH=${CF_BENCH_SECONDS:-30}
-CONC=${CF_BENCH_CONC:-4}
+CONCS=${CF_BENCH_CONC:-"4 16"}
 KEYS=${CF_BENCH_KEYS:-10000}
-POOL=${CF_BENCH_POOL:-$CONC}
+POOL=${CF_BENCH_POOL:-4}
 THREADS=${CF_BENCH_THREADS:+--threads $CF_BENCH_THREADS}
 DB=cfeast_bench_server
 SERVER_PID=
@@ -130,33 +131,41 @@ sql_run() {
 	RESULTS+=("$name requests=$n failed=${failed:-?} rps=${tps%.*} p50_ms=$p50 p99_ms=$p99")
 }
 
-echo "== $SECONDS_EACH s each, $CONC concurrent clients, server pool $POOL${CF_BENCH_THREADS:+, $CF_BENCH_THREADS HTTP threads}, $KEYS keys, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+# the ratios of one concurrency: HTTP requests/s over SQL's
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else printf "?"}'; }
+rps_of() { local r; for r in "${RESULTS[@]}"; do case $r in "$1 requests="*) echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p' ;; esac; done; }
+
 start_server --push-batch 1
-http_run "http push alone" /push "$W/push.json"
-stop_server
+ALONE_PORT=$PORT ALONE_PID=$SERVER_PID
 start_server
-http_run "http push" /push "$W/push.json"
-echo "  coalesced: $(curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^cfeast_push_coalesced_requests_total //p') requests in $(curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^cfeast_push_statements_total //p') statements"
-sql_run "sql  push" push.sql
-if [ "$HAVE_READ" = t ]; then
-	http_run "http read" /get-online-features "$W/read.json"
-	sql_run "sql  read" read.sql
-else
-	echo "note: feast_get_online_features does not exist here; reads not measured"
-fi
+SUMMARY=()
+for CONC in $CONCS; do
+	echo "== $SECONDS_EACH s each, $CONC concurrent clients, server pool $POOL${CF_BENCH_THREADS:+, $CF_BENCH_THREADS HTTP threads}, $KEYS keys, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	RESULTS=()
+	MAIN_PORT=$PORT MAIN_PID=$SERVER_PID
+	PORT=$ALONE_PORT SERVER_PID=$ALONE_PID
+	http_run "http push alone" /push "$W/push.json"
+	PORT=$MAIN_PORT SERVER_PID=$MAIN_PID
+	m0=$(curl -s "http://127.0.0.1:$PORT/metrics")
+	http_run "http push" /push "$W/push.json"
+	m1=$(curl -s "http://127.0.0.1:$PORT/metrics")
+	metric() { echo "$1" | sed -n "s/^$2 //p"; }
+	echo "  $(($(metric "$m1" cfeast_push_coalesced_requests_total) - $(metric "$m0" cfeast_push_coalesced_requests_total))) requests shared a statement; $(($(metric "$m1" cfeast_push_statements_total) - $(metric "$m0" cfeast_push_statements_total))) push statements from the event loops"
+	sql_run "sql  push" push.sql
+	if [ "$HAVE_READ" = t ]; then
+		http_run "http read" /get-online-features "$W/read.json"
+		sql_run "sql  read" read.sql
+	fi
+	SP=$(rps_of "sql  push")
+	line="$CONC clients: push HTTP/SQL $(ratio "$(rps_of "http push")" "$SP")x (each alone: $(ratio "$(rps_of "http push alone")" "$SP")x)"
+	[ "$HAVE_READ" = t ] && line="$line, read HTTP/SQL $(ratio "$(rps_of "http read")" "$(rps_of "sql  read")")x"
+	SUMMARY+=("$line")
+done
+stop_server
+SERVER_PID=$ALONE_PID
 stop_server
 echo "access log lines: $(wc -l <"$W/access.log"), non-200: $(grep -vc '" 200 ' "$W/access.log")"
-for r in "${RESULTS[@]}"; do
-	case $r in
-	"http push alone "*) HA=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
-	"http push "*) HP=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
-	"sql  push "*) SP=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
-	"http read "*) HR=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
-	"sql  read "*) SR=$(echo "$r" | sed -n 's/.* rps=\([0-9]*\).*/\1/p') ;;
-	esac
-done
-[ -n "${HP:-}" ] && [ "${SP:-0}" -gt 0 ] && echo "push: HTTP/SQL $(awk -v a="$HP" -v b="$SP" 'BEGIN {printf "%.2f", a / b}')x (each alone: $(awk -v a="${HA:-0}" -v b="$SP" 'BEGIN {printf "%.2f", a / b}')x)"
-[ -n "${HR:-}" ] && [ "${SR:-0}" -gt 0 ] && echo "read: HTTP/SQL $(awk -v a="$HR" -v b="$SR" 'BEGIN {printf "%.2f", a / b}')x"
+for l in "${SUMMARY[@]}"; do echo "$l"; done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$FAILED" = 0 ] && echo "no failed request" || echo "SOME REQUESTS FAILED"
 [ "$FAILED" = 0 ]
