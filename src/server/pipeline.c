@@ -443,14 +443,17 @@ held_event(CfsWatch *w, unsigned int events)
 		PGresult   *res;
 		CfsError	err = {0};
 		int			r = cfs_pipe_receive(h->c, p->call.stmt, &res, &err);
+		bool		batch;
 
 		if (r == 0)
 			break;
 		pop(h);
 		if (p->call.ep == CFS_EP_PUSH)
 			push_inflight--;
-		if (p->call.stmt == CFS_STMT_PUSH_MANY)
+		batch = p->call.stmt == CFS_STMT_PUSH_MANY;
+		if (batch)
 		{
+			/* p is freed with it */
 			batch_end((Batch *) p, r, res, &err);
 			if (r >= 0)
 			{
@@ -478,7 +481,7 @@ held_event(CfsWatch *w, unsigned int events)
 				else
 					fail(q, &err);
 			}
-			if (p->call.stmt == CFS_STMT_PUSH_MANY)
+			if (batch)
 			{
 				cfs_error_free(&err);
 				continue;
