@@ -35,6 +35,9 @@ SELECT feast_apply_feature_view('pair', '{customer, driver}', '[{"name": "m", "d
 \echo :LAST_ERROR_SQLSTATE
 -- nothing was applied here
 SELECT name FROM feast.feature_views ORDER BY name;
+-- feast._push_many is not routed: cfeast-server pushes text by text on a router
+SELECT feast._push_many('rides_push', ARRAY['[{"driver_id": 1, "n": 1, "event_timestamp": "2026-01-01T00:00:00Z"}]']);
+\echo :LAST_ERROR_SQLSTATE
 -- a router set up by 0.4 (no feast._route_node_push): told to run the set-up again
 SET client_min_messages = warning;
 SELECT feast_router_setup('routing_nowhere', 1);
