@@ -67,8 +67,9 @@ static __thread CfsLoop *current;
 static char mhd_tag,
 			wake_tag;
 
-static long
-ms_since(const struct timespec *t)
+/* milliseconds on the monotonic clock since *t */
+long
+cfs_ms_since(const struct timespec *t)
 {
 	struct timespec now;
 
@@ -185,7 +186,7 @@ loop_main(void *arg)
 			timeout = (int) mhd_ms;
 		if (l->log_dirty)
 		{
-			long		ms = ms_since(&l->flushed);
+			long		ms = cfs_ms_since(&l->flushed);
 
 			if (cfs_http_in_flight() == 0 || ms >= LOG_FLUSH_MS)
 				flush_log(l);

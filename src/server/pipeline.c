@@ -165,15 +165,6 @@ pop(Held *h)
 	h->depth--;
 }
 
-static long
-ms_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
-}
-
 /* a request that must run alone after all: a worker runs it from its body */
 static void
 requeue(CfsPipeReq *p)
@@ -626,7 +617,7 @@ cfs_pipe_timeout(int timeout_ms)
 
 	if (pending_head == NULL)
 		return timeout_ms;
-	left = HOLD_MS - ms_since(&pending_since);
+	left = HOLD_MS - cfs_ms_since(&pending_since);
 	return left < 0 ? 0 : left < timeout_ms ? (int) left : timeout_ms;
 }
 
@@ -640,10 +631,10 @@ cfs_pipe_tick(void)
 {
 	CfsPipeReq *p;
 
-	if (pending_head == NULL || ms_since(&pending_since) < HOLD_MS)
+	if (pending_head == NULL || cfs_ms_since(&pending_since) < HOLD_MS)
 		return;
 	send_all_pending(NULL);
-	while (pending_head && ms_since(&pending_head->queued) >= pool_wait_ms)
+	while (pending_head && cfs_ms_since(&pending_head->queued) >= pool_wait_ms)
 	{
 		CfsError	err = {0};
 

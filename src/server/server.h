@@ -271,6 +271,7 @@ extern void cfs_loop_post(CfsLoop *l, CfsWatch *w);
 extern void cfs_loop_logged(void);
 extern int	cfs_loop_quiesce(void);
 extern void cfs_loop_stop(void);
+extern long cfs_ms_since(const struct timespec *t);
 
 /* ---------- in http.c ---------- */
 struct MHD_Daemon;
