@@ -26,15 +26,20 @@
  * which prepares it again.
  *
  * Pushes are coalesced (--push-batch N, N > 1), as a database's group
- * commit is.  A /push that finds every connection busy, while one of this
- * loop's push statements is in flight, waits for it; when it is done, those
- * waiting with the same push source and "to" (up to N, and 1 MB of bodies)
- * go together on its connection as one statement, feast._push_many, which
- * pushes all their rows as one push: one sort by key, one write, one
- * commit, each request's own row count back.  A push that finds a free
- * connection goes at once, as before, so a few clients see no change; past
- * the pool's size the statements grow instead of the queue, and a push
- * statement costs mostly its round trip and its commit.  The rules stay
+ * commit is.  A /push that comes while one of this loop's push statements
+ * is in flight waits for it; when it is done, those waiting with the same
+ * push source and "to" (up to N, and 1 MB of bodies) go together on its
+ * connection as one statement, feast._push_many, which pushes all their
+ * rows as one push: one sort by key, one write, one commit, each request's
+ * own row count back.  A push statement costs mostly its round trip, its
+ * wake-ups of the backend and its commit, not its rows, so under load the
+ * statements grow instead of their number: with 16 clients on 2 cores this
+ * took HTTP pushes from 0.56x to 0.87x of the same pushes over SQL, where
+ * taking a free connection first (coalescing only once every connection
+ * was busy) left most pushes alone.  A push with nothing in flight on its
+ * loop goes at once, and one that waits never waits long behind a slow
+ * statement (a push held by a row lock): every HOLD_MS the loop sends the
+ * pushes still waiting on a free connection, if there is one.  The rules stay
  * one request's: the rows resolve by the write rule whatever their order (a
  * full tie: the later request, in arrival order, as for two pushes), and
  * the keys are locked in one order as in any push, so coalescing cannot
@@ -556,10 +561,9 @@ cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len)
 	Held	   *h;
 	CfsError	err = {0};
 
-	h = take_free(pool, stmt);
-	if (h == NULL && ep == CFS_EP_PUSH && coalescing() && !cfs_pool_any_free(pool))
+	if (ep == CFS_EP_PUSH && coalescing())
 	{
-		/* no free connection: it waits for the push statement in flight, then goes with the others */
+		/* it waits for the push statement in flight, then goes with the others (or after HOLD_MS) */
 		if (!cfs_call_begin(ep, body, len, &p->call, p->reply))
 		{
 			p->done(p, false);
@@ -580,7 +584,7 @@ cfs_pipe_run(CfsPipeReq *p, CfsEndpoint ep, const char *body, size_t len)
 		npending++;
 		return true;
 	}
-	if (h == NULL)
+	if ((h = take_free(pool, stmt)) == NULL)
 		return false;
 	if (!cfs_call_begin(ep, body, len, &p->call, p->reply))
 	{

@@ -700,6 +700,37 @@ expect_sql "only the good ones of the mix stored" \
 	"8101 8103 8106"
 kill "$PID" && wait "$PID"
 SERVER_PIDS=("${SERVER_PIDS[@]/$PID}")
+# a push that comes while its loop's push statement waits on a row lock does not wait with it:
+# after a moment (HOLD_MS) it goes on the pool's other connection
+start_server holdrow "$DSN" --pool 2 --threads 1 || bad "row-lock server did not start"
+co_row 8200 2022-05-14T00:00:00Z 0.1 1 >"$W/co.row.1"
+co_row 8201 2022-05-14T00:00:00Z 0.1 1 >"$W/co.row.2"
+curl -s -o /dev/null --data-binary "@$W/co.row.1" "http://127.0.0.1:$PORT/push"
+curl -s -o /dev/null --data-binary "@$W/co.row.2" "http://127.0.0.1:$PORT/push"
+psql -XAtq -d "$DB" -c "BEGIN; UPDATE feast_online.driver_hourly_stats SET conv_rate = 0.9 WHERE driver_id = 8200; SELECT pg_sleep(5); COMMIT;" >/dev/null 2>&1 &
+LOCKER=$!
+BG_PIDS+=($LOCKER)
+sleep 0.3
+co_row 8200 2022-05-15T00:00:00Z 0.2 2 >"$W/co.row.3"
+co_row 8201 2022-05-15T00:00:00Z 0.2 2 >"$W/co.row.4"
+curl -s -o /dev/null -w '%{http_code}' --data-binary "@$W/co.row.3" "http://127.0.0.1:$PORT/push" >"$W/co.row.3.status" &
+HELD=$!
+wait_lock_waiter
+T0=$(date +%s%N)
+st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --data-binary "@$W/co.row.4" "http://127.0.0.1:$PORT/push")
+T1=$(date +%s%N)
+held_running=$(kill -0 "$HELD" 2>/dev/null && echo yes || echo no)
+[ "$st" = 200 ] && [ $(((T1 - T0) / 1000000)) -lt 1000 ] && [ "$held_running" = yes ] &&
+	ok "a push behind its loop's push held by a row lock went on the other connection: 200 in $(((T1 - T0) / 1000000)) ms, the held one still waiting" ||
+	bad "push behind a held push: $st in $(((T1 - T0) / 1000000)) ms, held one still running: $held_running"
+wait "$HELD" "$LOCKER"
+[ "$(cat "$W/co.row.3.status")" = 200 ] && ok "the held push answered 200 once the lock went" ||
+	bad "the held push: $(cat "$W/co.row.3.status")"
+expect_sql "both pushes stored after the lock" \
+	"SELECT string_agg(driver_id || '=' || avg_daily_trips, ' ' ORDER BY driver_id) FROM feast_online.driver_hourly_stats WHERE driver_id IN (8200, 8201)" \
+	"8200=2 8201=2"
+kill "$PID" && wait "$PID"
+SERVER_PIDS=("${SERVER_PIDS[@]/$PID}")
 
 # ------------------------------------------------------------------ past the drain timeout, queries are cancelled
 start_server drain "$DSN" --pool 1 --drain-timeout 1 || bad "drain server did not start"
