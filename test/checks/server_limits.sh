@@ -580,8 +580,10 @@ ENV_PID=$!
 SERVER_PIDS+=("$ENV_PID")
 wait_limits "$W/defaults.err"
 stop_server "$ENV_PID"
-grep -q 'limits: 2 HTTP threads, request timeout 10000 ms, max inflight 134217728 bytes, max connections 4096, per address 128, push batch 64$' "$W/defaults.err" &&
-	ok "defaults: 2 threads, 10 s, 128 MB in flight, 4096 connections, 128 per address, push batch 64" ||
+# the default threads: one per two CPUs, at least one
+DEF_THREADS=$(($(nproc) >= 4 ? $(nproc) / 2 : 1))
+grep -q "limits: $DEF_THREADS HTTP threads, request timeout 10000 ms, max inflight 134217728 bytes, max connections 4096, per address 128, push batch 64\$" "$W/defaults.err" &&
+	ok "defaults: $DEF_THREADS threads on $(nproc) CPUs, 10 s, 128 MB in flight, 4096 connections, 128 per address, push batch 64" ||
 	bad "defaults: $(cat "$W/defaults.err")"
 # a --max-body over half the default cap raises the default cap to twice it
 ./cfeast-server --listen 127.0.0.1:0 --max-body 100M >/dev/null 2>"$W/bigbody.err" &
