@@ -122,15 +122,14 @@ parse_bytes(const char *s)
 	return *end == '\0' ? (size_t) n : 0;
 }
 
-/* an integer setting in [lo, hi], def when unset; false when invalid */
 /*
  * One event loop per two CPUs: a loop shares the machine with the database's
  * backends (and, on loopback, with its clients), and each loop's pushes
  * coalesce apart from the other loops', so more loops than that cost
  * wake-ups and statements.  On 2 cores, one loop beat two in every run of
  * test/bench/server.sh: HTTP pushes from 16 clients 1.26x-1.33x of the same
- * pushes over SQL against 0.87x-0.95x, from 4 clients 0.53x-0.58x against
- * 0.39x-0.41x, and reads no slower.
+ * pushes over SQL against 0.87x-0.95x, from 4 clients 0.53x-0.66x against
+ * 0.39x-0.42x, and reads no slower.
  */
 static int
 default_threads(void)
@@ -143,6 +142,7 @@ default_threads(void)
 	return n >= 4 ? (int) (n / 2 > 256 ? 256 : n / 2) : 1;
 }
 
+/* an integer setting in [lo, hi], def when unset; false when invalid */
 static bool
 parse_int(const char *s, int def, int lo, int hi, int *out)
 {

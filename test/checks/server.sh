@@ -636,7 +636,8 @@ coalesce_run() {
 	BG_PIDS=()
 }
 co_row() { printf '{"push_source_name": "driver_stats_push_source", "df": {"driver_id": [%s], "event_timestamp": ["%s"], "conv_rate": [%s], "acc_rate": [0.5], "avg_daily_trips": [%s]}}' "$@"; }
-co_metric() { curl -s "http://127.0.0.1:$CO_PORT/metrics" | sed -n "s/^$1 //p"; }
+co_metric_at() { curl -s "http://127.0.0.1:$1/metrics" | sed -n "s/^$2 //p"; }
+co_metric() { co_metric_at "$CO_PORT" "$1"; }
 HAVE_MANY=$(q -c "SELECT to_regprocedure('feast._push_many(text,text[],text)') IS NOT NULL")
 start_server coalesce "$DSN" --pool 1 --threads 1 || bad "coalescing server did not start"
 CO_PORT=$PORT
@@ -698,6 +699,23 @@ done
 expect_sql "only the good ones of the mix stored" \
 	"SELECT string_agg(driver_id::text, ' ' ORDER BY driver_id) FROM feast_online.driver_hourly_stats WHERE driver_id BETWEEN 8101 AND 8106" \
 	"8101 8103 8106"
+kill "$PID" && wait "$PID"
+SERVER_PIDS=("${SERVER_PIDS[@]/$PID}")
+# group commit: pushes that come while their loop's push is in flight wait for it and go together,
+# even with connections free (4 clients, a pool of 8: each push could have had its own)
+start_server group "$DSN" --pool 8 --threads 1 || bad "group-commit server did not start"
+co_row 8300 2022-05-14T00:00:00Z 0.1 1 >"$W/co.group"
+S0=$(co_metric_at "$PORT" cfeast_push_statements_total)
+curl -s -Z --parallel-max 4 -w '%{http_code}\n' --data-binary "@$W/co.group" \
+	"http://127.0.0.1:$PORT/push?n=[1-400]" >"$W/co.group.status"
+n200=$(grep -c '^200$' "$W/co.group.status")
+ncoal=$(co_metric_at "$PORT" cfeast_push_coalesced_requests_total)
+nstmt=$(($(co_metric_at "$PORT" cfeast_push_statements_total) - S0))
+if [ "$HAVE_MANY" = t ]; then
+	[ "$n200" = 400 ] && [ "${ncoal:-0}" -gt 0 ] && [ "$nstmt" -lt 400 ] &&
+		ok "group commit with free connections: 400 pushes from 4 clients answered 200, $ncoal shared a statement, $nstmt statements" ||
+		bad "group commit with free connections: $n200 of 400 answered 200, $ncoal shared a statement, $nstmt statements"
+fi
 kill "$PID" && wait "$PID"
 SERVER_PIDS=("${SERVER_PIDS[@]/$PID}")
 # a push that comes while its loop's push statement waits on a row lock does not wait with it:
