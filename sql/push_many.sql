@@ -87,6 +87,17 @@ SELECT feast._push_many(NULL, ARRAY['[]']);
 SELECT feast._push_many('pm_src', NULL);
 SELECT feast._push_many('pm_src', ARRAY['[]', NULL]);
 SELECT feast._push_many('pm_src', ARRAY[['[]'], ['[]']]);
+-- a call that fails before reading any text (NULL source, bad "to", unknown source) fails as
+-- feast_push does on the first text: that text's jsonb error comes first, with its place; a later
+-- text is not reached
+SELECT feast._push_many(NULL, ARRAY['[1,', '[]']);
+SELECT feast_push(NULL, '[1,'::text);
+SELECT feast._push_many('pm_src', ARRAY['[1,', '[]'], 'nowhere');
+SELECT feast_push('pm_src', '[1,'::text, 'nowhere');
+SELECT feast._push_many('pm_nope', ARRAY['[1,', '[]']);
+SELECT feast._push_many('pm_nope', ARRAY['[]', '[1,']);
+SELECT feast_push('pm_nope', '[]'::text);
+SELECT feast._push_many('pm_src', ARRAY['[]', '[1,'], 'nowhere');
 SELECT count(*) - :before AS written_by_errors FROM feast_online.pm;
 
 -- privileges: a role that may not write the online table gets feast_push's 42501

@@ -1095,20 +1095,34 @@ cf_many_args(FunctionCallInfo fcinfo, CfPushCall *call)
  * A push from JSON text: feast_push's text form (many false) or
  * feast._push_many (many).  The jsonb form fails on text that jsonb
  * refuses before anything else, so an error raised before every row has
- * been read gives way to jsonb's input error, if the text has one (for
- * feast._push_many: the first such text up to the one being read).
+ * been read gives way to jsonb's input error, if the text has one.  For
+ * feast._push_many, which answers as feast_push on each text in turn, the
+ * texts checked are those up to the one being read, or only the first when
+ * the call failed before reading any (a NULL source, a bad "to", an unknown
+ * source: feast_push fails so on the first text, and jsonb's error of that
+ * text comes first); the array's own errors (its shape, a NULL text) come
+ * before everything.
  */
 static void
 cf_push_text_run(FunctionCallInfo fcinfo, CfPushCall *call, bool many)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ErrorData  *volatile edata = NULL;
+	CfPushCall	texts;
 
+	memset(&texts, 0, sizeof(texts));
+	if (many && !PG_ARGISNULL(1))
+		cf_many_args(fcinfo, &texts);
 	PG_TRY();
 	{
 		cf_push_args(fcinfo, call);
 		if (many)
-			cf_many_args(fcinfo, call);
+		{
+			call->texts = texts.texts;
+			call->ntexts = texts.ntexts;
+			call->counts = texts.counts;
+			call->element = -1;
+		}
 		else
 			call->rows_text = PG_GETARG_TEXT_PP(1);
 		cf_registry_call(cf_push_body, call);
@@ -1116,7 +1130,7 @@ cf_push_text_run(FunctionCallInfo fcinfo, CfPushCall *call, bool many)
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
-		if (call->parsed || PG_ARGISNULL(1) || (many && call->texts == NULL))
+		if (call->parsed || PG_ARGISNULL(1) || (many && texts.ntexts == 0))
 			PG_RE_THROW();
 		edata = CopyErrorData();
 		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
@@ -1130,13 +1144,13 @@ cf_push_text_run(FunctionCallInfo fcinfo, CfPushCall *call, bool many)
 		cf_json_text_check(PG_GETARG_TEXT_PP(1));
 	else if (edata)
 	{
-		int			last = call->element >= 0 ? call->element : call->ntexts - 1;
+		int			last = call->texts && call->element >= 0 ? call->element : 0;
 		ErrorContextCallback cb = {.previous = error_context_stack, .callback = cf_element_context,
 		.arg = &call->element};
 
 		error_context_stack = &cb;
 		for (call->element = 0; call->element <= last; call->element++)
-			cf_json_text_check(DatumGetTextPP(call->texts[call->element]));
+			cf_json_text_check(DatumGetTextPP(texts.texts[call->element]));
 		error_context_stack = cb.previous;
 	}
 	if (edata)
