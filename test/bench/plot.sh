@@ -90,6 +90,7 @@ set title "Training set, ttl 1 day, feature rows = 10 x entity rows, warm sessio
 set xlabel "entity rows"
 set ylabel "CPU time (s), log scale"
 set logscale xy
+set autoscale xfix
 set key top left
 set grid
 set datafile missing "-"
@@ -153,7 +154,7 @@ SQL
 	gnuplot <<EOF
 set terminal pngcairo size 900,560 font "sans,10"
 set output "$OUT/push.png"
-set title "Push throughput by batch size: 1 int64 key + 10 float64 features, $CLIENTS client(s)\n$STAMP"
+set title "Push throughput by batch size: 1 int64 key + 10 float64 features, $CLIENTS client(s), both statements prepared\n$STAMP"
 set xlabel "rows per batch (one statement, one transaction)"
 set ylabel "rows per second, log scale"
 set logscale xy
