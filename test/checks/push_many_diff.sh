@@ -9,7 +9,7 @@
 # (test/fuzz/gen.pl, the smoke run's seed and count), against one store whose online tables are
 # emptied before every other step (else they soon hold the newest versions and every row is stale):
 #  1. one document at a time: feast_push (rolled back) against feast._push_many of a one-text array
-#     (kept, so the next step meets its rows);
+#     (kept, so the next step meets its rows): the run of step 2 with groups of one;
 #  2. groups of 2, 3, 4, 5, 2, 3, ... documents, the group's "to" its first document's: feast_push
 #     on each text in order inside one subtransaction, all of it rolled back at the first error
 #     (and rolled back after), against one feast._push_many of the group (kept).  Two plans: every
@@ -22,29 +22,14 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
-SEED=${CF_FUZZ_SEED:-20261125}
-COUNT=${CF_FUZZ_COUNT:-3000}
+. "$ROOT/test/lib/fuzzdiff.sh"
 OUT=${CF_TMP:-/tmp}/push_many_diff.$$
 DB=cfeast_manydiff
 mkdir -p "$OUT"
 rc=0
 
-$PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB" \
-	-c "CREATE DATABASE $DB TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" || exit 1
-$PSQL -d $DB -f "$ROOT/test/fuzz/schema.sql" >/dev/null || exit 1
-perl "$ROOT/test/fuzz/gen.pl" "$SEED" "$COUNT" | $PSQL -d $DB -c "\\copy fuzz_docs FROM STDIN" || exit 1
+fz_diff_db $DB || exit 1
 $PSQL -d $DB >/dev/null <<'SQL' || exit 1
--- everything a push may write, as a step left it: both online tables whole, and the rows of the
--- batch relation this transaction wrote (pushes only append there; each step is a transaction of
--- its own, and every row an earlier one wrote has a positive age).  Hashing the whole batch
--- relation at every step would cost far more than the pushes.
-CREATE FUNCTION pmd_state() RETURNS text LANGUAGE sql AS $$
-    SELECT concat_ws('|',
-        (SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), 'none') FROM feast_online.fz_a t),
-        (SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), 'none') FROM feast_online.fz_b t),
-        (SELECT count(*) FROM fz_trips),
-        (SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), 'none') FROM fz_trips t WHERE age(t.xmin) <= 0))
-$$;
 -- before every other step the online tables are emptied: with 20 driver ids and a few timestamps
 -- they fill with the newest versions within a few dozen pushes, after which nearly every row is
 -- stale and the write rule between texts decides nothing; the steps between meet the rows the one
@@ -85,59 +70,15 @@ CREATE FUNCTION pmd_want_ctx(outcome text, ctx text, arg text, place integer) RE
                 ELSE concat_ws(E'\n', ctx, format('element %s of the rows array', place)) END
 $$;
 
--- 1. one document at a time
-CREATE TABLE pmd_single (id integer PRIMARY KEY, arg text, push_outcome text, push_ctx text,
-                         many_outcome text, many_ctx text, push_state text, many_state text);
-CREATE PROCEDURE pmd_run_single() LANGUAGE plpgsql AS $$
-DECLARE
-    d      record;
-    n      bigint;
-    ns     bigint[];
-    st     text; msg text; det text; hnt text; ctx text;
-    p_out  text; p_ctx text; m_out text; m_ctx text; p_state text; m_state text;
-BEGIN
-    FOR d IN SELECT * FROM fuzz_docs WHERE target = 'push' ORDER BY id LOOP
-        PERFORM pmd_step(d.id);
-        p_ctx := NULL; m_ctx := NULL;
-        -- feast_push, rolled back
-        BEGIN
-            BEGIN
-                n := feast_push('fz_push', d.doc, d.arg);
-                p_out := 'ok ' || n;
-            EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
-                                        hnt = PG_EXCEPTION_HINT, ctx = PG_EXCEPTION_CONTEXT;
-                p_out := concat_ws(' | ', st, msg, det, hnt);
-                p_ctx := pmd_ctx(ctx);
-            END;
-            p_state := pmd_state();
-            RAISE EXCEPTION USING ERRCODE = 'P0099';
-        EXCEPTION WHEN SQLSTATE 'P0099' THEN
-            NULL;
-        END;
-        -- feast._push_many of the one text, kept
-        BEGIN
-            ns := feast._push_many('fz_push', ARRAY[d.doc], d.arg);
-            m_out := 'ok ' || ns::text;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
-                                    hnt = PG_EXCEPTION_HINT, ctx = PG_EXCEPTION_CONTEXT;
-            m_out := concat_ws(' | ', st, msg, det, hnt);
-            m_ctx := pmd_ctx(ctx);
-        END;
-        m_state := pmd_state();
-        INSERT INTO pmd_single VALUES (d.id, d.arg, p_out, p_ctx, m_out, m_ctx, p_state, m_state);
-        COMMIT;
-    END LOOP;
-END $$;
-
--- 2. groups: the documents of a plan in order, in groups of 2, 3, 4, 5 in turn (14 documents a round)
+-- the documents of a plan in order, grouped: one by one in the plan 'one at a time', else in groups
+-- of 2, 3, 4, 5 in turn (14 documents a round)
 CREATE TABLE pmd_plan (part text, ord bigint, id integer);
 CREATE FUNCTION pmd_plan_groups(part text) RETURNS TABLE (grp bigint, ids integer[], arg text, texts text[])
 LANGUAGE sql AS $$
     SELECT g, array_agg(id ORDER BY ord), (array_agg(arg ORDER BY ord))[1], array_agg(doc ORDER BY ord)
-      FROM (SELECT ((p.ord - 1) / 14) * 4 + CASE WHEN (p.ord - 1) % 14 < 2 THEN 0 WHEN (p.ord - 1) % 14 < 5 THEN 1
-                                                  WHEN (p.ord - 1) % 14 < 9 THEN 2 ELSE 3 END AS g, p.ord, d.*
+      FROM (SELECT CASE WHEN $1 = 'one at a time' THEN p.ord
+                        ELSE ((p.ord - 1) / 14) * 4 + CASE WHEN (p.ord - 1) % 14 < 2 THEN 0 WHEN (p.ord - 1) % 14 < 5 THEN 1
+                                                           WHEN (p.ord - 1) % 14 < 9 THEN 2 ELSE 3 END END AS g, p.ord, d.*
               FROM pmd_plan p JOIN fuzz_docs d USING (id) WHERE p.part = $1) x
      GROUP BY g ORDER BY g
 $$;
@@ -172,7 +113,7 @@ BEGIN
                 p_out := concat_ws(' | ', st, msg, det, hnt);
                 p_ctx := pmd_ctx(ctx);
             END;
-            p_state := pmd_state();
+            p_state := fz_state();
             RAISE EXCEPTION USING ERRCODE = 'P0099';
         EXCEPTION WHEN SQLSTATE 'P0099' THEN
             NULL;
@@ -187,7 +128,7 @@ BEGIN
             m_out := concat_ws(' | ', st, msg, det, hnt);
             m_ctx := pmd_ctx(ctx);
         END;
-        m_state := pmd_state();
+        m_state := fz_state();
         INSERT INTO pmd_groups VALUES (part, g.grp, g.ids, g.arg, g.texts, failed, p_out, p_ctx, m_out, m_ctx,
                                        p_state, m_state);
         COMMIT;
@@ -195,7 +136,8 @@ BEGIN
 END $$;
 SQL
 t0=$(date +%s)
-$PSQL -d $DB -c "CALL pmd_run_single()" || exit 1
+$PSQL -d $DB -c "INSERT INTO pmd_plan SELECT 'one at a time', row_number() OVER (ORDER BY id), id FROM fuzz_docs WHERE target = 'push'" \
+	-c "CALL pmd_run_groups('one at a time')" || exit 1
 t1=$(date +%s)
 # the plans: every push document in order; and the documents feast_push took with rows, ordered by
 # their first row's driver_id, so that the texts of a group write the same keys
@@ -203,8 +145,8 @@ $PSQL -d $DB >/dev/null <<'SQL' || exit 1
 INSERT INTO pmd_plan SELECT 'consecutive', row_number() OVER (ORDER BY id), id FROM fuzz_docs WHERE target = 'push';
 INSERT INTO pmd_plan
     SELECT 'shared keys', row_number() OVER (ORDER BY coalesce(d.doc::jsonb -> 0 -> 'driver_id', d.doc::jsonb -> 'driver_id' -> 0), d.id), d.id
-      FROM fuzz_docs d JOIN pmd_single s USING (id)
-     WHERE s.push_outcome LIKE 'ok %' AND s.push_outcome <> 'ok 0';
+      FROM fuzz_docs d JOIN pmd_groups s ON s.part = 'one at a time' AND s.ids = ARRAY[d.id]
+     WHERE s.push_outcome LIKE 'ok %' AND s.push_outcome <> 'ok {0}';
 SQL
 $PSQL -d $DB -c "CALL pmd_run_groups('consecutive')" -c "CALL pmd_run_groups('shared keys')" || exit 1
 t2=$(date +%s)
@@ -213,19 +155,14 @@ echo "one at a time: $((t1 - t0)) s; in groups: $((t2 - t1)) s"
 $PSQL -d $DB <<'SQL' | tee "$OUT/diff.log"
 \pset footer off
 -- what feast._push_many must answer, from feast_push's answers
-CREATE TEMP VIEW single_diff AS
-    SELECT id, push_outcome, many_outcome, many_ctx,
-           CASE WHEN push_outcome LIKE 'ok %' THEN 'ok {' || substr(push_outcome, 4) || '}'
-                ELSE push_outcome END AS want_outcome,
-           CASE WHEN push_outcome NOT LIKE 'ok %' THEN pmd_want_ctx(push_outcome, push_ctx, arg, 0) END AS want_ctx,
-           push_state IS DISTINCT FROM many_state AS tables_differ
-      FROM pmd_single;
-CREATE TEMP VIEW group_diff AS
+CREATE TEMP VIEW all_diff AS
     SELECT part, grp, ids, failed, push_outcome, many_outcome, many_ctx,
            push_outcome AS want_outcome,
            CASE WHEN failed IS NOT NULL THEN pmd_want_ctx(push_outcome, push_ctx, arg, failed - 1) END AS want_ctx,
            push_state IS DISTINCT FROM many_state AS tables_differ
       FROM pmd_groups;
+CREATE TEMP VIEW single_diff AS SELECT ids[1] AS id, * FROM all_diff WHERE part = 'one at a time';
+CREATE TEMP VIEW group_diff AS SELECT * FROM all_diff WHERE part <> 'one at a time';
 
 \echo == 1. one document at a time
 SELECT count(*) AS push_documents,
@@ -259,7 +196,7 @@ CREATE TEMP TABLE group_rows AS
                                               'created_timestamp', t.doc::jsonb -> 'created_timestamp' -> (c.n::int - 1))
                       FROM jsonb_array_elements(CASE WHEN jsonb_typeof(t.doc::jsonb) = 'object'
                                                      THEN t.doc::jsonb -> 'driver_id' END) WITH ORDINALITY c(v, n)) x
-     WHERE g.failed IS NULL;
+     WHERE g.failed IS NULL AND g.part <> 'one at a time';
 CREATE TEMP VIEW group_keys AS
     SELECT part, grp, k, count(DISTINCT place) > 1 AS shared,
            bool_or(tied) AS tied
@@ -271,7 +208,7 @@ SELECT part, count(*) AS groups, count(*) FILTER (WHERE failed IS NULL) AS accep
        string_agg(DISTINCT failed::text, ',') AS failed_at,
        (SELECT count(*) FROM group_keys k WHERE k.part = g.part AND shared) AS keys_in_two_texts,
        (SELECT count(*) FROM group_keys k WHERE k.part = g.part AND tied) AS full_ties_across_texts
-  FROM pmd_groups g GROUP BY part ORDER BY part;
+  FROM pmd_groups g WHERE part <> 'one at a time' GROUP BY part ORDER BY part;
 SELECT count(*) AS full_ties FROM group_keys WHERE tied \gset
 \echo == feast._push_many differs from feast_push one text after the other (must be empty)
 SELECT part, grp, ids, failed, left(want_outcome, 80) AS feast_push, left(many_outcome, 80) AS feast_push_many,
@@ -282,11 +219,8 @@ SELECT part, grp, ids, failed, left(want_outcome, 80) AS feast_push, left(many_o
 SELECT count(*) AS group_differences FROM group_diff
  WHERE want_outcome IS DISTINCT FROM many_outcome OR want_ctx IS DISTINCT FROM many_ctx OR tables_differ \gset
 \echo == contexts that differ (the first 10)
-SELECT * FROM (
-    SELECT 'document ' || id AS what, many_ctx AS feast_push_many_context, want_ctx AS wanted
-      FROM single_diff WHERE want_ctx IS DISTINCT FROM many_ctx
-    UNION ALL
-    SELECT part || ' group ' || grp, many_ctx, want_ctx FROM group_diff WHERE want_ctx IS DISTINCT FROM many_ctx) c
+SELECT part || ' ' || grp AS what, many_ctx AS feast_push_many_context, want_ctx AS wanted
+  FROM all_diff WHERE want_ctx IS DISTINCT FROM many_ctx ORDER BY part, grp
  LIMIT 10;
 \echo single differences: :single_differences
 \echo group differences: :group_differences

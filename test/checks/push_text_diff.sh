@@ -14,8 +14,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PSQL="psql -X -q -v ON_ERROR_STOP=1"
-SEED=${CF_FUZZ_SEED:-20261125}
-COUNT=${CF_FUZZ_COUNT:-3000}
+. "$ROOT/test/lib/fuzzdiff.sh"
 FILES=${CF_DIFF_FILES:-"push push_types push_statement push_text types_strict"}
 OUT=${CF_TMP:-/tmp}/push_text_diff.$$
 mkdir -p "$OUT"
@@ -23,24 +22,8 @@ rc=0
 
 # ---- 1. the fuzz corpus ----
 DB=cfeast_textdiff
-$PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB" \
-	-c "CREATE DATABASE $DB TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" || exit 1
-$PSQL -d $DB -f "$ROOT/test/fuzz/schema.sql" >/dev/null || exit 1
-perl "$ROOT/test/fuzz/gen.pl" "$SEED" "$COUNT" | $PSQL -d $DB -c "\\copy fuzz_docs FROM STDIN" || exit 1
+fz_diff_db $DB || exit 1
 $PSQL -d $DB >/dev/null <<'SQL' || exit 1
--- everything a push may write: both online tables whole, and of the batch relation its row count
--- and the rows this transaction wrote (pushes only append there; each document is a transaction
--- of its own, so every row an earlier one wrote has a positive age, and the rows before are the
--- same for both forms, as each earlier step compared equal).  Hashing the whole batch relation
--- at every step cost most of this check's time.  An empty table hashes to 'none', not NULL, which
--- concat_ws would drop.
-CREATE FUNCTION diff_state() RETURNS text LANGUAGE sql AS $$
-    SELECT concat_ws('|',
-        (SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), 'none') FROM feast_online.fz_a t),
-        (SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), 'none') FROM feast_online.fz_b t),
-        (SELECT count(*) FROM fz_trips),
-        (SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), 'none') FROM fz_trips t WHERE age(t.xmin) <= 0))
-$$;
 CREATE TABLE diff_results (id integer PRIMARY KEY, text_outcome text, jsonb_outcome text,
                            text_state text, jsonb_state text);
 CREATE PROCEDURE diff_run() LANGUAGE plpgsql AS $$
@@ -62,7 +45,7 @@ BEGIN
                                         det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
                 t_out := concat_ws(' | ', st, msg, det, hnt);
             END;
-            t_state := diff_state();
+            t_state := fz_state();
             RAISE EXCEPTION USING ERRCODE = 'P0099';
         EXCEPTION WHEN SQLSTATE 'P0099' THEN
             NULL;
@@ -77,7 +60,7 @@ BEGIN
                                     det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
             j_out := concat_ws(' | ', st, msg, det, hnt);
         END;
-        j_state := diff_state();
+        j_state := fz_state();
         INSERT INTO diff_results VALUES (d.id, t_out, j_out, t_state, j_state);
         COMMIT;
     END LOOP;
